@@ -1,0 +1,123 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import type { HubConfig, NotificationSecrets, NotificationsConfig } from "../stacks/config";
+import { SECRET_KEYS, notificationValues } from "../stacks/notifications";
+
+/** The argo-cd chart's values key that really enables progressive syncs (never the top-level key). */
+export const PROGRESSIVE_SYNCS_PARAM = "applicationsetcontroller.enable.progressive.syncs";
+export const ARGO_HELM_REPO = "https://argoproj.github.io/argo-helm";
+/** Secret the chart's Redis reads its password from; created here so the password comes from @pulumi/random. */
+export const REDIS_SECRET = "argocd-redis";
+export const NOTIFICATIONS_SECRET = "argocd-notifications-secret";
+
+export interface ArgoCdHubArgs {
+    /** Hub settings from the stack configuration (versions, HA, shards, domain). */
+    hub: HubConfig;
+    /** Notifier settings; their tokens come separately, as secrets. */
+    notifications: NotificationsConfig;
+    /** Notifier tokens (secret), written to argocd-notifications-secret. */
+    notificationSecrets: pulumi.Input<NotificationSecrets>;
+    /** argocd-cm keys carrying the custom Lua health checks. */
+    healthChecks: Record<string, string>;
+    /** Provider of the hub cluster. */
+    provider: k8s.Provider;
+}
+
+/** Helm values of the argo-cd chart for this hub: pure, so tests can assert on them directly. */
+export function argoCdValues(hub: HubConfig, notifications: NotificationsConfig, healthChecks: Record<string, string>): Record<string, unknown> {
+    const replicas = hub.ha ? 2 : 1;
+    const params: Record<string, string> = {
+        [PROGRESSIVE_SYNCS_PARAM]: "true",
+        // Lets each ApplicationSet's own applicationsSync policy take effect (argocd.md §3).
+        "applicationsetcontroller.enable.policy.override": "true",
+        // A sync that waits on a resource forever (e.g. health Unknown) fails after an hour instead.
+        "controller.sync.timeout.seconds": "3600",
+    };
+    if (hub.controllerShards > 1) params["controller.sharding.algorithm"] = "round-robin";
+    return {
+        global: { domain: hub.domain, image: { tag: hub.argocdVersion } },
+        crds: { install: true, keep: true },
+        configs: {
+            params,
+            cm: { create: true, ...healthChecks },
+        },
+        // The chart's pre-install hook would generate the Redis password; Pulumi generates it instead.
+        redisSecretInit: { enabled: false },
+        redis: { enabled: !hub.ha },
+        "redis-ha": hub.ha ? { enabled: true, auth: true, existingSecret: REDIS_SECRET, authKey: "auth" } : { enabled: false },
+        controller: { replicas: hub.controllerShards },
+        server: { replicas },
+        repoServer: { replicas },
+        applicationSet: { replicas },
+        notifications: notificationValues(notifications),
+    };
+}
+
+/** Data of argocd-notifications-secret: only the tokens the configured notifiers reference. */
+export function notificationSecretData(secrets: NotificationSecrets): Record<string, string> {
+    const data: Record<string, string> = {};
+    if (secrets.slackToken) data[SECRET_KEYS.slackToken] = secrets.slackToken;
+    if (secrets.webhookToken) data[SECRET_KEYS.webhookToken] = secrets.webhookToken;
+    return data;
+}
+
+/**
+ * Argo CD on the hub: its namespace, generated credentials, the notifications Secret and the
+ * pinned argo-cd chart with progressive syncs enabled. Custom resources that need Argo CD's CRDs
+ * depend on `release`.
+ */
+export class ArgoCdHub extends pulumi.ComponentResource {
+    public readonly namespace: pulumi.Output<string>;
+    public readonly release: k8s.helm.v3.Release;
+    public readonly argocdUrl: string;
+
+    constructor(name: string, args: ArgoCdHubArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("agentfleet:index:ArgoCdHub", name, {}, { ...opts, providers: [args.provider] });
+        const child = { parent: this };
+
+        const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: { name: args.hub.namespace } }, child);
+        this.namespace = namespace.metadata.name;
+
+        const redisPassword = new random.RandomPassword(`${name}-redis-password`, { length: 32, special: false }, child);
+        const redisSecret = new k8s.core.v1.Secret(
+            `${name}-redis-secret`,
+            {
+                metadata: { name: REDIS_SECRET, namespace: this.namespace, labels: { "app.kubernetes.io/part-of": "argocd" } },
+                type: "Opaque",
+                stringData: { auth: pulumi.secret(redisPassword.result) },
+            },
+            child,
+        );
+
+        const notificationsSecret = new k8s.core.v1.Secret(
+            `${name}-notifications-secret`,
+            {
+                metadata: { name: NOTIFICATIONS_SECRET, namespace: this.namespace, labels: { "app.kubernetes.io/part-of": "argocd" } },
+                type: "Opaque",
+                stringData: pulumi.secret(pulumi.output(args.notificationSecrets).apply(notificationSecretData)),
+            },
+            child,
+        );
+
+        this.release = new k8s.helm.v3.Release(
+            `${name}-argo-cd`,
+            {
+                name: "argo-cd",
+                chart: "argo-cd",
+                version: args.hub.chartVersion,
+                repositoryOpts: { repo: ARGO_HELM_REPO },
+                namespace: this.namespace,
+                createNamespace: false,
+                values: argoCdValues(args.hub, args.notifications, args.healthChecks),
+                cleanupOnFail: true,
+                maxHistory: 10,
+                timeout: 900,
+            },
+            { ...child, dependsOn: [redisSecret, notificationsSecret] },
+        );
+        this.argocdUrl = args.notifications.argocdUrl;
+
+        this.registerOutputs({ namespace: this.namespace, release: this.release.status, argocdUrl: this.argocdUrl });
+    }
+}

@@ -1,0 +1,674 @@
+/**
+ * Typed stack configuration: one loader that reads every `agentfleet:*` key, validates the whole
+ * configuration before any resource is declared, and reports every problem at once with the key
+ * path in the stack file (for example `agentfleet:tenants[3].server`).
+ *
+ * Secrets are read only through `requireSecret` / `getSecretObject`; the loader looks at their
+ * shape (which credential fields are present) inside `apply`, and never copies a value out.
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+export const PROJECT = "agentfleet";
+
+/** Label keys every generated Application carries; RollingSync steps may match only these. */
+export const ROLLOUT_LABELS = ["env", "ring", "region", "tenant"] as const;
+
+/** Argo CD releases with the RollingSync tight-loop fix (#27577): v3.4.7+, v3.5.1+, 3.6+. */
+export const DEFAULT_ARGOCD_VERSION = "v3.4.7";
+/** argo-helm argo-cd chart; its own appVersion is overridden by `argocdVersion`. */
+export const DEFAULT_CHART_VERSION = "10.1.1";
+export const DEFAULT_AGENT_NAMESPACE = "voice-agent";
+export const DEFAULT_CHART_PATH = "charts/voice-agent";
+
+export type CredentialMode = "bootstrap" | "token";
+export type ApplicationsSyncPolicy = "create-only" | "create-update" | "create-delete" | "sync";
+export const APPLICATIONS_SYNC_POLICIES: ApplicationsSyncPolicy[] = ["create-only", "create-update", "create-delete", "sync"];
+
+export interface HubConfig {
+    /** Host name Argo CD is served on; also the default notification link base. */
+    domain: string;
+    /** Namespace Argo CD is installed into. */
+    namespace: string;
+    /** argo-helm argo-cd chart version, pinned. */
+    chartVersion: string;
+    /** Argo CD image tag, pinned (overrides the chart's appVersion). */
+    argocdVersion: string;
+    /** Highly available install (redis-ha, replicated server/repo-server/applicationset). */
+    ha: boolean;
+    /** Application controller shards; derived from the fleet size unless set. */
+    controllerShards: number;
+}
+
+export interface TenantConfig {
+    /** Tenant name: a DNS label, unique in the stack. */
+    name: string;
+    /** Kubernetes API server URL, as the hub reaches it (https, never loopback). */
+    server: string;
+    /** Environment label (defaults to the stack's environment). */
+    env: string;
+    /** Rollout ring label. */
+    ring: string;
+    /** Region label. */
+    region: string;
+    /** Further labels on the cluster Secret (free-form). */
+    labels: Record<string, string>;
+    /** Namespaces the agent is deployed into; the first receives the agent Application. */
+    namespaces: string[];
+    /** Pause reconciliation of every app on this tenant (argocd.argoproj.io/skip-reconcile). */
+    paused: boolean;
+    /** How the hub gets credentials for this tenant. */
+    credentials: CredentialMode;
+    /** The cluster is gone for good: drop its resources from state without contacting it. */
+    decommissioned: boolean;
+}
+
+export interface MatchExpression {
+    key: string;
+    operator: "In" | "NotIn";
+    values: string[];
+}
+
+export interface RolloutStep {
+    /** Human name of the step (plan output). */
+    name: string;
+    matchExpressions: MatchExpression[];
+    /** Integer or percentage string; undefined means 100%. 0 / "0%" is a manual gate. */
+    maxUpdate?: number | string;
+}
+
+export interface SyncWindow {
+    kind: "allow" | "deny";
+    schedule: string;
+    duration: string;
+    manualSync: boolean;
+    timeZone?: string;
+}
+
+export interface DeployConfig {
+    /** Git repository holding the agent chart (this repository). */
+    repoURL: string;
+    /** Git revision of the chart this stack runs: promotion is a change of this value. */
+    targetRevision: string;
+    /** Path of the chart in the repository. */
+    chartPath: string;
+    /** Prune resources removed from the chart. */
+    prune: boolean;
+    /** ApplicationSet applicationsSync policy. */
+    applicationsSync: ApplicationsSyncPolicy;
+}
+
+export interface NotificationsConfig {
+    /** Base URL of the Argo CD UI used in notification links. */
+    argocdUrl: string;
+    /** Slack channels to notify (empty: no Slack notifier). */
+    slackChannels: string[];
+    /** Generic webhook URL (undefined: no webhook notifier). */
+    webhookUrl?: string;
+}
+
+/** Secret credential material of one tenant, as stored in `agentfleet:tenantCredentials`. */
+export interface TenantCredential {
+    kubeconfig?: string;
+    bearerToken?: string;
+    caData?: string;
+}
+
+export interface NotificationSecrets {
+    slackToken?: string;
+    webhookToken?: string;
+}
+
+export interface FleetConfig {
+    /** Pulumi stack name. */
+    stack: string;
+    environment: string;
+    hub: HubConfig;
+    deploy: DeployConfig;
+    tenants: TenantConfig[];
+    steps: RolloutStep[];
+    syncWindows: SyncWindow[];
+    /** Roll everything out in one step (emergency rollback). */
+    emergencyRollout: boolean;
+    notifications: NotificationsConfig;
+    /** Protect the rollout objects against deletion (prod). */
+    protectRollout: boolean;
+    hubKubeconfig: pulumi.Output<string>;
+    tenantCredentials: pulumi.Output<Record<string, TenantCredential>>;
+    notificationSecrets: pulumi.Output<NotificationSecrets>;
+}
+
+/** Thrown when the stack configuration is invalid; `problems` holds one line per problem. */
+export class ConfigError extends Error {
+    constructor(public readonly problems: string[]) {
+        super(`Invalid agentfleet stack configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` + problems.map((p) => `  - ${p}`).join("\n"));
+        this.name = "ConfigError";
+    }
+}
+
+/** Every key the project reads, with whether it holds secrets. */
+export const CONFIG_KEYS: Record<string, { secret: boolean; required: boolean }> = {
+    environment: { secret: false, required: true },
+    hub: { secret: false, required: true },
+    hubKubeconfig: { secret: true, required: true },
+    deploy: { secret: false, required: true },
+    tenants: { secret: false, required: true },
+    tenantCredentials: { secret: true, required: true },
+    rollout: { secret: false, required: true },
+    emergencyRollout: { secret: false, required: false },
+    notifications: { secret: false, required: true },
+    notificationSecrets: { secret: true, required: true },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Reading raw values with paths
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+const SEMVER = /^v?(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.-]+)?$/;
+const PERCENT = /^(\d{1,3})%$/;
+const DURATION = /^(\d+h)?(\d+m)?(\d+s)?$/;
+
+function editDistance(a: string, b: string): number {
+    const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+    for (let i = 1; i <= a.length; i++) {
+        let prev = row[0];
+        row[0] = i;
+        for (let j = 1; j <= b.length; j++) {
+            const cur = row[j];
+            row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
+            prev = cur;
+        }
+    }
+    return row[b.length];
+}
+
+/** "did you mean" hint for a likely typo, or "". */
+export function suggestion(key: string, known: readonly string[]): string {
+    const best = known.map((k) => ({ k, d: editDistance(key, k) })).sort((x, y) => x.d - y.d)[0];
+    return best && best.d <= Math.max(2, Math.floor(key.length / 4)) ? ` (did you mean '${best.k}'?)` : "";
+}
+
+const describe = (v: unknown): string => (v === null ? "null" : Array.isArray(v) ? "a list" : typeof v === "object" ? "an object" : `${typeof v} ${JSON.stringify(v)}`);
+
+/** Collects problems while reading raw configuration values. */
+export class Reader {
+    readonly problems: string[] = [];
+
+    problem(path: string, message: string): void {
+        this.problems.push(`${path}: ${message}`);
+    }
+
+    /** A plain object; unknown keys are problems (likely typos). */
+    object(path: string, value: unknown, known: readonly string[]): Record<string, unknown> | undefined {
+        if (value === undefined) return undefined;
+        if (value === null || typeof value !== "object" || Array.isArray(value)) {
+            this.problem(path, `expected an object with keys ${known.join(", ")}, got ${describe(value)}`);
+            return undefined;
+        }
+        for (const key of Object.keys(value)) {
+            if (!known.includes(key)) this.problem(`${path}.${key}`, `unknown key${suggestion(key, known)}; expected one of ${known.join(", ")}`);
+        }
+        return value as Record<string, unknown>;
+    }
+
+    required(path: string, value: unknown, expected: string): boolean {
+        if (value === undefined || value === null || value === "") {
+            this.problem(path, `is required: ${expected}`);
+            return false;
+        }
+        return true;
+    }
+
+    string(path: string, value: unknown, expected: string, pattern?: RegExp): string | undefined {
+        if (value === undefined) return undefined;
+        if (typeof value !== "string") {
+            this.problem(path, `expected ${expected}, got ${describe(value)}`);
+            return undefined;
+        }
+        if (pattern && !pattern.test(value)) {
+            this.problem(path, `${JSON.stringify(value)} is not ${expected}`);
+            return undefined;
+        }
+        return value;
+    }
+
+    boolean(path: string, value: unknown): boolean | undefined {
+        if (value === undefined) return undefined;
+        if (value === true || value === "true") return true;
+        if (value === false || value === "false") return false;
+        this.problem(path, `expected true or false, got ${describe(value)}`);
+        return undefined;
+    }
+
+    integer(path: string, value: unknown, min: number, max: number): number | undefined {
+        if (value === undefined) return undefined;
+        if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+            this.problem(path, `expected a whole number from ${min} to ${max}, got ${describe(value)}`);
+            return undefined;
+        }
+        return value;
+    }
+
+    list(path: string, value: unknown, expected: string): unknown[] | undefined {
+        if (value === undefined) return undefined;
+        if (!Array.isArray(value)) {
+            this.problem(path, `expected a list of ${expected}, got ${describe(value)}`);
+            return undefined;
+        }
+        return value;
+    }
+
+    stringList(path: string, value: unknown, expected: string, pattern?: RegExp): string[] | undefined {
+        const items = this.list(path, value, expected);
+        if (!items) return undefined;
+        const out = items.map((item, i) => this.string(`${path}[${i}]`, item, expected, pattern));
+        return out.every((s) => s !== undefined) ? (out as string[]) : undefined;
+    }
+
+    labels(path: string, value: unknown): Record<string, string> | undefined {
+        if (value === undefined) return undefined;
+        if (value === null || typeof value !== "object" || Array.isArray(value)) {
+            this.problem(path, `expected a map of Kubernetes labels, got ${describe(value)}`);
+            return undefined;
+        }
+        const out: Record<string, string> = {};
+        for (const [key, v] of Object.entries(value)) {
+            if (!isLabelKey(key)) this.problem(`${path}.${key}`, `is not a valid Kubernetes label key (optional DNS-subdomain prefix and '/', then at most 63 characters of [A-Za-z0-9-_.], starting and ending alphanumeric)`);
+            const s = this.string(`${path}.${key}`, v, "a Kubernetes label value (at most 63 characters of [A-Za-z0-9-_.], starting and ending alphanumeric)", LABEL_VALUE);
+            if (s !== undefined) out[key] = s;
+        }
+        return out;
+    }
+}
+
+export function isLabelKey(key: string): boolean {
+    const parts = key.split("/");
+    if (parts.length > 2) return false;
+    if (parts.length === 2 && !HOSTNAME.test(parts[0])) return false;
+    return LABEL_NAME.test(parts[parts.length - 1]);
+}
+
+export const isLabelValue = (value: string): boolean => LABEL_VALUE.test(value);
+
+/** Whether an Argo CD version carries the RollingSync tight-loop fix (#27577). */
+export function hasRollingSyncFix(version: string): boolean {
+    const m = SEMVER.exec(version);
+    if (!m) return false;
+    const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    if (major !== 3) return major > 3;
+    if (minor === 4) return patch >= 7;
+    if (minor === 5) return patch >= 1;
+    return minor > 5;
+}
+
+/** Loopback hosts: the k3s kubeconfig default, never reachable from the hub. */
+export function isLoopbackHost(host: string): boolean {
+    const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+    return h === "localhost" || h.endsWith(".localhost") || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h) || h === "0.0.0.0";
+}
+
+/** Application controller shards: one per 25 tenants, 2 to 10 in HA, 1 otherwise. */
+export function controllerShardsFor(tenantCount: number, ha: boolean): number {
+    if (!ha) return 1;
+    return Math.min(10, Math.max(2, Math.ceil(tenantCount / 25)));
+}
+
+/** maxUpdate as given: a whole number >= 0, or a percentage "0%".."100%". */
+export function parseMaxUpdate(value: unknown): { ok: true; value: number | string } | { ok: false; reason: string } {
+    if (typeof value === "number") {
+        return Number.isInteger(value) && value >= 0 ? { ok: true, value } : { ok: false, reason: `${value} is not a whole number >= 0` };
+    }
+    if (typeof value === "string") {
+        const m = PERCENT.exec(value);
+        if (m && Number(m[1]) <= 100) return { ok: true, value };
+        return { ok: false, reason: `${JSON.stringify(value)} is not a percentage from "0%" to "100%"` };
+    }
+    return { ok: false, reason: `${describe(value)} is neither a whole number nor a percentage` };
+}
+
+/** Argo CD RollingSync step matching: expressions are ANDed; NotIn passes on a missing key. */
+export function stepMatches(step: Pick<RolloutStep, "matchExpressions">, labels: Record<string, string>): boolean {
+    return step.matchExpressions.every((e) => {
+        const v = labels[e.key];
+        return e.operator === "In" ? v !== undefined && e.values.includes(v) : v === undefined || !e.values.includes(v);
+    });
+}
+
+/** The labels a tenant's generated Application carries (the ApplicationSet template sets them). */
+export function applicationLabels(t: Pick<TenantConfig, "name" | "env" | "ring" | "region" | "labels">, templateLabelKeys: readonly string[]): Record<string, string> {
+    const labels: Record<string, string> = { env: t.env, ring: t.ring, region: t.region, tenant: t.name };
+    for (const key of templateLabelKeys) if (!(key in labels) && key in t.labels) labels[key] = t.labels[key];
+    return labels;
+}
+
+/** Free-form label keys carried by every tenant: only those can go on the template safely. */
+export function sharedFreeformLabelKeys(tenants: Array<Pick<TenantConfig, "labels">>): string[] {
+    if (tenants.length === 0) return [];
+    return Object.keys(tenants[0].labels)
+        .filter((k) => tenants.every((t) => k in t.labels))
+        .sort();
+}
+
+/** Index of the step each tenant falls into (first match wins, as in Argo CD); -1 for none. */
+export function stepIndexes(tenants: TenantConfig[], steps: RolloutStep[]): number[][] {
+    const keys = sharedFreeformLabelKeys(tenants);
+    return tenants.map((t) => {
+        const labels = applicationLabels(t, keys);
+        return steps.map((s, i) => (stepMatches(s, labels) ? i : -1)).filter((i) => i >= 0);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The configuration as a whole
+
+/** Plain (non-secret) configuration values, already parsed from their JSON strings. */
+export type RawConfig = Partial<Record<keyof typeof CONFIG_KEYS, unknown>>;
+
+/** Which credential fields each tenant has (values never leave their Output). */
+export type CredentialShape = Record<string, string[]>;
+
+export interface SecretShapes {
+    hubKubeconfig: boolean;
+    tenantCredentials?: CredentialShape | "not-an-object";
+    notificationSecrets?: string[] | "not-an-object";
+}
+
+type Plain = Omit<FleetConfig, "hubKubeconfig" | "tenantCredentials" | "notificationSecrets">;
+
+/**
+ * Validates the whole configuration (pure: no Pulumi runtime involved) and returns the typed
+ * plain part, or throws ConfigError listing every problem.
+ */
+export function validateConfig(stack: string, raw: RawConfig, secrets: SecretShapes, unknownKeys: string[] = []): Plain {
+    const r = new Reader();
+    const k = (key: string) => `${PROJECT}:${key}`;
+    for (const key of unknownKeys) r.problem(k(key), `unknown configuration key${suggestion(key, Object.keys(CONFIG_KEYS))}; agentfleet reads ${Object.keys(CONFIG_KEYS).join(", ")}`);
+    for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
+        if (spec.required && !spec.secret && (raw as Record<string, unknown>)[key] === undefined) r.problem(k(key), "is required (see the config reference in README.md)");
+    }
+    if (!secrets.hubKubeconfig) r.problem(k("hubKubeconfig"), "is required: the hub cluster's kubeconfig, set with `pulumi config set --secret hubKubeconfig < hub.yaml`");
+
+    const environment = r.string(k("environment"), raw.environment, "a DNS label such as dev, staging or prod", DNS_LABEL) ?? "invalid";
+
+    // Hub
+    const hubRaw = r.object(k("hub"), raw.hub, ["domain", "namespace", "chartVersion", "argocdVersion", "ha", "controllerShards"]) ?? {};
+    if (raw.hub !== undefined) r.required(`${k("hub")}.domain`, hubRaw.domain, "the host name Argo CD is served on");
+    const argocdVersion = r.string(`${k("hub")}.argocdVersion`, hubRaw.argocdVersion, "a version such as v3.4.7", SEMVER) ?? DEFAULT_ARGOCD_VERSION;
+    if (SEMVER.test(argocdVersion) && !hasRollingSyncFix(argocdVersion)) {
+        r.problem(`${k("hub")}.argocdVersion`, `${argocdVersion} has the RollingSync reconcile tight loop (argo-cd #27577); use v3.4.7 or later on 3.4, v3.5.1 or later on 3.5, or 3.6+`);
+    }
+    const ha = r.boolean(`${k("hub")}.ha`, hubRaw.ha) ?? environment === "prod";
+
+    // Tenants
+    const tenantList = r.list(k("tenants"), raw.tenants, "tenant entries") ?? [];
+    if (raw.tenants !== undefined && Array.isArray(raw.tenants) && tenantList.length === 0) r.problem(k("tenants"), "must list at least one tenant");
+    const tenants: TenantConfig[] = [];
+    const names = new Map<string, number>();
+    const servers = new Map<string, number>();
+    tenantList.forEach((item, i) => {
+        const p = `${k("tenants")}[${i}]`;
+        const t = r.object(p, item, ["name", "server", "env", "ring", "region", "labels", "namespaces", "paused", "credentials", "decommissioned"]);
+        if (!t) return;
+        r.required(`${p}.name`, t.name, "a DNS label naming the tenant");
+        r.required(`${p}.server`, t.server, "the tenant's API server URL as the hub reaches it, e.g. https://acme.k3s.example.net:6443");
+        r.required(`${p}.ring`, t.ring, "the rollout ring label, e.g. canary");
+        r.required(`${p}.region`, t.region, "the region label, e.g. eu-west");
+        r.required(`${p}.credentials`, t.credentials, "bootstrap or token");
+        const name = r.string(`${p}.name`, t.name, "a DNS label (lowercase letters, digits and '-', at most 63 characters)", DNS_LABEL);
+        if (name && name.length > 63) r.problem(`${p}.name`, "must be at most 63 characters");
+        if (name !== undefined) {
+            if (names.has(name)) r.problem(`${p}.name`, `duplicate tenant name ${JSON.stringify(name)} (also agentfleet:tenants[${names.get(name)}].name); tenant names must be unique`);
+            else names.set(name, i);
+        }
+        const server = r.string(`${p}.server`, t.server, "an https URL");
+        if (server !== undefined) {
+            let url: URL | undefined;
+            try {
+                url = new URL(server);
+            } catch {
+                r.problem(`${p}.server`, `${JSON.stringify(server)} is not a URL; expected https://<host>:<port>`);
+            }
+            if (url) {
+                if (url.protocol !== "https:") r.problem(`${p}.server`, `${JSON.stringify(server)} must use https (Argo CD talks to the tenant API server over TLS)`);
+                if (isLoopbackHost(url.hostname)) {
+                    r.problem(`${p}.server`, `${JSON.stringify(server)} is a loopback address (the k3s kubeconfig default); use the address the hub reaches, and make sure the k3s serving certificate carries it as a SAN (k3s --tls-san <host>)`);
+                }
+                const normalized = `${url.protocol}//${url.host.toLowerCase()}${url.pathname.replace(/\/$/, "")}`;
+                if (servers.has(normalized)) r.problem(`${p}.server`, `duplicate server ${JSON.stringify(server)} (also agentfleet:tenants[${servers.get(normalized)}].server); Argo CD keys clusters by server URL, so each tenant needs its own`);
+                else servers.set(normalized, i);
+            }
+        }
+        const labelValue = "a Kubernetes label value (at most 63 characters of [A-Za-z0-9-_.], starting and ending alphanumeric)";
+        const env = r.string(`${p}.env`, t.env, labelValue, LABEL_VALUE) ?? environment;
+        const ring = r.string(`${p}.ring`, t.ring, labelValue, LABEL_VALUE);
+        const region = r.string(`${p}.region`, t.region, labelValue, LABEL_VALUE);
+        const labels = r.labels(`${p}.labels`, t.labels) ?? {};
+        for (const reserved of ROLLOUT_LABELS) {
+            if (reserved in labels) r.problem(`${p}.labels.${reserved}`, `'${reserved}' is set by agentfleet from the tenant's own fields; set ${reserved === "tenant" ? "name" : reserved} instead`);
+        }
+        const namespaces = r.stringList(`${p}.namespaces`, t.namespaces, "namespace names (DNS labels)", DNS_LABEL) ?? [DEFAULT_AGENT_NAMESPACE];
+        if (Array.isArray(t.namespaces) && t.namespaces.length === 0) r.problem(`${p}.namespaces`, "must list at least one namespace for the agent");
+        if (new Set(namespaces).size !== namespaces.length) r.problem(`${p}.namespaces`, "lists a namespace twice");
+        const paused = r.boolean(`${p}.paused`, t.paused) ?? false;
+        const decommissioned = r.boolean(`${p}.decommissioned`, t.decommissioned) ?? false;
+        const credentials = r.string(`${p}.credentials`, t.credentials, "bootstrap or token", /^(bootstrap|token)$/) as CredentialMode | undefined;
+        if (name && server && ring && region && credentials) {
+            tenants.push({ name, server, env, ring, region, labels, namespaces, paused, credentials, decommissioned });
+        }
+    });
+
+    // Credentials: every tenant has what its mode needs; no entry for an unknown tenant.
+    const creds = secrets.tenantCredentials;
+    if (creds === "not-an-object") {
+        r.problem(k("tenantCredentials"), "expected a map from tenant name to {kubeconfig} or {bearerToken, caData}");
+    } else if (tenantList.length > 0) {
+        if (creds === undefined) r.problem(k("tenantCredentials"), "is required: set each tenant's credential with `pulumi config set --secret --path 'tenantCredentials.<tenant>.kubeconfig'` (or bearerToken and caData)");
+        const shape = creds ?? {};
+        for (const [name, fields] of Object.entries(shape)) {
+            const p = `${k("tenantCredentials")}.${name}`;
+            if (!names.has(name)) r.problem(p, `no tenant is named ${JSON.stringify(name)}${suggestion(name, [...names.keys()])}`);
+            for (const f of fields) if (!["kubeconfig", "bearerToken", "caData"].includes(f)) r.problem(`${p}.${f}`, `unknown credential field${suggestion(f, ["kubeconfig", "bearerToken", "caData"])}; expected kubeconfig, or bearerToken and caData`);
+        }
+        if (creds !== undefined) {
+            for (const t of tenants) {
+                // A decommissioned bootstrap tenant still needs its kubeconfig: an empty one would
+                // send its provider to the ambient kubeconfig, i.e. possibly another cluster.
+                if (t.decommissioned && t.credentials === "token") continue;
+                const have = shape[t.name] ?? [];
+                const p = `${k("tenantCredentials")}.${t.name}`;
+                if (t.credentials === "bootstrap" && !have.includes("kubeconfig")) r.problem(`${p}.kubeconfig`, `is required: tenant ${t.name} uses credentials: bootstrap, which needs its admin kubeconfig (secret)`);
+                if (t.credentials === "token") {
+                    for (const f of ["bearerToken", "caData"]) if (!have.includes(f)) r.problem(`${p}.${f}`, `is required: tenant ${t.name} uses credentials: token, which needs bearerToken and caData (secret)`);
+                }
+            }
+        }
+    }
+
+    // Deploy source
+    const deployRaw = r.object(k("deploy"), raw.deploy, ["repoURL", "targetRevision", "chartPath", "prune", "applicationsSync"]) ?? {};
+    if (raw.deploy !== undefined) {
+        r.required(`${k("deploy")}.repoURL`, deployRaw.repoURL, "the git URL of the repository holding the agent chart");
+        r.required(`${k("deploy")}.targetRevision`, deployRaw.targetRevision, "the git revision (tag, branch or commit) of the chart this stack runs");
+    }
+    const repoURL = r.string(`${k("deploy")}.repoURL`, deployRaw.repoURL, "a git URL (https://..., ssh://... or git@host:org/repo.git)", /^(https:\/\/|ssh:\/\/|git@)\S+$/) ?? "";
+    const targetRevision = r.string(`${k("deploy")}.targetRevision`, deployRaw.targetRevision, "a git revision", /^\S+$/) ?? "";
+    const chartPath = r.string(`${k("deploy")}.chartPath`, deployRaw.chartPath, "a relative path inside the repository", /^[^/\s][^\s]*$/) ?? DEFAULT_CHART_PATH;
+    const prune = r.boolean(`${k("deploy")}.prune`, deployRaw.prune) ?? true;
+    const applicationsSync = (r.string(`${k("deploy")}.applicationsSync`, deployRaw.applicationsSync, `one of ${APPLICATIONS_SYNC_POLICIES.join(", ")}`, /^(create-only|create-update|create-delete|sync)$/) ?? "create-update") as ApplicationsSyncPolicy;
+
+    // Rollout
+    const rolloutRaw = r.object(k("rollout"), raw.rollout, ["steps", "syncWindows"]) ?? {};
+    if (raw.rollout !== undefined) r.required(`${k("rollout")}.steps`, rolloutRaw.steps, "the RollingSync steps, in order");
+    const templateKeys = [...ROLLOUT_LABELS, ...sharedFreeformLabelKeys(tenants)];
+    const steps: RolloutStep[] = [];
+    const stepList = r.list(`${k("rollout")}.steps`, rolloutRaw.steps, "steps") ?? [];
+    if (Array.isArray(rolloutRaw.steps) && stepList.length === 0) r.problem(`${k("rollout")}.steps`, "must list at least one step");
+    let stepsValid = true;
+    stepList.forEach((item, i) => {
+        const p = `${k("rollout")}.steps[${i}]`;
+        const s = r.object(p, item, ["name", "matchExpressions", "maxUpdate"]);
+        if (!s) return void (stepsValid = false);
+        const name = r.string(`${p}.name`, s.name, "a short name") ?? `step-${i + 1}`;
+        r.required(`${p}.matchExpressions`, s.matchExpressions, "label matchers such as [{key: ring, operator: In, values: [canary]}]");
+        const exprs = r.list(`${p}.matchExpressions`, s.matchExpressions, "label matchers") ?? [];
+        if (Array.isArray(s.matchExpressions) && exprs.length === 0) r.problem(`${p}.matchExpressions`, "must have at least one matcher (an empty step matches nothing in Argo CD)");
+        const matchExpressions: MatchExpression[] = [];
+        exprs.forEach((e, j) => {
+            const q = `${p}.matchExpressions[${j}]`;
+            const expr = r.object(q, e, ["key", "operator", "values"]);
+            if (!expr) return void (stepsValid = false);
+            const key = r.string(`${q}.key`, expr.key, "a label key");
+            if (key !== undefined && !templateKeys.includes(key)) {
+                r.problem(`${q}.key`, `${JSON.stringify(key)} is not a label the generated Applications carry${suggestion(key, templateKeys)}; steps can match ${templateKeys.join(", ")} (free-form labels only when every tenant sets them)`);
+            }
+            if (expr.operator !== "In" && expr.operator !== "NotIn") {
+                r.problem(`${q}.operator`, `${describe(expr.operator)} is not supported by RollingSync; use In or NotIn (other operators make the step invalid)`);
+            }
+            const values = r.stringList(`${q}.values`, expr.values, "label values");
+            if (expr.values === undefined) r.problem(`${q}.values`, "is required: the label values to match");
+            else if (Array.isArray(expr.values) && expr.values.length === 0) r.problem(`${q}.values`, "must list at least one value");
+            if (key && (expr.operator === "In" || expr.operator === "NotIn") && values && values.length > 0) matchExpressions.push({ key, operator: expr.operator, values });
+            else stepsValid = false;
+        });
+        let maxUpdate: number | string | undefined;
+        if (s.maxUpdate !== undefined) {
+            const parsed = parseMaxUpdate(s.maxUpdate);
+            if (parsed.ok) maxUpdate = parsed.value;
+            else r.problem(`${p}.maxUpdate`, `${parsed.reason}; expected a whole number of apps (0 = manual gate) or a percentage from "0%" to "100%"`);
+        }
+        steps.push({ name, matchExpressions, ...(maxUpdate !== undefined ? { maxUpdate } : {}) });
+    });
+
+    // Coverage: every tenant in exactly one step, every step matching some tenant.
+    if (stepsValid && steps.length > 0 && tenants.length === tenantList.length) {
+        const matches = stepIndexes(tenants, steps).map((m, i) => (tenants[i].decommissioned ? [] : m));
+        const ringsInSteps = [...new Set(steps.flatMap((s) => s.matchExpressions.filter((e) => e.key === "ring" && e.operator === "In").flatMap((e) => e.values)))];
+        tenants.forEach((t, i) => {
+            const p = `${k("tenants")}[${i}]`;
+            if (t.decommissioned) return;
+            if (matches[i].length === 0) {
+                const hint = ringsInSteps.length > 0 && !ringsInSteps.includes(t.ring) ? `; ring ${JSON.stringify(t.ring)} is not one the steps use (${ringsInSteps.join(", ")})${suggestion(t.ring, ringsInSteps)}` : "";
+                r.problem(p, `tenant ${t.name} matches no rollout step, so Argo CD would never sync it${hint}`);
+            } else if (matches[i].length > 1) {
+                r.problem(p, `tenant ${t.name} matches rollout steps ${matches[i].map((s) => `${s + 1} (${steps[s].name})`).join(" and ")}; each tenant must match exactly one step`);
+            }
+        });
+        steps.forEach((s, i) => {
+            if (!matches.some((m) => m.includes(i))) r.problem(`${k("rollout")}.steps[${i}]`, `step ${JSON.stringify(s.name)} matches no tenant; remove it or fix its matchExpressions`);
+        });
+    }
+
+    const syncWindows: SyncWindow[] = [];
+    (r.list(`${k("rollout")}.syncWindows`, rolloutRaw.syncWindows, "sync windows") ?? []).forEach((item, i) => {
+        const p = `${k("rollout")}.syncWindows[${i}]`;
+        const w = r.object(p, item, ["kind", "schedule", "duration", "manualSync", "timeZone"]);
+        if (!w) return;
+        r.required(`${p}.kind`, w.kind, "allow or deny");
+        r.required(`${p}.schedule`, w.schedule, "a cron schedule such as '0 22 * * *'");
+        r.required(`${p}.duration`, w.duration, "a duration such as 10h");
+        const kind = r.string(`${p}.kind`, w.kind, "allow or deny", /^(allow|deny)$/) as "allow" | "deny" | undefined;
+        const schedule = r.string(`${p}.schedule`, w.schedule, "a five-field cron schedule", /^(\S+\s+){4}\S+$/);
+        const duration = r.string(`${p}.duration`, w.duration, "a duration such as 1h30m", DURATION);
+        if (duration === "") r.problem(`${p}.duration`, "must not be empty");
+        const manualSync = r.boolean(`${p}.manualSync`, w.manualSync) ?? true;
+        const timeZone = r.string(`${p}.timeZone`, w.timeZone, "an IANA time zone such as Europe/Berlin", /^[A-Za-z_]+(\/[A-Za-z_+-]+)*$/);
+        if (kind && schedule && duration) syncWindows.push({ kind, schedule, duration, manualSync, ...(timeZone ? { timeZone } : {}) });
+    });
+
+    const emergencyRollout = r.boolean(k("emergencyRollout"), raw.emergencyRollout) ?? false;
+
+    // Notifications
+    const notifRaw = r.object(k("notifications"), raw.notifications, ["argocdUrl", "slack", "webhook"]) ?? {};
+    const hubDomain = r.string(`${k("hub")}.domain`, hubRaw.domain, "a host name such as argocd.example.net", HOSTNAME) ?? "";
+    const argocdUrl = r.string(`${k("notifications")}.argocdUrl`, notifRaw.argocdUrl, "an https URL", /^https:\/\/\S+$/) ?? `https://${hubDomain}`;
+    const slackRaw = r.object(`${k("notifications")}.slack`, notifRaw.slack, ["channels"]);
+    const slackChannels = slackRaw ? r.stringList(`${k("notifications")}.slack.channels`, slackRaw.channels, "Slack channel names", /^[a-z0-9][a-z0-9_-]{0,79}$/) ?? [] : [];
+    if (slackRaw && (!Array.isArray(slackRaw.channels) || slackRaw.channels.length === 0)) r.problem(`${k("notifications")}.slack.channels`, "must list at least one Slack channel");
+    const webhookRaw = r.object(`${k("notifications")}.webhook`, notifRaw.webhook, ["url"]);
+    const webhookUrl = webhookRaw ? r.string(`${k("notifications")}.webhook.url`, webhookRaw.url, "an https URL", /^https:\/\/\S+$/) : undefined;
+    if (webhookRaw) r.required(`${k("notifications")}.webhook.url`, webhookRaw.url, "the https URL notifications are posted to");
+    const notifSecrets = secrets.notificationSecrets;
+    if (notifSecrets === "not-an-object") r.problem(k("notificationSecrets"), "expected an object with slackToken and/or webhookToken");
+    const haveSecrets = Array.isArray(notifSecrets) ? notifSecrets : [];
+    for (const f of haveSecrets) if (!["slackToken", "webhookToken"].includes(f)) r.problem(`${k("notificationSecrets")}.${f}`, `unknown key${suggestion(f, ["slackToken", "webhookToken"])}; expected slackToken or webhookToken`);
+    if (slackChannels.length > 0 && !haveSecrets.includes("slackToken")) r.problem(`${k("notificationSecrets")}.slackToken`, "is required when notifications.slack is set: `pulumi config set --secret --path notificationSecrets.slackToken xoxb-...`");
+    if (webhookUrl && !haveSecrets.includes("webhookToken")) r.problem(`${k("notificationSecrets")}.webhookToken`, "is required when notifications.webhook is set: `pulumi config set --secret --path notificationSecrets.webhookToken ...`");
+
+    const shardsRaw = r.integer(`${k("hub")}.controllerShards`, hubRaw.controllerShards, 1, 50);
+    const hub: HubConfig = {
+        domain: hubDomain,
+        namespace: r.string(`${k("hub")}.namespace`, hubRaw.namespace, "a namespace name (DNS label)", DNS_LABEL) ?? "argocd",
+        chartVersion: r.string(`${k("hub")}.chartVersion`, hubRaw.chartVersion, "a chart version such as 10.1.1", SEMVER) ?? DEFAULT_CHART_VERSION,
+        argocdVersion,
+        ha,
+        controllerShards: shardsRaw ?? controllerShardsFor(tenants.length, ha),
+    };
+
+    if (r.problems.length > 0) throw new ConfigError(r.problems);
+    return {
+        stack,
+        environment,
+        hub,
+        deploy: { repoURL, targetRevision, chartPath, prune, applicationsSync },
+        tenants,
+        steps,
+        syncWindows,
+        emergencyRollout,
+        notifications: { argocdUrl, slackChannels, ...(webhookUrl ? { webhookUrl } : {}) },
+        protectRollout: environment === "prod",
+    };
+}
+
+/** Waits for an Output's value to compute something non-secret from it. */
+function shapeOf<T, U>(output: pulumi.Output<T>, shape: (value: T) => U): Promise<U> {
+    return new Promise((resolve) => output.apply((v) => resolve(shape(v))));
+}
+
+const fieldsOf = (v: unknown): string[] => (v && typeof v === "object" && !Array.isArray(v) ? Object.entries(v).filter(([, x]) => typeof x === "string" && x !== "").map(([f]) => f) : []);
+
+/**
+ * Reads and validates the stack configuration through the Pulumi Config API. Throws ConfigError
+ * (every problem at once) before any resource is declared.
+ */
+export async function loadConfig(): Promise<FleetConfig> {
+    const config = new pulumi.Config(PROJECT);
+    const raw: RawConfig = {};
+    const problems: string[] = [];
+    for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
+        if (spec.secret) continue;
+        const text = config.get(key);
+        if (text === undefined) continue;
+        // Pulumi passes structured values as JSON and scalars as plain strings.
+        try {
+            (raw as Record<string, unknown>)[key] = /^[[{]/.test(text.trim()) ? JSON.parse(text) : text;
+        } catch {
+            problems.push(`${PROJECT}:${key}: is not valid structured configuration`);
+        }
+    }
+    const unknownKeys = Object.keys(pulumi.runtime.allConfig())
+        .filter((full) => full.startsWith(`${PROJECT}:`))
+        .map((full) => full.slice(PROJECT.length + 1))
+        .filter((key) => !(key in CONFIG_KEYS));
+
+    const hubKubeconfig = config.getSecret("hubKubeconfig");
+    const tenantCredentials = config.getSecretObject<Record<string, TenantCredential>>("tenantCredentials");
+    const notificationSecrets = config.getSecretObject<NotificationSecrets>("notificationSecrets");
+    const isObject = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
+    const secrets: SecretShapes = {
+        hubKubeconfig: hubKubeconfig ? await shapeOf(hubKubeconfig, (v) => typeof v === "string" && v.trim() !== "") : false,
+        tenantCredentials: tenantCredentials
+            ? await shapeOf(tenantCredentials, (v): CredentialShape | "not-an-object" => (isObject(v) ? Object.fromEntries(Object.entries(v).map(([name, c]) => [name, fieldsOf(c)])) : "not-an-object"))
+            : undefined,
+        notificationSecrets: notificationSecrets ? await shapeOf(notificationSecrets, (v) => (isObject(v) ? fieldsOf(v) : "not-an-object")) : undefined,
+    };
+    if (problems.length > 0) throw new ConfigError(problems);
+    const plain = validateConfig(pulumi.getStack(), raw, secrets, unknownKeys);
+    return {
+        ...plain,
+        hubKubeconfig: hubKubeconfig!,
+        tenantCredentials: tenantCredentials!,
+        notificationSecrets: notificationSecrets ?? pulumi.secret({}),
+    };
+}

@@ -1,0 +1,317 @@
+/**
+ * The engine-free evaluator: runs the agentfleet program for one stack under Pulumi's mock
+ * runtime, with the stack's committed `Pulumi.<stack>.yaml` plus the project defaults from
+ * `Pulumi.yaml` (the mock runtime does not apply them), and captures every registered resource.
+ *
+ * `secure:` values are never decrypted: each becomes a recognisable placeholder
+ * (`__SECRET__<key path>__`) and its key stays marked secret, so secret-ness flows through the
+ * program exactly as under `pulumi up`, and a leak is a plain string search away.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import * as YAML from "yaml";
+import { ConfigError, PROJECT } from "../stacks/config";
+
+export const ROOT = path.resolve(__dirname, "..");
+export const SECRET_PREFIX = "__SECRET__";
+/** Prefix of values the mocks make up for generated credentials (passwords, SA tokens). */
+export const GENERATED_PREFIX = "__GENERATED__";
+export const REDACTED = "[secret]";
+export const STACK_RESOURCE_TYPE = "pulumi:pulumi:Stack";
+
+/** The stack names that have a committed `Pulumi.<stack>.yaml` under `root`. */
+export function stackNames(root: string = ROOT): string[] {
+    return fs
+        .readdirSync(root)
+        .map((f) => /^Pulumi\.([A-Za-z0-9_.-]+)\.yaml$/.exec(f)?.[1])
+        .filter((s): s is string => s !== undefined)
+        .sort();
+}
+
+export interface StackConfig {
+    /** `<project>:<key>` -> value as the Pulumi CLI hands it to a program (JSON for structures). */
+    config: Record<string, string>;
+    /** Keys holding at least one secure value. */
+    secretKeys: string[];
+    /** Every placeholder that stands for a secure value. */
+    placeholders: string[];
+}
+
+type ProjectConfigDecl = { type?: string; default?: unknown; secret?: boolean };
+
+function projectDeclarations(root: string): Record<string, ProjectConfigDecl> {
+    const project = YAML.parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) ?? {};
+    return project.config ?? {};
+}
+
+const qualify = (key: string) => (key.includes(":") ? key : `${PROJECT}:${key}`);
+
+/**
+ * Reads a stack file the way the Pulumi CLI would hand it to the program. Fails with a
+ * ConfigError when a key declared `secret: true` holds plaintext anywhere (the CLI refuses that
+ * for whole keys; for nested values only this check catches it).
+ */
+export function readStackConfig(stack: string, root: string = ROOT, edit?: (config: Record<string, unknown>) => void): StackConfig {
+    const file = path.join(root, `Pulumi.${stack}.yaml`);
+    if (!fs.existsSync(file)) {
+        throw new Error(`no stack file Pulumi.${stack}.yaml in ${root} (stacks here: ${stackNames(root).join(", ") || "none"})`);
+    }
+    let parsed: { config?: Record<string, unknown> } | null;
+    try {
+        parsed = YAML.parse(fs.readFileSync(file, "utf8"));
+    } catch (err) {
+        throw new ConfigError([`Pulumi.${stack}.yaml: is not valid YAML: ${(err as Error).message.split("\n")[0]}`]);
+    }
+    const stackValues: Record<string, unknown> = { ...(parsed?.config ?? {}) };
+    edit?.(stackValues);
+    const declarations = projectDeclarations(root);
+    const values: Record<string, unknown> = {};
+    for (const [key, decl] of Object.entries(declarations)) {
+        if (decl.default !== undefined) values[qualify(key)] = decl.default;
+    }
+    for (const [key, value] of Object.entries(stackValues)) values[qualify(key)] = value;
+
+    const problems: string[] = [];
+    const secretKeys = new Set<string>();
+    const placeholders: string[] = [];
+    const declaredSecret = new Set(Object.entries(declarations).filter(([, d]) => d.secret).map(([k]) => qualify(k)));
+    const walk = (value: unknown, keyPath: string, key: string): unknown => {
+        if (value && typeof value === "object" && !Array.isArray(value)) {
+            const entries = Object.entries(value);
+            if (entries.length === 1 && entries[0][0] === "secure") {
+                const placeholder = `${SECRET_PREFIX}${keyPath}__`;
+                placeholders.push(placeholder);
+                secretKeys.add(key);
+                return placeholder;
+            }
+            return Object.fromEntries(entries.map(([k, v]) => [k, walk(v, `${keyPath}.${k}`, key)]));
+        }
+        if (Array.isArray(value)) return value.map((v, i) => walk(v, `${keyPath}[${i}]`, key));
+        if (declaredSecret.has(key) && value !== null && value !== undefined && value !== "") {
+            problems.push(`${keyPath}: holds a plaintext value, but ${key} is secret; set it with \`pulumi config set --secret${keyPath === key ? "" : " --path"} '${keyPath.slice(PROJECT.length + 1)}' ...\` and remove the plaintext from Pulumi.${stack}.yaml`);
+        }
+        return value;
+    };
+    const config: Record<string, string> = {};
+    for (const [key, value] of Object.entries(values)) {
+        const v = walk(value, key, key);
+        config[key] = typeof v === "string" ? v : JSON.stringify(v);
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+    return { config, secretKeys: [...secretKeys].sort(), placeholders };
+}
+
+/** One registered resource, as the mock monitor saw it. */
+export interface CapturedResource {
+    urn: string;
+    type: string;
+    name: string;
+    custom: boolean;
+    /** Name of the parent resource (the stack for top-level resources). */
+    parent?: string;
+    /** Name of the explicit provider resource, if any. */
+    provider?: string;
+    /** Inputs as sent to the engine: secret values are still wrapped (see `redact`, `secretPaths`). */
+    inputs: Record<string, unknown>;
+    /** Names of the resources this one explicitly depends on. */
+    dependsOn: string[];
+    protect: boolean;
+    retainOnDelete: boolean;
+}
+
+export interface Evaluation {
+    stack: string;
+    resources: CapturedResource[];
+    /** Placeholders standing for the stack's secure values. */
+    placeholders: string[];
+    /** Stack outputs the program returned. */
+    outputs: Record<string, unknown>;
+}
+
+const isSecret = (v: unknown) => pulumi.runtime.isRpcSecret(v);
+const unwrap = (v: unknown) => pulumi.runtime.unwrapRpcSecret(v);
+
+/** Replaces every secret value's leaves with "[secret]", keeping the structure around them. */
+export function redact(value: unknown, inSecret = false): unknown {
+    if (isSecret(value)) return redact(unwrap(value), true);
+    if (Array.isArray(value)) return value.map((v) => redact(v, inSecret));
+    if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redact(v, inSecret)]));
+    return inSecret && value !== null && value !== undefined ? REDACTED : value;
+}
+
+/** The value with secret wrappers removed (placeholders and generated values stay as they are). */
+export function reveal(value: unknown): unknown {
+    if (isSecret(value)) return reveal(unwrap(value));
+    if (Array.isArray(value)) return value.map(reveal);
+    if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, reveal(v)]));
+    return value;
+}
+
+/** Dotted paths of the values marked secret, e.g. ["stringData", "values.a"]. */
+export function secretPaths(value: unknown, prefix = ""): string[] {
+    if (isSecret(value)) return [prefix || "."];
+    if (Array.isArray(value)) return value.flatMap((v, i) => secretPaths(v, `${prefix}[${i}]`));
+    if (value && typeof value === "object") return Object.entries(value).flatMap(([k, v]) => secretPaths(v, prefix ? `${prefix}.${k}` : k));
+    return [];
+}
+
+const nameOfUrn = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
+
+/** What the mocks return as a resource's state: its inputs, plus what a real controller would fill in. */
+function mockState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+    if (type === "random:index/randomPassword:RandomPassword") return { ...inputs, result: `${GENERATED_PREFIX}${name}__` };
+    if (type === "kubernetes:core/v1:Secret" && inputs.type === "kubernetes.io/service-account-token") {
+        const b64 = (s: string) => Buffer.from(s).toString("base64");
+        return { ...inputs, data: { token: b64(`${GENERATED_PREFIX}${name}-token__`), "ca.crt": b64(`${GENERATED_PREFIX}${name}-ca__`), namespace: b64("kube-system") } };
+    }
+    return inputs;
+}
+
+// The Pulumi runtime is process-global state: evaluations run one at a time.
+let queue: Promise<unknown> = Promise.resolve();
+
+export interface EvaluateOptions {
+    /** Project root holding index.ts and the stack files (default: this checkout). */
+    root?: string;
+    /** Edits the stack file's `config:` map before it is read (tests, fuzzing). */
+    edit?: (config: Record<string, unknown>) => void;
+}
+
+/**
+ * Runs the program for `stack` under the mock runtime and returns what it registered. A
+ * configuration error rejects with ConfigError, before the program registers any resource.
+ */
+export function evaluate(stack: string, options: EvaluateOptions = {}): Promise<Evaluation> {
+    const run = queue.then(() => evaluateNow(stack, options));
+    queue = run.catch(() => undefined);
+    return run;
+}
+
+async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Evaluation> {
+    const root = options.root ?? ROOT;
+    const stackConfig = readStackConfig(stack, root, options.edit);
+    const captured: CapturedResource[] = [];
+    let pending: Pick<CapturedResource, "urn" | "dependsOn" | "protect" | "retainOnDelete"> & { parentUrn: string } = { urn: "", dependsOn: [], protect: false, retainOnDelete: false, parentUrn: "" };
+
+    await pulumi.runtime.setMocks(
+        {
+            newResource(args) {
+                captured.push({
+                    urn: pending.urn,
+                    type: args.type,
+                    name: args.name,
+                    custom: args.custom ?? false,
+                    parent: pending.parentUrn ? nameOfUrn(pending.parentUrn) : undefined,
+                    provider: args.provider ? nameOfUrn(args.provider.split("::").slice(0, -1).join("::")) : undefined,
+                    inputs: args.inputs,
+                    dependsOn: pending.dependsOn,
+                    protect: pending.protect,
+                    retainOnDelete: pending.retainOnDelete,
+                });
+                return { id: `${args.name}-id`, state: mockState(args.type, args.name, args.inputs) };
+            },
+            call: (args) => args.inputs,
+        },
+        PROJECT,
+        stack,
+        false,
+    );
+    // The mock monitor does not pass parent, dependencies or options to `newResource`; read them
+    // off the registration request, which reaches `newResource` synchronously.
+    const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource: (req: RegisterRequest, cb: unknown) => unknown; newUrn(parent: string, type: string, name: string): string };
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req, cb) => {
+        pending = {
+            urn: monitor.newUrn(req.getParent(), req.getType(), req.getName()),
+            parentUrn: req.getParent(),
+            dependsOn: req.getDependenciesList().map(nameOfUrn),
+            protect: req.getProtect() ?? false,
+            retainOnDelete: req.getRetainondelete() ?? false,
+        };
+        return register(req, cb);
+    };
+    pulumi.runtime.setAllConfig(stackConfig.config, stackConfig.secretKeys);
+
+    const program = loadProgram(root);
+    let failure: unknown;
+    const outputs = await pulumi.runtime.runInPulumiStack(async () => {
+        try {
+            return await program();
+        } catch (err) {
+            failure = err;
+            return {};
+        }
+    });
+    await waitForRegistrations();
+    if (failure) throw failure;
+    return { stack, resources: captured, placeholders: stackConfig.placeholders, outputs: (outputs ?? {}) as Record<string, unknown> };
+}
+
+interface RegisterRequest {
+    getParent(): string;
+    getType(): string;
+    getName(): string;
+    getDependenciesList(): string[];
+    getProtect(): boolean | undefined;
+    getRetainondelete(): boolean | undefined;
+}
+
+function loadProgram(root: string): () => Promise<unknown> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require(path.join(root, "index.ts"));
+    const program = mod.default ?? mod;
+    if (typeof program !== "function") throw new Error(`${root}/index.ts does not export the program function`);
+    return program;
+}
+
+/** Resolves once every outstanding registration has reached the mocks. */
+async function waitForRegistrations(): Promise<void> {
+    // Not part of @pulumi/pulumi's typed surface, but exported by the runtime since 3.x: the same
+    // wait the language host performs before it disconnects.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
+    await settings.waitForRPCs();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views of an evaluation
+
+/** A Kubernetes object the program declares, with the cluster it goes to. */
+export interface DeclaredObject {
+    /** `hub`, or the tenant's name. */
+    cluster: string;
+    resource: CapturedResource;
+    /** The object with secrets revealed (placeholders and generated values in place). */
+    object: Record<string, unknown>;
+    /** The object with every secret value replaced by "[secret]". */
+    redacted: Record<string, unknown>;
+}
+
+const isKubernetesObject = (r: CapturedResource) => r.custom && r.type.startsWith("kubernetes:") && !r.type.startsWith("kubernetes:helm.sh/");
+
+/** Every Kubernetes object the evaluation declares, by cluster (the provider's clusterIdentifier). */
+export function declaredObjects(evaluation: Evaluation): DeclaredObject[] {
+    const clusterOf = new Map<string, string>();
+    for (const r of evaluation.resources) {
+        if (r.type === "pulumi:providers:kubernetes") clusterOf.set(r.name, String(reveal(r.inputs.clusterIdentifier) ?? r.name));
+    }
+    return evaluation.resources.filter(isKubernetesObject).map((resource) => {
+        const cluster = (resource.provider && clusterOf.get(resource.provider)) ?? "default";
+        const toObject = (inputs: Record<string, unknown>) => {
+            const obj = { ...inputs };
+            // Pulumi-only input, not part of the Kubernetes object.
+            delete obj.compat;
+            return obj;
+        };
+        return { cluster, resource, object: toObject(reveal(resource.inputs) as Record<string, unknown>), redacted: toObject(redact(resource.inputs) as Record<string, unknown>) };
+    });
+}
+
+/** Resources other than the root stack: what "no resource was declared" is about. */
+export const declaredResources = (evaluation: Pick<Evaluation, "resources">) => evaluation.resources.filter((r) => r.type !== STACK_RESOURCE_TYPE);
+
+/** The resources.json view: one object per resource, secrets redacted. */
+export function resourcesJson(evaluation: Evaluation): Array<Record<string, unknown>> {
+    return evaluation.resources.map((r) => ({ type: r.type, name: r.name, custom: r.custom, parent: r.parent ?? null, provider: r.provider ?? null, inputs: redact(r.inputs) }));
+}
