@@ -53,7 +53,6 @@ export function effectiveSteps(inputs: Pick<RolloutInputs, "steps" | "tenants" |
 /** AppProject spec: only this repo, only the tenants' agent namespaces, only the chart's kinds. */
 export function appProjectSpec(inputs: Pick<RolloutInputs, "fleet" | "deploy" | "tenants" | "syncWindows">): Record<string, unknown> {
     return {
-        description: `Voice agents of fleet ${inputs.fleet}, managed by agentfleet`,
         sourceRepos: [inputs.deploy.repoURL],
         destinations: inputs.tenants.flatMap((t) => t.namespaces.map((namespace) => ({ server: t.server, namespace }))),
         clusterResourceWhitelist: [],

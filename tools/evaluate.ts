@@ -52,8 +52,8 @@ const qualify = (key: string) => (key.includes(":") ? key : `${PROJECT}:${key}`)
  * ConfigError when a key declared `secret: true` holds plaintext anywhere (the CLI refuses that
  * for whole keys; for nested values only this check catches it).
  */
-export function readStackConfig(stack: string, root: string = ROOT, edit?: (config: Record<string, unknown>) => void): StackConfig {
-    const file = path.join(root, `Pulumi.${stack}.yaml`);
+export function readStackConfig(stack: string, root: string = ROOT, edit?: (config: Record<string, unknown>) => void, stackFile?: string): StackConfig {
+    const file = stackFile ?? path.join(root, `Pulumi.${stack}.yaml`);
     if (!fs.existsSync(file)) {
         throw new Error(`no stack file Pulumi.${stack}.yaml in ${root} (stacks here: ${stackNames(root).join(", ") || "none"})`);
     }
@@ -61,7 +61,7 @@ export function readStackConfig(stack: string, root: string = ROOT, edit?: (conf
     try {
         parsed = YAML.parse(fs.readFileSync(file, "utf8"));
     } catch (err) {
-        throw new ConfigError([`Pulumi.${stack}.yaml: is not valid YAML: ${(err as Error).message.split("\n")[0]}`]);
+        throw new ConfigError([`${path.basename(file)}: is not valid YAML: ${(err as Error).message.split("\n")[0]}`]);
     }
     const stackValues: Record<string, unknown> = { ...(parsed?.config ?? {}) };
     edit?.(stackValues);
@@ -89,7 +89,7 @@ export function readStackConfig(stack: string, root: string = ROOT, edit?: (conf
         }
         if (Array.isArray(value)) return value.map((v, i) => walk(v, `${keyPath}[${i}]`, key));
         if (declaredSecret.has(key) && value !== null && value !== undefined && value !== "") {
-            problems.push(`${keyPath}: holds a plaintext value, but ${key} is secret; set it with \`pulumi config set --secret${keyPath === key ? "" : " --path"} '${keyPath.slice(PROJECT.length + 1)}' ...\` and remove the plaintext from Pulumi.${stack}.yaml`);
+            problems.push(`${keyPath}: holds a plaintext value, but ${key} is secret; set it with \`pulumi config set --secret${keyPath === key ? "" : " --path"} '${keyPath.slice(PROJECT.length + 1)}' ...\` and remove the plaintext from ${path.basename(file)}`);
         }
         return value;
     };
@@ -176,6 +176,8 @@ export interface EvaluateOptions {
     root?: string;
     /** Edits the stack file's `config:` map before it is read (tests, fuzzing). */
     edit?: (config: Record<string, unknown>) => void;
+    /** Reads the stack's configuration from this file instead of `<root>/Pulumi.<stack>.yaml`. */
+    stackFile?: string;
 }
 
 /**
@@ -190,7 +192,7 @@ export function evaluate(stack: string, options: EvaluateOptions = {}): Promise<
 
 async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Evaluation> {
     const root = options.root ?? ROOT;
-    const stackConfig = readStackConfig(stack, root, options.edit);
+    const stackConfig = readStackConfig(stack, root, options.edit, options.stackFile);
     const captured: CapturedResource[] = [];
     let pending: Pick<CapturedResource, "urn" | "dependsOn" | "protect" | "retainOnDelete"> & { parentUrn: string } = { urn: "", dependsOn: [], protect: false, retainOnDelete: false, parentUrn: "" };
 
@@ -244,7 +246,11 @@ async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Eva
         }
     });
     await waitForRegistrations();
-    if (failure) throw failure;
+    if (failure) {
+        // Lets callers check that a failing configuration declared nothing.
+        if (failure instanceof Error) Object.defineProperty(failure, "registered", { value: declaredResources({ resources: captured }), enumerable: false });
+        throw failure;
+    }
     return { stack, resources: captured, placeholders: stackConfig.placeholders, outputs: (outputs ?? {}) as Record<string, unknown> };
 }
 
@@ -307,6 +313,9 @@ export function declaredObjects(evaluation: Evaluation): DeclaredObject[] {
         return { cluster, resource, object: toObject(reveal(resource.inputs) as Record<string, unknown>), redacted: toObject(redact(resource.inputs) as Record<string, unknown>) };
     });
 }
+
+/** The resources a failed evaluation had registered before it failed (see `evaluate`). */
+export const registeredBeforeFailure = (err: unknown): CapturedResource[] | undefined => (err as { registered?: CapturedResource[] })?.registered;
 
 /** Resources other than the root stack: what "no resource was declared" is about. */
 export const declaredResources = (evaluation: Pick<Evaluation, "resources">) => evaluation.resources.filter((r) => r.type !== STACK_RESOURCE_TYPE);

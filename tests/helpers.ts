@@ -1,0 +1,64 @@
+/**
+ * The one shared evaluation helper of the test suite: evaluates (and renders) stacks through the
+ * same evaluator the commands use, caching per stack because evaluations are deterministic.
+ */
+import * as assert from "assert";
+import { ConfigError } from "../stacks/config";
+import { type CapturedResource, type DeclaredObject, type EvaluateOptions, type Evaluation, declaredObjects, evaluate, registeredBeforeFailure, stackNames } from "../tools/evaluate";
+import { type RenderResult, renderStack } from "../tools/render";
+
+export type Obj = Record<string, any>;
+
+/** Every committed stack (a `Pulumi.<stack>.yaml` in the project root). */
+export const STACKS = stackNames();
+
+const evaluations = new Map<string, Promise<Evaluation>>();
+const renders = new Map<string, Promise<RenderResult>>();
+
+export function evaluated(stack: string): Promise<Evaluation> {
+    if (!evaluations.has(stack)) evaluations.set(stack, evaluate(stack));
+    return evaluations.get(stack)!;
+}
+
+export function rendered(stack: string): Promise<RenderResult> {
+    if (!renders.has(stack)) renders.set(stack, renderStack(stack));
+    return renders.get(stack)!;
+}
+
+/** Kubernetes objects the stack declares, optionally of one cluster and kind (secrets revealed). */
+export async function objectsOf(stack: string, filter: { cluster?: string; kind?: string } = {}): Promise<DeclaredObject[]> {
+    return declaredObjects(await evaluated(stack)).filter((o) => (!filter.cluster || o.cluster === filter.cluster) && (!filter.kind || o.object.kind === filter.kind));
+}
+
+export const resourceOf = (ev: Evaluation, type: string, name?: string): CapturedResource => {
+    const found = ev.resources.find((r) => r.type === type && (name === undefined || r.name === name));
+    assert.ok(found, `no ${type}${name ? ` named ${name}` : ""} registered`);
+    return found;
+};
+
+export const releaseOf = (ev: Evaluation) => resourceOf(ev, "kubernetes:helm.sh/v3:Release");
+
+/**
+ * Evaluates `stack` with its configuration edited by `edit`, expects a ConfigError, checks that
+ * nothing was declared before it, and returns the problems.
+ */
+export async function configProblems(stack: string, edit: EvaluateOptions["edit"], options: Omit<EvaluateOptions, "edit"> = {}): Promise<string[]> {
+    try {
+        await evaluate(stack, { ...options, edit });
+    } catch (err) {
+        assert.ok(err instanceof ConfigError, `expected a ConfigError, got: ${(err as Error)?.stack ?? err}`);
+        const registered = registeredBeforeFailure(err) ?? [];
+        assert.deepStrictEqual(registered.map((r) => `${r.type}::${r.name}`), [], "resources were declared before the configuration error");
+        return err.problems;
+    }
+    assert.fail("expected the configuration to be rejected, but it evaluated");
+}
+
+/** Asserts some problem names `path` and contains every fragment. */
+export function assertProblem(problems: string[], path: string, ...fragments: string[]): void {
+    const hit = problems.find((p) => p.startsWith(`${path}:`) && fragments.every((f) => p.includes(f)));
+    assert.ok(hit, `no problem at ${path} mentioning ${fragments.map((f) => JSON.stringify(f)).join(", ")}; got:\n  ${problems.join("\n  ")}`);
+}
+
+/** Mutable access to a parsed stack config value (`agentfleet:tenants` etc.). */
+export const key = (config: Record<string, unknown>, name: string): any => config[`agentfleet:${name}`];

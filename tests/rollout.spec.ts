@@ -1,0 +1,157 @@
+import * as assert from "assert";
+import { AGENT_CHART_KINDS, applicationSetSpec, effectiveSteps } from "../components/fleet-rollout";
+import { ROLLOUT_LABELS } from "../stacks/config";
+import { TRIGGERS } from "../stacks/notifications";
+import { declaredObjects, evaluate } from "../tools/evaluate";
+import { validateObjects } from "../tools/k8s-schema";
+import { generateApplications } from "../tools/render";
+import { STACKS, type Obj, evaluated, key, objectsOf, rendered } from "./helpers";
+
+const hubObject = async (stack: string, kind: string) => {
+    const [found] = await objectsOf(stack, { cluster: "hub", kind });
+    assert.ok(found, `${stack} declares no ${kind}`);
+    return found;
+};
+
+describe("fleet rollout", () => {
+    for (const stack of STACKS) {
+        describe(`stack ${stack}`, () => {
+            it("puts every tenant in exactly one RollingSync step, matching on the generated Applications' labels", async () => {
+                const { apps, plan } = await rendered(stack);
+                const tenants = (await objectsOf(stack, { cluster: "hub", kind: "Secret" })).filter((o) => (o.object.metadata as Obj).labels?.["argocd.argoproj.io/secret-type"] === "cluster").map((o) => (o.object.metadata as Obj).labels.tenant);
+                assert.deepStrictEqual(apps.map((a) => a.tenant).sort(), [...tenants].sort(), "one Application per registered tenant");
+                assert.deepStrictEqual(apps.filter((a) => a.step === -1).map((a) => a.tenant), [], "tenants in no step are never synced");
+                const inSteps = plan.steps.flatMap((s) => s.tenants);
+                assert.deepStrictEqual([...inSteps].sort(), [...tenants].sort());
+                assert.strictEqual(new Set(inSteps).size, inSteps.length, "a tenant appears in two steps");
+                assert.ok(plan.steps.every((s) => s.tenants.length > 0), "an empty step");
+            });
+
+            it("generates Applications that validate strictly against the Argo CD schema", async () => {
+                const { apps } = await rendered(stack);
+                assert.deepStrictEqual(await validateObjects(apps.map((a) => a.application)), []);
+            });
+
+            it("renders the ApplicationSet with go templates that fail on missing keys, over the fleet's cluster Secrets", async () => {
+                const spec = (await hubObject(stack, "ApplicationSet")).object.spec as Obj;
+                assert.strictEqual(spec.goTemplate, true);
+                assert.deepStrictEqual(spec.goTemplateOptions, ["missingkey=error"]);
+                assert.deepStrictEqual(spec.generators[0].clusters.selector.matchLabels, { "argocd.argoproj.io/secret-type": "cluster", "agentfleet.io/fleet": stack });
+                for (const label of ROLLOUT_LABELS) assert.ok(spec.template.metadata.labels[label], `template sets no ${label} label`);
+            });
+
+            it("never deletes tenant workloads when the ApplicationSet or an Application goes away", async () => {
+                const spec = (await hubObject(stack, "ApplicationSet")).object.spec as Obj;
+                assert.strictEqual(spec.syncPolicy.preserveResourcesOnDeletion, true);
+                assert.strictEqual(spec.strategy.type, "RollingSync");
+                assert.strictEqual(spec.strategy.deletionOrder, "Reverse");
+                assert.ok(["create-only", "create-update", "create-delete", "sync"].includes(spec.syncPolicy.applicationsSync));
+            });
+
+            it("syncs the chart from this repository at the stack's revision, with env and tenant value files", async () => {
+                const ev = await evaluated(stack);
+                const spec = (await hubObject(stack, "ApplicationSet")).object.spec as Obj;
+                const source = spec.template.spec.source;
+                assert.strictEqual(source.path, "charts/voice-agent");
+                assert.ok(source.targetRevision);
+                assert.deepStrictEqual(source.helm.valueFiles, ["values.yaml", 'values-{{index .metadata.labels "env"}}.yaml', "tenants/{{.name}}.yaml"]);
+                assert.strictEqual(source.helm.ignoreMissingValueFiles, true);
+                const retry = spec.template.spec.syncPolicy.retry;
+                assert.ok(retry.limit > 0 && retry.backoff.duration && retry.backoff.factor > 1);
+                assert.ok(ev.resources.length > 0);
+            });
+
+            it("subscribes the generated Applications to notification triggers that exist", async () => {
+                const spec = (await hubObject(stack, "ApplicationSet")).object.spec as Obj;
+                const annotations = Object.keys(spec.template.metadata.annotations ?? {});
+                assert.ok(annotations.length > 0, "no subscriptions");
+                for (const a of annotations) {
+                    const trigger = /^notifications\.argoproj\.io\/subscribe\.([^.]+)\./.exec(a)?.[1];
+                    assert.ok(trigger && trigger in TRIGGERS, `${a} subscribes to a trigger that does not exist`);
+                }
+            });
+
+            it("limits the AppProject to this repository, the tenants' agent namespaces and the chart's kinds", async () => {
+                const ev = await evaluated(stack);
+                const project = (await hubObject(stack, "AppProject")).object.spec as Obj;
+                const appSet = (await hubObject(stack, "ApplicationSet")).object.spec as Obj;
+                assert.deepStrictEqual(project.sourceRepos, [appSet.template.spec.source.repoURL]);
+                assert.deepStrictEqual(project.clusterResourceWhitelist, []);
+                assert.deepStrictEqual(project.namespaceResourceWhitelist, AGENT_CHART_KINDS);
+                const secrets = declaredObjects(ev).filter((o) => (o.object.metadata as Obj).labels?.["argocd.argoproj.io/secret-type"] === "cluster");
+                const expected = secrets.map((s) => ({ server: (s.object.stringData as Obj).server, namespace: "voice-agent" }));
+                assert.deepStrictEqual([...project.destinations].sort((a, b) => a.server.localeCompare(b.server)), expected.sort((a, b) => a.server.localeCompare(b.server)));
+            });
+
+            it("allows exactly the kinds the agent chart renders, in every environment", async () => {
+                const { apps } = await rendered(stack);
+                const kinds = new Set<string>();
+                for (const app of apps) for (const o of app.objects) kinds.add(`${String(o.apiVersion).includes("/") ? String(o.apiVersion).split("/")[0] : ""}/${o.kind}`);
+                const allowed = AGENT_CHART_KINDS.map((k) => `${k.group}/${k.kind}`);
+                for (const k of kinds) assert.ok(allowed.includes(k), `the chart renders ${k}, which the AppProject does not allow`);
+            });
+        });
+    }
+
+    it("protects the prod AppProject and ApplicationSet from deletion, and not dev's", async () => {
+        for (const [stack, protect] of [["prod", true], ["dev", false]] as const) {
+            for (const kind of ["AppProject", "ApplicationSet"]) {
+                const { resource } = await hubObject(stack, kind);
+                assert.strictEqual(resource.protect, protect, `${stack} ${kind} protect`);
+                assert.strictEqual(resource.retainOnDelete, protect, `${stack} ${kind} retainOnDelete`);
+            }
+        }
+    });
+
+    it("applies the prod deny window with manual sync allowed", async () => {
+        const project = (await hubObject("prod", "AppProject")).object.spec as Obj;
+        assert.deepStrictEqual(project.syncWindows, [{ kind: "deny", schedule: "0 17 * * *", duration: "5h", applications: ["*"], manualSync: true, timeZone: "Europe/Berlin" }]);
+    });
+
+    describe("the single-hub topology (stack fleet)", () => {
+        it("promotes dev, then staging at 100%, then prod 20% at a time", async () => {
+            const spec = (await hubObject("fleet", "ApplicationSet")).object.spec as Obj;
+            assert.deepStrictEqual(spec.strategy.rollingSync.steps, [
+                { matchExpressions: [{ key: "env", operator: "In", values: ["dev"] }] },
+                { matchExpressions: [{ key: "env", operator: "In", values: ["staging"] }], maxUpdate: "100%" },
+                { matchExpressions: [{ key: "env", operator: "In", values: ["prod"] }], maxUpdate: "20%" },
+            ]);
+            const { plan, apps } = await rendered("fleet");
+            assert.deepStrictEqual(plan.steps.map((s) => s.tenants), [["fleet-dev"], ["fleet-staging"], ["fleet-prod"]]);
+            assert.deepStrictEqual(apps.map((a) => a.application.spec.source.helm.valueFiles[1]), ["values-dev.yaml", "values-staging.yaml", "values-prod.yaml"]);
+        });
+    });
+
+    describe("the emergency path", () => {
+        it("rolls the revision to every tenant in one step at 100%, and changes nothing else", async () => {
+            const normal = (await hubObject("prod", "ApplicationSet")).object.spec as Obj;
+            const ev = await evaluate("prod", { edit: (c) => (c["agentfleet:emergencyRollout"] = true) });
+            const emergency = declaredObjects(ev).find((o) => o.object.kind === "ApplicationSet")!.object.spec as Obj;
+            assert.deepStrictEqual(emergency.strategy.rollingSync.steps, [{ matchExpressions: [{ key: "env", operator: "In", values: ["prod"] }], maxUpdate: "100%" }]);
+            assert.deepStrictEqual({ ...emergency, strategy: undefined }, { ...normal, strategy: undefined });
+            const apps = generateApplications(declaredObjects(ev));
+            assert.ok(apps.length === 7 && apps.every((a) => a.step === 0), "every tenant is in the single step");
+        });
+
+        it("covers every env of a single-hub fleet", () => {
+            const tenants = ["dev", "staging", "prod"].map((env) => ({ env }));
+            assert.deepStrictEqual(effectiveSteps({ steps: [], tenants: tenants as never, emergencyRollout: true })[0].matchExpressions[0].values, ["dev", "prod", "staging"]);
+        });
+    });
+
+    it("would leave every Application unsynced if the template lost its labels (the blog-post bug)", async () => {
+        const objects = declaredObjects(await evaluated("prod"));
+        const broken = objects.map((o) => {
+            if (o.object.kind !== "ApplicationSet") return o;
+            const spec = JSON.parse(JSON.stringify(o.object.spec));
+            spec.template.metadata.labels = {};
+            return { ...o, object: { ...o.object, spec } };
+        });
+        assert.ok(generateApplications(broken).every((a) => a.step === -1));
+        assert.ok(applicationSetSpec.length === 1);
+    });
+
+    it("rejects a configuration change that would strand a tenant outside every step", async () => {
+        await assert.rejects(evaluate("prod", { edit: (c) => key(c, "rollout").steps.pop() }), /prod-globex-eu matches no rollout step/);
+    });
+});

@@ -1,0 +1,129 @@
+import * as assert from "assert";
+import { PROGRESSIVE_SYNCS_PARAM, REDIS_SECRET } from "../components/argocd-hub";
+import { hasRollingSyncFix } from "../stacks/config";
+import { GENERATED_PREFIX, SECRET_PREFIX, declaredObjects, secretPaths } from "../tools/evaluate";
+import { validateObjects } from "../tools/k8s-schema";
+import { STACKS, type Obj, evaluated, releaseOf, resourceOf } from "./helpers";
+
+/** Every path in `value` whose last key contains `needle`. */
+function keysContaining(value: unknown, needle: string, prefix = ""): string[] {
+    if (!value || typeof value !== "object") return [];
+    return Object.entries(value).flatMap(([k, v]) => [...(k.includes(needle) ? [`${prefix}${k}`] : []), ...keysContaining(v, needle, `${prefix}${k}.`)]);
+}
+
+describe("every committed stack", () => {
+    it("includes dev, staging, prod and the single-hub example", () => {
+        assert.deepStrictEqual(STACKS, ["dev", "fleet", "prod", "staging"]);
+    });
+
+    for (const stack of STACKS) {
+        describe(`stack ${stack}`, () => {
+            it("evaluates offline and declares the hub, its tenants and the rollout", async () => {
+                const ev = await evaluated(stack);
+                const types = new Set(ev.resources.map((r) => r.type));
+                for (const t of ["agentfleet:index:ArgoCdHub", "agentfleet:index:TenantCluster", "agentfleet:index:FleetRollout", "kubernetes:helm.sh/v3:Release", "kubernetes:argoproj.io/v1alpha1:ApplicationSet", "kubernetes:argoproj.io/v1alpha1:AppProject"]) {
+                    assert.ok(types.has(t), `${stack} declares no ${t}`);
+                }
+            });
+
+            it("declares only Kubernetes objects that validate strictly against the official schemas", async () => {
+                const objects = declaredObjects(await evaluated(stack));
+                assert.ok(objects.length > 0);
+                assert.deepStrictEqual(await validateObjects(objects.map((o) => o.object)), []);
+            });
+
+            it("enables progressive syncs through configs.params, and through no other key", async () => {
+                const values = releaseOf(await evaluated(stack)).inputs.values as Obj;
+                assert.strictEqual(values.configs.params[PROGRESSIVE_SYNCS_PARAM], "true");
+                assert.deepStrictEqual(keysContaining(values, "progressive"), [`configs.params.${PROGRESSIVE_SYNCS_PARAM}`]);
+            });
+
+            it("pins the chart version and an Argo CD image with the RollingSync tight-loop fix", async () => {
+                const release = releaseOf(await evaluated(stack));
+                assert.match(String(release.inputs.version), /^\d+\.\d+\.\d+$/);
+                assert.strictEqual(release.inputs.chart, "argo-cd");
+                const tag = (release.inputs.values as Obj).global.image.tag;
+                assert.ok(hasRollingSyncFix(tag), `image tag ${tag} lacks the #27577 fix`);
+            });
+
+            it("lets per-ApplicationSet applicationsSync policies take effect", async () => {
+                const params = (releaseOf(await evaluated(stack)).inputs.values as Obj).configs.params;
+                assert.strictEqual(params["applicationsetcontroller.enable.policy.override"], "true");
+                assert.strictEqual(params["applicationsetcontroller.policy"], undefined);
+            });
+
+            it("keeps every secret out of the Helm values", async () => {
+                const ev = await evaluated(stack);
+                const release = releaseOf(ev);
+                assert.deepStrictEqual(secretPaths(release.inputs), [], "Release inputs carry secret values");
+                const text = JSON.stringify(release.inputs);
+                assert.ok(!text.includes(SECRET_PREFIX) && !text.includes(GENERATED_PREFIX), "a secret or generated credential reached the Helm values");
+            });
+
+            it("generates the Redis password with @pulumi/random and keeps it secret", async () => {
+                const ev = await evaluated(stack);
+                const password = resourceOf(ev, "random:index/randomPassword:RandomPassword");
+                const secret = declaredObjects(ev).find((o) => o.cluster === "hub" && o.object.kind === "Secret" && (o.object.metadata as Obj).name === REDIS_SECRET);
+                assert.ok(secret, "no argocd-redis Secret");
+                assert.deepStrictEqual(secretPaths(secret.resource.inputs), ["stringData"]);
+                assert.strictEqual((secret.object.stringData as Obj).auth, `${GENERATED_PREFIX}${password.name}__`);
+                assert.strictEqual((releaseOf(ev).inputs.values as Obj).redisSecretInit.enabled, false);
+                assert.ok(secret.resource.dependsOn.includes(password.name) || releaseOf(ev).dependsOn.includes(secret.resource.name));
+            });
+
+            it("leaves argocd-cm and argocd-notifications-cm to the chart", async () => {
+                const ev = await evaluated(stack);
+                const values = releaseOf(ev).inputs.values as Obj;
+                assert.strictEqual(values.configs.cm.create, true);
+                assert.strictEqual(values.notifications.cm.create, true);
+                const names = declaredObjects(ev).map((o) => (o.object.metadata as Obj).name);
+                assert.ok(!names.includes("argocd-cm") && !names.includes("argocd-notifications-cm"));
+            });
+
+            it("makes the custom resources depend on the Argo CD release that installs their CRDs", async () => {
+                const ev = await evaluated(stack);
+                const release = releaseOf(ev);
+                for (const r of ev.resources.filter((x) => x.type.startsWith("kubernetes:argoproj.io/"))) {
+                    assert.ok(r.dependsOn.includes(release.name), `${r.type} ${r.name} does not depend on ${release.name}`);
+                }
+            });
+
+            it("reads the hub kubeconfig as a secret and pins the provider's cluster identity", async () => {
+                const hub = resourceOf(await evaluated(stack), "pulumi:providers:kubernetes", "hub");
+                assert.deepStrictEqual(secretPaths(hub.inputs), ["kubeconfig"]);
+                assert.strictEqual(hub.inputs.clusterIdentifier, "hub");
+            });
+
+            it("registers every child under its component, with names prefixed by the component's", async () => {
+                const ev = await evaluated(stack);
+                const components = new Map(ev.resources.filter((r) => r.type.startsWith("agentfleet:index:")).map((r) => [r.name, r]));
+                for (const r of ev.resources) {
+                    const parent = r.parent && components.get(r.parent);
+                    if (parent) assert.ok(r.name.startsWith(`${parent.name}-`), `${r.name} is not prefixed with ${parent.name}-`);
+                }
+            });
+        });
+    }
+});
+
+describe("the prod hub", () => {
+    it("is highly available, with application controller shards sized from the fleet", async () => {
+        const values = releaseOf(await evaluated("prod")).inputs.values as Obj;
+        assert.strictEqual(values["redis-ha"].enabled, true);
+        assert.strictEqual(values["redis-ha"].existingSecret, REDIS_SECRET);
+        assert.strictEqual(values.redis.enabled, false);
+        assert.strictEqual(values.server.replicas, 2);
+        assert.strictEqual(values.repoServer.replicas, 2);
+        assert.strictEqual(values.applicationSet.replicas, 2);
+        // 7 tenants: one shard per 25 tenants, at least 2 in HA.
+        assert.strictEqual(values.controller.replicas, 2);
+        assert.strictEqual(values.configs.params["controller.sharding.algorithm"], "round-robin");
+    });
+
+    it("is a single, unsharded install in dev", async () => {
+        const values = releaseOf(await evaluated("dev")).inputs.values as Obj;
+        assert.strictEqual(values["redis-ha"].enabled, false);
+        assert.strictEqual(values.controller.replicas, 1);
+        assert.strictEqual(values.configs.params["controller.sharding.algorithm"], undefined);
+    });
+});
