@@ -1,0 +1,190 @@
+/**
+ * `npm run diff -- --stack <name> --base <git ref>`: the offline drift preview of a change, with
+ * no credentials. Evaluates and renders the stack at the base ref and in the working tree, and
+ * prints a markdown diff of both layers:
+ *   - the objects Pulumi owns (added / changed / removed, field by field), secrets redacted;
+ *   - the agent chart as Argo CD will render it for each tenant, grouped by tenant in rollout order;
+ *   - each tenant's rollout step.
+ * Exit codes: 0 no change, 3 changes, 1 error.
+ */
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parseArgs } from "util";
+import { ROOT, resourcesJson } from "./evaluate";
+import { type RenderResult, renderStack, reportFailure } from "./render";
+import { formatTable } from "./table";
+
+export const EXIT_NO_CHANGES = 0;
+export const EXIT_ERROR = 1;
+export const EXIT_CHANGES = 3;
+
+type Obj = Record<string, any>;
+
+/** What the diff compares: per-resource redacted inputs, per-tenant chart objects, per-tenant steps. */
+export interface Snapshot {
+    resources: Map<string, Obj>;
+    apps: Map<string, Map<string, Obj>>;
+    steps: Map<string, number>;
+    /** Tenants in rollout order. */
+    order: string[];
+}
+
+export const EMPTY_SNAPSHOT: Snapshot = { resources: new Map(), apps: new Map(), steps: new Map(), order: [] };
+
+export function snapshotOf(result: RenderResult): Snapshot {
+    const resources = new Map<string, Obj>();
+    for (const r of resourcesJson(result.evaluation)) resources.set(`${r.type}::${r.name}`, r);
+    const apps = new Map<string, Map<string, Obj>>();
+    const steps = new Map<string, number>();
+    for (const app of result.apps) {
+        apps.set(app.tenant, new Map(app.objects.map((o) => [`${o.kind}/${o.metadata?.name}`, o])));
+        steps.set(app.tenant, app.step);
+    }
+    return { resources, apps, steps, order: result.apps.map((a) => a.tenant) };
+}
+
+export interface FieldChange {
+    path: string;
+    before: unknown;
+    after: unknown;
+}
+
+/** Leaf-level differences between two JSON values, as dotted paths. */
+export function fieldChanges(before: unknown, after: unknown, prefix = ""): FieldChange[] {
+    const isObj = (v: unknown) => v !== null && typeof v === "object";
+    if (isObj(before) && isObj(after) && Array.isArray(before) === Array.isArray(after)) {
+        const keys = [...new Set([...Object.keys(before as Obj), ...Object.keys(after as Obj)])];
+        return keys.flatMap((k) => fieldChanges((before as Obj)[k], (after as Obj)[k], Array.isArray(before) ? `${prefix}[${k}]` : prefix ? `${prefix}.${k}` : k));
+    }
+    return JSON.stringify(before) === JSON.stringify(after) ? [] : [{ path: prefix || ".", before, after }];
+}
+
+const show = (v: unknown): string => {
+    if (v === undefined) return "(absent)";
+    const text = JSON.stringify(v);
+    return text.length > 100 ? `${text.slice(0, 97)}...` : text;
+};
+
+/** One change as markdown; multi-line strings (scripts, templates) as a line diff. */
+function formatChange(c: FieldChange): string {
+    if (typeof c.before === "string" && typeof c.after === "string" && (c.before.includes("\n") || c.after.includes("\n"))) {
+        const a = c.before.split("\n");
+        const b = c.after.split("\n");
+        const removed = a.filter((l) => !b.includes(l)).map((l) => `- ${l}`);
+        const added = b.filter((l) => !a.includes(l)).map((l) => `+ ${l}`);
+        const lines = [...removed, ...added];
+        const shown = lines.slice(0, 30);
+        return [`- \`${c.path}\`: text changed`, "  ```diff", ...shown.map((l) => `  ${l}`), ...(lines.length > shown.length ? [`  ... ${lines.length - shown.length} more lines`] : []), "  ```"].join("\n");
+    }
+    return `- \`${c.path}\`: ${show(c.before)} → ${show(c.after)}`;
+}
+
+interface Section {
+    lines: string[];
+    changes: number;
+}
+
+function diffMaps(before: Map<string, Obj>, after: Map<string, Obj>, heading: (key: string, mark: string) => string, indent = ""): Section {
+    const lines: string[] = [];
+    let changes = 0;
+    const keys = [...new Set([...before.keys(), ...after.keys()])].sort();
+    for (const k of keys) {
+        const a = before.get(k);
+        const b = after.get(k);
+        if (!a) {
+            changes++;
+            lines.push(heading(k, "+ added"));
+        } else if (!b) {
+            changes++;
+            lines.push(heading(k, "- removed"));
+        } else {
+            const fields = fieldChanges(a, b);
+            if (fields.length === 0) continue;
+            changes++;
+            lines.push(heading(k, "~ changed"), ...fields.map((f) => formatChange(f).replace(/^/gm, indent)));
+        }
+    }
+    return { lines, changes };
+}
+
+/** The markdown report and the number of changed items. */
+export function formatDiff(stack: string, baseRef: string, base: Snapshot, head: Snapshot, notes: string[] = []): { markdown: string; changes: number } {
+    const out: string[] = [`## agentfleet offline diff: stack \`${stack}\` (${baseRef} → working tree)`, "", ...notes.map((n) => `> ${n}`), ...(notes.length ? [""] : [])];
+
+    const stepText = (s: number | undefined) => (s === undefined ? "—" : s === -1 ? "none (never synced)" : String(s + 1));
+    const tenants = [...head.order, ...base.order.filter((t) => !head.order.includes(t))];
+    const stepRows = tenants.filter((t) => base.steps.get(t) !== head.steps.get(t)).map((t) => [t, stepText(base.steps.get(t)), stepText(head.steps.get(t))]);
+
+    const pulumi = diffMaps(base.resources, head.resources, (k, mark) => `#### ${mark}: \`${k}\``);
+    const chart: Section = { lines: [], changes: 0 };
+    for (const tenant of tenants) {
+        const section = diffMaps(base.apps.get(tenant) ?? new Map(), head.apps.get(tenant) ?? new Map(), (k, mark) => `- ${mark}: \`${k}\``, "  ");
+        if (section.changes === 0) continue;
+        chart.changes += section.changes;
+        chart.lines.push(`#### ${tenant} (rollout step ${stepText(head.steps.get(tenant) ?? base.steps.get(tenant))})`, ...section.lines, "");
+    }
+    const changes = stepRows.length + pulumi.changes + chart.changes;
+    if (changes === 0) {
+        out.push("No changes: the stack declares the same objects and every tenant renders the same agent chart.");
+        return { markdown: out.join("\n") + "\n", changes };
+    }
+    out.push(`**${changes} change${changes === 1 ? "" : "s"}**: ${stepRows.length} rollout step, ${pulumi.changes} Pulumi-owned, ${chart.changes} in tenants. Secrets are shown as "[secret]".`, "");
+    if (stepRows.length) out.push("### Rollout steps", "", formatTable(["tenant", "step (base)", "step (now)"], stepRows, { markdown: true }));
+    if (pulumi.changes) out.push("### Objects Pulumi owns", "", ...pulumi.lines, "");
+    if (chart.changes) out.push("### Agent chart per tenant, in rollout order", "", ...chart.lines);
+    return { markdown: out.join("\n").replace(/\n{3,}/g, "\n\n") + "\n", changes };
+}
+
+/** A copy of the project at `ref` (git archive), sharing this checkout's node_modules. */
+export function checkoutRef(ref: string, root: string = ROOT): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-base-"));
+    const archive = execFileSync("git", ["archive", "--format=tar", ref], { cwd: root, maxBuffer: 1 << 28, stdio: ["ignore", "pipe", "pipe"] });
+    execFileSync("tar", ["-x", "-C", dir], { input: archive });
+    fs.symlinkSync(path.join(root, "node_modules"), path.join(dir, "node_modules"), "dir");
+    return dir;
+}
+
+const isConfigError = (err: unknown) => (err as Error)?.name === "ConfigError";
+
+export async function diffStack(stack: string, baseRef: string, root: string = ROOT): Promise<{ markdown: string; changes: number }> {
+    const head = snapshotOf(await renderStack(stack, root));
+    const baseDir = checkoutRef(baseRef, root);
+    const notes: string[] = [];
+    let base = EMPTY_SNAPSHOT;
+    try {
+        if (fs.existsSync(path.join(baseDir, `Pulumi.${stack}.yaml`))) base = snapshotOf(await renderStack(stack, baseDir));
+        else notes.push(`Stack ${stack} does not exist at ${baseRef}: everything is new.`);
+    } catch (err) {
+        // The base may predate a fix; the change under review is what matters.
+        if (!isConfigError(err)) throw err;
+        notes.push(`The configuration at ${baseRef} did not evaluate (${(err as Error).message.split("\n")[0]}); compared against nothing.`);
+    } finally {
+        fs.rmSync(baseDir, { recursive: true, force: true });
+    }
+    return formatDiff(stack, baseRef, base, head, notes);
+}
+
+export async function main(argv: string[]): Promise<number> {
+    let values: { stack?: string; base?: string };
+    try {
+        ({ values } = parseArgs({ args: argv, options: { stack: { type: "string" }, base: { type: "string", default: "HEAD" } }, strict: true }));
+        if (!values.stack) throw new Error("--stack is required");
+    } catch (err) {
+        process.stderr.write(`${(err as Error).message}\nusage: npm run diff -- --stack <name> --base <git ref>\n`);
+        return EXIT_ERROR;
+    }
+    try {
+        const { markdown, changes } = await diffStack(values.stack, values.base!);
+        process.stdout.write(markdown);
+        return changes > 0 ? EXIT_CHANGES : EXIT_NO_CHANGES;
+    } catch (err) {
+        reportFailure(err);
+        return EXIT_ERROR;
+    }
+}
+
+if (require.main === module) {
+    main(process.argv.slice(2)).then((code) => process.exit(code));
+}
