@@ -1,30 +1,10 @@
 import * as assert from "assert";
-import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { EXIT_CHANGES, EXIT_NO_CHANGES, diffStack } from "../tools/diff";
-import { ROOT, SECRET_PREFIX } from "../tools/evaluate";
-
-const git = (cwd: string, ...args: string[]) => execFileSync("git", ["-c", "user.name=test", "-c", "user.email=test@example.net", ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] }).toString();
-
-/** A throwaway git repository holding this project as committed, sharing node_modules. */
-function throwawayRepo(): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-diff-test-"));
-    const files = execFileSync("git", ["ls-files", "-z"], { cwd: ROOT }).toString().split("\0").filter(Boolean);
-    for (const f of files) {
-        if (!fs.existsSync(path.join(ROOT, f))) continue;
-        fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
-        fs.copyFileSync(path.join(ROOT, f), path.join(dir, f));
-    }
-    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"), "dir");
-    fs.writeFileSync(path.join(dir, ".gitignore"), "node_modules\n");
-    git(dir, "init", "-q");
-    git(dir, "add", "-A");
-    git(dir, "commit", "-qm", "base");
-    return dir;
-}
+import { SECRET_PREFIX } from "../tools/evaluate";
+import { git, projectCopy, runTool } from "./helpers";
 
 /** Edits the dev stack file in `dir` as a YAML document (comments kept) and commits it. */
 function commitStackEdit(dir: string, edit: (config: YAML.YAMLMap) => void): void {
@@ -40,7 +20,7 @@ describe("npm run diff (offline drift preview)", function () {
     let repo: string;
 
     before(() => {
-        repo = throwawayRepo();
+        repo = projectCopy({ git: true });
         commitStackEdit(repo, (config) => {
             const tenants = config.get("agentfleet:tenants") as YAML.YAMLSeq;
             // dev-globex moves ring; dev-acme leaves; dev-initech arrives (token mode).
@@ -88,7 +68,7 @@ describe("npm run diff (offline drift preview)", function () {
     });
 
     it("exits 0 without changes and 3 with changes, printing markdown", () => {
-        const run = (base: string) => spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(repo, "tools", "diff.ts"), "--stack", "dev", "--base", base], { cwd: repo, encoding: "utf8" });
+        const run = (base: string) => runTool(repo, "diff", ["--stack", "dev", "--base", base]);
         const same = run("HEAD");
         assert.strictEqual(same.status, EXIT_NO_CHANGES, same.stderr);
         const changed = run("HEAD~1");
@@ -97,7 +77,7 @@ describe("npm run diff (offline drift preview)", function () {
     });
 
     it("exits 1 on an unknown ref", () => {
-        const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(repo, "tools", "diff.ts"), "--stack", "dev", "--base", "no-such-ref"], { cwd: repo, encoding: "utf8" });
+        const r = runTool(repo, "diff", ["--stack", "dev", "--base", "no-such-ref"]);
         assert.strictEqual(r.status, 1);
     });
 });

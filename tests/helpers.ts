@@ -3,8 +3,12 @@
  * same evaluator the commands use, caching per stack because evaluations are deterministic.
  */
 import * as assert from "assert";
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { ConfigError } from "../stacks/config";
-import { type CapturedResource, type DeclaredObject, type EvaluateOptions, type Evaluation, declaredObjects, evaluate, registeredBeforeFailure, stackNames } from "../tools/evaluate";
+import { type CapturedResource, type DeclaredObject, type EvaluateOptions, type Evaluation, ROOT, declaredObjects, evaluate, registeredBeforeFailure, stackNames } from "../tools/evaluate";
 import { type RenderResult, renderStack } from "../tools/render";
 
 export type Obj = Record<string, any>;
@@ -62,3 +66,29 @@ export function assertProblem(problems: string[], path: string, ...fragments: st
 
 /** Mutable access to a parsed stack config value (`agentfleet:tenants` etc.). */
 export const key = (config: Record<string, unknown>, name: string): any => config[`agentfleet:${name}`];
+
+/** A throwaway copy of the project's tracked files (sharing node_modules), optionally a git repo. */
+export function projectCopy(options: { git?: boolean } = {}): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-test-"));
+    const files = execFileSync("git", ["ls-files", "-z"], { cwd: ROOT }).toString().split("\0").filter(Boolean);
+    for (const f of files) {
+        if (!fs.existsSync(path.join(ROOT, f))) continue;
+        fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+        fs.copyFileSync(path.join(ROOT, f), path.join(dir, f));
+    }
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"), "dir");
+    if (options.git) {
+        fs.writeFileSync(path.join(dir, ".gitignore"), "node_modules\n");
+        git(dir, "init", "-q");
+        git(dir, "add", "-A");
+        git(dir, "commit", "-qm", "base");
+    }
+    return dir;
+}
+
+export const git = (cwd: string, ...args: string[]) => execFileSync("git", ["-c", "user.name=test", "-c", "user.email=test@example.net", ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] }).toString();
+
+/** Runs one of the project's commands (tools/<name>.ts) in `root` the way npm runs it. */
+export function runTool(root: string, tool: string, args: string[]) {
+    return spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(root, "tools", `${tool}.ts`), ...args], { cwd: root, encoding: "utf8" });
+}

@@ -1,0 +1,88 @@
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import { REDACTED, SECRET_PREFIX } from "../tools/evaluate";
+import { formatPlan } from "../tools/plan";
+import { type Obj, projectCopy, rendered, runTool } from "./helpers";
+
+const docs = (text: string): Obj[] => YAML.parseAllDocuments(text).map((d) => d.toJSON()).filter(Boolean);
+
+describe("npm run render and npm run plan", function () {
+    this.timeout(120000);
+    let root: string;
+    let out: string;
+
+    before(() => {
+        root = projectCopy();
+        out = path.join(root, "out-prod");
+        const r = runTool(root, "render", ["--stack", "prod", "--out", out]);
+        assert.strictEqual(r.status, 0, r.stderr);
+    });
+    after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+    it("writes resources.json: one object per resource with type, name, custom, parent, provider and inputs", () => {
+        const resources = JSON.parse(fs.readFileSync(path.join(out, "resources.json"), "utf8")) as Obj[];
+        assert.ok(resources.length > 50);
+        for (const r of resources) assert.deepStrictEqual(Object.keys(r), ["type", "name", "custom", "parent", "provider", "inputs"]);
+        const cluster = resources.find((r) => r.name === "prod-acme-eu-cluster-secret")!;
+        assert.deepStrictEqual(cluster.inputs.stringData, { clusterResources: REDACTED, config: REDACTED, name: REDACTED, namespaces: REDACTED, server: REDACTED });
+        assert.strictEqual(cluster.provider, "hub");
+        assert.strictEqual(cluster.parent, "prod-acme-eu");
+        const provider = resources.find((r) => r.name === "prod-acme-eu-kubernetes")!;
+        assert.strictEqual(provider.inputs.kubeconfig, REDACTED);
+    });
+
+    it("writes manifests per cluster: each bootstrap tenant's least-privilege objects, and the hub with every cluster Secret", () => {
+        const files = fs.readdirSync(path.join(out, "manifests")).sort();
+        assert.deepStrictEqual(files, ["hub.yaml", "prod-acme-eu.yaml", "prod-acme-us.yaml", "prod-canary-eu.yaml", "prod-globex-eu.yaml", "prod-hooli-us.yaml", "prod-umbrella-us.yaml"]);
+        const tenant = docs(fs.readFileSync(path.join(out, "manifests", "prod-acme-eu.yaml"), "utf8"));
+        assert.deepStrictEqual(tenant.map((o) => o.kind).sort(), ["ClusterRole", "ClusterRoleBinding", "Namespace", "Role", "RoleBinding", "Secret", "ServiceAccount"]);
+        const hub = docs(fs.readFileSync(path.join(out, "manifests", "hub.yaml"), "utf8"));
+        const clusterSecrets = hub.filter((o) => o.metadata?.labels?.["argocd.argoproj.io/secret-type"] === "cluster").map((o) => o.metadata.name);
+        assert.strictEqual(clusterSecrets.length, 7, "one cluster Secret per tenant, token tenants included");
+        assert.ok(hub.some((o) => o.kind === "ApplicationSet") && hub.some((o) => o.kind === "AppProject"));
+    });
+
+    it("writes the chart rendered for each tenant, and plan.json with steps and waves", () => {
+        assert.strictEqual(fs.readdirSync(path.join(out, "apps")).length, 7);
+        const app = docs(fs.readFileSync(path.join(out, "apps", "prod-canary-eu.yaml"), "utf8"));
+        assert.ok(app.some((o) => o.kind === "Deployment"));
+        const plan = JSON.parse(fs.readFileSync(path.join(out, "plan.json"), "utf8"));
+        assert.deepStrictEqual(Object.keys(plan), ["steps", "waves"]);
+        assert.deepStrictEqual(Object.keys(plan.steps[0]), ["index", "matchExpressions", "maxUpdate", "tenants"]);
+        assert.deepStrictEqual(plan.steps.map((s: Obj) => s.tenants.length), [1, 2, 4]);
+        assert.deepStrictEqual(Object.keys(plan.waves[0]), ["phase", "wave", "kind", "name"]);
+    });
+
+    it("never writes a secret placeholder into any file", () => {
+        const walk = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+        for (const file of walk(out)) assert.ok(!fs.readFileSync(file, "utf8").includes(SECRET_PREFIX), `${file} holds a secret placeholder`);
+    });
+
+    it("refuses an invalid configuration: non-zero exit, the problems on stderr, nothing written", () => {
+        const broken = fs.readFileSync(path.join(root, "Pulumi.dev.yaml"), "utf8").replace("https://dev-acme.k3s.agentfleet.example.net:6443", "https://127.0.0.1:6443");
+        fs.writeFileSync(path.join(root, "Pulumi.broken.yaml"), broken);
+        const target = path.join(root, "out-broken");
+        const r = runTool(root, "render", ["--stack", "broken", "--out", target]);
+        assert.notStrictEqual(r.status, 0);
+        assert.match(r.stderr, /agentfleet:tenants\[0\]\.server: .*loopback/);
+        assert.ok(!fs.existsSync(target), "render wrote output for an invalid configuration");
+        const plan = runTool(root, "plan", ["--stack", "broken"]);
+        assert.notStrictEqual(plan.status, 0);
+        assert.match(plan.stderr, /agentfleet:tenants\[0\]\.server/);
+    });
+
+    it("accepts any stack with a Pulumi.<name>.yaml, and names the stacks when it does not exist", () => {
+        const r = runTool(root, "render", ["--stack", "nope", "--out", path.join(root, "out-nope")]);
+        assert.notStrictEqual(r.status, 0);
+        assert.match(r.stderr, /no stack file Pulumi\.nope\.yaml .*dev, fleet, prod, staging/);
+    });
+
+    it("plan lists the hub, health checks, notification triggers, tenants by ring, the rollout table and the waves", async () => {
+        const text = formatPlan("prod", await rendered("prod"));
+        for (const expected of ["Argo CD:               v3.4.7", "progressive syncs:     enabled", "health checks:         apps_Deployment, networking.k8s.io_Ingress", "on-health-degraded", "canary  prod-canary-eu", "ring In (main)    25%", "Sync      -1    Job                  voice-agent-migrate", "PostSync  0     Job                  voice-agent-warmup"]) {
+            assert.ok(text.includes(expected), `plan lacks ${JSON.stringify(expected)}:\n${text}`);
+        }
+    });
+});
