@@ -1,0 +1,477 @@
+/**
+ * `npm run tenant -- <add|list|remove>`, run on a temporary copy of the project (Pulumi.yaml and
+ * the committed dev and prod stack files) with generated kubeconfigs holding fake credentials.
+ * A fake `pulumi` on PATH records each call (arguments, directory, standard input); an empty PATH
+ * stands for a machine without the Pulumi CLI.
+ */
+import { strict as assert } from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as YAML from "yaml";
+import { ROOT } from "../tools/evaluate";
+import { type CommandIO, main, parseKubeconfig } from "../tools/tenant";
+
+const base64 = (s: string) => Buffer.from(s).toString("base64");
+
+/** Fake credential material: recognisable, and checked never to reach the terminal. */
+const FAKE = {
+    caData: base64("-----BEGIN CERTIFICATE-----\nFAKE-CA-FOR-TESTS-ONLY\n-----END CERTIFICATE-----\n"),
+    clientCertificate: base64("FAKE-CLIENT-CERTIFICATE-FOR-TESTS-ONLY"),
+    clientKey: base64("FAKE-CLIENT-KEY-FOR-TESTS-ONLY"),
+    token: "fake-token-for-tests-only-0123456789",
+};
+
+const ACME_SERVER = "https://acme.k3s.example.net:6443";
+const K3S_DEFAULT_SERVER = "https://127.0.0.1:6443";
+
+interface KubeconfigSpec {
+    /** Context names; each has a cluster and a user of the same name. */
+    contexts?: string[];
+    current?: string | null;
+    server?: string;
+    ca?: "data" | "file" | "none";
+    user?: "client-certificate" | "token";
+}
+
+/** A kubeconfig shaped like the k3s admin kubeconfig (/etc/rancher/k3s/k3s.yaml), with fake data. */
+function kubeconfigText(spec: KubeconfigSpec = {}): string {
+    const contexts = spec.contexts ?? ["default"];
+    const ca = spec.ca ?? "data";
+    return YAML.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: contexts.map((name) => ({
+            name,
+            cluster: {
+                server: spec.server ?? K3S_DEFAULT_SERVER,
+                ...(ca === "data" ? { "certificate-authority-data": FAKE.caData } : ca === "file" ? { "certificate-authority": "/var/lib/rancher/k3s/server/tls/server-ca.crt" } : {}),
+            },
+        })),
+        contexts: contexts.map((name) => ({ name, context: { cluster: name, user: name } })),
+        ...(spec.current === null ? {} : { "current-context": spec.current ?? contexts[0] }),
+        users: contexts.map((name) => ({
+            name,
+            user: spec.user === "token" ? { token: FAKE.token } : { "client-certificate-data": FAKE.clientCertificate, "client-key-data": FAKE.clientKey },
+        })),
+    });
+}
+
+interface PulumiCall {
+    args: string[];
+    cwd: string;
+    stdin: string;
+}
+
+interface Project {
+    root: string;
+    /** PATH with a fake `pulumi` that records its calls. */
+    withPulumi: string;
+    /** PATH without any `pulumi`. */
+    withoutPulumi: string;
+    calls(): PulumiCall[];
+    stackText(stack: string): string;
+    writeKubeconfig(name: string, text: string): string;
+}
+
+let project: Project;
+
+function makeProject(options: { pulumiExitCode?: number } = {}): Project {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-tenant-"));
+    for (const file of ["Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"]) fs.copyFileSync(path.join(ROOT, file), path.join(root, file));
+    const bin = path.join(root, ".bin");
+    const empty = path.join(root, ".empty-bin");
+    const calls = path.join(root, ".pulumi-calls");
+    for (const dir of [bin, empty, calls]) fs.mkdirSync(dir);
+    fs.writeFileSync(
+        path.join(bin, "pulumi"),
+        `#!${process.execPath}
+const fs = require("fs");
+const n = fs.readdirSync(${JSON.stringify(calls)}).length;
+fs.writeFileSync(${JSON.stringify(calls)} + "/" + n + ".json", JSON.stringify({ args: process.argv.slice(2), cwd: process.cwd(), stdin: fs.readFileSync(0, "utf8") }));
+if (${options.pulumiExitCode ?? 0}) process.stderr.write("error: passphrase must be set with PULUMI_CONFIG_PASSPHRASE\\n");
+process.exit(${options.pulumiExitCode ?? 0});
+`,
+        { mode: 0o755 },
+    );
+    return {
+        root,
+        withPulumi: bin,
+        withoutPulumi: empty,
+        calls: () =>
+            fs
+                .readdirSync(calls)
+                .sort((a, b) => parseInt(a) - parseInt(b))
+                .map((f) => JSON.parse(fs.readFileSync(path.join(calls, f), "utf8"))),
+        stackText: (stack) => fs.readFileSync(path.join(root, `Pulumi.${stack}.yaml`), "utf8"),
+        writeKubeconfig: (name, text) => {
+            fs.writeFileSync(path.join(root, name), text);
+            return `./${name}`;
+        },
+    };
+}
+
+interface Result {
+    code: number;
+    stdout: string;
+    stderr: string;
+}
+
+/** Runs the command in-process on the temporary project; fails on any credential content in the output. */
+async function tenant(argv: string[], options: { pulumi?: boolean; cwd?: string } = {}): Promise<Result> {
+    let stdout = "";
+    let stderr = "";
+    const io: CommandIO = {
+        stdout: (t) => void (stdout += t),
+        stderr: (t) => void (stderr += t),
+        env: { ...process.env, PATH: options.pulumi === false ? project.withoutPulumi : project.withPulumi },
+        cwd: options.cwd ?? project.root,
+    };
+    const code = await main([...argv, "--project-root", project.root], io);
+    for (const [what, value] of Object.entries(FAKE)) {
+        assert.ok(!stdout.includes(value) && !stderr.includes(value), `the output contains the kubeconfig's ${what}:\n${stdout}\n${stderr}`);
+    }
+    return { code, stdout, stderr };
+}
+
+const ADD_ACME = ["add", "--stack", "dev", "--name", "acme", "--kubeconfig", "./acme.k3s.yaml", "--server", ACME_SERVER, "--ring", "canary", "--region", "eu-west"];
+
+/** `args` with `--flag value` replaced (or appended). */
+function withOption(args: string[], flag: string, value: string): string[] {
+    const i = args.indexOf(flag);
+    return i < 0 ? [...args, flag, value] : [...args.slice(0, i + 1), value, ...args.slice(i + 2)];
+}
+
+/** Lines removed from and added to `before` (longest common subsequence of lines). */
+function lineChanges(before: string, after: string): { removed: string[]; added: string[] } {
+    const [a, b] = [before.split("\n"), after.split("\n")];
+    const lcs = Array.from({ length: a.length + 1 }, () => new Array<number>(b.length + 1).fill(0));
+    for (let i = a.length - 1; i >= 0; i--) for (let j = b.length - 1; j >= 0; j--) lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+    const removed: string[] = [];
+    const added: string[] = [];
+    let [i, j] = [0, 0];
+    while (i < a.length || j < b.length) {
+        if (i < a.length && j < b.length && a[i] === b[j]) [i, j] = [i + 1, j + 1];
+        else if (j < b.length && (i === a.length || lcs[i][j + 1] >= lcs[i + 1][j])) added.push(b[j++]);
+        else removed.push(a[i++]);
+    }
+    return { removed, added };
+}
+
+const commentLines = (text: string) => text.split("\n").filter((l) => l.trimStart().startsWith("#"));
+const configOf = (text: string) => YAML.parse(text).config;
+const tenantsOf = (text: string): Array<Record<string, unknown>> => configOf(text)["agentfleet:tenants"];
+
+beforeEach(() => {
+    project = makeProject();
+    project.writeKubeconfig("acme.k3s.yaml", kubeconfigText());
+});
+afterEach(() => fs.rmSync(project.root, { recursive: true, force: true }));
+
+describe("npm run tenant -- add", () => {
+    it("appends the tenant to agentfleet:tenants with the given fields", async () => {
+        const args = [...ADD_ACME, "--env", "dev", "--namespace", "voice-agent", "--namespace", "voice-agent-eu", "--label", "tier=gold"];
+        const result = await tenant(args);
+        assert.equal(result.code, 0, result.stderr);
+        const tenants = tenantsOf(project.stackText("dev"));
+        assert.deepEqual(tenants[tenants.length - 1], {
+            name: "acme",
+            server: ACME_SERVER,
+            env: "dev",
+            ring: "canary",
+            region: "eu-west",
+            credentials: "bootstrap",
+            labels: { tier: "gold" },
+            namespaces: ["voice-agent", "voice-agent-eu"],
+        });
+        assert.match(result.stdout, /Added tenant acme to Pulumi\.dev\.yaml: ring canary, rollout step 1 \(canary\)/);
+    });
+
+    it("writes only the new entry: every comment, the encryptionsalt line and all other bytes stay as they were", async () => {
+        const before = project.stackText("dev");
+        assert.equal((await tenant(ADD_ACME)).code, 0);
+        const after = project.stackText("dev");
+
+        const { removed, added } = lineChanges(before, after);
+        assert.deepEqual(removed, []);
+        assert.deepEqual(added, ["    - name: acme", `      server: ${ACME_SERVER}`, "      ring: canary", "      region: eu-west", "      credentials: bootstrap"]);
+        // One contiguous insertion, right after the last tenant.
+        const at = after.indexOf(added.join("\n"));
+        assert.equal(before, after.slice(0, at) + after.slice(at + added.join("\n").length + 1));
+        assert.ok(after.slice(0, at).endsWith("      credentials: token\n"));
+        assert.deepEqual(commentLines(after), commentLines(before));
+        assert.equal(after.split("\n").find((l) => l.startsWith("encryptionsalt:")), before.split("\n").find((l) => l.startsWith("encryptionsalt:")));
+
+        const parsed = configOf(after);
+        parsed["agentfleet:tenants"].pop();
+        assert.deepEqual(parsed, configOf(before));
+    });
+
+    it("stores the kubeconfig with `pulumi config set --secret --path` in the project root, its loopback server replaced", async () => {
+        const result = await tenant(ADD_ACME);
+        assert.equal(result.code, 0, result.stderr);
+        const [call, ...more] = project.calls();
+        assert.equal(more.length, 0);
+        assert.deepEqual(call.args, ["config", "set", "--stack", "dev", "--secret", "--path", "tenantCredentials.acme.kubeconfig"]);
+        assert.equal(fs.realpathSync(call.cwd), fs.realpathSync(project.root));
+        const stored = YAML.parse(call.stdin);
+        assert.equal(stored["current-context"], "default");
+        assert.deepEqual(stored.clusters, [{ name: "default", cluster: { server: ACME_SERVER, "certificate-authority-data": FAKE.caData } }]);
+        assert.deepEqual(stored.users, [{ name: "default", user: { "client-certificate-data": FAKE.clientCertificate, "client-key-data": FAKE.clientKey } }]);
+        assert.match(result.stdout, /Stored the credential: pulumi config set --stack dev --secret --path 'tenantCredentials\.acme\.kubeconfig'/);
+    });
+
+    it("says the loopback server was replaced and that the k3s serving certificate needs the host as a SAN", async () => {
+        const { stdout } = await tenant(ADD_ACME);
+        assert.match(stdout, /server https:\/\/127\.0\.0\.1:6443 is a loopback address \(the k3s default\); the stored credential uses https:\/\/acme\.k3s\.example\.net:6443 instead/);
+        assert.match(stdout, /--tls-san acme\.k3s\.example\.net/);
+    });
+
+    it("without the Pulumi CLI, prints the exact command that stores the kubeconfig, with sed replacing the loopback server", async () => {
+        const result = await tenant(ADD_ACME, { pulumi: false });
+        assert.equal(result.code, 0, result.stderr);
+        assert.ok(
+            result.stdout.includes(
+                `\n  sed 's#https://127\\.0\\.0\\.1:6443#https://acme.k3s.example.net:6443#' ./acme.k3s.yaml | pulumi config set --stack dev --secret --path 'tenantCredentials.acme.kubeconfig'\n`,
+            ),
+            result.stdout,
+        );
+        assert.match(result.stdout, /agentfleet:tenantCredentials\.acme\.kubeconfig is required/);
+        assert.equal(tenantsOf(project.stackText("dev")).length, 3, "the entry is written all the same");
+    });
+
+    it("without the Pulumi CLI, a kubeconfig already naming --server is stored as it is", async () => {
+        project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ server: ACME_SERVER }));
+        const { code, stdout } = await tenant(ADD_ACME, { pulumi: false });
+        assert.equal(code, 0);
+        assert.ok(stdout.includes(`\n  pulumi config set --stack dev --secret --path 'tenantCredentials.acme.kubeconfig' < ./acme.k3s.yaml\n`), stdout);
+        assert.doesNotMatch(stdout, /loopback|tls-san/);
+    });
+
+    it("without the Pulumi CLI, extracts --context from a kubeconfig with several contexts", async () => {
+        project.writeKubeconfig("fleet.k3s.yaml", kubeconfigText({ contexts: ["globex", "acme"] }));
+        const { code, stdout } = await tenant([...withOption(ADD_ACME, "--kubeconfig", "./fleet.k3s.yaml"), "--context", "acme"], { pulumi: false });
+        assert.equal(code, 0);
+        const command =
+            "kubectl config view --raw --minify --flatten --kubeconfig ./fleet.k3s.yaml --context acme" +
+            " | sed 's#https://127\\.0\\.0\\.1:6443#https://acme.k3s.example.net:6443#'" +
+            " | pulumi config set --stack dev --secret --path 'tenantCredentials.acme.kubeconfig'";
+        assert.ok(stdout.includes(`\n  ${command}\n`), stdout);
+    });
+
+    it("without the Pulumi CLI, run from another directory, the command changes into the project root", async () => {
+        const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-cwd-"));
+        try {
+            const kubeconfig = path.join(project.root, "acme.k3s.yaml");
+            const { code, stdout } = await tenant(withOption(ADD_ACME, "--kubeconfig", path.relative(elsewhere, kubeconfig)), { pulumi: false, cwd: elsewhere });
+            assert.equal(code, 0);
+            assert.ok(stdout.includes(`\n  cd ${project.root} && sed 's#https://127\\.0\\.0\\.1:6443#https://acme.k3s.example.net:6443#' ${kubeconfig} | pulumi config set`), stdout);
+        } finally {
+            fs.rmSync(elsewhere, { recursive: true, force: true });
+        }
+    });
+
+    it("as a program without the Pulumi CLI on PATH, exits 0 and prints the command", () => {
+        const env: NodeJS.ProcessEnv = { ...process.env, PATH: [project.withoutPulumi, path.dirname(process.execPath)].join(path.delimiter), TS_NODE_PROJECT: path.join(ROOT, "tsconfig.json") };
+        delete env.INIT_CWD;
+        const run = spawnSync(process.execPath, ["-r", require.resolve("ts-node/register/transpile-only"), path.join(ROOT, "tools/tenant.ts"), ...ADD_ACME, "--project-root", project.root], { cwd: project.root, env, encoding: "utf8" });
+        assert.equal(run.status, 0, run.stderr);
+        assert.ok(run.stdout.includes("| pulumi config set --stack dev --secret --path 'tenantCredentials.acme.kubeconfig'\n"), run.stdout);
+        for (const value of Object.values(FAKE)) assert.ok(!run.stdout.includes(value) && !run.stderr.includes(value));
+    });
+
+    it("--credentials token stores the user's token and the cluster CA as bearerToken and caData", async () => {
+        project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
+        const result = await tenant([...ADD_ACME, "--credentials", "token"]);
+        assert.equal(result.code, 0, result.stderr);
+        assert.deepEqual(
+            project.calls().map((c) => [c.args[c.args.length - 1], c.stdin]),
+            [
+                ["tenantCredentials.acme.bearerToken", FAKE.token],
+                ["tenantCredentials.acme.caData", FAKE.caData],
+            ],
+        );
+        assert.equal(tenantsOf(project.stackText("dev"))[2].credentials, "token");
+    });
+
+    it("restores the stack file byte for byte when `pulumi config set` fails", async () => {
+        fs.rmSync(project.root, { recursive: true, force: true });
+        project = makeProject({ pulumiExitCode: 1 });
+        project.writeKubeconfig("acme.k3s.yaml", kubeconfigText());
+        const before = project.stackText("dev");
+        const { code, stderr } = await tenant(ADD_ACME);
+        assert.equal(code, 1);
+        assert.match(stderr, /failed, so Pulumi\.dev\.yaml is restored as it was/);
+        assert.match(stderr, /PULUMI_CONFIG_PASSPHRASE/);
+        assert.equal(project.stackText("dev"), before);
+    });
+
+    describe("refuses bad input with a message naming the problem, calls no pulumi, and leaves the stack file byte-identical", () => {
+        const cases: Array<{ title: string; kubeconfig?: string; args?: (args: string[]) => string[]; expect: RegExp[]; exitCode?: number }> = [
+            { title: "a missing kubeconfig file", args: (a) => withOption(a, "--kubeconfig", "./missing.yaml"), expect: [/\.\/missing\.yaml: no such kubeconfig file/] },
+            { title: "a kubeconfig that is not YAML", kubeconfig: `clusters: [\n  token: ${FAKE.token}: x\n`, expect: [/\.\/acme\.k3s\.yaml: is not valid YAML \(\w+ at line \d+, column \d+\)/] },
+            { title: "a CA given as a file path", kubeconfig: kubeconfigText({ ca: "file" }), expect: [/cluster "default" names its CA by file path \(certificate-authority\), which CI cannot read/] },
+            { title: "no CA at all", kubeconfig: kubeconfigText({ ca: "none" }), expect: [/cluster "default" has no CA \(certificate-authority-data\)/] },
+            { title: "no such context", args: (a) => [...a, "--context", "acme"], expect: [/has no context "acme" \(contexts: default\)/] },
+            { title: "no current-context and no --context", kubeconfig: kubeconfigText({ current: null }), expect: [/has no current-context; choose one with --context \(contexts: default\)/] },
+            { title: "a kubeconfig for another server", kubeconfig: kubeconfigText({ server: "https://globex.k3s.example.net:6443" }), expect: [/server https:\/\/globex\.k3s\.example\.net:6443 differs from --server https:\/\/acme\.k3s\.example\.net:6443/] },
+            { title: "--credentials token with a client-certificate user", args: (a) => [...a, "--credentials", "token"], expect: [/user "default" has no token/] },
+            { title: "a duplicate name", args: (a) => withOption(a, "--name", "dev-acme"), expect: [/agentfleet:tenants\[2\]\.name: duplicate tenant name "dev-acme"/] },
+            { title: "a duplicate server", args: (a) => withOption(a, "--server", "https://dev-acme.k3s.agentfleet.example.net:6443"), expect: [/agentfleet:tenants\[2\]\.server: duplicate server/] },
+            { title: "a ring no rollout step matches", args: (a) => withOption(a, "--ring", "beta"), expect: [/tenant acme matches no rollout step.*ring "beta" is not one the steps use \(canary, main\)/] },
+            { title: "an invalid name", args: (a) => withOption(a, "--name", "Acme_1"), expect: [/agentfleet:tenants\[2\]\.name: "Acme_1" is not a DNS label/] },
+            { title: "an invalid label", args: (a) => [...a, "--label", "tier=not ok"], expect: [/agentfleet:tenants\[2\]\.labels\.tier: "not ok" is not a Kubernetes label value/] },
+            { title: "a loopback --server", args: (a) => withOption(a, "--server", K3S_DEFAULT_SERVER), expect: [/agentfleet:tenants\[2\]\.server: "https:\/\/127\.0\.0\.1:6443" is a loopback address/] },
+            { title: "an unknown stack", args: (a) => withOption(a, "--stack", "prd"), expect: [/unknown stack "prd" \(did you mean 'prod'\?\)/] },
+            { title: "a missing option", args: (a) => a.filter((x, i) => x !== "--server" && a[i - 1] !== "--server"), expect: [/missing --server/, /Usage:/], exitCode: 2 },
+            { title: "an unknown option", args: (a) => [...a, "--zone", "x"], expect: [/Unknown option '--zone'/], exitCode: 2 },
+        ];
+        for (const c of cases) {
+            it(c.title, async () => {
+                if (c.kubeconfig !== undefined) project.writeKubeconfig("acme.k3s.yaml", c.kubeconfig);
+                const before = { dev: project.stackText("dev"), prod: project.stackText("prod") };
+                const { code, stdout, stderr } = await tenant(c.args ? c.args(ADD_ACME) : ADD_ACME);
+                assert.equal(code, c.exitCode ?? 1, stderr);
+                for (const pattern of c.expect) assert.match(stderr, pattern);
+                assert.equal(stdout, "");
+                assert.deepEqual(project.calls(), []);
+                assert.deepEqual({ dev: project.stackText("dev"), prod: project.stackText("prod") }, before);
+            });
+        }
+
+        it("reports the kubeconfig's and the configuration's problems together", async () => {
+            project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ ca: "none" }));
+            const { code, stderr } = await tenant(withOption(ADD_ACME, "--name", "dev-acme"));
+            assert.equal(code, 1);
+            assert.match(stderr, /duplicate tenant name "dev-acme"/);
+            assert.match(stderr, /has no CA/);
+        });
+
+        it("a stack file the edit would reformat", async () => {
+            const file = path.join(project.root, "Pulumi.dev.yaml");
+            fs.writeFileSync(file, project.stackText("dev").replace("  agentfleet:tenants:\n", "  agentfleet:tenants: # every tenant cluster\n"));
+            const before = project.stackText("dev");
+            const { code, stderr } = await tenant(ADD_ACME);
+            assert.equal(code, 1);
+            assert.match(stderr, /Pulumi\.dev\.yaml: cannot be edited without reformatting it \(line \d+ would change\)/);
+            assert.equal(project.stackText("dev"), before);
+        });
+    });
+});
+
+describe("npm run tenant -- list", () => {
+    it("shows each tenant with its env, ring, region, credentials, state and rollout step", async () => {
+        const { code, stdout } = await tenant(["list", "--stack", "prod"]);
+        assert.equal(code, 0);
+        const rows = stdout.trimEnd().split("\n").map((l) => l.split(/\s{2,}/));
+        assert.deepEqual(rows[0], ["TENANT", "ENV", "RING", "REGION", "CREDENTIALS", "STATE", "STEP"]);
+        assert.deepEqual(rows.slice(2), [
+            ["prod-canary-eu", "prod", "canary", "eu-west", "bootstrap", "active", "1 canary"],
+            ["prod-acme-eu", "prod", "early", "eu-west", "bootstrap", "active", "2 early"],
+            ["prod-acme-us", "prod", "early", "us-east", "bootstrap", "active", "2 early"],
+            ["prod-globex-eu", "prod", "main", "eu-west", "bootstrap", "active", "3 main"],
+            ["prod-initech-eu", "prod", "main", "eu-west", "token", "active", "3 main"],
+            ["prod-umbrella-us", "prod", "main", "us-east", "bootstrap", "active", "3 main"],
+            ["prod-hooli-us", "prod", "main", "us-east", "bootstrap", "active", "3 main"],
+        ]);
+    });
+
+    it("shows paused and decommissioned tenants; decommissioned ones are in no step", async () => {
+        const file = path.join(project.root, "Pulumi.prod.yaml");
+        fs.writeFileSync(file, project.stackText("prod").replace("      ring: canary\n", "      ring: canary\n      paused: true\n"));
+        assert.equal((await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--decommission"])).code, 0);
+        const { stdout } = await tenant(["list", "--stack", "prod"]);
+        assert.match(stdout, /prod-canary-eu +prod +canary +eu-west +bootstrap +paused +1 canary\n/);
+        assert.match(stdout, /prod-hooli-us +prod +main +us-east +bootstrap +decommissioned +-\n/);
+    });
+
+    it("refuses an invalid stack with the loader's problems", async () => {
+        assert.equal((await tenant(ADD_ACME, { pulumi: false })).code, 0);
+        const { code, stderr } = await tenant(["list", "--stack", "dev"]);
+        assert.equal(code, 1);
+        assert.match(stderr, /Pulumi\.dev\.yaml is not a valid configuration:\n {2}- agentfleet:tenantCredentials\.acme\.kubeconfig: is required/);
+    });
+});
+
+describe("npm run tenant -- remove", () => {
+    it("removes the tenant's entry and its credentials, keeping every comment, and says what the next pulumi up does", async () => {
+        const before = project.stackText("prod");
+        const { code, stdout, stderr } = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us"]);
+        assert.equal(code, 0, stderr);
+        const after = project.stackText("prod");
+        const { removed, added } = lineChanges(before, after);
+        assert.deepEqual(added, []);
+        assert.deepEqual(removed.slice(0, 5), ["    - name: prod-hooli-us", "      server: https://prod-hooli-us.k3s.agentfleet.example.net:6443", "      ring: main", "      region: us-east", "      credentials: bootstrap"]);
+        assert.deepEqual(removed.slice(5, 7), ["    prod-hooli-us:", "      kubeconfig:"]);
+        assert.match(removed[7], /^ {8}secure: v1:/);
+        assert.equal(removed.length, 8);
+        assert.deepEqual(commentLines(after), commentLines(before));
+
+        assert.match(stdout, /cluster Secret cluster-prod-hooli-us is deleted/);
+        assert.match(stdout, /argocd-manager ServiceAccount, its token Secret, Roles, RoleBindings, ClusterRole and ClusterRoleBinding are deleted/);
+        assert.match(stdout, /agent namespaces \(voice-agent\) are retained and the workloads in them keep running/);
+        assert.match(stdout, /applicationsSync create-update keeps the tenant's generated Application/);
+    });
+
+    it("undoes an add byte for byte", async () => {
+        const before = project.stackText("dev");
+        assert.equal((await tenant(ADD_ACME, { pulumi: false })).code, 0);
+        assert.equal((await tenant(["remove", "--stack", "dev", "--name", "acme"])).code, 0);
+        assert.equal(project.stackText("dev"), before);
+    });
+
+    it("refuses a removal that leaves a rollout step without tenants, leaving the file byte-identical", async () => {
+        const before = project.stackText("dev");
+        const { code, stderr } = await tenant(["remove", "--stack", "dev", "--name", "dev-acme"]);
+        assert.equal(code, 1);
+        assert.match(stderr, /agentfleet:rollout\.steps\[0\]: step "canary" matches no tenant/);
+        assert.equal(project.stackText("dev"), before);
+    });
+
+    it("refuses an unknown tenant, suggesting the likely one", async () => {
+        const before = project.stackText("prod");
+        const { code, stderr } = await tenant(["remove", "--stack", "prod", "--name", "prod-holi-us"]);
+        assert.equal(code, 1);
+        assert.match(stderr, /no tenant is named "prod-holi-us" \(did you mean 'prod-hooli-us'\?\)/);
+        assert.equal(project.stackText("prod"), before);
+    });
+
+    it("--decommission sets decommissioned: true on the entry, keeps its credentials, and says to remove the entry after pulumi up", async () => {
+        const before = project.stackText("prod");
+        const { code, stdout } = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--decommission"]);
+        assert.equal(code, 0);
+        const after = project.stackText("prod");
+        assert.deepEqual(lineChanges(before, after), { removed: [], added: ["      decommissioned: true"] });
+        assert.ok(after.includes("      credentials: bootstrap\n      decommissioned: true\n  agentfleet:tenantCredentials:\n"));
+        assert.match(stdout, /deleteUnreachable/);
+        assert.match(stdout, /After that pulumi up --stack prod succeeds, remove the entry: npm run tenant -- remove --stack prod --name prod-hooli-us/);
+
+        assert.equal((await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--decommission"])).code, 1, "decommissioning twice is refused");
+        const removal = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us"]);
+        assert.equal(removal.code, 0);
+        assert.match(removal.stdout, /Removed decommissioned tenant prod-hooli-us/);
+        assert.equal(configOf(project.stackText("prod"))["agentfleet:tenantCredentials"]["prod-hooli-us"], undefined);
+    });
+});
+
+describe("parseKubeconfig", () => {
+    it("keeps only the chosen context, its cluster and its user in the credential", () => {
+        const checked = parseKubeconfig(kubeconfigText({ contexts: ["globex", "acme"], current: "globex" }), { server: ACME_SERVER, credentials: "bootstrap", context: "acme" });
+        const stored = YAML.parse(checked.secrets.kubeconfig);
+        assert.equal(stored["current-context"], "acme");
+        assert.deepEqual(
+            [stored.contexts, stored.clusters, stored.users].map((list: Array<{ name: string }>) => list.map((e) => e.name)),
+            [["acme"], ["acme"], ["acme"]],
+        );
+        assert.equal(checked.singleContext, false);
+    });
+
+    it("treats localhost and ::1 as the k3s loopback default too", () => {
+        for (const server of ["https://localhost:6443", "https://[::1]:6443"]) {
+            const checked = parseKubeconfig(kubeconfigText({ server }), { server: ACME_SERVER, credentials: "bootstrap" });
+            assert.equal(checked.loopbackServer, server);
+            assert.equal(YAML.parse(checked.secrets.kubeconfig).clusters[0].cluster.server, ACME_SERVER);
+        }
+    });
+});
