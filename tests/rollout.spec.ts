@@ -4,6 +4,7 @@ import { ROLLOUT_LABELS } from "../stacks/config";
 import { TRIGGERS } from "../stacks/notifications";
 import { declaredObjects, evaluate } from "../tools/evaluate";
 import { validateObjects } from "../tools/k8s-schema";
+import { renderChart } from "../tools/helm";
 import { generateApplications } from "../tools/render";
 import { STACKS, type Obj, evaluated, key, objectsOf, rendered } from "./helpers";
 
@@ -149,6 +150,12 @@ describe("fleet rollout", () => {
         });
         assert.ok(generateApplications(broken).every((a) => a.step === -1));
         assert.ok(applicationSetSpec.length === 1);
+    });
+
+    it("moves a tenant to another ring without restarting its agents", async () => {
+        const render = (ring: string) => renderChart({ chartDir: "charts/voice-agent", releaseName: "voice-agent", namespace: "voice-agent", valueFiles: ["values.yaml", "values-prod.yaml"], values: { fleet: { tenant: "acme", env: "prod", ring, region: "eu-west" } } });
+        const podTemplate = (objs: Obj[]) => objs.find((o) => o.kind === "Deployment")!.spec.template;
+        assert.deepStrictEqual(podTemplate(await render("early")), podTemplate(await render("main")));
     });
 
     it("rejects a configuration change that would strand a tenant outside every step", async () => {
