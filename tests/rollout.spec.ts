@@ -153,9 +153,11 @@ describe("fleet rollout", () => {
     });
 
     it("moves a tenant to another ring without restarting its agents", async () => {
-        const render = (ring: string) => renderChart({ chartDir: "charts/voice-agent", releaseName: "voice-agent", namespace: "voice-agent", valueFiles: ["values.yaml", "values-prod.yaml"], values: { fleet: { tenant: "acme", env: "prod", ring, region: "eu-west" } } });
+        const render = (ring: string, logLevel = "info") => renderChart({ chartDir: "charts/voice-agent", releaseName: "voice-agent", namespace: "voice-agent", valueFiles: ["values.yaml", "values-prod.yaml"], values: { logLevel, fleet: { tenant: "acme", env: "prod", ring, region: "eu-west" } } });
         const podTemplate = (objs: Obj[]) => objs.find((o) => o.kind === "Deployment")!.spec.template;
         assert.deepStrictEqual(podTemplate(await render("early")), podTemplate(await render("main")));
+        // ...while a real configuration change still rolls the pods.
+        assert.notDeepStrictEqual(podTemplate(await render("early")), podTemplate(await render("early", "debug")));
     });
 
     it("rejects a configuration change that would strand a tenant outside every step", async () => {

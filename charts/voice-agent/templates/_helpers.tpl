@@ -127,3 +127,14 @@ render error, because an unpinned image makes a rollout unrepeatable.
   emptyDir:
     sizeLimit: {{ .Values.tmpSizeLimit }}
 {{- end }}
+
+{{/*
+The agent configuration (agent.yaml). The Deployment's checksum/config hashes exactly this, not
+the ConfigMap's labels: moving a tenant between rollout rings relabels it without restarting
+its agents. No ring inside, for the same reason.
+*/}}
+{{- define "voice-agent.agentConfig" -}}
+{{- $fleet := dict "tenant" (include "voice-agent.tenant" .) "env" .Values.fleet.env "region" .Values.fleet.region }}
+{{- $agent := merge (dict "fleet" $fleet "logLevel" .Values.logLevel) (deepCopy .Values.config) }}
+{{- toYaml $agent }}
+{{- end }}
