@@ -353,7 +353,8 @@ export function sharedFreeformLabelKeys(tenants: Array<Pick<TenantConfig, "label
 
 /** Index of the step each tenant falls into (first match wins, as in Argo CD); -1 for none. */
 export function stepIndexes(tenants: TenantConfig[], steps: RolloutStep[]): number[][] {
-    const keys = sharedFreeformLabelKeys(tenants);
+    // The template carries the free-form labels every active tenant has (see FleetRollout).
+    const keys = sharedFreeformLabelKeys(tenants.filter((t) => !t.decommissioned));
     return tenants.map((t) => {
         const labels = applicationLabels(t, keys);
         return steps.map((s, i) => (stepMatches(s, labels) ? i : -1)).filter((i) => i >= 0);
@@ -501,7 +502,8 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
     // Rollout
     const rolloutRaw = r.object(k("rollout"), raw.rollout, ["steps", "syncWindows"]) ?? {};
     if (raw.rollout !== undefined) r.required(`${k("rollout")}.steps`, rolloutRaw.steps, "the RollingSync steps, in order");
-    const templateKeys = [...ROLLOUT_LABELS, ...sharedFreeformLabelKeys(tenants)];
+    const active = tenants.filter((t) => !t.decommissioned);
+    const templateKeys = [...ROLLOUT_LABELS, ...sharedFreeformLabelKeys(active)];
     const steps: RolloutStep[] = [];
     const stepList = r.list(`${k("rollout")}.steps`, rolloutRaw.steps, "steps") ?? [];
     if (Array.isArray(rolloutRaw.steps) && stepList.length === 0) r.problem(`${k("rollout")}.steps`, "must list at least one step");
@@ -603,7 +605,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         chartVersion: r.string(`${k("hub")}.chartVersion`, hubRaw.chartVersion, "a chart version such as 10.1.1", SEMVER) ?? DEFAULT_CHART_VERSION,
         argocdVersion,
         ha,
-        controllerShards: shardsRaw ?? controllerShardsFor(tenants.length, ha),
+        controllerShards: shardsRaw ?? controllerShardsFor(active.length, ha),
     };
 
     if (r.problems.length > 0) throw new ConfigError(r.problems);
@@ -626,7 +628,37 @@ function shapeOf<T, U>(output: pulumi.Output<T>, shape: (value: T) => U): Promis
     return new Promise((resolve) => output.apply((v) => resolve(shape(v))));
 }
 
-const fieldsOf = (v: unknown): string[] => (v && typeof v === "object" && !Array.isArray(v) ? Object.entries(v).filter(([, x]) => typeof x === "string" && x !== "").map(([f]) => f) : []);
+const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** Names of the non-empty string fields of an object: all a secret's shape reveals. */
+export const fieldsOf = (v: unknown): string[] => (isPlainObject(v) ? Object.entries(v).filter(([, x]) => typeof x === "string" && x !== "").map(([f]) => f) : []);
+
+/**
+ * One configuration value as the Pulumi CLI hands it to the program: JSON for structured values
+ * (always for secret objects), a plain string for scalars. Unparsable structure is a problem.
+ */
+export function parseConfigValue(key: string, text: string, problems: string[], structured = false): unknown {
+    if (!structured && !/^[[{]/.test(text.trim())) return text;
+    try {
+        return JSON.parse(text);
+    } catch {
+        problems.push(`${PROJECT}:${key}: is not ${structured ? "a structured secret: store each entry with `pulumi config set --secret --path '" + key + ".<entry>'`" : "valid structured configuration"}`);
+        return undefined;
+    }
+}
+
+/** Which credential fields each tenant entry of `tenantCredentials` has. */
+export const credentialShape = (v: unknown): CredentialShape | "not-an-object" => (isPlainObject(v) ? Object.fromEntries(Object.entries(v).map(([name, c]) => [name, fieldsOf(c)])) : "not-an-object");
+
+/** Which tokens `notificationSecrets` has. */
+export const notificationSecretsShape = (v: unknown): string[] | "not-an-object" => (isPlainObject(v) ? fieldsOf(v) : "not-an-object");
+
+/** `agentfleet:` keys the project does not read (from fully qualified configuration keys). */
+export const unknownConfigKeys = (fullKeys: string[]): string[] =>
+    fullKeys
+        .filter((full) => full.startsWith(`${PROJECT}:`))
+        .map((full) => full.slice(PROJECT.length + 1))
+        .filter((key) => !(key in CONFIG_KEYS));
 
 /**
  * Reads and validates the stack configuration through the Pulumi Config API. Throws ConfigError
@@ -637,38 +669,37 @@ export async function loadConfig(): Promise<FleetConfig> {
     const raw: RawConfig = {};
     const problems: string[] = [];
     for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
-        if (spec.secret) continue;
-        const text = config.get(key);
-        if (text === undefined) continue;
-        // Pulumi passes structured values as JSON and scalars as plain strings.
-        try {
-            (raw as Record<string, unknown>)[key] = /^[[{]/.test(text.trim()) ? JSON.parse(text) : text;
-        } catch {
-            problems.push(`${PROJECT}:${key}: is not valid structured configuration`);
-        }
+        const text = spec.secret ? undefined : config.get(key);
+        if (text !== undefined) (raw as Record<string, unknown>)[key] = parseConfigValue(key, text, problems);
     }
-    const unknownKeys = Object.keys(pulumi.runtime.allConfig())
-        .filter((full) => full.startsWith(`${PROJECT}:`))
-        .map((full) => full.slice(PROJECT.length + 1))
-        .filter((key) => !(key in CONFIG_KEYS));
-
+    // Secret objects are read as secret strings and parsed inside the Output, so a value that is
+    // not JSON becomes a ConfigError instead of a crash, and no plaintext leaves the Output.
+    const secretObject = (key: string) => {
+        const text = config.getSecret(key);
+        return text && { text, value: text.apply((t) => parseConfigValue(key, t, [], true) ?? {}) };
+    };
     const hubKubeconfig = config.getSecret("hubKubeconfig");
-    const tenantCredentials = config.getSecretObject<Record<string, TenantCredential>>("tenantCredentials");
-    const notificationSecrets = config.getSecretObject<NotificationSecrets>("notificationSecrets");
-    const isObject = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
+    const tenantCredentials = secretObject("tenantCredentials");
+    const notificationSecrets = secretObject("notificationSecrets");
+    const structuredShape = async <U>(key: string, entry: ReturnType<typeof secretObject>, shape: (v: unknown) => U): Promise<U | undefined> =>
+        entry ? shapeOf(entry.text, (t) => shape(parseConfigValue(key, t, problems, true))) : undefined;
     const secrets: SecretShapes = {
         hubKubeconfig: hubKubeconfig ? await shapeOf(hubKubeconfig, (v) => typeof v === "string" && v.trim() !== "") : false,
-        tenantCredentials: tenantCredentials
-            ? await shapeOf(tenantCredentials, (v): CredentialShape | "not-an-object" => (isObject(v) ? Object.fromEntries(Object.entries(v).map(([name, c]) => [name, fieldsOf(c)])) : "not-an-object"))
-            : undefined,
-        notificationSecrets: notificationSecrets ? await shapeOf(notificationSecrets, (v) => (isObject(v) ? fieldsOf(v) : "not-an-object")) : undefined,
+        tenantCredentials: await structuredShape("tenantCredentials", tenantCredentials, credentialShape),
+        notificationSecrets: await structuredShape("notificationSecrets", notificationSecrets, notificationSecretsShape),
     };
-    if (problems.length > 0) throw new ConfigError(problems);
-    const plain = validateConfig(pulumi.getStack(), raw, secrets, unknownKeys);
+    let plain: Plain | undefined;
+    try {
+        plain = validateConfig(pulumi.getStack(), raw, secrets, unknownConfigKeys(Object.keys(pulumi.runtime.allConfig())));
+    } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        problems.push(...err.problems);
+    }
+    if (problems.length > 0 || !plain) throw new ConfigError(problems);
     return {
         ...plain,
         hubKubeconfig: hubKubeconfig!,
-        tenantCredentials: tenantCredentials!,
-        notificationSecrets: notificationSecrets ?? pulumi.secret({}),
+        tenantCredentials: tenantCredentials!.value as pulumi.Output<Record<string, TenantCredential>>,
+        notificationSecrets: (notificationSecrets?.value ?? pulumi.secret({})) as pulumi.Output<NotificationSecrets>,
     };
 }

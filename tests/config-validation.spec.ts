@@ -87,6 +87,11 @@ describe("configuration validation", () => {
             assert.ok(!problems.join("\n").includes("plaintext-token"), "the error repeats the secret");
         });
 
+        it("credentials encrypted as one opaque value instead of per entry", async () => {
+            const problems = await configProblems("dev", (c) => (c["agentfleet:tenantCredentials"] = { secure: "v1:AAAAAAAAAAAAAAAA:BBBBBBBBBBBBBBBB" }));
+            assertProblem(problems, "agentfleet:tenantCredentials", "is not a structured secret", "--path");
+        });
+
         it("a tenant that no rollout step matches (it would never be synced)", async () => {
             const problems = await configProblems("dev", (c) => (tenants(c)[1].ring = "mian"));
             assertProblem(problems, "agentfleet:tenants[1]", "dev-globex matches no rollout step", "did you mean 'main'");

@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
 import * as YAML from "yaml";
-import { type CredentialMode, type RawConfig, type SecretShapes, CONFIG_KEYS, ConfigError, DEFAULT_AGENT_NAMESPACE, PROJECT, isLoopbackHost, stepIndexes, suggestion, validateConfig } from "../stacks/config";
+import { type CredentialMode, type RawConfig, type SecretShapes, CONFIG_KEYS, ConfigError, DEFAULT_AGENT_NAMESPACE, PROJECT, credentialShape, isLoopbackHost, notificationSecretsShape, parseConfigValue, stepIndexes, suggestion, unknownConfigKeys, validateConfig } from "../stacks/config";
 import { ROOT, SECRET_PREFIX, readStackConfig, stackNames } from "./evaluate";
 import { formatTable } from "./table";
 
@@ -158,41 +158,30 @@ export function checkStack(stack: string, stackText: string, root: string, pendi
 
     // From here on as in loadConfig, which gets the same strings from the Pulumi CLI.
     const problems: string[] = [];
-    const structured = (key: string, secret: boolean): unknown => {
+    const secretObject = (key: string): unknown => {
         const text = config[`${PROJECT}:${key}`];
         if (text === undefined) return undefined;
-        if (secret && text.startsWith(SECRET_PREFIX)) {
+        if (text.startsWith(SECRET_PREFIX)) {
             problems.push(`${PROJECT}:${key}: is encrypted as one value, so its entries cannot be checked; store each with \`pulumi config set --secret --path '${key}.<entry>'\``);
             return undefined;
         }
-        try {
-            // getSecretObject parses secrets as JSON; plain values are JSON only when structured.
-            return secret || /^[[{]/.test(text.trim()) ? JSON.parse(text) : text;
-        } catch {
-            problems.push(`${PROJECT}:${key}: is not valid structured configuration`);
-            return undefined;
-        }
+        return parseConfigValue(key, text, problems, true);
     };
     const raw: RawConfig = {};
     for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
-        const value = spec.secret ? undefined : structured(key, false);
-        if (value !== undefined) (raw as Record<string, unknown>)[key] = value;
+        const text = config[`${PROJECT}:${key}`];
+        if (!spec.secret && text !== undefined) (raw as Record<string, unknown>)[key] = parseConfigValue(key, text, problems);
     }
     // Secure values are placeholder strings here: only which fields are set matters.
-    const fieldsOf = (v: unknown): string[] => (isObject(v) ? Object.keys(v).filter((f) => typeof v[f] === "string" && v[f] !== "") : []);
-    const credentials = structured("tenantCredentials", true);
-    const notificationSecrets = structured("notificationSecrets", true);
+    const credentials = secretObject("tenantCredentials");
+    const notificationSecrets = secretObject("notificationSecrets");
     const secrets: SecretShapes = {
         hubKubeconfig: (config[`${PROJECT}:hubKubeconfig`] ?? "").startsWith(SECRET_PREFIX),
-        tenantCredentials: credentials === undefined ? undefined : isObject(credentials) ? Object.fromEntries(Object.entries(credentials).map(([name, c]) => [name, fieldsOf(c)])) : "not-an-object",
-        notificationSecrets: notificationSecrets === undefined ? undefined : isObject(notificationSecrets) ? fieldsOf(notificationSecrets) : "not-an-object",
+        tenantCredentials: credentials === undefined ? undefined : credentialShape(credentials),
+        notificationSecrets: notificationSecrets === undefined ? undefined : notificationSecretsShape(notificationSecrets),
     };
     if (problems.length > 0) throw new ConfigError(problems);
-    const unknownKeys = Object.keys(config)
-        .filter((full) => full.startsWith(`${PROJECT}:`))
-        .map((full) => full.slice(PROJECT.length + 1))
-        .filter((key) => !(key in CONFIG_KEYS));
-    return validateConfig(stack, raw, secrets, unknownKeys);
+    return validateConfig(stack, raw, secrets, unknownConfigKeys(Object.keys(config)));
 }
 
 // ---------------------------------------------------------------------------------------------
