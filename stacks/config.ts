@@ -522,10 +522,13 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
             const expr = r.object(q, e, ["key", "operator", "values"]);
             if (!expr) return void (stepsValid = false);
             const key = r.string(`${q}.key`, expr.key, "a label key");
+            // Without this, a matcher missing its key was dropped silently, widening the step.
+            if (expr.key === undefined) r.problem(`${q}.key`, `is required: the label to match, one of ${templateKeys.join(", ")}`);
             if (key !== undefined && !templateKeys.includes(key)) {
                 r.problem(`${q}.key`, `${JSON.stringify(key)} is not a label the generated Applications carry${suggestion(key, templateKeys)}; steps can match ${templateKeys.join(", ")} (free-form labels only when every tenant sets them)`);
             }
-            if (expr.operator !== "In" && expr.operator !== "NotIn") {
+            if (expr.operator === undefined) r.problem(`${q}.operator`, "is required: In or NotIn");
+            else if (expr.operator !== "In" && expr.operator !== "NotIn") {
                 r.problem(`${q}.operator`, `${describe(expr.operator)} is not supported by RollingSync; use In or NotIn (other operators make the step invalid)`);
             }
             const values = r.stringList(`${q}.values`, expr.values, "label values");
