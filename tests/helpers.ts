@@ -7,7 +7,8 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { ConfigError } from "../stacks/config";
+import * as YAML from "yaml";
+import { CONFIG_KEYS, ConfigError } from "../stacks/config";
 import { type CapturedResource, type DeclaredObject, type EvaluateOptions, type Evaluation, ROOT, declaredObjects, evaluate, registeredBeforeFailure, stackNames } from "../tools/evaluate";
 import { type RenderResult, renderStack } from "../tools/render";
 
@@ -91,4 +92,99 @@ export const git = (cwd: string, ...args: string[]) => execFileSync("git", ["-c"
 /** Runs one of the project's commands (tools/<name>.ts) in `root` the way npm runs it. */
 export function runTool(root: string, tool: string, args: string[]) {
     return spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(root, "tools", `${tool}.ts`), ...args], { cwd: root, encoding: "utf8" });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Broken configurations and in-memory stack configurations
+
+export const BROKEN_FIXTURES = path.join(__dirname, "fixtures", "broken");
+
+/** What a broken stack file must be rejected with: a problem at `path` containing every fragment. */
+export interface Expectation {
+    path: string;
+    fragments: string[];
+}
+
+export interface BrokenFixture {
+    /** File name without `.yaml`; also the stack name it is evaluated as. */
+    name: string;
+    file: string;
+    /** The leading `# Broken stack: ...` line. */
+    description: string;
+    /** From the leading `# expect: <key path> | <fragment> | ...` lines. */
+    expectations: Expectation[];
+}
+
+/** Every stack file under tests/fixtures/broken, with the expectations from its leading comment. */
+export function brokenFixtures(): BrokenFixture[] {
+    return fs
+        .readdirSync(BROKEN_FIXTURES)
+        .filter((f) => f.endsWith(".yaml"))
+        .sort()
+        .map((f) => {
+            const file = path.join(BROKEN_FIXTURES, f);
+            const header: string[] = [];
+            for (const line of fs.readFileSync(file, "utf8").split("\n")) {
+                if (!line.startsWith("#")) break;
+                header.push(line);
+            }
+            const expectations = header
+                .map((l) => /^# expect: (.*)$/.exec(l)?.[1])
+                .filter((e): e is string => e !== undefined)
+                .map((e) => {
+                    const [keyPath, ...fragments] = e.split(" | ").map((s) => s.trim());
+                    return { path: keyPath, fragments };
+                });
+            const description = header.map((l) => /^# Broken stack: (.*)$/.exec(l)?.[1]).find((d) => d !== undefined) ?? "";
+            return { name: f.slice(0, -".yaml".length), file, description, expectations };
+        });
+}
+
+let emptyStackFile: string | undefined;
+
+/**
+ * Evaluates `stack` with exactly `config` (keys `agentfleet:<key>`, values as in a stack file,
+ * `{secure: ...}` for secrets) as its configuration, built in memory: property tests and fuzzing.
+ */
+export function evaluateConfig(stack: string, config: Record<string, unknown>): Promise<Evaluation> {
+    if (!emptyStackFile) {
+        emptyStackFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-config-")), "Pulumi.in-memory.yaml");
+        fs.writeFileSync(emptyStackFile, "config: {}\n");
+    }
+    const copy = structuredClone(config);
+    return evaluate(stack, {
+        stackFile: emptyStackFile,
+        edit: (c) => {
+            for (const k of Object.keys(c)) delete c[k];
+            Object.assign(c, copy);
+        },
+    });
+}
+
+/**
+ * The secret material a stack file holds: its `secure:` ciphertexts, and any plaintext values
+ * under keys declared secret (the mistake a broken configuration may make). Neither may ever be
+ * echoed back by a command.
+ */
+export function secretMaterial(file: string): { ciphertexts: string[]; plaintexts: string[] } {
+    const text = fs.readFileSync(file, "utf8");
+    const ciphertexts = [...text.matchAll(/\bsecure:\s*(v1:\S+)/g)].map((m) => m[1]);
+    const plaintexts: string[] = [];
+    let config: Record<string, unknown> = {};
+    try {
+        config = YAML.parse(text)?.config ?? {};
+    } catch {
+        // Not YAML: only the ciphertexts can be told apart.
+    }
+    const walk = (v: unknown): void => {
+        if (Array.isArray(v)) return v.forEach(walk);
+        if (v && typeof v === "object") {
+            const entries = Object.entries(v);
+            if (entries.length === 1 && entries[0][0] === "secure") return;
+            return entries.forEach(([, x]) => walk(x));
+        }
+        if (typeof v === "string" && v !== "") plaintexts.push(v);
+    };
+    for (const [key, spec] of Object.entries(CONFIG_KEYS)) if (spec.secret) walk(config[`agentfleet:${key}`]);
+    return { ciphertexts, plaintexts };
 }

@@ -1,0 +1,280 @@
+/**
+ * `npm run bench [-- --sizes 1,10,100,1000 --runs 3 --startup-runs 5]`: how evaluation scales with
+ * the fleet, and how long the program takes to load. Prints two tables on stdout.
+ *
+ * 1. Evaluation. For each fleet size, a stack configuration generated in memory (tenants in three
+ *    rings where the fleet is big enough, three in four in bootstrap mode, one in four in token
+ *    mode) is evaluated by the same evaluator `npm run render` uses (tools/evaluate.ts, Pulumi's
+ *    mock runtime, under ts-node --transpile-only), in a fresh process: one warm-up evaluation of
+ *    a small fleet, then `--runs` timed evaluations, median reported. The floor is measured the
+ *    same way in the same run: a program that registers the same number of bare
+ *    `pulumi.CustomResource`s (one input each) through the same evaluator. Memory is the peak RSS
+ *    growth of the first timed evaluation over the process's RSS just before it (getrusage
+ *    maxRSS), i.e. what one evaluation needs on top of the loaded modules.
+ *
+ * 2. Start-up. The time to `require` the program module (index.ts and everything it imports) in
+ *    a fresh node process, the way `pulumi up` loads it: (a) ts-node with type-checking (the
+ *    language host's default), (b) ts-node transpile-only (PULUMI_NODEJS_TRANSPILE_ONLY=true),
+ *    (c) JavaScript precompiled by tsc into a temporary directory. Median of `--startup-runs`.
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parseArgs } from "util";
+import { ROOT, declaredResources, evaluate } from "./evaluate";
+import { formatTable } from "./table";
+
+type Config = Record<string, unknown>;
+
+/** A fleet of `tenants` tenants as a stack configuration (keys `agentfleet:<key>`). */
+export function benchFleet(tenants: number): Config {
+    const secure = (tag: string) => ({ secure: `v1:AAAAAAAAAAAAAAAA:${Buffer.from(tag).toString("base64")}` });
+    const ringOf = (i: number) => (i === 0 ? "canary" : i < Math.max(2, Math.ceil(tenants / 10)) ? "early" : "main");
+    const list = Array.from({ length: tenants }, (_, i) => {
+        const name = `bench-${String(i).padStart(4, "0")}`;
+        return { name, server: `https://${name}.k3s.bench.example.net:6443`, ring: ringOf(i), region: ["eu-west", "us-east", "ap-south"][i % 3], credentials: i % 4 === 3 ? "token" : "bootstrap" };
+    });
+    const credentials = Object.fromEntries(list.map((t) => [t.name, t.credentials === "token" ? { bearerToken: secure(`${t.name}-token`), caData: secure(`${t.name}-ca`) } : { kubeconfig: secure(`${t.name}-kubeconfig`) }]));
+    const rings = [...new Set(list.map((t) => t.ring))];
+    return {
+        "agentfleet:environment": "prod",
+        "agentfleet:hub": { domain: "argocd.bench.example.net" },
+        "agentfleet:hubKubeconfig": secure("hub-kubeconfig"),
+        "agentfleet:deploy": { repoURL: "https://github.com/example-org/agentfleet.git", targetRevision: "v1.4.2" },
+        "agentfleet:tenants": list,
+        "agentfleet:tenantCredentials": credentials,
+        "agentfleet:rollout": { steps: rings.map((ring) => ({ name: ring, matchExpressions: [{ key: "ring", operator: "In", values: [ring] }], maxUpdate: ring === "main" ? "25%" : 1 })) },
+        "agentfleet:notifications": { slack: { channels: ["agentfleet-bench"] } },
+        "agentfleet:notificationSecrets": { slackToken: secure("slack-token") },
+    };
+}
+
+/**
+ * The floor program: registers bare custom resources, nothing else. `agentfleet:bareShape` lists
+ * how many inputs each gets (all 1 for the plain floor). Plain CommonJS, loaded as index.ts.
+ */
+const FLOOR_PROGRAM = `const pulumi = require("@pulumi/pulumi");
+module.exports = async () => {
+    const shape = JSON.parse(new pulumi.Config("agentfleet").require("bareShape"));
+    shape.forEach((inputs, i) => {
+        const props = {};
+        for (let p = 0; p < inputs; p++) props["p" + p] = i;
+        new pulumi.CustomResource("test:index:Bare", "bare-" + i, props);
+    });
+    return {};
+};
+`;
+
+/**
+ * Counts the properties Pulumi's SDK sets up for each resource the program registers (inputs and
+ * output-only properties alike: the SDK creates four promises, each with a captured stack trace,
+ * per property). Reads an internal of @pulumi/pulumi; measurement only.
+ */
+function countProperties(): { shape: number[]; stop(): void } {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const rpc = require("@pulumi/pulumi/runtime/rpc") as { transferProperties: (onto: unknown, label: string, props: object) => unknown };
+    const original = rpc.transferProperties;
+    const shape: number[] = [];
+    rpc.transferProperties = (onto, label, props) => {
+        if (!label.endsWith("[pulumi:pulumi:Stack]")) shape.push(Object.keys(props).length);
+        return original(onto, label, props);
+    };
+    return { shape, stop: () => void (rpc.transferProperties = original) };
+}
+
+const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const ms = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;
+const fmt = (x: number, digits = 0) => x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+/** A throwaway directory with this checkout's node_modules linked in. */
+function scratchDir(prefix: string): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"), "dir");
+    return dir;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation (each measurement in a fresh child process)
+
+type Kind = "program" | "floor" | "matched-floor";
+
+interface EvalResult {
+    resources: number;
+    times: number[];
+    peakRssDelta: number;
+}
+
+interface ChildArgs {
+    kind: Kind;
+    /** Tenants (program) or resources (floors). */
+    size: number;
+    runs: number;
+    floorRoot: string;
+    /** The program writes the property count of each resource here; the matched floor reads it. */
+    shapeFile: string;
+}
+
+/** Child process: warm up, then time `runs` evaluations of the program or a floor. */
+async function childMain(args: ChildArgs): Promise<void> {
+    const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
+    const stackFile = path.join(scratchDir("agentfleet-bench-"), "Pulumi.bench.yaml");
+    fs.writeFileSync(stackFile, "config: {}\n");
+    const replaceWith = (config: Config) => (c: Config) => {
+        for (const k of Object.keys(c)) delete c[k];
+        Object.assign(c, structuredClone(config));
+    };
+    const shape = args.kind === "matched-floor" ? (JSON.parse(fs.readFileSync(args.shapeFile, "utf8")) as number[]) : new Array<number>(args.size).fill(1);
+    const once = (n: number) =>
+        args.kind === "program"
+            ? evaluate("bench", { stackFile, edit: replaceWith(benchFleet(n)) })
+            : evaluate("bench", { root: args.floorRoot, stackFile, edit: replaceWith({ "agentfleet:bareShape": shape.slice(0, n) }) });
+    // Warm-up: load every module and JIT the hot paths on a small input.
+    await once(Math.min(args.size, args.kind === "program" ? 10 : 80));
+    const result: EvalResult = { resources: 0, times: [], peakRssDelta: 0 };
+    for (let i = 0; i < args.runs; i++) {
+        gc();
+        const counter = args.kind === "program" && i === 0 ? countProperties() : undefined;
+        const rssBefore = process.memoryUsage().rss;
+        const start = process.hrtime.bigint();
+        const ev = await once(args.size);
+        result.times.push(ms(start));
+        if (i === 0) {
+            result.peakRssDelta = Math.max(0, process.resourceUsage().maxRSS * 1024 - rssBefore);
+            result.resources = declaredResources(ev).length;
+        }
+        if (counter) {
+            counter.stop();
+            fs.writeFileSync(args.shapeFile, JSON.stringify(counter.shape));
+        }
+    }
+    fs.rmSync(path.dirname(stackFile), { recursive: true, force: true });
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+function runChild(args: ChildArgs): EvalResult {
+    const argv = ["--child", args.kind, "--size", String(args.size), "--runs", String(args.runs), "--floor-root", args.floorRoot, "--shape-file", args.shapeFile];
+    const r = spawnSync(process.execPath, ["--expose-gc", "-r", "ts-node/register/transpile-only", __filename, ...argv], { cwd: ROOT, encoding: "utf8", maxBuffer: 1 << 26 });
+    const line = r.stdout.trim().split("\n").pop() ?? "";
+    if (r.status !== 0 || !line.startsWith("{")) throw new Error(`bench child ${args.kind} ${args.size} failed (exit ${r.status}):\n${r.stderr}`);
+    return JSON.parse(line);
+}
+
+function evaluationTable(sizes: number[], runs: number): string {
+    const floorRoot = scratchDir("agentfleet-floor-");
+    fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(floorRoot, "Pulumi.yaml"));
+    fs.writeFileSync(path.join(floorRoot, "index.ts"), FLOOR_PROGRAM);
+    const shapeFile = path.join(floorRoot, "shape.json");
+    const rows: Array<Array<string | number>> = [];
+    try {
+        for (const size of sizes) {
+            const program = runChild({ kind: "program", size, runs, floorRoot, shapeFile });
+            const floor = runChild({ kind: "floor", size: program.resources, runs, floorRoot, shapeFile });
+            const matched = runChild({ kind: "matched-floor", size: program.resources, runs, floorRoot, shapeFile });
+            const [p, f, m] = [median(program.times), median(floor.times), median(matched.times)];
+            rows.push([fmt(size), fmt(program.resources), fmt(p), fmt(p / size, 1), fmt(program.peakRssDelta / 2 ** 20, 1), fmt(f), fmt(floor.peakRssDelta / 2 ** 20, 1), fmt(p / f, 2), fmt(m), fmt(p / m, 2)]);
+        }
+    } finally {
+        fs.rmSync(floorRoot, { recursive: true, force: true });
+    }
+    return formatTable(["tenants", "resources", "eval ms", "ms/tenant", "peak RSS Δ MB", "floor ms", "floor peak RSS Δ MB", "eval/floor", "matched floor ms", "eval/matched"], rows);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start-up (each run a fresh node process)
+
+interface StartupMode {
+    name: string;
+    /** Script for `node -e`, run in the project root; prints the require time in ms. */
+    script: string;
+}
+
+const requireTimed = (setup: string, entry: string) =>
+    `${setup}; const t = process.hrtime.bigint(); require(${JSON.stringify(entry)}); process.stdout.write(String(Number(process.hrtime.bigint() - t) / 1e6));`;
+
+/** Compiles index.ts and what it imports (only those) with the project's compiler options. */
+function precompile(): { dir: string; ms: number } {
+    const dir = scratchDir("agentfleet-js-");
+    const tsconfig = path.join(dir, "tsconfig.json");
+    fs.writeFileSync(tsconfig, JSON.stringify({ extends: path.join(ROOT, "tsconfig.json"), compilerOptions: { noEmit: false, outDir: path.join(dir, "out"), rootDir: ROOT, types: ["node"] }, files: [path.join(ROOT, "index.ts")], include: [] }));
+    const start = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", tsconfig], { cwd: ROOT, encoding: "utf8" });
+    const took = ms(start);
+    if (!fs.existsSync(path.join(dir, "out", "index.js"))) throw new Error(`tsc produced no index.js (exit ${r.status}):\n${r.stdout}${r.stderr}`);
+    // The compiled program resolves its dependencies from here.
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "out", "node_modules"), "dir");
+    return { dir, ms: took };
+}
+
+function startupTable(runs: number): string {
+    const compiled = precompile();
+    const index = path.join(ROOT, "index.ts");
+    const modes: StartupMode[] = [
+        { name: "(a) ts-node, type-checking", script: requireTimed(`require("ts-node").register({ transpileOnly: false })`, index) },
+        { name: "(b) ts-node, transpile-only", script: requireTimed(`require("ts-node").register({ transpileOnly: true })`, index) },
+        { name: "(c) precompiled JavaScript", script: requireTimed("", path.join(compiled.dir, "out", "index.js")) },
+    ];
+    const rows: Array<Array<string | number>> = [];
+    try {
+        for (const mode of modes) {
+            const requireMs: number[] = [];
+            const processMs: number[] = [];
+            for (let i = 0; i < runs; i++) {
+                const start = process.hrtime.bigint();
+                const r = spawnSync(process.execPath, ["-e", mode.script], { cwd: ROOT, encoding: "utf8" });
+                processMs.push(ms(start));
+                if (r.status !== 0) throw new Error(`${mode.name}: exit ${r.status}\n${r.stderr}`);
+                requireMs.push(Number(r.stdout));
+            }
+            rows.push([mode.name, fmt(median(requireMs)), fmt(median(processMs)), fmt(Math.min(...requireMs)), fmt(Math.max(...requireMs))]);
+        }
+    } finally {
+        fs.rmSync(compiled.dir, { recursive: true, force: true });
+    }
+    return formatTable(["mode", "require ms", "process ms", "min", "max"], rows) + `(c) needs a build step first: tsc of index.ts and its imports took ${fmt(compiled.ms)} ms.\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+    const { values } = parseArgs({
+        args: argv,
+        options: {
+            sizes: { type: "string", default: "1,10,100,1000" },
+            runs: { type: "string", default: "3" },
+            "startup-runs": { type: "string", default: "5" },
+            child: { type: "string" },
+            size: { type: "string" },
+            "floor-root": { type: "string" },
+            "shape-file": { type: "string" },
+        },
+        strict: true,
+    });
+    if (values.child) {
+        await childMain({ kind: values.child as Kind, size: Number(values.size), runs: Number(values.runs), floorRoot: values["floor-root"]!, shapeFile: values["shape-file"]! });
+        return 0;
+    }
+    const sizes = values.sizes!.split(",").map(Number);
+    const runs = Number(values.runs);
+    const out = (s: string) => process.stdout.write(s);
+    out(`agentfleet bench: node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}\n\n`);
+    out(`Evaluation (ts-node --transpile-only, mock runtime; median of ${runs} after a warm-up; fresh process per cell)\n`);
+    out(evaluationTable(sizes, runs));
+    out("floor: the same number of bare pulumi.CustomResource (one input each) through the same evaluator. matched floor: the same, each with as many\n");
+    out("properties as the SDK sets up for the real resource (a typed Kubernetes resource has 6 to 9, a provider 18). peak RSS Δ: getrusage maxRSS\n");
+    out("after the first timed evaluation minus the RSS just before it (0 when the warm-up already reached that peak).\n\n");
+    out(`Start-up: time to require index.ts and its imports in a fresh node process (median of ${values["startup-runs"]})\n`);
+    out(startupTable(Number(values["startup-runs"])));
+    return 0;
+}
+
+if (require.main === module) {
+    main(process.argv.slice(2)).then(
+        (code) => process.exit(code),
+        (err) => {
+            process.stderr.write(`error: ${(err as Error)?.stack ?? err}\n`);
+            process.exit(1);
+        },
+    );
+}
