@@ -148,7 +148,9 @@ let emptyStackFile: string | undefined;
  */
 export function evaluateConfig(stack: string, config: Record<string, unknown>): Promise<Evaluation> {
     if (!emptyStackFile) {
-        emptyStackFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-config-")), "Pulumi.in-memory.yaml");
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-config-"));
+        process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+        emptyStackFile = path.join(dir, "Pulumi.in-memory.yaml");
         fs.writeFileSync(emptyStackFile, "config: {}\n");
     }
     const copy = structuredClone(config);
