@@ -111,8 +111,8 @@ export class TenantCluster extends pulumi.ComponentResource {
             return;
         }
 
-        let bearerToken: pulumi.Output<string>;
-        let caData: pulumi.Output<string>;
+        // The token and CA, secret: from the argocd-manager token Secret, or pre-issued.
+        let credentials: pulumi.Output<{ bearerToken: string; caData: string }>;
         if (this.provider) {
             const onTenant = { parent: this, provider: this.provider };
             // Removing a tenant from the stack must never delete the agent workloads living in these.
@@ -126,15 +126,15 @@ export class TenantCluster extends pulumi.ComponentResource {
                 const role = new k8s.rbac.v1.Role(`${name}-manager-role-${ns}`, { metadata: { name: "argocd-manager-role", namespace: ns }, rules: NAMESPACE_RULES }, inNamespace);
                 new k8s.rbac.v1.RoleBinding(
                     `${name}-manager-binding-${ns}`,
-                    { metadata: { name: "argocd-manager-role-binding", namespace: ns }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name }, subjects: [subject] },
-                    inNamespace,
+                    { metadata: { name: "argocd-manager-role-binding", namespace: ns }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "argocd-manager-role" }, subjects: [subject] },
+                    { ...inNamespace, dependsOn: [namespaces[i], role] },
                 );
             });
             const clusterRole = new k8s.rbac.v1.ClusterRole(`${name}-manager-cluster-role`, { metadata: { name: "argocd-manager-cluster-role" }, rules: managerClusterRules(tenant.namespaces) }, onTenant);
             new k8s.rbac.v1.ClusterRoleBinding(
                 `${name}-manager-cluster-binding`,
-                { metadata: { name: "argocd-manager-cluster-role-binding" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole.metadata.name }, subjects: [subject] },
-                onTenant,
+                { metadata: { name: "argocd-manager-cluster-role-binding" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "argocd-manager-cluster-role" }, subjects: [subject] },
+                { ...onTenant, dependsOn: [clusterRole] },
             );
             const token = new k8s.core.v1.Secret(
                 `${name}-manager-token`,
@@ -145,12 +145,9 @@ export class TenantCluster extends pulumi.ComponentResource {
                 { ...onTenant, dependsOn: [account] },
             );
             // The token controller fills data.token and data["ca.crt"]; the provider waits for it.
-            const data = pulumi.secret(token.data);
-            bearerToken = data.apply((d) => Buffer.from(d?.token ?? "", "base64").toString("utf8"));
-            caData = data.apply((d) => d?.["ca.crt"] ?? "");
+            credentials = token.data.apply((d) => ({ bearerToken: Buffer.from(d?.token ?? "", "base64").toString("utf8"), caData: d?.["ca.crt"] ?? "" }));
         } else {
-            bearerToken = args.credential.apply((c) => c.bearerToken ?? "");
-            caData = args.credential.apply((c) => c.caData ?? "");
+            credentials = args.credential.apply((c) => ({ bearerToken: c.bearerToken ?? "", caData: c.caData ?? "" }));
         }
 
         this.clusterSecret = new k8s.core.v1.Secret(
@@ -166,7 +163,7 @@ export class TenantCluster extends pulumi.ComponentResource {
                     },
                 },
                 type: "Opaque",
-                stringData: pulumi.secret(pulumi.all([bearerToken, caData]).apply(([t, ca]) => clusterSecretData(tenant, t, ca))),
+                stringData: pulumi.secret(credentials.apply((c) => clusterSecretData(tenant, c.bearerToken, c.caData))),
             },
             { parent: this, provider: args.hubProvider },
         );
