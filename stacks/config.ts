@@ -431,13 +431,18 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
             } catch {
                 r.problem(`${p}.server`, `${JSON.stringify(server)} is not a URL; expected https://<host>:<port>`);
             }
+            // Never echo a password someone put into the URL.
+            const shown = JSON.stringify(server.replace(/\/\/[^@/]*@/, "//***@"));
             if (url) {
-                if (url.protocol !== "https:") r.problem(`${p}.server`, `${JSON.stringify(server)} must use https (Argo CD talks to the tenant API server over TLS)`);
+                // The server is copied into the AppProject and the Applications, which are not secret.
+                if (url.username || url.password) r.problem(`${p}.server`, "must not carry credentials (user:password@); put them in agentfleet:tenantCredentials");
+                if (url.search || url.hash) r.problem(`${p}.server`, "must not have a query or fragment; expected https://<host>:<port>");
+                if (url.protocol !== "https:") r.problem(`${p}.server`, `${shown} must use https (Argo CD talks to the tenant API server over TLS)`);
                 if (isLoopbackHost(url.hostname)) {
-                    r.problem(`${p}.server`, `${JSON.stringify(server)} is a loopback address (the k3s kubeconfig default); use the address the hub reaches, and make sure the k3s serving certificate carries it as a SAN (k3s --tls-san <host>)`);
+                    r.problem(`${p}.server`, `${shown} is a loopback address (the k3s kubeconfig default); use the address the hub reaches, and make sure the k3s serving certificate carries it as a SAN (k3s --tls-san <host>)`);
                 }
                 const normalized = `${url.protocol}//${url.host.toLowerCase()}${url.pathname.replace(/\/$/, "")}`;
-                if (servers.has(normalized)) r.problem(`${p}.server`, `duplicate server ${JSON.stringify(server)} (also agentfleet:tenants[${servers.get(normalized)}].server); Argo CD keys clusters by server URL, so each tenant needs its own`);
+                if (servers.has(normalized)) r.problem(`${p}.server`, `duplicate server ${shown} (also agentfleet:tenants[${servers.get(normalized)}].server); Argo CD keys clusters by server URL, so each tenant needs its own`);
                 else servers.set(normalized, i);
             }
         }
@@ -495,6 +500,11 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
     }
     const repoURL = r.string(`${k("deploy")}.repoURL`, deployRaw.repoURL, "a git URL (https://..., ssh://... or git@host:org/repo.git)", /^(https:\/\/|ssh:\/\/|git@)\S+$/) ?? "";
     const targetRevision = r.string(`${k("deploy")}.targetRevision`, deployRaw.targetRevision, "a git revision", /^\S+$/) ?? "";
+    // These are copied into the ApplicationSet's Go template: "{{" would be evaluated there.
+    for (const field of ["repoURL", "targetRevision", "chartPath"]) {
+        const v = deployRaw[field];
+        if (typeof v === "string" && /\{\{|\}\}/.test(v)) r.problem(`${k("deploy")}.${field}`, "must not contain '{{' or '}}': it is copied into the ApplicationSet's Go template");
+    }
     const chartPath = r.string(`${k("deploy")}.chartPath`, deployRaw.chartPath, "a relative path inside the repository", /^[^/\s][^\s]*$/) ?? DEFAULT_CHART_PATH;
     const prune = r.boolean(`${k("deploy")}.prune`, deployRaw.prune) ?? true;
     const applicationsSync = (r.string(`${k("deploy")}.applicationsSync`, deployRaw.applicationsSync, `one of ${APPLICATIONS_SYNC_POLICIES.join(", ")}`, /^(create-only|create-update|create-delete|sync)$/) ?? "create-update") as ApplicationsSyncPolicy;

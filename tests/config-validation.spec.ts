@@ -40,6 +40,18 @@ describe("configuration validation", () => {
             });
         }
 
+        it("a server URL carrying credentials, without repeating them", async () => {
+            const problems = await configProblems("dev", (c) => (tenants(c)[0].server = "http://admin:hunter2@127.0.0.1:6443"));
+            assertProblem(problems, "agentfleet:tenants[0].server", "must not carry credentials");
+            assertProblem(problems, "agentfleet:tenants[0].server", "//***@127.0.0.1", "must use https");
+            assert.ok(!problems.join("\n").includes("hunter2"), "the error repeats the password");
+        });
+
+        it("a deploy revision with a Go template expression", async () => {
+            const problems = await configProblems("dev", (c) => (key(c, "deploy").targetRevision = "{{.name}}"));
+            assertProblem(problems, "agentfleet:deploy.targetRevision", "Go template");
+        });
+
         it("a duplicate tenant name", async () => {
             const problems = await configProblems("dev", (c) => (tenants(c)[1].name = tenants(c)[0].name));
             assertProblem(problems, "agentfleet:tenants[1].name", "duplicate tenant name", "agentfleet:tenants[0].name");

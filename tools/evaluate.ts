@@ -70,7 +70,8 @@ export function readStackConfig(stack: string, root: string = ROOT, edit?: (conf
     for (const [key, decl] of Object.entries(declarations)) {
         if (decl.default !== undefined) values[qualify(key)] = decl.default;
     }
-    for (const [key, value] of Object.entries(stackValues)) values[qualify(key)] = value;
+    // A key set to nothing (`key:` or `key: null`) is unset, as for the Pulumi CLI.
+    for (const [key, value] of Object.entries(stackValues)) if (value !== null && value !== undefined) values[qualify(key)] = value;
 
     const problems: string[] = [];
     const secretKeys = new Set<string>();
