@@ -239,8 +239,12 @@ process.exit(Number(process.env.FAKE_PULUMI_CODE));`;
  * Runs a `run:` script the way `shell: bash` does (`bash --noprofile --norc -eo pipefail`), in a
  * scratch repository root holding `files`, with fake commands first on PATH.
  */
+/** One scratch folder for the whole spec, removed when it ends. */
+const SCRATCH = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-workflows-"));
+after(() => fs.rmSync(SCRATCH, { recursive: true, force: true }));
+
 function runStep(script: string, opts: { env?: Record<string, string>; files?: Record<string, string>; fakes?: Record<string, string> } = {}): ScriptRun {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-workflow-"));
+    const tmp = fs.mkdtempSync(path.join(SCRATCH, "step-"));
     const repo = path.join(tmp, "repo");
     const bin = path.join(tmp, "bin");
     const runnerTemp = path.join(tmp, "runner-temp");
@@ -728,7 +732,7 @@ describe("GitHub workflows", () => {
         };
 
         function reportDrift(state: Parameters<typeof fakeGithub>[0], drifted: boolean, previewJson: unknown = PREVIEW_JSON) {
-            const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-drift-")), "drift-preview.json");
+            const file = path.join(fs.mkdtempSync(path.join(SCRATCH, "drift-")), "drift-preview.json");
             fs.writeFileSync(file, JSON.stringify(previewJson));
             const { github, calls } = fakeGithub(state);
             const { core, summary } = fakeCore();

@@ -139,8 +139,8 @@ export function formatDiff(stack: string, baseRef: string, base: Snapshot, head:
 
 /** A copy of the project at `ref` (git archive), sharing this checkout's node_modules. */
 export function checkoutRef(ref: string, root: string = ROOT): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-base-"));
     const archive = execFileSync("git", ["archive", "--format=tar", ref], { cwd: root, maxBuffer: 1 << 28, stdio: ["ignore", "pipe", "pipe"] });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-base-"));
     execFileSync("tar", ["-x", "-C", dir], { input: archive });
     fs.symlinkSync(path.join(root, "node_modules"), path.join(dir, "node_modules"), "dir");
     return dir;
