@@ -28,6 +28,27 @@ describe("fleet rollout", () => {
                 assert.ok(plan.steps.every((s) => s.tenants.length > 0), "an empty step");
             });
 
+            it("renders, for every tenant, the chart in the promised order: config, migration, Deployment, Service and Ingress, warm-up", async () => {
+                const { apps } = await rendered(stack);
+                for (const app of apps) {
+                    const at = (kind: string, name: string) => {
+                        const i = app.waves.findIndex((w) => w.kind === kind && w.name === name);
+                        assert.ok(i >= 0, `${app.tenant}: no ${kind} ${name}`);
+                        return { i, wave: app.waves[i] };
+                    };
+                    const config = at("ConfigMap", "voice-agent-config");
+                    const migration = at("Job", "voice-agent-migrate");
+                    const deployment = at("Deployment", "voice-agent");
+                    const service = at("Service", "voice-agent");
+                    const ingress = at("Ingress", "voice-agent");
+                    const warmup = at("Job", "voice-agent-warmup");
+                    assert.ok(config.wave.wave < migration.wave.wave && migration.wave.wave < deployment.wave.wave, `${app.tenant}: config, then migration, then Deployment, in separate waves`);
+                    assert.ok(deployment.wave.wave < service.wave.wave && deployment.wave.wave < ingress.wave.wave, `${app.tenant}: traffic after the Deployment is healthy`);
+                    assert.strictEqual(warmup.wave.phase, "PostSync");
+                    assert.strictEqual(warmup.i, app.waves.length - 1, `${app.tenant}: warm-up last`);
+                }
+            });
+
             it("generates Applications that validate strictly against the Argo CD schema", async () => {
                 const { apps } = await rendered(stack);
                 assert.deepStrictEqual(await validateObjects(apps.map((a) => a.application)), []);
