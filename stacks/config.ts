@@ -290,8 +290,6 @@ export function isLabelKey(key: string): boolean {
     return LABEL_NAME.test(parts[parts.length - 1]);
 }
 
-export const isLabelValue = (value: string): boolean => LABEL_VALUE.test(value);
-
 /** Whether an Argo CD version carries the RollingSync tight-loop fix (#27577). */
 export function hasRollingSyncFix(version: string): boolean {
     const m = SEMVER.exec(version);

@@ -140,28 +140,11 @@ export function brokenFixtures(): BrokenFixture[] {
         });
 }
 
-let emptyStackFile: string | undefined;
-
 /**
  * Evaluates `stack` with exactly `config` (keys `agentfleet:<key>`, values as in a stack file,
  * `{secure: ...}` for secrets) as its configuration, built in memory: property tests and fuzzing.
  */
-export function evaluateConfig(stack: string, config: Record<string, unknown>): Promise<Evaluation> {
-    if (!emptyStackFile) {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-config-"));
-        process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
-        emptyStackFile = path.join(dir, "Pulumi.in-memory.yaml");
-        fs.writeFileSync(emptyStackFile, "config: {}\n");
-    }
-    const copy = structuredClone(config);
-    return evaluate(stack, {
-        stackFile: emptyStackFile,
-        edit: (c) => {
-            for (const k of Object.keys(c)) delete c[k];
-            Object.assign(c, copy);
-        },
-    });
-}
+export const evaluateConfig = (stack: string, config: Record<string, unknown>): Promise<Evaluation> => evaluate(stack, { config });
 
 /**
  * The secret material a stack file holds: its `secure:` ciphertexts, and any plaintext values

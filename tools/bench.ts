@@ -121,17 +121,11 @@ interface ChildArgs {
 /** Child process: warm up, then time `runs` evaluations of the program or a floor. */
 async function childMain(args: ChildArgs): Promise<void> {
     const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
-    const stackFile = path.join(scratchDir("agentfleet-bench-"), "Pulumi.bench.yaml");
-    fs.writeFileSync(stackFile, "config: {}\n");
-    const replaceWith = (config: Config) => (c: Config) => {
-        for (const k of Object.keys(c)) delete c[k];
-        Object.assign(c, structuredClone(config));
-    };
     const shape = args.kind === "matched-floor" ? (JSON.parse(fs.readFileSync(args.shapeFile, "utf8")) as number[]) : new Array<number>(args.size).fill(1);
     const once = (n: number) =>
         args.kind === "program"
-            ? evaluate("bench", { stackFile, edit: replaceWith(benchFleet(n)) })
-            : evaluate("bench", { root: args.floorRoot, stackFile, edit: replaceWith({ "agentfleet:bareShape": shape.slice(0, n) }) });
+            ? evaluate("bench", { config: benchFleet(n) })
+            : evaluate("bench", { root: args.floorRoot, config: { "agentfleet:bareShape": shape.slice(0, n) } });
     // Warm-up: load every module and JIT the hot paths on a small input.
     await once(Math.min(args.size, args.kind === "program" ? 10 : 80));
     const result: EvalResult = { resources: 0, times: [], peakRssDelta: 0 };
@@ -151,7 +145,6 @@ async function childMain(args: ChildArgs): Promise<void> {
             fs.writeFileSync(args.shapeFile, JSON.stringify(counter.shape));
         }
     }
-    fs.rmSync(path.dirname(stackFile), { recursive: true, force: true });
     process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 

@@ -146,6 +146,7 @@ export function checkoutRef(ref: string, root: string = ROOT): string {
     return dir;
 }
 
+// By name: the base ref's program throws its own copy of the ConfigError class.
 const isConfigError = (err: unknown) => (err as Error)?.name === "ConfigError";
 
 export async function diffStack(stack: string, baseRef: string, root: string = ROOT): Promise<{ markdown: string; changes: number }> {

@@ -52,7 +52,19 @@ const qualify = (key: string) => (key.includes(":") ? key : `${PROJECT}:${key}`)
  * ConfigError when a key declared `secret: true` holds plaintext anywhere (the CLI refuses that
  * for whole keys; for nested values only this check catches it).
  */
-export function readStackConfig(stack: string, root: string = ROOT, edit?: (config: Record<string, unknown>) => void, stackFile?: string): StackConfig {
+/** Where a stack's configuration comes from. */
+export interface StackSource {
+    /** Project root holding index.ts, Pulumi.yaml and the stack files (default: this checkout). */
+    root?: string;
+    /** Reads the stack's configuration from this file instead of `<root>/Pulumi.<stack>.yaml`. */
+    stackFile?: string;
+    /** The stack file's `config:` map itself, instead of reading any file (in-memory stacks). */
+    config?: Record<string, unknown>;
+    /** Edits the stack file's `config:` map before it is read (tests, fuzzing). */
+    edit?: (config: Record<string, unknown>) => void;
+}
+
+function stackFileConfig(stack: string, root: string, stackFile?: string): { file: string; values: Record<string, unknown> } {
     const file = stackFile ?? path.join(root, `Pulumi.${stack}.yaml`);
     if (!fs.existsSync(file)) {
         throw new Error(`no stack file Pulumi.${stack}.yaml in ${root} (stacks here: ${stackNames(root).join(", ") || "none"})`);
@@ -63,8 +75,13 @@ export function readStackConfig(stack: string, root: string = ROOT, edit?: (conf
     } catch (err) {
         throw new ConfigError([`${path.basename(file)}: is not valid YAML: ${(err as Error).message.split("\n")[0]}`]);
     }
-    const stackValues: Record<string, unknown> = { ...(parsed?.config ?? {}) };
-    edit?.(stackValues);
+    return { file, values: { ...(parsed?.config ?? {}) } };
+}
+
+export function readStackConfig(stack: string, source: StackSource = {}): StackConfig {
+    const root = source.root ?? ROOT;
+    const { file, values: stackValues } = source.config ? { file: `Pulumi.${stack}.yaml`, values: structuredClone(source.config) } : stackFileConfig(stack, root, source.stackFile);
+    source.edit?.(stackValues);
     const declarations = projectDeclarations(root);
     const values: Record<string, unknown> = {};
     for (const [key, decl] of Object.entries(declarations)) {
@@ -172,14 +189,7 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
 // The Pulumi runtime is process-global state: evaluations run one at a time.
 let queue: Promise<unknown> = Promise.resolve();
 
-export interface EvaluateOptions {
-    /** Project root holding index.ts and the stack files (default: this checkout). */
-    root?: string;
-    /** Edits the stack file's `config:` map before it is read (tests, fuzzing). */
-    edit?: (config: Record<string, unknown>) => void;
-    /** Reads the stack's configuration from this file instead of `<root>/Pulumi.<stack>.yaml`. */
-    stackFile?: string;
-}
+export type EvaluateOptions = StackSource;
 
 /**
  * Runs the program for `stack` under the mock runtime and returns what it registered. A
@@ -193,7 +203,7 @@ export function evaluate(stack: string, options: EvaluateOptions = {}): Promise<
 
 async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Evaluation> {
     const root = options.root ?? ROOT;
-    const stackConfig = readStackConfig(stack, root, options.edit, options.stackFile);
+    const stackConfig = readStackConfig(stack, options);
     const captured: CapturedResource[] = [];
     let pending: Pick<CapturedResource, "urn" | "dependsOn" | "protect" | "retainOnDelete"> & { parentUrn: string } = { urn: "", dependsOn: [], protect: false, retainOnDelete: false, parentUrn: "" };
 

@@ -53,9 +53,6 @@ function loadModel(apiVersion: string, kind: string): Promise<ModelClass> | unde
     return loaded.get(key);
 }
 
-/** The apiVersion/kind pairs this module can validate. */
-export const knownKinds = (): string[] => Object.keys(MODELS);
-
 interface Visit {
     target: object;
     path: string;

@@ -151,10 +151,7 @@ export function checkStack(stack: string, stackText: string, root: string, pendi
         }
         if (node) node[keys[keys.length - 1]] = { secure: "pending" };
     }
-    const { config } = readStackConfig(stack, root, (values) => {
-        for (const key of Object.keys(values)) delete values[key];
-        Object.assign(values, fileConfig);
-    });
+    const { config } = readStackConfig(stack, { root, config: fileConfig });
 
     // From here on as in loadConfig, which gets the same strings from the Pulumi CLI.
     const problems: string[] = [];
