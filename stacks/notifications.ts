@@ -6,6 +6,7 @@
  * tenant by its Application labels and `.app.spec.destination.server`: `destination.name` is empty
  * when the destination is a server URL.
  */
+import * as YAML from "yaml";
 import type { NotificationsConfig } from "./config";
 
 /** Name of the generic webhook notifier (`service.webhook.<name>`). */
@@ -52,69 +53,121 @@ export const TRIGGERS: Record<string, TriggerCondition[]> = {
             description: "The RollingSync rollout reached this tenant",
             when: "app.status.operationState != nil and app.status.operationState.phase in ['Running'] and app.status.operationState.operation?.initiatedBy?.username == 'applicationset-controller'",
             send: ["app-rollout-step-started"],
-            oncePer: "app.status.operationState.operation?.sync?.revision",
+            // The ApplicationSet controller starts syncs with an empty SyncOperation (no revision),
+            // so only the operation's start time tells one RollingSync operation from the next.
+            oncePer: "app.status.operationState?.startedAt",
         },
     ],
 };
 
-const tenantLine = `Tenant {{index .app.metadata.labels "tenant"}} (ring {{index .app.metadata.labels "ring"}}, region {{index .app.metadata.labels "region"}}, env {{index .app.metadata.labels "env"}}) at {{.app.spec.destination.server}}`;
-const appLink = "{{.context.argocdUrl}}/applications/{{.app.metadata.namespace}}/{{.app.metadata.name}}";
+/** A Go template pipeline, e.g. `.app.metadata.name`. */
+class GoPipeline {
+    constructor(readonly pipeline: string) {}
+}
+
+/** Text mixing literal strings and Go template pipelines, built with the `text` tag. */
+class GoText {
+    constructor(readonly parts: Array<string | GoPipeline>) {}
+
+    /** As plain template text: `literal {{pipeline}} literal`. */
+    get template(): string {
+        return this.parts.map((p) => (p instanceof GoPipeline ? `{{${p.pipeline}}}` : p)).join("");
+    }
+
+    /**
+     * As one JSON value: a literal JSON string, or a Go action that prints the text JSON-encoded
+     * (`toJson`), so quotes or newlines in a value (a health message) cannot break the JSON, and
+     * the Go actions stay literal template code (never JSON-escaped, which Go cannot parse).
+     */
+    get jsonValue(): string {
+        // Adjacent literals merged, so `print` sees a string between any two pipelines.
+        const parts = this.parts.reduce<Array<string | GoPipeline>>((out, p) => {
+            if (typeof p === "string" && typeof out[out.length - 1] === "string") out[out.length - 1] += p;
+            else if (p !== "") out.push(p);
+            return out;
+        }, []);
+        if (parts.every((p) => typeof p === "string")) return JSON.stringify(parts.join(""));
+        if (parts.length === 1) return `{{ ${(parts[0] as GoPipeline).pipeline} | toJson }}`;
+        // A JSON string literal is also a valid Go string literal.
+        return `{{ print ${parts.map((p) => (p instanceof GoPipeline ? `(${p.pipeline})` : JSON.stringify(p))).join(" ")} | toJson }}`;
+    }
+}
+
+const go = (pipeline: string) => new GoPipeline(pipeline);
+function text(literals: TemplateStringsArray, ...pipelines: GoPipeline[]): GoText {
+    return new GoText(literals.flatMap((l, i) => (i < pipelines.length ? [l, pipelines[i]] : [l])));
+}
+const label = (key: string) => go(`index .app.metadata.labels ${JSON.stringify(key)}`);
+
+/** A JSON document whose leaves may be GoText: JSON after Go template execution. */
+function jsonTemplate(value: unknown): string {
+    if (value instanceof GoText) return value.jsonValue;
+    if (Array.isArray(value)) return `[${value.map(jsonTemplate).join(", ")}]`;
+    if (value !== null && typeof value === "object") return `{ ${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${jsonTemplate(v)}`).join(", ")} }`;
+    return JSON.stringify(value);
+}
+
+const server = go(".app.spec.destination.server");
+const tenantLine = text`Tenant ${label("tenant")} (ring ${label("ring")}, region ${label("region")}, env ${label("env")}) at ${server}`;
+const appLink = text`${go(".context.argocdUrl")}/applications/${go(".app.metadata.namespace")}/${go(".app.metadata.name")}`;
+const concat = (...texts: GoText[]) => new GoText(texts.flatMap((t) => t.parts));
 
 interface TemplateText {
     title: string;
     color: string;
-    body: string;
+    body: GoText;
 }
 
 const TEMPLATE_TEXT: Record<string, TemplateText> = {
-    "app-deployed": { title: "Agent deployed", color: "#18be52", body: "revision {{.app.status.sync.revision}} is synced and healthy." },
-    "app-health-degraded": { title: "Agent degraded", color: "#f4c030", body: "health is {{.app.status.health.status}}: {{.app.status.health.message}}. The rollout stops at this step." },
-    "app-sync-failed": { title: "Agent sync failed", color: "#e96d76", body: "sync {{.app.status.operationState.phase}}: {{.app.status.operationState.message}}" },
-    "app-rollout-step-started": { title: "Rollout reached tenant", color: "#0dadea", body: "RollingSync started syncing revision {{.app.status.operationState.operation.sync.revision}}." },
+    "app-deployed": { title: "Agent deployed", color: "#18be52", body: text`revision ${go(".app.status.sync.revision")} is synced and healthy.` },
+    "app-health-degraded": { title: "Agent degraded", color: "#f4c030", body: text`health is ${go(".app.status.health.status")}: ${go(".app.status.health.message")}. The rollout stops at this step.` },
+    "app-sync-failed": { title: "Agent sync failed", color: "#e96d76", body: text`sync ${go(".app.status.operationState.phase")}: ${go(".app.status.operationState.message")}` },
+    // The operation RollingSync starts carries no revision; the Application's target revision is what it syncs to.
+    "app-rollout-step-started": { title: "Rollout reached tenant", color: "#0dadea", body: text`RollingSync started syncing ${go(".app.spec.source.targetRevision")}.` },
 };
+
+/** The fields of one notification template, as notifications-engine reads them. */
+export interface NotificationTemplate {
+    message: string;
+    slack: { attachments: string };
+    webhook: Record<string, { method: string; body: string }>;
+}
+
+export function templateFields(name: string): NotificationTemplate {
+    const t = TEMPLATE_TEXT[name];
+    const body = concat(tenantLine, text`: `, t.body);
+    return {
+        message: concat(new GoText([`${t.title}: `]), body, text`\n`, appLink).template,
+        slack: { attachments: jsonTemplate([{ title: concat(new GoText([`${t.title}: `]), new GoText([label("tenant")])), title_link: appLink, color: t.color, text: body }]) },
+        webhook: {
+            [WEBHOOK_SERVICE]: {
+                method: "POST",
+                body: jsonTemplate({
+                    event: name,
+                    tenant: new GoText([label("tenant")]),
+                    ring: new GoText([label("ring")]),
+                    region: new GoText([label("region")]),
+                    env: new GoText([label("env")]),
+                    server: new GoText([server]),
+                    application: new GoText([go(".app.metadata.name")]),
+                    targetRevision: new GoText([go(".app.spec.source.targetRevision")]),
+                    revision: new GoText([go(".app.status.sync.revision")]),
+                    health: new GoText([go(".app.status.health.status")]),
+                    link: appLink,
+                }),
+            },
+        },
+    };
+}
 
 /** Template bodies as notifications-engine reads them (YAML strings keyed `template.<name>`). */
 export function templates(): Record<string, string> {
-    const out: Record<string, string> = {};
-    for (const [name, t] of Object.entries(TEMPLATE_TEXT)) {
-        const message = `${t.title}: ${tenantLine}: ${t.body}\n${appLink}`;
-        const slackAttachment = JSON.stringify([{ title: `${t.title}: {{index .app.metadata.labels "tenant"}}`, title_link: appLink, color: t.color, text: `${tenantLine}: ${t.body}` }]);
-        const webhookBody = JSON.stringify({
-            event: name,
-            tenant: '{{index .app.metadata.labels "tenant"}}',
-            ring: '{{index .app.metadata.labels "ring"}}',
-            region: '{{index .app.metadata.labels "region"}}',
-            env: '{{index .app.metadata.labels "env"}}',
-            server: "{{.app.spec.destination.server}}",
-            application: "{{.app.metadata.name}}",
-            revision: "{{.app.status.sync.revision}}",
-            health: "{{.app.status.health.status}}",
-            link: appLink,
-        });
-        out[`template.${name}`] = [
-            `message: ${JSON.stringify(message)}`,
-            "slack:",
-            `  attachments: ${JSON.stringify(slackAttachment)}`,
-            "webhook:",
-            `  ${WEBHOOK_SERVICE}:`,
-            "    method: POST",
-            `    body: ${JSON.stringify(webhookBody)}`,
-            "",
-        ].join("\n");
-    }
-    return out;
+    return Object.fromEntries(Object.keys(TEMPLATE_TEXT).map((name) => [`template.${name}`, YAML.stringify(templateFields(name), { lineWidth: 0 })]));
 }
 
 /** Trigger definitions keyed `trigger.<name>` (YAML lists, as the ConfigMap holds them). */
 export function triggers(): Record<string, string> {
-    const out: Record<string, string> = {};
-    for (const [name, conditions] of Object.entries(TRIGGERS)) {
-        out[`trigger.${name}`] = conditions
-            .map((c) => [`- description: ${JSON.stringify(c.description)}`, `  when: ${JSON.stringify(c.when)}`, `  send: [${c.send.join(", ")}]`, ...(c.oncePer ? [`  oncePer: ${JSON.stringify(c.oncePer)}`] : [])].join("\n"))
-            .join("\n")
-            .concat("\n");
-    }
-    return out;
+    return Object.fromEntries(Object.entries(TRIGGERS).map(([name, conditions]) => [`trigger.${name}`, YAML.stringify(conditions, { lineWidth: 0 })]));
 }
 
 /** Notifier services; tokens are `$key` references into argocd-notifications-secret. */

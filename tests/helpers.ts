@@ -173,3 +173,43 @@ export function secretMaterial(file: string): { ciphertexts: string[]; plaintext
     for (const [key, spec] of Object.entries(CONFIG_KEYS)) if (spec.secret) walk(config[`agentfleet:${key}`]);
     return { ciphertexts, plaintexts };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Go templates, parsed by Go's own text/template (tests/gotemplate)
+
+/** Which engine will parse the template: its function map decides which functions exist. */
+export type GoTemplateEngine = "notifications" | "applicationset";
+export interface GoTemplateRequest {
+    id: string;
+    text: string;
+    funcs: GoTemplateEngine;
+}
+export interface GoTemplateResult {
+    id: string;
+    /** text/template's parse error, if any. */
+    error?: string;
+    /** Field chains read from the top-level data, e.g. ["app", "metadata", "name"]. */
+    fields: string[][];
+}
+
+let goTemplateBinary: string | undefined;
+
+/**
+ * Parses every template with Go's text/template in one batch. The parser is a small Go program
+ * under tests/gotemplate (standard library only: builds offline), built once per test run into a
+ * temporary folder removed at exit; Go's build cache makes later builds fast.
+ */
+export function parseGoTemplates(requests: GoTemplateRequest[]): GoTemplateResult[] {
+    if (!goTemplateBinary) {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-gotemplate-"));
+        process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+        const started = Date.now();
+        const binary = path.join(dir, "gotemplate");
+        // GOPROXY=off and GOTOOLCHAIN=local: never reach the network for a module or a toolchain.
+        execFileSync("go", ["build", "-o", binary, "."], { cwd: path.join(__dirname, "gotemplate"), stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, GOPROXY: "off", GOTOOLCHAIN: "local", GOFLAGS: "-mod=mod" } });
+        process.stderr.write(`      (built tests/gotemplate in ${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
+        goTemplateBinary = binary;
+    }
+    const out = execFileSync(goTemplateBinary, [], { input: JSON.stringify(requests), maxBuffer: 64 * 1024 * 1024 }).toString();
+    return JSON.parse(out) as GoTemplateResult[];
+}

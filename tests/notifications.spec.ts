@@ -59,13 +59,14 @@ for (const stack of STACKS) {
             }
         });
 
-        it("renders templates that parse, name the tenant by labels and server, and never by destination.name", () => {
+        // That every field parses as a Go template and yields JSON where JSON is due: argocd-templates.spec.ts.
+        it("renders templates that name the tenant by labels and server, and never by destination.name", () => {
             const templates = values.notifications.templates as Record<string, string>;
             for (const [key, text] of Object.entries(templates)) {
                 assert.ok(!text.includes("destination.name"), `${key} uses .app.spec.destination.name, empty for server destinations`);
                 const parsed = YAML.parse(text);
                 assert.ok(parsed.message.includes('index .app.metadata.labels "tenant"') && parsed.message.includes(".app.spec.destination.server"), `${key} does not identify the tenant`);
-                JSON.parse(parsed.slack.attachments);
+                assert.ok(parsed.slack.attachments.includes('index .app.metadata.labels "tenant"'), `${key}: the Slack attachment does not name the tenant`);
                 assert.ok(parsed.webhook[WEBHOOK_SERVICE].body.includes(".app.spec.destination.server"));
             }
             assert.strictEqual(values.notifications.argocdUrl, values.notifications.context.argocdUrl);
@@ -91,9 +92,10 @@ for (const stack of STACKS) {
 }
 
 describe("agentfleet's own rollout trigger", () => {
-    it("reports a tenant reached by the RollingSync controller, once per revision", () => {
+    it("reports a tenant reached by the RollingSync controller, once per operation", () => {
         const [c] = TRIGGERS["on-rollout-step-started"];
         assert.match(c.when, /initiatedBy\?\.username == 'applicationset-controller'/);
+        // Why startedAt and not a revision: argocd-templates.spec.ts, against a RollingSync-started operation.
         assert.ok(c.oncePer);
     });
 });

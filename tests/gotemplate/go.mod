@@ -1,0 +1,3 @@
+module agentfleet/tests/gotemplate
+
+go 1.22
