@@ -31,9 +31,11 @@ export function argoCdValues(hub: HubConfig, notifications: NotificationsConfig,
         [PROGRESSIVE_SYNCS_PARAM]: "true",
         // Lets each ApplicationSet's own applicationsSync policy take effect (argocd.md §3).
         "applicationsetcontroller.enable.policy.override": "true",
-        // A sync that waits on a resource forever (e.g. health Unknown) fails after an hour instead.
-        "controller.sync.timeout.seconds": "3600",
     };
+    // A sync that waits on a resource forever (e.g. health Unknown) fails instead. Never with sync
+    // windows: a blocked sync stays Running until the window ends, and a timeout would terminate it
+    // for good (RollingSync does not retry), halting the rollout. The loader enforces this.
+    if (hub.syncTimeoutSeconds > 0) params["controller.sync.timeout.seconds"] = String(hub.syncTimeoutSeconds);
     if (hub.controllerShards > 1) params["controller.sharding.algorithm"] = "round-robin";
     return {
         global: { domain: hub.domain, image: { tag: hub.argocdVersion } },

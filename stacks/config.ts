@@ -21,8 +21,18 @@ export const DEFAULT_AGENT_NAMESPACE = "voice-agent";
 export const DEFAULT_CHART_PATH = "charts/voice-agent";
 
 export type CredentialMode = "bootstrap" | "token";
-export type ApplicationsSyncPolicy = "create-only" | "create-update" | "create-delete" | "sync";
-export const APPLICATIONS_SYNC_POLICIES: ApplicationsSyncPolicy[] = ["create-only", "create-update", "create-delete", "sync"];
+/**
+ * applicationsSync policies that keep RollingSync working: the ApplicationSet controller writes an
+ * existing Application (a new targetRevision, the sync operation of a step) only when the policy
+ * allows update. `create-only` and `create-delete` do not, so they are refused.
+ */
+export type ApplicationsSyncPolicy = "create-update" | "sync";
+export const APPLICATIONS_SYNC_POLICIES: ApplicationsSyncPolicy[] = ["create-update", "sync"];
+
+/** Chart 10.1.1's redis-ha and its HAProxy: 3 replicas each under required pod anti-affinity. */
+export const HA_MIN_HUB_NODES = 3;
+/** Default controller sync timeout, only for stacks without sync windows (see validateConfig). */
+export const DEFAULT_SYNC_TIMEOUT = "1h";
 
 export interface HubConfig {
     /** Host name Argo CD is served on; also the default notification link base. */
@@ -37,6 +47,10 @@ export interface HubConfig {
     ha: boolean;
     /** Application controller shards; derived from the fleet size unless set. */
     controllerShards: number;
+    /** Schedulable nodes of the hub cluster (HA needs HA_MIN_HUB_NODES). */
+    nodes: number;
+    /** Controller sync timeout in seconds; 0 = none (always 0 when the stack has sync windows). */
+    syncTimeoutSeconds: number;
 }
 
 export interface TenantConfig {
@@ -301,6 +315,13 @@ export function hasRollingSyncFix(version: string): boolean {
     return minor > 5;
 }
 
+/** Seconds of a duration such as 1h30m (already matched against DURATION). */
+export function durationSeconds(duration: string): number {
+    const m = DURATION.exec(duration);
+    if (!m) return 0;
+    return (parseInt(m[1] ?? "0") || 0) * 3600 + (parseInt(m[2] ?? "0") || 0) * 60 + (parseInt(m[3] ?? "0") || 0);
+}
+
 /** Loopback hosts: the k3s kubeconfig default, never reachable from the hub. */
 export function isLoopbackHost(host: string): boolean {
     const h = host.replace(/^\[|\]$/g, "").toLowerCase();
@@ -392,13 +413,20 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
     const environment = r.string(k("environment"), raw.environment, "a DNS label such as dev, staging or prod", DNS_LABEL) ?? "invalid";
 
     // Hub
-    const hubRaw = r.object(k("hub"), raw.hub, ["domain", "namespace", "chartVersion", "argocdVersion", "ha", "controllerShards"]) ?? {};
+    const hubRaw = r.object(k("hub"), raw.hub, ["domain", "namespace", "chartVersion", "argocdVersion", "ha", "controllerShards", "nodes", "syncTimeout"]) ?? {};
     if (raw.hub !== undefined) r.required(`${k("hub")}.domain`, hubRaw.domain, "the host name Argo CD is served on");
     const argocdVersion = r.string(`${k("hub")}.argocdVersion`, hubRaw.argocdVersion, "a version such as v3.4.7", SEMVER) ?? DEFAULT_ARGOCD_VERSION;
     if (SEMVER.test(argocdVersion) && !hasRollingSyncFix(argocdVersion)) {
         r.problem(`${k("hub")}.argocdVersion`, `${argocdVersion} has the RollingSync reconcile tight loop (argo-cd #27577); use v3.4.7 or later on 3.4, v3.5.1 or later on 3.5, or 3.6+`);
     }
     const ha = r.boolean(`${k("hub")}.ha`, hubRaw.ha) ?? environment === "prod";
+    const nodes = r.integer(`${k("hub")}.nodes`, hubRaw.nodes, 1, 1000) ?? 1;
+    if (ha && nodes < HA_MIN_HUB_NODES && (hubRaw.nodes === undefined || Number.isInteger(hubRaw.nodes))) {
+        r.problem(
+            `${k("hub")}.nodes`,
+            `is ${nodes}${hubRaw.nodes === undefined ? " (the default)" : ""}, but the HA hub${hubRaw.ha === undefined ? " (hub.ha defaults to true in prod)" : ""} needs at least ${HA_MIN_HUB_NODES} schedulable nodes: the argo-cd chart runs redis-ha and its HAProxy with ${HA_MIN_HUB_NODES} replicas each under required pod anti-affinity, so pulumi up would wait 15 minutes and fail. Set hub.nodes to the hub's schedulable node count if it has ${HA_MIN_HUB_NODES} or more, add nodes, or set hub.ha: false`,
+        );
+    }
 
     // Tenants
     const tenantList = r.list(k("tenants"), raw.tenants, "tenant entries") ?? [];
@@ -505,7 +533,14 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
     }
     const chartPath = r.string(`${k("deploy")}.chartPath`, deployRaw.chartPath, "a relative path inside the repository", /^[^/\s][^\s]*$/) ?? DEFAULT_CHART_PATH;
     const prune = r.boolean(`${k("deploy")}.prune`, deployRaw.prune) ?? true;
-    const applicationsSync = (r.string(`${k("deploy")}.applicationsSync`, deployRaw.applicationsSync, `one of ${APPLICATIONS_SYNC_POLICIES.join(", ")}`, /^(create-only|create-update|create-delete|sync)$/) ?? "create-update") as ApplicationsSyncPolicy;
+    const applicationsSyncRaw = r.string(`${k("deploy")}.applicationsSync`, deployRaw.applicationsSync, `one of ${APPLICATIONS_SYNC_POLICIES.join(", ")}`, /^(create-only|create-update|create-delete|sync)$/);
+    if (applicationsSyncRaw === "create-only" || applicationsSyncRaw === "create-delete") {
+        r.problem(
+            `${k("deploy")}.applicationsSync`,
+            `${applicationsSyncRaw} stops the rollout: the ApplicationSet controller then never updates an existing Application, so a new deploy.targetRevision, the sync each RollingSync step starts and the emergency rollout all do nothing, with no error. Use create-update (the default) or sync`,
+        );
+    }
+    const applicationsSync: ApplicationsSyncPolicy = applicationsSyncRaw === "sync" ? "sync" : "create-update";
 
     // Rollout
     const rolloutRaw = r.object(k("rollout"), raw.rollout, ["steps", "syncWindows"]) ?? {};
@@ -590,6 +625,18 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         if (kind && schedule && duration) syncWindows.push({ kind, schedule, duration, manualSync, ...(timeZone ? { timeZone } : {}) });
     });
 
+    // A sync a window blocks stays Running; the controller's sync timeout would terminate it, and
+    // RollingSync never retries a terminated sync, so the rollout would halt. With windows: no timeout.
+    const syncTimeoutRaw = r.string(`${k("hub")}.syncTimeout`, hubRaw.syncTimeout, "a duration such as 1h or 90m", DURATION);
+    if (syncTimeoutRaw === "") r.problem(`${k("hub")}.syncTimeout`, "must not be empty");
+    if (syncTimeoutRaw && durationSeconds(syncTimeoutRaw) > 0 && Array.isArray(rolloutRaw.syncWindows) && rolloutRaw.syncWindows.length > 0) {
+        r.problem(
+            `${k("hub")}.syncTimeout`,
+            `cannot be combined with agentfleet:rollout.syncWindows: RollingSync starts automated syncs, a window blocks them and they stay Running, and the controller's sync timeout (controller.sync.timeout.seconds) terminates them; a terminated sync is never retried and later steps never start. Remove hub.syncTimeout (Argo CD then has no sync timeout), or remove the sync windows`,
+        );
+    }
+    const syncTimeoutSeconds = syncWindows.length > 0 || (Array.isArray(rolloutRaw.syncWindows) && rolloutRaw.syncWindows.length > 0) ? 0 : durationSeconds(syncTimeoutRaw || DEFAULT_SYNC_TIMEOUT);
+
     const emergencyRollout = r.boolean(k("emergencyRollout"), raw.emergencyRollout) ?? false;
 
     // Notifications
@@ -617,6 +664,8 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         argocdVersion,
         ha,
         controllerShards: shardsRaw ?? controllerShardsFor(active.length, ha),
+        nodes,
+        syncTimeoutSeconds,
     };
 
     if (r.problems.length > 0) throw new ConfigError(r.problems);

@@ -73,10 +73,16 @@ describe("npm run render and npm run plan", function () {
         assert.match(plan.stderr, /agentfleet:tenants\[0\]\.server/);
     });
 
-    it("accepts any stack with a Pulumi.<name>.yaml, and names the stacks when it does not exist", () => {
+    it("accepts any stack with a Pulumi.<name>.yaml; an unknown one is named, with a did-you-mean and no stack trace, by every command", () => {
         const r = runTool(root, "render", ["--stack", "nope", "--out", path.join(root, "out-nope")]);
-        assert.notStrictEqual(r.status, 0);
-        assert.match(r.stderr, /no stack file Pulumi\.nope\.yaml .*dev, fleet, prod, staging/);
+        assert.strictEqual(r.status, 1);
+        assert.match(r.stderr, /unknown stack "nope": no Pulumi\.nope\.yaml .*dev, fleet, prod, staging/);
+        for (const [tool, args] of [["plan", []], ["render", ["--out", path.join(root, "out-prdo")]], ["diff", []], ["tenant", []]] as const) {
+            const typo = runTool(root, tool, tool === "tenant" ? ["list", "--stack", "prdo"] : ["--stack", "prdo", ...args]);
+            assert.strictEqual(typo.status, 1, `${tool}: ${typo.stderr}`);
+            assert.match(typo.stderr, /unknown stack "prdo" \(did you mean 'prod'\?\)/, tool);
+            assert.doesNotMatch(typo.stderr, /\n\s+at /, `${tool} printed a stack trace`);
+        }
     });
 
     it("plan lists the hub, health checks, notification triggers, tenants by ring, the rollout table and the waves", async () => {

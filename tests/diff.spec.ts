@@ -20,7 +20,7 @@ describe("npm run diff (offline drift preview)", function () {
     let repo: string;
 
     before(() => {
-        repo = projectCopy({ git: true });
+        repo = projectCopy();
         commitStackEdit(repo, (config) => {
             const tenants = config.get("agentfleet:tenants") as YAML.YAMLSeq;
             // dev-globex moves ring; dev-acme leaves; dev-initech arrives (token mode).
@@ -79,5 +79,100 @@ describe("npm run diff (offline drift preview)", function () {
     it("exits 1 on an unknown ref", () => {
         const r = runTool(repo, "diff", ["--stack", "dev", "--base", "no-such-ref"]);
         assert.strictEqual(r.status, 1);
+    });
+});
+
+describe("npm run diff and render read the agent chart at the stack's deploy.targetRevision", function () {
+    this.timeout(180000);
+    let repo: string;
+    const valuesDev = (dir: string) => path.join(dir, "charts", "voice-agent", "values-dev.yaml");
+    const setRevision = (dir: string, revision: string) => {
+        const file = path.join(dir, "Pulumi.dev.yaml");
+        fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(/targetRevision: \S+/, `targetRevision: ${revision}`));
+    };
+
+    before(() => {
+        // v1: the chart as copied; v2: one more dev replica; dev pinned to v1 and committed.
+        repo = projectCopy();
+        git(repo, "tag", "v1");
+        fs.writeFileSync(valuesDev(repo), fs.readFileSync(valuesDev(repo), "utf8").replace("replicas: 1", "replicas: 3"));
+        git(repo, "commit", "-qam", "chart: three dev replicas");
+        git(repo, "tag", "v2");
+        setRevision(repo, "v1");
+        git(repo, "commit", "-qam", "dev pinned to v1");
+    });
+    after(() => fs.rmSync(repo, { recursive: true, force: true }));
+
+    it("a promotion (v1 → v2) shows exactly the chart changes between the two revisions, for every tenant", async () => {
+        setRevision(repo, "v2");
+        try {
+            const { markdown } = await diffStack("dev", "HEAD", repo);
+            // The chart change between v1 and v2 (replicas, which the warm-up Job also reads), per tenant.
+            for (const [tenant, step] of [["dev-acme", 1], ["dev-globex", 2]]) {
+                const section = [
+                    `#### ${tenant} (rollout step ${step})`,
+                    "- ~ changed: `Deployment/voice-agent`",
+                    "  - `spec.replicas`: 1 → 3",
+                    "- ~ changed: `Job/voice-agent-warmup`",
+                    '  - `spec.template.spec.containers[0].env[1].value`: "1" → "3"',
+                    "",
+                ].join("\n");
+                assert.ok(markdown.includes(section), `no ${tenant} section:\n${markdown}`);
+            }
+            // The Pulumi-owned ApplicationSet changes its targetRevision; nothing else changes.
+            assert.match(markdown, /\*\*5 changes\*\*: 0 rollout steps, 1 Pulumi-owned, 4 in tenants/);
+            assert.match(markdown, /`inputs.spec.template.spec.source.targetRevision`: "v1" → "v2"/);
+        } finally {
+            setRevision(repo, "v1");
+        }
+    });
+
+    it("a chart edit in the working tree does not change a stack pinned to another revision", async () => {
+        const before = fs.readFileSync(valuesDev(repo), "utf8");
+        fs.writeFileSync(valuesDev(repo), before.replace(/replicas: \d+/, "replicas: 7"));
+        try {
+            const { markdown, changes } = await diffStack("dev", "HEAD", repo);
+            assert.strictEqual(changes, 0, markdown);
+        } finally {
+            fs.writeFileSync(valuesDev(repo), before);
+        }
+    });
+
+    it("render's apps/<tenant>.yaml is the chart at the stack's revision", () => {
+        const out = path.join(repo, "out-dev");
+        const r = runTool(repo, "render", ["--stack", "dev", "--out", out]);
+        assert.strictEqual(r.status, 0, r.stderr);
+        const deployment = YAML.parseAllDocuments(fs.readFileSync(path.join(out, "apps", "dev-acme.yaml"), "utf8")).map((d) => d.toJSON()).find((o) => o?.kind === "Deployment");
+        assert.strictEqual(deployment.spec.replicas, 1, "dev is pinned to v1, which has one replica; the working tree has three");
+        assert.match(r.stdout, /agent chart at v1, commit [0-9a-f]{12}/);
+    });
+
+    it("a revision that is not in the repository is an error naming deploy.targetRevision, for render, plan and diff", () => {
+        setRevision(repo, "v9.9.9");
+        try {
+            for (const [tool, args] of [["render", ["--out", path.join(repo, "out-missing")]], ["plan", []], ["diff", ["--base", "HEAD"]]] as const) {
+                const r = runTool(repo, tool, ["--stack", "dev", ...args]);
+                assert.strictEqual(r.status, 1, `${tool}: ${r.stdout}${r.stderr}`);
+                assert.match(r.stderr, /agentfleet:deploy\.targetRevision: "v9\.9\.9" is not a tag, branch or commit .*tags: v1, v2/);
+                assert.match(r.stderr, /git tag v9\.9\.9 <commit>/);
+                assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+            }
+            assert.ok(!fs.existsSync(path.join(repo, "out-missing")));
+        } finally {
+            setRevision(repo, "v1");
+        }
+    });
+
+    it("HEAD is the checked-out commit, and on the base side of a diff the base commit", async () => {
+        setRevision(repo, "HEAD");
+        git(repo, "commit", "-qam", "dev tracks HEAD");
+        fs.writeFileSync(valuesDev(repo), fs.readFileSync(valuesDev(repo), "utf8").replace(/replicas: \d+/, "replicas: 5"));
+        git(repo, "commit", "-qam", "chart: five dev replicas");
+        try {
+            const { markdown } = await diffStack("dev", "HEAD~1", repo);
+            assert.match(markdown, /`spec.replicas`: 3 → 5/);
+        } finally {
+            git(repo, "reset", "-q", "--hard", "HEAD~2");
+        }
     });
 });

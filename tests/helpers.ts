@@ -68,8 +68,11 @@ export function assertProblem(problems: string[], path: string, ...fragments: st
 /** Mutable access to a parsed stack config value (`agentfleet:tenants` etc.). */
 export const key = (config: Record<string, unknown>, name: string): any => config[`agentfleet:${name}`];
 
-/** A throwaway copy of the project's tracked files (sharing node_modules), optionally a git repo. */
-export function projectCopy(options: { git?: boolean } = {}): string {
+/**
+ * A throwaway copy of the project's tracked files (sharing node_modules) as a git repository with
+ * one commit on main: the commands read the agent chart from git at the stack's targetRevision.
+ */
+export function projectCopy(): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-test-"));
     const files = execFileSync("git", ["ls-files", "-z"], { cwd: ROOT }).toString().split("\0").filter(Boolean);
     for (const f of files) {
@@ -78,12 +81,10 @@ export function projectCopy(options: { git?: boolean } = {}): string {
         fs.copyFileSync(path.join(ROOT, f), path.join(dir, f));
     }
     fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"), "dir");
-    if (options.git) {
-        fs.writeFileSync(path.join(dir, ".gitignore"), "node_modules\n");
-        git(dir, "init", "-q");
-        git(dir, "add", "-A");
-        git(dir, "commit", "-qm", "base");
-    }
+    fs.writeFileSync(path.join(dir, ".gitignore"), "node_modules\n");
+    git(dir, "init", "-q", "-b", "main");
+    git(dir, "add", "-A");
+    git(dir, "commit", "-qm", "base");
     return dir;
 }
 

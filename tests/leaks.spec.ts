@@ -11,7 +11,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { REDIS_SECRET, NOTIFICATIONS_SECRET } from "../components/argocd-hub";
+import { NOTIFICATIONS_SECRET } from "../components/argocd-hub";
 import { ConfigError } from "../stacks/config";
 import { EMPTY_SNAPSHOT, type Snapshot, formatDiff, snapshotOf } from "../tools/diff";
 import { type Evaluation, GENERATED_PREFIX, ROOT, SECRET_PREFIX, declaredObjects, secretPaths } from "../tools/evaluate";
@@ -23,7 +23,6 @@ const b64 = (s: string) => Buffer.from(s).toString("base64");
 /** The credential values the mocks make up for this evaluation (see tools/evaluate.ts mockState). */
 function generatedValues(ev: Evaluation): string[] {
     return ev.resources.flatMap((r) => {
-        if (r.type === "random:index/randomPassword:RandomPassword") return [`${GENERATED_PREFIX}${r.name}__`];
         if (r.type === "kubernetes:core/v1:Secret" && r.inputs.type === "kubernetes.io/service-account-token") return [`${GENERATED_PREFIX}${r.name}-token__`, `${GENERATED_PREFIX}${r.name}-ca__`];
         return [];
     });
@@ -107,7 +106,7 @@ describe("secret-leak scan", function () {
                 const clusterSecrets = hubSecrets.filter((o) => (o.object.metadata as Obj).labels?.["argocd.argoproj.io/secret-type"] === "cluster");
                 assert.ok(clusterSecrets.length >= 1);
                 for (const o of clusterSecrets) assert.deepStrictEqual(secretPaths(o.resource.inputs), ["stringData"], `${o.resource.name}: stringData is not (only and entirely) secret`);
-                for (const name of [NOTIFICATIONS_SECRET, REDIS_SECRET]) {
+                for (const name of [NOTIFICATIONS_SECRET]) {
                     const secret = hubSecrets.find((o) => (o.object.metadata as Obj).name === name);
                     assert.ok(secret, `no ${name}`);
                     assert.deepStrictEqual(secretPaths(secret.resource.inputs), ["stringData"], `${name}: stringData is not secret`);
@@ -150,7 +149,7 @@ describe("secret-leak scan", function () {
         this.timeout(240000);
         let root: string;
         before(() => {
-            root = projectCopy({ git: true });
+            root = projectCopy();
         });
         after(() => fs.rmSync(root, { recursive: true, force: true }));
 

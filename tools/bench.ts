@@ -21,7 +21,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { parseArgs } from "util";
+import { type CommandSpec, UsageError, progress, runAsProgram, runCommand } from "./cli";
 import { ROOT, declaredResources, evaluate } from "./evaluate";
 import { formatTable } from "./table";
 
@@ -41,7 +41,7 @@ export function benchFleet(tenants: number): Config {
         "agentfleet:environment": "prod",
         "agentfleet:hub": { domain: "argocd.bench.example.net" },
         "agentfleet:hubKubeconfig": secure("hub-kubeconfig"),
-        "agentfleet:deploy": { repoURL: "https://github.com/example-org/agentfleet.git", targetRevision: "v1.4.2" },
+        "agentfleet:deploy": { repoURL: "https://github.com/example-org/agentfleet.git", targetRevision: "HEAD" },
         "agentfleet:tenants": list,
         "agentfleet:tenantCredentials": credentials,
         "agentfleet:rollout": { steps: rings.map((ring) => ({ name: ring, matchExpressions: [{ key: "ring", operator: "In", values: [ring] }], maxUpdate: ring === "main" ? "25%" : 1 })) },
@@ -156,16 +156,19 @@ function runChild(args: ChildArgs): EvalResult {
     return JSON.parse(line);
 }
 
-function evaluationTable(sizes: number[], runs: number): string {
+function evaluationTable(sizes: number[], runs: number, report: ReturnType<typeof progress>): string {
     const floorRoot = scratchDir("agentfleet-floor-");
     fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(floorRoot, "Pulumi.yaml"));
     fs.writeFileSync(path.join(floorRoot, "index.ts"), FLOOR_PROGRAM);
     const shapeFile = path.join(floorRoot, "shape.json");
     const rows: Array<Array<string | number>> = [];
     try {
-        for (const size of sizes) {
+        for (const [i, size] of sizes.entries()) {
+            report.step(`evaluation ${i + 1}/${sizes.length}: ${size} tenants, the program`);
             const program = runChild({ kind: "program", size, runs, floorRoot, shapeFile });
+            report.step(`evaluation ${i + 1}/${sizes.length}: ${size} tenants, the floor (${program.resources} resources)`);
             const floor = runChild({ kind: "floor", size: program.resources, runs, floorRoot, shapeFile });
+            report.step(`evaluation ${i + 1}/${sizes.length}: ${size} tenants, the matched floor`);
             const matched = runChild({ kind: "matched-floor", size: program.resources, runs, floorRoot, shapeFile });
             const [p, f, m] = [median(program.times), median(floor.times), median(matched.times)];
             rows.push([fmt(size), fmt(program.resources), fmt(p), fmt(p / size, 1), fmt(program.peakRssDelta / 2 ** 20, 1), fmt(f), fmt(floor.peakRssDelta / 2 ** 20, 1), fmt(p / f, 2), fmt(m), fmt(p / m, 2)]);
@@ -202,7 +205,8 @@ function precompile(): { dir: string; ms: number } {
     return { dir, ms: took };
 }
 
-function startupTable(runs: number): string {
+function startupTable(runs: number, report: ReturnType<typeof progress>): string {
+    report.step("start-up: compiling index.ts with tsc");
     const compiled = precompile();
     const index = path.join(ROOT, "index.ts");
     const modes: StartupMode[] = [
@@ -213,6 +217,7 @@ function startupTable(runs: number): string {
     const rows: Array<Array<string | number>> = [];
     try {
         for (const mode of modes) {
+            report.step(`start-up: ${mode.name}, ${runs} runs`);
             const requireMs: number[] = [];
             const processMs: number[] = [];
             for (let i = 0; i < runs; i++) {
@@ -230,44 +235,51 @@ function startupTable(runs: number): string {
     return formatTable(["mode", "require ms", "process ms", "min", "max"], rows) + `(c) needs a build step first: tsc of index.ts and its imports took ${fmt(compiled.ms)} ms.\n`;
 }
 
-export async function main(argv: string[]): Promise<number> {
-    const { values } = parseArgs({
-        args: argv,
-        options: {
-            sizes: { type: "string", default: "1,10,100,1000" },
-            runs: { type: "string", default: "3" },
-            "startup-runs": { type: "string", default: "5" },
-            child: { type: "string" },
-            size: { type: "string" },
-            "floor-root": { type: "string" },
-            "shape-file": { type: "string" },
-        },
-        strict: true,
-    });
-    if (values.child) {
-        await childMain({ kind: values.child as Kind, size: Number(values.size), runs: Number(values.runs), floorRoot: values["floor-root"]!, shapeFile: values["shape-file"]! });
+export const BENCH: CommandSpec = {
+    name: "bench",
+    summary: "Measures how evaluation scales with the fleet (against a floor of bare resources) and how long the program takes to load; prints two tables on stdout, progress on stderr. About 5 minutes on 2 cores with the defaults.",
+    options: {
+        sizes: { type: "string", value: "N,N,...", default: "1,10,100,1000", description: "fleet sizes (tenants) to evaluate" },
+        runs: { type: "string", value: "N", default: "3", description: "timed evaluations per cell (median reported)" },
+        "startup-runs": { type: "string", value: "N", default: "5", description: "start-up measurements per mode" },
+        child: { type: "string", value: "KIND", description: "internal: run one measurement in this process" },
+        size: { type: "string", value: "N", description: "internal: size of the child's measurement" },
+        "floor-root": { type: "string", value: "DIR", description: "internal: the floor program's folder" },
+        "shape-file": { type: "string", value: "FILE", description: "internal: the matched floor's property counts" },
+    },
+    examples: ["npm run bench", "npm run bench -- --sizes 1,10,100 --runs 1 --startup-runs 2"],
+};
+
+const positiveIntegers = (flag: string, text: string): number[] => {
+    const numbers = text.split(",").map((n) => Number(n.trim()));
+    if (text.trim() === "" || numbers.some((n) => !Number.isInteger(n) || n < 1)) throw new UsageError(`--${flag} ${JSON.stringify(text)}: expected whole numbers of at least 1, separated by commas`);
+    return numbers;
+};
+
+export function main(argv: string[]): Promise<number> {
+    return runCommand(BENCH, argv, async (values) => {
+        if (values.child) {
+            await childMain({ kind: values.child as Kind, size: Number(values.size), runs: Number(values.runs), floorRoot: String(values["floor-root"]), shapeFile: String(values["shape-file"]) });
+            return 0;
+        }
+        const sizes = positiveIntegers("sizes", String(values.sizes));
+        const [runs] = positiveIntegers("runs", String(values.runs));
+        const [startupRuns] = positiveIntegers("startup-runs", String(values["startup-runs"]));
+        const report = progress("bench", 0);
+        const out = (s: string) => process.stdout.write(s);
+        out(`agentfleet bench: node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}\n\n`);
+        const evaluation = evaluationTable(sizes, runs, report);
+        out(`Evaluation (ts-node --transpile-only, mock runtime; median of ${runs} after a warm-up; fresh process per cell)\n`);
+        out(evaluation);
+        out("floor: the same number of bare pulumi.CustomResource (one input each) through the same evaluator. matched floor: the same, each with as many\n");
+        out("properties as the SDK sets up for the real resource (a typed Kubernetes resource has 6 to 9, a provider 18). peak RSS Δ: getrusage maxRSS\n");
+        out("after the first timed evaluation minus the RSS just before it (0 when the warm-up already reached that peak).\n\n");
+        const startup = startupTable(startupRuns, report);
+        out(`Start-up: time to require index.ts and its imports in a fresh node process (median of ${startupRuns})\n`);
+        out(startup);
+        report.done();
         return 0;
-    }
-    const sizes = values.sizes!.split(",").map(Number);
-    const runs = Number(values.runs);
-    const out = (s: string) => process.stdout.write(s);
-    out(`agentfleet bench: node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}\n\n`);
-    out(`Evaluation (ts-node --transpile-only, mock runtime; median of ${runs} after a warm-up; fresh process per cell)\n`);
-    out(evaluationTable(sizes, runs));
-    out("floor: the same number of bare pulumi.CustomResource (one input each) through the same evaluator. matched floor: the same, each with as many\n");
-    out("properties as the SDK sets up for the real resource (a typed Kubernetes resource has 6 to 9, a provider 18). peak RSS Δ: getrusage maxRSS\n");
-    out("after the first timed evaluation minus the RSS just before it (0 when the warm-up already reached that peak).\n\n");
-    out(`Start-up: time to require index.ts and its imports in a fresh node process (median of ${values["startup-runs"]})\n`);
-    out(startupTable(Number(values["startup-runs"])));
-    return 0;
+    });
 }
 
-if (require.main === module) {
-    main(process.argv.slice(2)).then(
-        (code) => process.exit(code),
-        (err) => {
-            process.stderr.write(`error: ${(err as Error)?.stack ?? err}\n`);
-            process.exit(1);
-        },
-    );
-}
+if (require.main === module) runAsProgram(main);

@@ -1,7 +1,8 @@
 /**
  * `npm run diff -- --stack <name> --base <git ref>`: the offline drift preview of a change, with
  * no credentials. Evaluates and renders the stack at the base ref and in the working tree, and
- * prints a markdown diff of both layers:
+ * prints a markdown diff of both layers (each side's agent chart read from git at that side's
+ * deploy.targetRevision, as Argo CD reads it; HEAD on the base side means the base commit):
  *   - the objects Pulumi owns (added / changed / removed, field by field), secrets redacted;
  *   - the agent chart as Argo CD will render it for each tenant, grouped by tenant in rollout order;
  *   - each tenant's rollout step.
@@ -11,9 +12,10 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { parseArgs } from "util";
+import { gitTopLevel } from "./chart-source";
+import { type CommandSpec, UserError, requireStack, runAsProgram, runCommand } from "./cli";
 import { ROOT, resourcesJson } from "./evaluate";
-import { type RenderResult, renderStack, reportFailure } from "./render";
+import { type RenderResult, renderStack } from "./render";
 import { formatTable } from "./table";
 
 export const EXIT_NO_CHANGES = 0;
@@ -109,6 +111,8 @@ function diffMaps(before: Map<string, Obj>, after: Map<string, Obj>, heading: (k
     return { lines, changes };
 }
 
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
 /** The markdown report and the number of changed items. */
 export function formatDiff(stack: string, baseRef: string, base: Snapshot, head: Snapshot, notes: string[] = []): { markdown: string; changes: number } {
     const out: string[] = [`## agentfleet offline diff: stack \`${stack}\` (${baseRef} → working tree)`, "", ...notes.map((n) => `> ${n}`), ...(notes.length ? [""] : [])];
@@ -130,16 +134,28 @@ export function formatDiff(stack: string, baseRef: string, base: Snapshot, head:
         out.push("No changes: the stack declares the same objects and every tenant renders the same agent chart.");
         return { markdown: out.join("\n") + "\n", changes };
     }
-    out.push(`**${changes} change${changes === 1 ? "" : "s"}**: ${stepRows.length} rollout step, ${pulumi.changes} Pulumi-owned, ${chart.changes} in tenants. Secrets are shown as "[secret]".`, "");
+    out.push(`**${plural(changes, "change")}**: ${plural(stepRows.length, "rollout step")}, ${pulumi.changes} Pulumi-owned, ${chart.changes} in tenants. Secrets are shown as "[secret]".`, "");
     if (stepRows.length) out.push("### Rollout steps", "", formatTable(["tenant", "step (base)", "step (now)"], stepRows, { markdown: true }));
     if (pulumi.changes) out.push("### Objects Pulumi owns", "", ...pulumi.lines, "");
     if (chart.changes) out.push("### Agent chart per tenant, in rollout order", "", ...chart.lines);
     return { markdown: out.join("\n").replace(/\n{3,}/g, "\n\n") + "\n", changes };
 }
 
+/** The commit `ref` names; a UserError naming --base when it names none. */
+export function baseCommit(ref: string, root: string = ROOT): string {
+    const top = gitTopLevel(root);
+    if (!top) throw new UserError(`--base ${ref}: ${root} is not a git repository`);
+    try {
+        return execFileSync("git", ["rev-parse", "--verify", "--quiet", "--end-of-options", `${ref}^{commit}`], { cwd: root, stdio: ["ignore", "pipe", "pipe"] }).toString().trim();
+    } catch {
+        const branches = execFileSync("git", ["for-each-ref", "--format=%(refname:short)", "refs/heads", "refs/remotes"], { cwd: root }).toString().split("\n").filter(Boolean);
+        throw new UserError(`--base ${JSON.stringify(ref)} is not a branch, tag or commit of this repository (branches: ${branches.slice(0, 10).join(", ") || "none"}); fetch it first, e.g. git fetch origin main`);
+    }
+}
+
 /** A copy of the project at `ref` (git archive), sharing this checkout's node_modules. */
 export function checkoutRef(ref: string, root: string = ROOT): string {
-    const archive = execFileSync("git", ["archive", "--format=tar", ref], { cwd: root, maxBuffer: 1 << 28, stdio: ["ignore", "pipe", "pipe"] });
+    const archive = execFileSync("git", ["archive", "--format=tar", baseCommit(ref, root)], { cwd: root, maxBuffer: 1 << 28, stdio: ["ignore", "pipe", "pipe"] });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-base-"));
     execFileSync("tar", ["-x", "-C", dir], { input: archive });
     fs.symlinkSync(path.join(root, "node_modules"), path.join(dir, "node_modules"), "dir");
@@ -149,13 +165,16 @@ export function checkoutRef(ref: string, root: string = ROOT): string {
 // By name: the base ref's program throws its own copy of the ConfigError class.
 const isConfigError = (err: unknown) => (err as Error)?.name === "ConfigError";
 
-export async function diffStack(stack: string, baseRef: string, root: string = ROOT): Promise<{ markdown: string; changes: number }> {
-    const head = snapshotOf(await renderStack(stack, root));
-    const baseDir = checkoutRef(baseRef, root);
-    const notes: string[] = [];
+export async function diffStack(stack: string, baseRef: string, root: string = ROOT, options: { progress?: boolean } = {}): Promise<{ markdown: string; changes: number }> {
+    const commit = baseCommit(baseRef, root);
+    const headResult = await renderStack(stack, root, options);
+    const head = snapshotOf(headResult);
+    const baseDir = checkoutRef(commit, root);
+    const notes: string[] = [...headResult.notes];
     let base = EMPTY_SNAPSHOT;
     try {
-        if (fs.existsSync(path.join(baseDir, `Pulumi.${stack}.yaml`))) base = snapshotOf(await renderStack(stack, baseDir));
+        // The base's chart comes from this repository too; its HEAD is the base commit.
+        if (fs.existsSync(path.join(baseDir, `Pulumi.${stack}.yaml`))) base = snapshotOf(await renderStack(stack, baseDir, { ...options, repo: root, head: commit }));
         else notes.push(`Stack ${stack} does not exist at ${baseRef}: everything is new.`);
     } catch (err) {
         // The base may predate a fix; the change under review is what matters.
@@ -167,25 +186,28 @@ export async function diffStack(stack: string, baseRef: string, root: string = R
     return formatDiff(stack, baseRef, base, head, notes);
 }
 
-export async function main(argv: string[]): Promise<number> {
-    let values: { stack?: string; base?: string };
-    try {
-        ({ values } = parseArgs({ args: argv, options: { stack: { type: "string" }, base: { type: "string", default: "HEAD" } }, strict: true }));
-        if (!values.stack) throw new Error("--stack is required");
-    } catch (err) {
-        process.stderr.write(`${(err as Error).message}\nusage: npm run diff -- --stack <name> --base <git ref>\n`);
-        return EXIT_ERROR;
-    }
-    try {
-        const { markdown, changes } = await diffStack(values.stack, values.base!);
-        process.stdout.write(markdown);
-        return changes > 0 ? EXIT_CHANGES : EXIT_NO_CHANGES;
-    } catch (err) {
-        reportFailure(err);
-        return EXIT_ERROR;
-    }
+export const DIFF: CommandSpec = {
+    name: "diff",
+    summary: "Prints a markdown diff of the stack between a git ref and the working tree: the objects Pulumi owns, each tenant's rollout step, and the agent chart per tenant at each side's deploy.targetRevision. Exit 0 no change, 3 changes, 1 error.",
+    options: {
+        stack: { type: "string", value: "STACK", required: true, description: "stack to compare (a Pulumi.<STACK>.yaml in the project root)" },
+        base: { type: "string", value: "REF", default: "HEAD", description: "git branch, tag or commit to compare against" },
+    },
+    examples: ["npm run diff -- --stack prod --base origin/main"],
+};
+
+export function main(argv: string[]): Promise<number> {
+    return runCommand(
+        DIFF,
+        argv,
+        async (values) => {
+            const stack = requireStack(String(values.stack));
+            const { markdown, changes } = await diffStack(stack, String(values.base), ROOT, { progress: true });
+            process.stdout.write(markdown);
+            return changes > 0 ? EXIT_CHANGES : EXIT_NO_CHANGES;
+        },
+        { config: EXIT_ERROR, failure: EXIT_ERROR, usage: EXIT_ERROR },
+    );
 }
 
-if (require.main === module) {
-    main(process.argv.slice(2)).then((code) => process.exit(code));
-}
+if (require.main === module) runAsProgram(main);

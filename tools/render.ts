@@ -1,18 +1,22 @@
 /**
  * `npm run render -- --stack <name> --out <dir>`: evaluates a stack offline and writes
- *   <dir>/resources.json         every registered resource, secrets redacted
+ *   <dir>/resources.json         every registered resource with its options, secrets redacted
  *   <dir>/manifests/<cluster>.yaml  every Kubernetes object the program declares, per cluster
- *   <dir>/apps/<tenant>.yaml     the agent chart as Argo CD will render it for each tenant
+ *   <dir>/apps/<tenant>.yaml     the agent chart at the stack's deploy.targetRevision, as Argo CD
+ *                                will render it for each tenant
  *   <dir>/plan.json              the rollout steps with their tenants, and the in-tenant wave order
+ * The output is written to a temporary folder next to <dir> and then moved into place, so <dir>
+ * never mixes files of two runs and an error part-way leaves the previous output as it was.
  * Exit 0 on success; on invalid configuration, the problems on stderr, exit 2, nothing written.
  */
 import * as fs from "fs";
 import * as path from "path";
-import { parseArgs } from "util";
 import * as YAML from "yaml";
-import { ConfigError, stepMatches } from "../stacks/config";
+import { stepMatches } from "../stacks/config";
 import type { MatchExpression } from "../stacks/config";
 import { type DeclaredObject, type Evaluation, ROOT, declaredObjects, evaluate, resourcesJson } from "./evaluate";
+import { chartAtRevision, uncommittedChartChanges } from "./chart-source";
+import { type CommandSpec, UserError, progress, requireStack, runAsProgram, runCommand } from "./cli";
 import { renderChart } from "./helm";
 import { type WaveEntry, applyOrder } from "./waves";
 
@@ -45,8 +49,20 @@ export interface RenderResult {
     objects: DeclaredObject[];
     apps: GeneratedApp[];
     plan: Plan;
+    /** The chart the tenants render: the stack's targetRevision and the commit it resolved to. */
+    chart?: { revision: string; commit: string };
+    /** Things the reader should know (e.g. uncommitted chart changes that are not rendered). */
+    notes: string[];
     /** Output files, relative path -> content. */
     files: Record<string, string>;
+}
+
+/** Where the chart comes from: the git repository (default: the project root) and what HEAD means there. */
+export interface RenderOptions {
+    repo?: string;
+    head?: string;
+    /** Reports progress on stderr (commands; tests stay quiet). */
+    progress?: boolean;
 }
 
 /** Cluster generator parameters of one cluster Secret (Generators-Cluster.md). */
@@ -108,11 +124,14 @@ export function generateApplications(objects: DeclaredObject[]): Array<{ tenant:
     return apps.sort((a, b) => (a.step === -1 ? Infinity : a.step) - (b.step === -1 ? Infinity : b.step) || a.tenant.localeCompare(b.tenant));
 }
 
-/** Renders the agent chart for one generated Application, as Argo CD's repo-server would. */
-export async function renderApplication(application: Obj, root: string): Promise<Obj[]> {
+/**
+ * Renders the agent chart for one generated Application, as Argo CD's repo-server would: the
+ * chart at the Application's targetRevision, from git.
+ */
+export async function renderApplication(application: Obj, context: { repo: string; head?: string }): Promise<Obj[]> {
     const source = application.spec.source;
     return renderChart({
-        chartDir: path.join(root, source.path),
+        chartDir: chartAtRevision(source.targetRevision, source.path, context).chartDir,
         releaseName: source.helm.releaseName,
         namespace: application.spec.destination.namespace,
         valueFiles: source.helm.valueFiles,
@@ -125,14 +144,24 @@ const toYamlDocs = (objs: Obj[]) => objs.map((o) => YAML.stringify(o, { lineWidt
 const sortKey = (o: Obj) => `${o.kind}/${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
 
 /** Evaluates and renders a stack in memory; nothing is written. */
-export async function renderStack(stack: string, root: string = ROOT): Promise<RenderResult> {
+export async function renderStack(stack: string, root: string = ROOT, options: RenderOptions = {}): Promise<RenderResult> {
+    const report = options.progress ? progress(`${stack}`) : undefined;
+    report?.step("evaluating the program");
     const evaluation = await evaluate(stack, { root });
     const objects = declaredObjects(evaluation);
     const generated = generateApplications(objects);
     const apps: GeneratedApp[] = [];
-    for (const app of generated) {
-        const rendered = await renderApplication(app.application, root);
+    const context = { repo: options.repo ?? root, head: options.head };
+    for (const [i, app] of generated.entries()) {
+        report?.step(`rendering the agent chart for tenant ${i + 1} of ${generated.length}`);
+        const rendered = await renderApplication(app.application, context);
         apps.push({ ...app, objects: rendered, waves: applyOrder(rendered) });
+    }
+    const notes: string[] = [];
+    const source = generated[0]?.application.spec.source;
+    const chart = source ? { revision: String(source.targetRevision), commit: chartAtRevision(source.targetRevision, source.path, context).commit } : undefined;
+    if (source && !options.head && uncommittedChartChanges(context.repo, source.path)) {
+        notes.push(`${source.path} has uncommitted changes; they are not rendered: Argo CD renders the chart as committed at ${source.targetRevision}.`);
     }
     const appSet = objects.find((o) => o.cluster === "hub" && o.object.kind === "ApplicationSet")?.object as Obj | undefined;
     const steps: StepPlan[] = (appSet?.spec.strategy.rollingSync.steps ?? []).map((s: Obj, index: number) => ({
@@ -152,49 +181,76 @@ export async function renderStack(stack: string, root: string = ROOT): Promise<R
     }
     for (const app of apps) files[`apps/${app.tenant}.yaml`] = toYamlDocs(app.objects);
     files["plan.json"] = JSON.stringify(plan, null, 2) + "\n";
-    return { evaluation, objects, apps, plan, files };
+    report?.done(`evaluated ${evaluation.resources.length} resources, rendered ${apps.length} tenant${apps.length === 1 ? "" : "s"}`);
+    return { evaluation, objects, apps, plan, ...(chart ? { chart } : {}), notes, files };
 }
 
+/**
+ * Writes `files` as the whole content of `outDir`: into a fresh folder next to it, then swapped
+ * into place, so no file of an earlier run stays and a failure leaves the earlier output intact.
+ */
 export function writeFiles(outDir: string, files: Record<string, string>): void {
-    for (const [rel, content] of Object.entries(files)) {
-        const file = path.join(outDir, rel);
-        fs.mkdirSync(path.dirname(file), { recursive: true });
-        fs.writeFileSync(file, content);
-    }
-}
-
-/** Prints configuration problems the same way for every command. Returns the exit code. */
-export function reportFailure(err: unknown): number {
-    if (err instanceof ConfigError) {
-        process.stderr.write(`${err.message}\n`);
-        return 2;
-    }
-    process.stderr.write(`error: ${(err as Error)?.stack ?? err}\n`);
-    return 1;
-}
-
-export async function main(argv: string[]): Promise<number> {
-    let values: { stack?: string; out?: string };
+    const target = path.resolve(outDir);
+    const parent = path.dirname(target);
     try {
-        ({ values } = parseArgs({ args: argv, options: { stack: { type: "string", default: "dev" }, out: { type: "string" } }, strict: true }));
+        fs.mkdirSync(parent, { recursive: true });
     } catch (err) {
-        process.stderr.write(`${(err as Error).message}\nusage: npm run render -- --stack <name> --out <dir>\n`);
-        return 1;
+        throw new UserError(`cannot create the output folder's parent ${parent} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
-    if (!values.out) {
-        process.stderr.write("usage: npm run render -- --stack <name> --out <dir>\n");
-        return 1;
-    }
+    if (fs.existsSync(target) && !fs.statSync(target).isDirectory()) throw new UserError(`--out ${outDir} is a file, not a folder`);
+    let staging: string;
     try {
-        const result = await renderStack(values.stack!);
-        writeFiles(values.out, result.files);
-        process.stdout.write(`wrote ${Object.keys(result.files).length} files for stack ${values.stack} to ${values.out}\n`);
+        staging = fs.mkdtempSync(path.join(parent, `.${path.basename(target)}.render-`));
+    } catch (err) {
+        throw new UserError(`--out ${outDir}: cannot write in ${parent} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    const previous = `${staging}.previous`;
+    try {
+        for (const [rel, content] of Object.entries(files)) {
+            const file = path.join(staging, rel);
+            fs.mkdirSync(path.dirname(file), { recursive: true });
+            fs.writeFileSync(file, content);
+        }
+        const hadPrevious = fs.existsSync(target);
+        if (hadPrevious) fs.renameSync(target, previous);
+        try {
+            fs.renameSync(staging, target);
+        } catch (err) {
+            if (hadPrevious) fs.renameSync(previous, target);
+            throw err;
+        }
+        fs.rmSync(previous, { recursive: true, force: true });
+    } catch (err) {
+        fs.rmSync(staging, { recursive: true, force: true });
+        throw new UserError(`--out ${outDir}: could not write the output (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the previous content is unchanged`);
+    }
+}
+
+export const RENDER: CommandSpec = {
+    name: "render",
+    summary: "Evaluates the stack offline and writes resources.json, manifests/<cluster>.yaml, apps/<tenant>.yaml (the agent chart at the stack's deploy.targetRevision) and plan.json. The folder is replaced as a whole.",
+    options: {
+        stack: { type: "string", value: "STACK", required: true, description: "stack to render (a Pulumi.<STACK>.yaml in the project root)" },
+        out: { type: "string", value: "DIR", required: true, description: "output folder; its previous content is replaced" },
+    },
+    examples: ["npm run render -- --stack prod --out out/prod"],
+};
+
+export function main(argv: string[]): Promise<number> {
+    return runCommand(RENDER, argv, async (values) => {
+        const stack = requireStack(String(values.stack));
+        const out = String(values.out);
+        const result = await renderStack(stack, ROOT, { progress: true });
+        for (const note of result.notes) process.stderr.write(`note: ${note}\n`);
+        writeFiles(out, result.files);
+        const count = (prefix: string) => Object.keys(result.files).filter((f) => f.startsWith(prefix)).length;
+        const chart = result.chart ? ` (agent chart at ${result.chart.revision}, commit ${result.chart.commit.slice(0, 12)})` : "";
+        process.stdout.write(
+            `Wrote ${Object.keys(result.files).length} files for stack ${stack} to ${out}, replacing its previous content${chart}:\n` +
+                `  resources.json, plan.json, manifests/ (${count("manifests/")} cluster${count("manifests/") === 1 ? "" : "s"}), apps/ (${count("apps/")} tenant${count("apps/") === 1 ? "" : "s"})\n`,
+        );
         return 0;
-    } catch (err) {
-        return reportFailure(err);
-    }
+    });
 }
 
-if (require.main === module) {
-    main(process.argv.slice(2)).then((code) => process.exit(code));
-}
+if (require.main === module) runAsProgram(main);
