@@ -123,6 +123,8 @@ function drawFleet(g: Gen, minTenants: number, maxTenants: number): Fleet {
     if (g(fc.boolean)) hub.chartVersion = g(fc.constantFrom, "10.1.1", "10.2.0");
     if (g(fc.integer, { min: 0, max: 3 }) === 0) hub.namespace = g(dnsLabel, 15);
     if (g(fc.integer, { min: 0, max: 3 }) === 0) hub.ha = g(fc.boolean);
+    // An HA hub needs 3 schedulable nodes (redis-ha); a valid fleet declares them.
+    if (hub.ha === true || (hub.ha === undefined && environment === "prod")) hub.nodes = g(fc.integer, { min: 3, max: 9 });
     if (g(fc.integer, { min: 0, max: 3 }) === 0) hub.controllerShards = g(fc.integer, { min: 1, max: 50 });
 
     const deploy: Obj = {
@@ -130,7 +132,7 @@ function drawFleet(g: Gen, minTenants: number, maxTenants: number): Fleet {
         targetRevision: g(fc.constantFrom, "main", "v1.4.2", "3f9c2a1d0b7e4c5a8f6e2d1c0b9a8f7e6d5c4b3a"),
     };
     if (g(fc.boolean)) deploy.prune = g(fc.boolean);
-    if (g(fc.boolean)) deploy.applicationsSync = g(fc.constantFrom, "create-only", "create-update", "create-delete", "sync");
+    if (g(fc.boolean)) deploy.applicationsSync = g(fc.constantFrom, "create-update", "sync");
 
     const notifications: Obj = {};
     const notificationSecrets: Obj = {};
