@@ -4,7 +4,8 @@
  */
 import * as assert from "assert";
 import { type EvaluateOptions, evaluate } from "../tools/evaluate";
-import { type Obj, STACKS, assertProblem, configProblems, evaluated, key, objectsOf, releaseOf } from "./helpers";
+import { planSummary } from "../tools/plan";
+import { type Obj, STACKS, assertProblem, configProblems, evaluated, key, objectsOf, releaseOf, rendered } from "./helpers";
 
 const TIMEOUT_PARAM = "controller.sync.timeout.seconds";
 const paramsOf = async (stack: string, edit?: EvaluateOptions["edit"]) => (releaseOf(edit ? await evaluate(stack, { edit }) : await evaluated(stack)).inputs.values as Obj).configs.params as Record<string, string>;
@@ -73,6 +74,11 @@ describe("the HA hub and the hub's node count", () => {
         const values = await hubValuesOf("prod", (c) => Object.assign(key(c, "hub"), { ha: false, nodes: 1 }));
         assert.strictEqual(values["redis-ha"].enabled, false);
         assert.strictEqual(values.redis.enabled, true);
+    });
+
+    it("npm run plan states the requirement for an HA hub", async () => {
+        assert.match(planSummary("prod", await rendered("prod")).hub.highAvailability, /^yes: .*needs 3 schedulable hub nodes/);
+        assert.strictEqual(planSummary("dev", await rendered("dev")).hub.highAvailability, "no");
     });
 
     it("accepts HA on three nodes", async () => {

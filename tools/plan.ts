@@ -5,6 +5,7 @@
  * and resources by kind. Large fleets are summarised; `--json` prints everything.
  */
 import { PROGRESSIVE_SYNCS_PARAM } from "../components/argocd-hub";
+import { HA_MIN_HUB_NODES } from "../stacks/config";
 import { type CommandSpec, requireStack, runAsProgram, runCommand } from "./cli";
 import { ROOT, reveal } from "./evaluate";
 import { type RenderResult, renderStack } from "./render";
@@ -41,7 +42,8 @@ export function planSummary(stack: string, result: RenderResult) {
             argocd: `${values.global?.image?.tag} (argo-helm chart argo-cd ${release?.inputs.version}), namespace ${release?.inputs.namespace}`,
             url: `${notifications.argocdUrl ?? ""}`,
             progressiveSyncs: values.configs?.params?.[PROGRESSIVE_SYNCS_PARAM] === "true",
-            highAvailability: values["redis-ha"]?.enabled ? `yes: redis-ha, ${values.server?.replicas} server / ${values.repoServer?.replicas} repo-server replicas` : "no",
+            // The HA requirement is stated with the plan: the chart cannot schedule redis-ha on fewer nodes.
+            highAvailability: values["redis-ha"]?.enabled ? `yes: redis-ha, ${values.server?.replicas} server / ${values.repoServer?.replicas} repo-server replicas; needs ${HA_MIN_HUB_NODES} schedulable hub nodes (redis-ha and HAProxy: ${HA_MIN_HUB_NODES} replicas each, required pod anti-affinity)` : "no",
             controllerShards: Number(values.controller?.replicas ?? 1),
             healthChecks: Object.keys(cm).filter((k) => k.startsWith("resource.customizations.health.")).map((k) => k.slice("resource.customizations.health.".length)),
             notificationTriggers: Object.keys(notifications.triggers ?? {}).map((k) => k.replace(/^trigger\./, "")),
