@@ -500,7 +500,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         const shape = creds ?? {};
         for (const [name, fields] of Object.entries(shape)) {
             const p = `${k("tenantCredentials")}.${name}`;
-            if (!names.has(name)) r.problem(p, `no tenant is named ${JSON.stringify(name)}${suggestion(name, [...names.keys()])}`);
+            if (!names.has(name)) r.problem(p, `no tenant is named ${JSON.stringify(name)}${suggestion(name, [...names.keys()])}; finish adding it with \`npm run tenant -- add --stack ${stack} --name ${name} ...\`, or remove the credential with \`pulumi config rm --stack ${stack} --path 'tenantCredentials.${name}'\``);
             for (const f of fields) if (!["kubeconfig", "bearerToken", "caData"].includes(f)) r.problem(`${p}.${f}`, `unknown credential field${suggestion(f, ["kubeconfig", "bearerToken", "caData"])}; expected kubeconfig, or bearerToken and caData`);
         }
         if (creds !== undefined) {
@@ -510,7 +510,9 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
                 if (t.decommissioned && t.credentials === "token") continue;
                 const have = shape[t.name] ?? [];
                 const p = `${k("tenantCredentials")}.${t.name}`;
-                if (t.credentials === "bootstrap" && !have.includes("kubeconfig")) r.problem(`${p}.kubeconfig`, `is required: tenant ${t.name} uses credentials: bootstrap, which needs its admin kubeconfig (secret)`);
+                const set = (f: string, from: string) => `\`pulumi config set --stack ${stack} --secret --path 'tenantCredentials.${t.name}.${f}' < ${from}\``;
+                const undo = `or undo the tenant with \`npm run tenant -- remove --stack ${stack} --name ${t.name}\``;
+                if (t.credentials === "bootstrap" && !have.includes("kubeconfig")) r.problem(`${p}.kubeconfig`, `is required: tenant ${t.name} uses credentials: bootstrap, which needs its admin kubeconfig (secret); store it with ${set("kubeconfig", "<kubeconfig file>")}, ${undo}`);
                 if (t.credentials === "token") {
                     for (const f of ["bearerToken", "caData"]) if (!have.includes(f)) r.problem(`${p}.${f}`, `is required: tenant ${t.name} uses credentials: token, which needs bearerToken and caData (secret)`);
                 }

@@ -5,13 +5,14 @@
  * stands for a machine without the Pulumi CLI.
  */
 import { strict as assert } from "assert";
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { ROOT } from "../tools/evaluate";
-import { type CommandIO, main, parseKubeconfig } from "../tools/tenant";
+import { withStackLock } from "../tools/stack-lock";
+import { type CommandIO, addTenant, main, parseKubeconfig } from "../tools/tenant";
 
 const base64 = (s: string) => Buffer.from(s).toString("base64");
 
@@ -228,31 +229,47 @@ describe("npm run tenant -- add", () => {
         assert.match(stdout, /--tls-san acme\.k3s\.example\.net/);
     });
 
-    it("without the Pulumi CLI, prints the exact command that stores the kubeconfig, with sed replacing the loopback server", async () => {
+    it("without the Pulumi CLI, writes nothing and prints the exact command that stores the kubeconfig, with sed replacing the loopback server", async () => {
+        const before = project.stackText("dev");
         const result = await tenant(ADD_ACME, { pulumi: false });
-        assert.equal(result.code, 0, result.stderr);
+        assert.equal(result.code, 1, result.stdout);
         assert.ok(
-            result.stdout.includes(
+            result.stderr.includes(
                 `\n  sed 's#https://127\\.0\\.0\\.1:6443#https://acme.k3s.example.net:6443#' ./acme.k3s.yaml | pulumi config set --stack dev --secret --path 'tenantCredentials.acme.kubeconfig'\n`,
             ),
-            result.stdout,
+            result.stderr,
         );
-        assert.match(result.stdout, /agentfleet:tenantCredentials\.acme\.kubeconfig is required/);
-        assert.equal(tenantsOf(project.stackText("dev")).length, 3, "the entry is written all the same");
+        assert.match(result.stderr, /Nothing was written\./);
+        assert.match(result.stderr, /and then run this command again: it adds the entry and keeps the stored credential/);
+        assert.match(result.stderr, /To undo a stored credential instead: pulumi config rm --stack dev --path 'tenantCredentials\.acme'/);
+        assert.equal(project.stackText("dev"), before, "the stack file is unchanged, so every command still accepts it");
+    });
+
+    it("once the credential is stored, adds the entry without the Pulumi CLI and keeps the credential", async () => {
+        const file = path.join(project.root, "Pulumi.dev.yaml");
+        const doc = YAML.parseDocument(project.stackText("dev"));
+        doc.setIn(["config", "agentfleet:tenantCredentials", "acme", "kubeconfig"], doc.createNode({ secure: "v1:AAAAAAAAAAAAAAAA:stored-by-pulumi-config-set" }));
+        fs.writeFileSync(file, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
+        const { code, stdout, stderr } = await tenant(ADD_ACME, { pulumi: false });
+        assert.equal(code, 0, stderr);
+        assert.match(stdout, /Added tenant acme/);
+        assert.match(stdout, /Kept the credential already stored in agentfleet:tenantCredentials\.acme\.kubeconfig/);
+        assert.deepEqual(tenantsOf(project.stackText("dev")).map((t) => t.name), ["dev-acme", "dev-globex", "acme"]);
+        assert.equal(configOf(project.stackText("dev"))["agentfleet:tenantCredentials"].acme.kubeconfig.secure, "v1:AAAAAAAAAAAAAAAA:stored-by-pulumi-config-set");
     });
 
     it("without the Pulumi CLI, a kubeconfig already naming --server is stored as it is", async () => {
         project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ server: ACME_SERVER }));
-        const { code, stdout } = await tenant(ADD_ACME, { pulumi: false });
-        assert.equal(code, 0);
-        assert.ok(stdout.includes(`\n  pulumi config set --stack dev --secret --path 'tenantCredentials.acme.kubeconfig' < ./acme.k3s.yaml\n`), stdout);
-        assert.doesNotMatch(stdout, /loopback|tls-san/);
+        const { code, stderr } = await tenant(ADD_ACME, { pulumi: false });
+        assert.equal(code, 1);
+        assert.ok(stderr.includes(`\n  pulumi config set --stack dev --secret --path 'tenantCredentials.acme.kubeconfig' < ./acme.k3s.yaml\n`), stderr);
+        assert.doesNotMatch(stderr, /loopback|tls-san/);
     });
 
     it("without the Pulumi CLI, extracts --context from a kubeconfig with several contexts", async () => {
         project.writeKubeconfig("fleet.k3s.yaml", kubeconfigText({ contexts: ["globex", "acme"] }));
-        const { code, stdout } = await tenant([...withOption(ADD_ACME, "--kubeconfig", "./fleet.k3s.yaml"), "--context", "acme"], { pulumi: false });
-        assert.equal(code, 0);
+        const { code, stderr: stdout } = await tenant([...withOption(ADD_ACME, "--kubeconfig", "./fleet.k3s.yaml"), "--context", "acme"], { pulumi: false });
+        assert.equal(code, 1);
         const command =
             "kubectl config view --raw --minify --flatten --kubeconfig ./fleet.k3s.yaml --context acme" +
             " | sed 's#https://127\\.0\\.0\\.1:6443#https://acme.k3s.example.net:6443#'" +
@@ -264,20 +281,20 @@ describe("npm run tenant -- add", () => {
         const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-cwd-"));
         try {
             const kubeconfig = path.join(project.root, "acme.k3s.yaml");
-            const { code, stdout } = await tenant(withOption(ADD_ACME, "--kubeconfig", path.relative(elsewhere, kubeconfig)), { pulumi: false, cwd: elsewhere });
-            assert.equal(code, 0);
+            const { code, stderr: stdout } = await tenant(withOption(ADD_ACME, "--kubeconfig", path.relative(elsewhere, kubeconfig)), { pulumi: false, cwd: elsewhere });
+            assert.equal(code, 1);
             assert.ok(stdout.includes(`\n  cd ${project.root} && sed 's#https://127\\.0\\.0\\.1:6443#https://acme.k3s.example.net:6443#' ${kubeconfig} | pulumi config set`), stdout);
         } finally {
             fs.rmSync(elsewhere, { recursive: true, force: true });
         }
     });
 
-    it("as a program without the Pulumi CLI on PATH, exits 0 and prints the command", () => {
+    it("as a program without the Pulumi CLI on PATH, exits 1 and prints the command", () => {
         const env: NodeJS.ProcessEnv = { ...process.env, PATH: [project.withoutPulumi, path.dirname(process.execPath)].join(path.delimiter), TS_NODE_PROJECT: path.join(ROOT, "tsconfig.json") };
         delete env.INIT_CWD;
         const run = spawnSync(process.execPath, ["-r", require.resolve("ts-node/register/transpile-only"), path.join(ROOT, "tools/tenant.ts"), ...ADD_ACME, "--project-root", project.root], { cwd: project.root, env, encoding: "utf8" });
-        assert.equal(run.status, 0, run.stderr);
-        assert.ok(run.stdout.includes("| pulumi config set --stack dev --secret --path 'tenantCredentials.acme.kubeconfig'\n"), run.stdout);
+        assert.equal(run.status, 1, run.stdout);
+        assert.ok(run.stderr.includes("| pulumi config set --stack dev --secret --path 'tenantCredentials.acme.kubeconfig'\n"), run.stderr);
         for (const value of Object.values(FAKE)) assert.ok(!run.stdout.includes(value) && !run.stderr.includes(value));
     });
 
@@ -360,6 +377,72 @@ describe("npm run tenant -- add", () => {
     });
 });
 
+describe("npm run tenant: concurrent edits of one stack file", function () {
+    this.timeout(120000);
+
+    const tenantProcess = (args: string[]) =>
+        new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+            const env: NodeJS.ProcessEnv = { ...process.env, PATH: [project.withPulumi, path.dirname(process.execPath)].join(path.delimiter), TS_NODE_PROJECT: path.join(ROOT, "tsconfig.json") };
+            delete env.INIT_CWD;
+            const child = spawn(process.execPath, ["-r", require.resolve("ts-node/register/transpile-only"), path.join(ROOT, "tools/tenant.ts"), ...args, "--project-root", project.root], { cwd: project.root, env });
+            let [stdout, stderr] = ["", ""];
+            child.stdout.on("data", (d) => (stdout += d));
+            child.stderr.on("data", (d) => (stderr += d));
+            child.on("close", (code) => resolve({ code, stdout, stderr }));
+        });
+    const addArgs = (name: string) => ["add", "--stack", "dev", "--name", name, "--kubeconfig", `./${name}.k3s.yaml`, "--server", `https://${name}.k3s.example.net:6443`, "--ring", "canary", "--region", "eu-west"];
+
+    /** A fake `pulumi config set --path` that writes a secure value into the stack file, as the real CLI does. */
+    const storingPulumi = () =>
+        fs.writeFileSync(
+            path.join(project.withPulumi, "pulumi"),
+            `#!${process.execPath}
+const fs = require("fs");
+const YAML = require(${JSON.stringify(require.resolve("yaml"))});
+const args = process.argv.slice(2);
+fs.readFileSync(0, "utf8");
+const file = "Pulumi." + args[args.indexOf("--stack") + 1] + ".yaml";
+const doc = YAML.parseDocument(fs.readFileSync(file, "utf8"));
+const [, name, field] = args[args.indexOf("--path") + 1].split(".");
+doc.setIn(["config", "agentfleet:tenantCredentials", name, field], doc.createNode({ secure: "v1:AAAAAAAAAAAAAAAA:fake" }));
+fs.writeFileSync(file, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
+`,
+            { mode: 0o755 },
+        );
+
+    it("four parallel `tenant add` processes lose no tenant", async () => {
+        storingPulumi();
+        for (const round of [1]) {
+            const names = Array.from({ length: 4 }, (_, i) => `r${round}-t${i}`);
+            for (const name of names) project.writeKubeconfig(`${name}.k3s.yaml`, kubeconfigText());
+            const results = await Promise.all(names.map((name) => tenantProcess(addArgs(name))));
+            results.forEach((r, i) => assert.equal(r.code, 0, `${names[i]}: ${r.stdout}${r.stderr}`));
+            const present = tenantsOf(project.stackText("dev")).map((t) => t.name);
+            for (const name of names) assert.ok(present.includes(name), `round ${round}: tenant ${name} was lost; file has ${present.join(", ")}`);
+        }
+        assert.ok(!fs.existsSync(path.join(project.root, "Pulumi.dev.yaml.lock")), "the lock is released");
+        assert.deepEqual(fs.readdirSync(project.root).filter((f) => f.includes(".tmp")), [], "no temporary file is left");
+    });
+
+    it("takes over a stale lock left by a process that died", async () => {
+        const lock = path.join(project.root, "Pulumi.dev.yaml.lock");
+        fs.writeFileSync(lock, JSON.stringify({ pid: 2 ** 22 + 12345, since: "2020-01-01T00:00:00Z" }));
+        const old = new Date(Date.now() - 60000);
+        fs.utimesSync(lock, old, old);
+        const { code, stderr } = await tenant(ADD_ACME);
+        assert.equal(code, 0, stderr);
+        assert.ok(!fs.existsSync(lock));
+    });
+
+    it("gives up on a lock a live process holds, after a bounded wait, naming the lock file", async () => {
+        const file = path.join(project.root, "Pulumi.dev.yaml");
+        fs.writeFileSync(`${file}.lock`, JSON.stringify({ pid: process.pid }));
+        const started = Date.now();
+        await assert.rejects(withStackLock(file, () => assert.fail("ran without the lock"), { timeoutMs: 300, retryMs: 20 }), /Pulumi\.dev\.yaml is locked by another agentfleet command \(.*Pulumi\.dev\.yaml\.lock, \d+ attempts/);
+        assert.ok(Date.now() - started < 5000);
+    });
+});
+
 describe("npm run tenant -- list", () => {
     it("shows each tenant with its env, ring, region, credentials, state and rollout step", async () => {
         const { code, stdout } = await tenant(["list", "--stack", "prod"]);
@@ -386,11 +469,13 @@ describe("npm run tenant -- list", () => {
         assert.match(stdout, /prod-hooli-us +prod +main +us-east +bootstrap +decommissioned +-\n/);
     });
 
-    it("refuses an invalid stack with the loader's problems", async () => {
-        assert.equal((await tenant(ADD_ACME, { pulumi: false })).code, 0);
+    it("refuses an invalid stack with the loader's problems, saying how to finish or undo a tenant without its credential", async () => {
+        const file = path.join(project.root, "Pulumi.dev.yaml");
+        fs.writeFileSync(file, addTenant(project.stackText("dev"), { name: "acme", server: ACME_SERVER, ring: "canary", region: "eu-west", credentials: "bootstrap" }));
         const { code, stderr } = await tenant(["list", "--stack", "dev"]);
         assert.equal(code, 1);
         assert.match(stderr, /Pulumi\.dev\.yaml is not a valid configuration:\n {2}- agentfleet:tenantCredentials\.acme\.kubeconfig: is required/);
+        assert.ok(stderr.includes("store it with `pulumi config set --stack dev --secret --path 'tenantCredentials.acme.kubeconfig' < <kubeconfig file>`, or undo the tenant with `npm run tenant -- remove --stack dev --name acme`"), stderr);
     });
 });
 
@@ -416,7 +501,7 @@ describe("npm run tenant -- remove", () => {
 
     it("undoes an add byte for byte", async () => {
         const before = project.stackText("dev");
-        assert.equal((await tenant(ADD_ACME, { pulumi: false })).code, 0);
+        assert.equal((await tenant(ADD_ACME)).code, 0);
         assert.equal((await tenant(["remove", "--stack", "dev", "--name", "acme"])).code, 0);
         assert.equal(project.stackText("dev"), before);
     });

@@ -10,7 +10,9 @@ import * as path from "path";
 import { parseArgs } from "util";
 import * as YAML from "yaml";
 import { type CredentialMode, type RawConfig, type SecretShapes, CONFIG_KEYS, ConfigError, DEFAULT_AGENT_NAMESPACE, PROJECT, credentialShape, isLoopbackHost, notificationSecretsShape, parseConfigValue, stepIndexes, suggestion, unknownConfigKeys, validateConfig } from "../stacks/config";
-import { ROOT, SECRET_PREFIX, readStackConfig, stackNames } from "./evaluate";
+import { UserError, requireStack } from "./cli";
+import { ROOT, SECRET_PREFIX, readStackConfig } from "./evaluate";
+import { withStackLock, writeFileAtomic } from "./stack-lock";
 import { formatTable } from "./table";
 
 export const USAGE = `Usage: npm run tenant -- <command> [options]
@@ -21,7 +23,15 @@ export const USAGE = `Usage: npm run tenant -- <command> [options]
   list    --stack STACK
   remove  --stack STACK --name NAME [--decommission]
 
-Every command takes --project-root DIR (default: this repository).
+Every command takes --project-root DIR (default: this repository). Edits lock the stack file
+(Pulumi.<stack>.yaml.lock) and replace it atomically, so commands can run at the same time.
+add needs the Pulumi CLI: it writes the entry only together with the stored credential.
+
+Examples:
+  npm run tenant -- add --stack prod --name acme --kubeconfig ./acme.yaml \
+      --server https://acme.k3s.example.net:6443 --ring canary --region eu-west
+  npm run tenant -- list --stack prod
+  npm run tenant -- remove --stack prod --name acme --decommission
 `;
 
 /** A refusal with a message for the user (never containing credential content). */
@@ -403,11 +413,29 @@ interface StackFile {
 
 function openStack(stack: string, projectRoot: string | undefined, cwd: string): StackFile {
     const root = projectRoot ? path.resolve(cwd, projectRoot) : ROOT;
-    const stacks = fs.existsSync(root) ? stackNames(root) : [];
-    if (!stacks.includes(stack)) throw new CommandError([`unknown stack ${JSON.stringify(stack)}${suggestion(stack, stacks)}: no Pulumi.${stack}.yaml in ${root} (stacks: ${stacks.join(", ") || "none"})`]);
+    requireStack(stack, root);
     const fileName = `Pulumi.${stack}.yaml`;
     const file = path.join(root, fileName);
     return { stack, root, file, fileName, text: fs.readFileSync(file, "utf8") };
+}
+
+/** Whether an executable `pulumi` is on the PATH of `env`. */
+function pulumiOnPath(env: NodeJS.ProcessEnv): boolean {
+    return (env.PATH ?? "").split(path.delimiter).some((dir) => {
+        if (!dir) return false;
+        try {
+            fs.accessSync(path.join(dir, "pulumi"), fs.constants.X_OK);
+            return true;
+        } catch {
+            return false;
+        }
+    });
+}
+
+/** The credential fields already stored (as secure values) for the tenant in the stack file. */
+function storedCredentialFields(stackText: string, name: string): string[] {
+    const entry = YAML.parse(stackText)?.config?.[CREDENTIALS_KEY]?.[name];
+    return isObject(entry) ? Object.keys(entry).filter((f) => isObject(entry[f]) && "secure" in (entry[f] as object)) : [];
 }
 
 /** Runs a stack-file step, naming the file in its problems. */
@@ -435,8 +463,11 @@ const stepLabel = (cfg: ReturnType<typeof checkStack>, index: number): string =>
     return matches.map((s) => `${s + 1} (${cfg.steps[s].name})`).join(", ");
 };
 
+type AddValues = ReturnType<typeof parseAdd>;
+const parseAdd = (argv: string[]) => parseArgs({ args: argv, options: OPTIONS.add, strict: true }).values;
+
 async function add(argv: string[], io: CommandIO): Promise<number> {
-    const { values } = parseArgs({ args: argv, options: OPTIONS.add, strict: true });
+    const values = parseAdd(argv);
     required(values, "stack", "name", "kubeconfig", "server", "ring", "region");
     const credentials = (values.credentials ?? "bootstrap") as CredentialMode;
     if (!(credentials in CREDENTIAL_FIELDS)) throw new UsageError(`--credentials must be bootstrap or token, not ${JSON.stringify(values.credentials)}`);
@@ -449,6 +480,13 @@ async function add(argv: string[], io: CommandIO): Promise<number> {
     }
     const name = values.name!;
     const server = values.server!;
+    const root = values["project-root"] ? path.resolve(io.cwd, values["project-root"]) : ROOT;
+    requireStack(values.stack!, root);
+    return withStackLock(path.join(root, `Pulumi.${values.stack}.yaml`), () => addLocked(values, { name, server, credentials, labels }, io));
+}
+
+async function addLocked(values: AddValues, given: { name: string; server: string; credentials: CredentialMode; labels: Record<string, string> }, io: CommandIO): Promise<number> {
+    const { name, server, credentials, labels } = given;
     const target = openStack(values.stack!, values["project-root"], io.cwd);
     const entry: TenantEntry = {
         name,
@@ -481,8 +519,9 @@ async function add(argv: string[], io: CommandIO): Promise<number> {
     });
     if (problems.length > 0 || !newText || !cfg || !checked) throw new CommandError([`not adding tenant ${name}:`, ...problems]);
 
-    fs.writeFileSync(target.file, newText);
-    const notes = [`Added tenant ${name} to ${target.fileName}: ring ${entry.ring}, rollout step ${stepLabel(cfg, cfg.tenants.length - 1)}.`];
+    const fields = CREDENTIAL_FIELDS[credentials];
+    const alreadyStored = fields.every((f) => storedCredentialFields(target.text, name).includes(f));
+    const notes: string[] = [];
     if (checked.loopbackServer) {
         const host = new URL(server).hostname.replace(/^\[|\]$/g, "");
         notes.push(
@@ -491,28 +530,35 @@ async function add(argv: string[], io: CommandIO): Promise<number> {
         );
     }
 
-    for (const [field, value] of Object.entries(checked.secrets)) {
-        const result = await runPulumi(pulumiSetArgs(target.stack, name, field), value, target.root, io.env);
-        if (result.status === "missing") {
-            // Show the path as typed when the command is run from where it was typed.
-            const shownPath = path.isAbsolute(values.kubeconfig!) || io.cwd === target.root ? values.kubeconfig! : kubeconfigPath;
-            const commands = credentialCommands({ stack: target.stack, name, credentials, kubeconfigPath: shownPath, server, checked });
-            const inRoot = io.cwd === target.root ? "" : `cd ${shellQuote(target.root)} && `;
-            io.stdout(
-                [
-                    ...notes,
-                    "The Pulumi CLI is not on PATH, so the credential is not stored yet; run this where it is:",
-                    ...commands.map((c) => `  ${inRoot}${c}`),
-                    `Until then pulumi up refuses the stack: ${CREDENTIAL_FIELDS[credentials].map((f) => `${PROJECT}:${credentialKey(name, f)}`).join(" and ")} ${credentials === "token" ? "are" : "is"} required.`,
-                ].join("\n") + "\n",
-            );
-            return 0;
+    // The entry is written only together with its credential: an entry without one makes every
+    // command refuse the stack until someone stores it.
+    if (!alreadyStored && !pulumiOnPath(io.env)) {
+        // Show the path as typed when the command is run from where it was typed.
+        const shownPath = path.isAbsolute(values.kubeconfig!) || io.cwd === target.root ? values.kubeconfig! : kubeconfigPath;
+        const commands = credentialCommands({ stack: target.stack, name, credentials, kubeconfigPath: shownPath, server, checked });
+        const inRoot = io.cwd === target.root ? "" : `cd ${shellQuote(target.root)} && `;
+        throw new CommandError([
+            `not adding tenant ${name}: the Pulumi CLI is not on PATH, so its credential cannot be stored, and ${target.fileName} gets the entry only together with the credential. Nothing was written.`,
+            "Install the Pulumi CLI (https://www.pulumi.com/docs/install/) and run this command again, or store the credential where the CLI is:",
+            ...commands.map((c) => `  ${inRoot}${c}`),
+            "and then run this command again: it adds the entry and keeps the stored credential.",
+            `To undo a stored credential instead: pulumi config rm --stack ${shellQuote(target.stack)} --path '${`tenantCredentials.${name}`}'`,
+            ...notes,
+        ]);
+    }
+    writeFileAtomic(target.file, newText);
+    notes.unshift(`Added tenant ${name} to ${target.fileName}: ring ${entry.ring}, rollout step ${stepLabel(cfg, cfg.tenants.length - 1)}.`);
+    if (alreadyStored) {
+        notes.push(`Kept the credential already stored in ${fields.map((f) => `${PROJECT}:${credentialKey(name, f)}`).join(" and ")}; to replace it, run this command where the Pulumi CLI is after removing the tenant.`);
+    } else {
+        for (const [field, value] of Object.entries(checked.secrets)) {
+            const result = await runPulumi(pulumiSetArgs(target.stack, name, field), value, target.root, io.env);
+            if (result.status !== "stored") {
+                writeFileAtomic(target.file, target.text);
+                throw new CommandError([`\`${pulumiSetCommand(target.stack, name, field)}\` failed, so ${target.fileName} is restored as it was:`, result.status === "missing" ? "the Pulumi CLI is not on PATH" : result.detail]);
+            }
+            notes.push(`Stored the credential: ${pulumiSetCommand(target.stack, name, field)}`);
         }
-        if (result.status === "failed") {
-            fs.writeFileSync(target.file, target.text);
-            throw new CommandError([`\`${pulumiSetCommand(target.stack, name, field)}\` failed, so ${target.fileName} is restored as it was:`, result.detail]);
-        }
-        notes.push(`Stored the credential: ${pulumiSetCommand(target.stack, name, field)}`);
     }
     io.stdout([...notes, `Next: pulumi preview --stack ${shellQuote(target.stack)}`].join("\n") + "\n");
     return 0;
@@ -539,14 +585,20 @@ function list(argv: string[], io: CommandIO): number {
     return 0;
 }
 
-function remove(argv: string[], io: CommandIO): number {
+async function remove(argv: string[], io: CommandIO): Promise<number> {
     const { values } = parseArgs({ args: argv, options: OPTIONS.remove, strict: true });
     required(values, "stack", "name");
+    const root = values["project-root"] ? path.resolve(io.cwd, values["project-root"]) : ROOT;
+    requireStack(values.stack!, root);
+    return withStackLock(path.join(root, `Pulumi.${values.stack}.yaml`), () => removeLocked(values, io));
+}
+
+function removeLocked(values: { stack?: string; name?: string; decommission?: boolean; "project-root"?: string }, io: CommandIO): number {
     const name = values.name!;
     const target = openStack(values.stack!, values["project-root"], io.cwd);
     const newText = inFile(target.fileName, () => (values.decommission ? decommissionTenant(target.text, name) : removeTenant(target.text, name)));
     const after = checkText(target, newText, true);
-    fs.writeFileSync(target.file, newText);
+    writeFileAtomic(target.file, newText);
 
     // The entry as it was (the file parsed: the edit above succeeded), for what happens next.
     const entries: unknown[] = YAML.parse(target.text).config[TENANTS_KEY];
@@ -607,6 +659,10 @@ export async function main(argv: string[], io: CommandIO = defaultIO()): Promise
         }
         if (err instanceof CommandError) {
             io.stderr(`tenant ${command}: ${err.problems.join("\n")}\n`);
+            return 1;
+        }
+        if (err instanceof UserError) {
+            io.stderr(`tenant ${command}: ${err.message}\n`);
             return 1;
         }
         throw err;
