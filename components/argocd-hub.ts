@@ -1,13 +1,14 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import * as random from "@pulumi/random";
 import type { HubConfig, NotificationSecrets, NotificationsConfig } from "../stacks/config";
 import { SECRET_KEYS, notificationValues } from "../stacks/notifications";
 
 /** The argo-cd chart's values key that really enables progressive syncs (never the top-level key). */
 export const PROGRESSIVE_SYNCS_PARAM = "applicationsetcontroller.enable.progressive.syncs";
-export const ARGO_HELM_REPO = "https://argoproj.github.io/argo-helm";
-/** Secret the chart's Redis reads its password from; created here so the password comes from @pulumi/random. */
+/**
+ * Secret the chart's Redis reads its password from. The chart's own pre-install hook
+ * (redisSecretInit) generates it inside the hub, so the password never enters Pulumi's state.
+ */
 export const REDIS_SECRET = "argocd-redis";
 export const NOTIFICATIONS_SECRET = "argocd-notifications-secret";
 
@@ -44,8 +45,7 @@ export function argoCdValues(hub: HubConfig, notifications: NotificationsConfig,
             params,
             cm: { create: true, ...healthChecks },
         },
-        // The chart's pre-install hook would generate the Redis password; Pulumi generates it instead.
-        redisSecretInit: { enabled: false },
+        redisSecretInit: { enabled: true },
         redis: { enabled: !hub.ha },
         "redis-ha": hub.ha ? { enabled: true, auth: true, existingSecret: REDIS_SECRET, authKey: "auth" } : { enabled: false },
         controller: { replicas: hub.controllerShards },
@@ -54,6 +54,13 @@ export function argoCdValues(hub: HubConfig, notifications: NotificationsConfig,
         applicationSet: { replicas },
         notifications: notificationValues(notifications),
     };
+}
+
+/** The Release's chart arguments for an https repository, an oci:// registry, or a local chart folder. */
+export function chartSource(repository: string): { chart: string; repositoryOpts?: { repo: string } } {
+    if (repository.startsWith("https://")) return { chart: "argo-cd", repositoryOpts: { repo: repository } };
+    if (repository.startsWith("oci://")) return { chart: `${repository.replace(/\/$/, "")}/argo-cd` };
+    return { chart: repository };
 }
 
 /** Data of argocd-notifications-secret: only the tokens the configured notifiers reference. */
@@ -81,17 +88,6 @@ export class ArgoCdHub extends pulumi.ComponentResource {
         const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: { name: args.hub.namespace } }, child);
         this.namespace = namespace.metadata.name;
 
-        const redisPassword = new random.RandomPassword(`${name}-redis-password`, { length: 32, special: false }, child);
-        const redisSecret = new k8s.core.v1.Secret(
-            `${name}-redis-secret`,
-            {
-                metadata: { name: REDIS_SECRET, namespace: this.namespace, labels: { "app.kubernetes.io/part-of": "argocd" } },
-                type: "Opaque",
-                stringData: { auth: pulumi.secret(redisPassword.result) },
-            },
-            child,
-        );
-
         const notificationsSecret = new k8s.core.v1.Secret(
             `${name}-notifications-secret`,
             {
@@ -106,9 +102,8 @@ export class ArgoCdHub extends pulumi.ComponentResource {
             `${name}-argo-cd`,
             {
                 name: "argo-cd",
-                chart: "argo-cd",
+                ...chartSource(args.hub.chartRepository),
                 version: args.hub.chartVersion,
-                repositoryOpts: { repo: ARGO_HELM_REPO },
                 namespace: this.namespace,
                 createNamespace: false,
                 values: argoCdValues(args.hub, args.notifications, args.healthChecks),
@@ -116,7 +111,7 @@ export class ArgoCdHub extends pulumi.ComponentResource {
                 maxHistory: 10,
                 timeout: 900,
             },
-            { ...child, dependsOn: [redisSecret, notificationsSecret] },
+            { ...child, dependsOn: [notificationsSecret] },
         );
         this.argocdUrl = args.notifications.argocdUrl;
 

@@ -7,6 +7,8 @@
  * shape (which credential fields are present) inside `apply`, and never copies a value out.
  */
 import * as pulumi from "@pulumi/pulumi";
+import * as fs from "fs";
+import * as path from "path";
 
 export const PROJECT = "agentfleet";
 
@@ -17,6 +19,8 @@ export const ROLLOUT_LABELS = ["env", "ring", "region", "tenant"] as const;
 export const DEFAULT_ARGOCD_VERSION = "v3.4.7";
 /** argo-helm argo-cd chart; its own appVersion is overridden by `argocdVersion`. */
 export const DEFAULT_CHART_VERSION = "10.1.1";
+/** Where the argo-cd chart comes from unless hub.chartRepository says otherwise. */
+export const ARGO_HELM_REPO = "https://argoproj.github.io/argo-helm";
 export const DEFAULT_AGENT_NAMESPACE = "voice-agent";
 export const DEFAULT_CHART_PATH = "charts/voice-agent";
 
@@ -41,6 +45,13 @@ export interface HubConfig {
     namespace: string;
     /** argo-helm argo-cd chart version, pinned. */
     chartVersion: string;
+    /**
+     * Where the argo-cd chart comes from: an https Helm repository, an oci:// registry, or a local
+     * chart folder (air-gapped hubs; resolved against the project folder).
+     */
+    chartRepository: string;
+    /** Tenant API servers may be loopback addresses: only for fleets on the hub's own host (tests, local clusters). */
+    loopbackTenants: boolean;
     /** Argo CD image tag, pinned (overrides the chart's appVersion). */
     argocdVersion: string;
     /** Highly available install (redis-ha, replicated server/repo-server/applicationset). */
@@ -328,6 +339,23 @@ export function isLoopbackHost(host: string): boolean {
     return h === "localhost" || h.endsWith(".localhost") || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h) || h === "0.0.0.0";
 }
 
+/**
+ * hub.chartRepository: an https Helm repository or oci:// registry as given, or a local chart
+ * folder that must exist now (so a typo fails before anything is touched), made absolute.
+ */
+function chartRepositoryOf(r: Reader, key: string, value: unknown): string {
+    const text = r.string(key, value, "an https Helm repository URL, an oci:// registry, or a local chart folder", /^\S+$/);
+    if (text === undefined) return ARGO_HELM_REPO;
+    if (/^(https|oci):\/\//.test(text)) return text;
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+        r.problem(key, `${JSON.stringify(text)}: only https:// Helm repositories, oci:// registries and local chart folders are supported`);
+        return text;
+    }
+    const folder = path.resolve(text);
+    if (!fs.existsSync(path.join(folder, "Chart.yaml"))) r.problem(key, `${JSON.stringify(text)} is not a chart folder (no Chart.yaml in ${folder}); give an https or oci:// repository, or the path of an unpacked argo-cd chart`);
+    return folder;
+}
+
 /** Application controller shards: one per 25 tenants, 2 to 10 in HA, 1 otherwise. */
 export function controllerShardsFor(tenantCount: number, ha: boolean): number {
     if (!ha) return 1;
@@ -413,7 +441,9 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
     const environment = r.string(k("environment"), raw.environment, "a DNS label such as dev, staging or prod", DNS_LABEL) ?? "invalid";
 
     // Hub
-    const hubRaw = r.object(k("hub"), raw.hub, ["domain", "namespace", "chartVersion", "argocdVersion", "ha", "controllerShards", "nodes", "syncTimeout"]) ?? {};
+    const hubRaw = r.object(k("hub"), raw.hub, ["domain", "namespace", "chartVersion", "chartRepository", "argocdVersion", "ha", "controllerShards", "nodes", "syncTimeout", "loopbackTenants"]) ?? {};
+    const loopbackTenants = r.boolean(`${k("hub")}.loopbackTenants`, hubRaw.loopbackTenants) ?? false;
+    const chartRepository = chartRepositoryOf(r, `${k("hub")}.chartRepository`, hubRaw.chartRepository);
     if (raw.hub !== undefined) r.required(`${k("hub")}.domain`, hubRaw.domain, "the host name Argo CD is served on");
     const argocdVersion = r.string(`${k("hub")}.argocdVersion`, hubRaw.argocdVersion, "a version such as v3.4.7", SEMVER) ?? DEFAULT_ARGOCD_VERSION;
     if (SEMVER.test(argocdVersion) && !hasRollingSyncFix(argocdVersion)) {
@@ -464,7 +494,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
                 if (url.username || url.password) r.problem(`${p}.server`, "must not carry credentials (user:password@); put them in agentfleet:tenantCredentials");
                 if (url.search || url.hash) r.problem(`${p}.server`, "must not have a query or fragment; expected https://<host>:<port>");
                 if (url.protocol !== "https:") r.problem(`${p}.server`, `${shown} must use https (Argo CD talks to the tenant API server over TLS)`);
-                if (isLoopbackHost(url.hostname)) {
+                if (isLoopbackHost(url.hostname) && !loopbackTenants) {
                     r.problem(`${p}.server`, `${shown} is a loopback address (the k3s kubeconfig default); use the address the hub reaches, and make sure the k3s serving certificate carries it as a SAN (k3s --tls-san <host>)`);
                 }
                 const normalized = `${url.protocol}//${url.host.toLowerCase()}${url.pathname.replace(/\/$/, "")}`;
@@ -700,6 +730,8 @@ export const fieldsOf = (v: unknown): string[] => (isPlainObject(v) ? Object.ent
  * (always for secret objects), a plain string for scalars. Unparsable structure is a problem.
  */
 export function parseConfigValue(key: string, text: string, problems: string[], structured = false): unknown {
+        chartRepository,
+        loopbackTenants,
     if (!structured && !/^[[{]/.test(text.trim())) return text;
     try {
         return JSON.parse(text);

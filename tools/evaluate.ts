@@ -178,7 +178,6 @@ const nameOfUrn = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
 
 /** What the mocks return as a resource's state: its inputs, plus what a real controller would fill in. */
 function mockState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
-    if (type === "random:index/randomPassword:RandomPassword") return { ...inputs, result: `${GENERATED_PREFIX}${name}__` };
     if (type === "kubernetes:core/v1:Secret" && inputs.type === "kubernetes.io/service-account-token") {
         const b64 = (s: string) => Buffer.from(s).toString("base64");
         return { ...inputs, data: { token: b64(`${GENERATED_PREFIX}${name}-token__`), "ca.crt": b64(`${GENERATED_PREFIX}${name}-ca__`), namespace: b64("kube-system") } };
