@@ -101,7 +101,12 @@ export function applicationSetSpec(inputs: RolloutInputs): Record<string, unknow
                         releaseName: AGENT_APP,
                         valueFiles: ["values.yaml", `values-${label("env")}.yaml`, "tenants/{{.name}}.yaml"],
                         ignoreMissingValueFiles: true,
-                        valuesObject: { fleet: { tenant: "{{.name}}", env: label("env"), ring: label("ring"), region: label("region") } },
+                        valuesObject: {
+                            fleet: { tenant: "{{.name}}", env: label("env"), ring: label("ring"), region: label("region") },
+                            // The stack's agent settings win over the chart's value files.
+                            ...(inputs.deploy.agentBaseDomain ? { ingress: { baseDomain: inputs.deploy.agentBaseDomain } } : {}),
+                            ...(inputs.deploy.agentImage ? { image: { ...inputs.deploy.agentImage } } : {}),
+                        },
                     },
                 },
                 destination: { server: "{{.server}}", namespace: `{{index .metadata.annotations ${JSON.stringify(AGENT_NAMESPACE_ANNOTATION)}}}` },

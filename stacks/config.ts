@@ -7,6 +7,7 @@
  * shape (which credential fields are present) inside `apply`, and never copies a value out.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { chartEnvironments, isTimeZone } from "./chart-environments";
 import * as fs from "fs";
 import * as path from "path";
 
@@ -120,6 +121,10 @@ export interface DeployConfig {
     prune: boolean;
     /** ApplicationSet applicationsSync policy. */
     applicationsSync: ApplicationsSyncPolicy;
+    /** Public host of each tenant's agent is `<tenant>.<agentBaseDomain>` (unset: the chart's values-<env>.yaml). */
+    agentBaseDomain?: string;
+    /** The agent image, pinned by digest (unset: the chart's default). */
+    agentImage?: { repository: string; tag: string; digest: string };
 }
 
 export interface NotificationsConfig {
@@ -180,7 +185,8 @@ export const CONFIG_KEYS: Record<string, { secret: boolean; required: boolean }>
     tenantCredentials: { secret: true, required: true },
     rollout: { secret: false, required: true },
     emergencyRollout: { secret: false, required: false },
-    notifications: { secret: false, required: true },
+    // Optional: without it Argo CD sends no notifications (README, config reference).
+    notifications: { secret: false, required: false },
     notificationSecrets: { secret: true, required: true },
 };
 
@@ -425,6 +431,37 @@ export interface SecretShapes {
 
 type Plain = Omit<FleetConfig, "hubKubeconfig" | "tenantCredentials" | "notificationSecrets">;
 
+const DIGEST = /^sha256:[a-f0-9]{64}$/;
+
+/**
+ * deploy.agentBaseDomain and deploy.agentImage, checked; also that the stack's environments have
+ * a values-<env>.yaml in the chart (Argo CD would skip a missing one silently).
+ */
+function agentSettings(r: Reader, deployRaw: Record<string, unknown>, chartPath: string, environment: string, tenants: TenantConfig[]): Pick<DeployConfig, "agentBaseDomain" | "agentImage"> {
+    const d = `${PROJECT}:deploy`;
+    const envs = chartEnvironments(chartPath);
+    if (envs) {
+        const valid = `the chart ${chartPath} has value files for ${envs.join(", ")}`;
+        if (environment !== "invalid" && !envs.includes(environment)) r.problem(`${PROJECT}:environment`, `${JSON.stringify(environment)} has no values-${environment}.yaml in ${chartPath}${suggestion(environment, envs)}; ${valid} (add the file to the chart for a new environment)`);
+        tenants.forEach((t, i) => {
+            if (t.env !== environment && !envs.includes(t.env)) r.problem(`${PROJECT}:tenants[${i}].env`, `${JSON.stringify(t.env)} has no values-${t.env}.yaml in ${chartPath}${suggestion(t.env, envs)}; ${valid}`);
+        });
+    }
+    const agentBaseDomain = r.string(`${d}.agentBaseDomain`, deployRaw.agentBaseDomain, "a DNS domain such as agents.example.net (each tenant's agent is served on <tenant>.<domain>)", HOSTNAME);
+    const imageRaw = r.object(`${d}.agentImage`, deployRaw.agentImage, ["repository", "tag", "digest"]);
+    let agentImage: DeployConfig["agentImage"];
+    if (imageRaw) {
+        r.required(`${d}.agentImage.repository`, imageRaw.repository, "the image repository, e.g. ghcr.io/example-org/voice-agent");
+        r.required(`${d}.agentImage.tag`, imageRaw.tag, "the image tag, e.g. 1.4.2 (kept for readability; the digest decides what runs)");
+        r.required(`${d}.agentImage.digest`, imageRaw.digest, "the image digest, sha256:<64 hex digits> (`docker buildx imagetools inspect <image>:<tag>` prints it): a tag can be moved, a digest cannot");
+        const repository = r.string(`${d}.agentImage.repository`, imageRaw.repository, "an image repository without tag or digest, e.g. ghcr.io/example-org/voice-agent", /^[a-z0-9]+([._/:-][a-z0-9]+)*$/);
+        const tag = r.string(`${d}.agentImage.tag`, typeof imageRaw.tag === "number" ? String(imageRaw.tag) : imageRaw.tag, "an image tag other than latest", /^(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/);
+        const digest = r.string(`${d}.agentImage.digest`, imageRaw.digest, "a digest sha256:<64 lowercase hex digits>", DIGEST);
+        if (repository && tag && digest) agentImage = { repository, tag, digest };
+    }
+    return { ...(agentBaseDomain ? { agentBaseDomain } : {}), ...(agentImage ? { agentImage } : {}) };
+}
+
 /**
  * Validates the whole configuration (pure: no Pulumi runtime involved) and returns the typed
  * plain part, or throws ConfigError listing every problem.
@@ -551,7 +588,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
     }
 
     // Deploy source
-    const deployRaw = r.object(k("deploy"), raw.deploy, ["repoURL", "targetRevision", "chartPath", "prune", "applicationsSync"]) ?? {};
+    const deployRaw = r.object(k("deploy"), raw.deploy, ["repoURL", "targetRevision", "chartPath", "prune", "applicationsSync", "agentBaseDomain", "agentImage"]) ?? {};
     if (raw.deploy !== undefined) {
         r.required(`${k("deploy")}.repoURL`, deployRaw.repoURL, "the git URL of the repository holding the agent chart");
         r.required(`${k("deploy")}.targetRevision`, deployRaw.targetRevision, "the git revision (tag, branch or commit) of the chart this stack runs");
@@ -653,7 +690,8 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         const duration = r.string(`${p}.duration`, w.duration, "a duration such as 1h30m", DURATION);
         if (duration === "") r.problem(`${p}.duration`, "must not be empty");
         const manualSync = r.boolean(`${p}.manualSync`, w.manualSync) ?? true;
-        const timeZone = r.string(`${p}.timeZone`, w.timeZone, "an IANA time zone such as Europe/Berlin", /^[A-Za-z_]+(\/[A-Za-z_+-]+)*$/);
+        const timeZone = r.string(`${p}.timeZone`, w.timeZone, "an IANA time zone such as Europe/Berlin");
+        if (timeZone !== undefined && !isTimeZone(timeZone)) r.problem(`${p}.timeZone`, `${JSON.stringify(timeZone)} is not an IANA time zone${suggestion(timeZone, Intl.supportedValuesOf("timeZone"))}; use a name such as Europe/Berlin or UTC (case matters)`);
         if (kind && schedule && duration) syncWindows.push({ kind, schedule, duration, manualSync, ...(timeZone ? { timeZone } : {}) });
     });
 
@@ -693,6 +731,8 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         domain: hubDomain,
         namespace: r.string(`${k("hub")}.namespace`, hubRaw.namespace, "a namespace name (DNS label)", DNS_LABEL) ?? "argocd",
         chartVersion: r.string(`${k("hub")}.chartVersion`, hubRaw.chartVersion, "a chart version such as 10.1.1", SEMVER) ?? DEFAULT_CHART_VERSION,
+        chartRepository,
+        loopbackTenants,
         argocdVersion,
         ha,
         controllerShards: shardsRaw ?? controllerShardsFor(active.length, ha),
@@ -700,12 +740,13 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         syncTimeoutSeconds,
     };
 
+    const agent = agentSettings(r, deployRaw, chartPath, environment, tenants);
     if (r.problems.length > 0) throw new ConfigError(r.problems);
     return {
         stack,
         environment,
         hub,
-        deploy: { repoURL, targetRevision, chartPath, prune, applicationsSync },
+        deploy: { repoURL, targetRevision, chartPath, prune, applicationsSync, ...agent },
         tenants,
         steps,
         syncWindows,
@@ -730,8 +771,6 @@ export const fieldsOf = (v: unknown): string[] => (isPlainObject(v) ? Object.ent
  * (always for secret objects), a plain string for scalars. Unparsable structure is a problem.
  */
 export function parseConfigValue(key: string, text: string, problems: string[], structured = false): unknown {
-        chartRepository,
-        loopbackTenants,
     if (!structured && !/^[[{]/.test(text.trim())) return text;
     try {
         return JSON.parse(text);

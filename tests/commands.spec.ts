@@ -21,12 +21,16 @@ describe("npm run render and npm run plan", function () {
     });
     after(() => fs.rmSync(root, { recursive: true, force: true }));
 
-    it("writes resources.json: one object per resource with type, name, custom, parent, provider and inputs", () => {
+    it("writes resources.json: one object per resource with type, name, custom, parent, provider, options and inputs", () => {
         const resources = JSON.parse(fs.readFileSync(path.join(out, "resources.json"), "utf8")) as Obj[];
         assert.ok(resources.length > 50);
-        for (const r of resources) assert.deepStrictEqual(Object.keys(r), ["type", "name", "custom", "parent", "provider", "inputs"]);
+        for (const r of resources) assert.deepStrictEqual(Object.keys(r), ["type", "name", "custom", "parent", "provider", "protect", "retainOnDelete", "inputs"]);
+        // prod protects the ApplicationSet: deleting it would delete every generated Application.
+        const appSet = resources.find((r) => r.type === "kubernetes:argoproj.io/v1alpha1:ApplicationSet")!;
+        assert.deepStrictEqual([appSet.protect, appSet.retainOnDelete], [true, true]);
         const cluster = resources.find((r) => r.name === "prod-acme-eu-cluster-secret")!;
-        assert.deepStrictEqual(cluster.inputs.stringData, { clusterResources: REDACTED, config: REDACTED, name: REDACTED, namespaces: REDACTED, server: REDACTED });
+        // Only the credentials (config) are secret; the cluster's name and server are shown.
+        assert.deepStrictEqual(cluster.inputs.stringData, { clusterResources: "false", config: REDACTED, name: "prod-acme-eu", namespaces: "voice-agent", server: "https://prod-acme-eu.k3s.agentfleet.example.net:6443" });
         assert.strictEqual(cluster.provider, "hub");
         assert.strictEqual(cluster.parent, "prod-acme-eu");
         const provider = resources.find((r) => r.name === "prod-acme-eu-kubernetes")!;

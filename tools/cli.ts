@@ -157,7 +157,8 @@ export function reportError(spec: CommandSpec, err: unknown, exit: ExitCodes): n
 export function progress(label: string, minIntervalMs = 1000): { step(message: string): void; done(message?: string): void } {
     const start = Date.now();
     const elapsed = () => `[${((Date.now() - start) / 1000).toFixed(1)}s]`;
-    let last = 0;
+    // Nothing for work that ends within the first interval (a quick refusal prints only its message).
+    let last = minIntervalMs > 0 ? start : 0;
     return {
         step(message) {
             // At most about one line a second by default, so a 300-tenant run stays readable.
@@ -166,6 +167,7 @@ export function progress(label: string, minIntervalMs = 1000): { step(message: s
             process.stderr.write(`${label}: ${elapsed()} ${message}\n`);
         },
         done(message = "done") {
+            if (minIntervalMs > 0 && Date.now() - start < minIntervalMs) return;
             process.stderr.write(`${label}: ${elapsed()} ${message}\n`);
         },
     };

@@ -320,7 +320,7 @@ export function declaredObjects(evaluation: Evaluation): DeclaredObject[] {
             delete obj.compat;
             return obj;
         };
-        return { cluster, resource, object: toObject(reveal(resource.inputs) as Record<string, unknown>), redacted: toObject(redact(resource.inputs) as Record<string, unknown>) };
+        return { cluster, resource, object: toObject(reveal(resource.inputs) as Record<string, unknown>), redacted: toObject(redactedInputs(resource)) };
     });
 }
 
@@ -330,7 +330,24 @@ export const registeredBeforeFailure = (err: unknown): CapturedResource[] | unde
 /** Resources other than the root stack: what "no resource was declared" is about. */
 export const declaredResources = (evaluation: Pick<Evaluation, "resources">) => evaluation.resources.filter((r) => r.type !== STACK_RESOURCE_TYPE);
 
-/** The resources.json view: one object per resource, secrets redacted. */
+/** Fields of an Argo CD cluster Secret that are not secret: the credentials are only in `config`. */
+const CLUSTER_SECRET_PUBLIC_FIELDS = ["name", "server", "namespaces", "clusterResources"];
+
+/**
+ * Redacted inputs; an Argo CD cluster Secret's stringData is secret as a whole (it carries the
+ * credentials in `config`), but its name and server are not, and a review needs to see them.
+ */
+function redactedInputs(r: CapturedResource): Record<string, unknown> {
+    const redacted = redact(r.inputs) as Record<string, any>;
+    const labels = (reveal(r.inputs.metadata) as Record<string, any> | undefined)?.labels;
+    if (r.type === "kubernetes:core/v1:Secret" && labels?.["argocd.argoproj.io/secret-type"] === "cluster" && redacted.stringData) {
+        const revealed = reveal(r.inputs.stringData) as Record<string, unknown>;
+        for (const field of CLUSTER_SECRET_PUBLIC_FIELDS) if (field in revealed) redacted.stringData[field] = revealed[field];
+    }
+    return redacted;
+}
+
+/** The resources.json view: one object per resource with its options, secrets redacted. */
 export function resourcesJson(evaluation: Evaluation): Array<Record<string, unknown>> {
-    return evaluation.resources.map((r) => ({ type: r.type, name: r.name, custom: r.custom, parent: r.parent ?? null, provider: r.provider ?? null, inputs: redact(r.inputs) }));
+    return evaluation.resources.map((r) => ({ type: r.type, name: r.name, custom: r.custom, parent: r.parent ?? null, provider: r.provider ?? null, protect: r.protect, retainOnDelete: r.retainOnDelete, inputs: redactedInputs(r) }));
 }
