@@ -10,13 +10,14 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { DEFAULT_ARGOCD_VERSION } from "../stacks/config";
 import { type CommandSpec, UsageError, UserError, runAsProgram, runCommand } from "../tools/cli";
 
 const ROOT = path.resolve(__dirname, "..");
 const MODULES = path.join(__dirname, "modules");
 
 /** Versions that are not npm packages' versions. Kubernetes pins etcd: see its go.mod. */
-export const ENGINE_VERSIONS = { kubernetes: "v1.34.4", etcd: "v3.6.4", kwok: "v0.7.0" } as const;
+export const ENGINE_VERSIONS = { kubernetes: "v1.34.4", etcd: "v3.6.4", kwok: "v0.7.0", argocd: DEFAULT_ARGOCD_VERSION } as const;
 
 /**
  * The Kubernetes provider module has no tags of its own: each @pulumi/kubernetes release maps to its
@@ -49,6 +50,8 @@ export interface Engine {
     binaries: Binary[];
     /** Files written into the build copy of the wrapper before building (from the module cache). */
     prepare?: (buildDir: string, run: Runner) => Promise<void>;
+    /** Files this engine provides besides binaries, copied into its folder from the module cache. */
+    files?: (outDir: string, run: Runner, buildDir: string) => Promise<void>;
 }
 
 export function engines(): Engine[] {
@@ -62,6 +65,21 @@ export function engines(): Engine[] {
         "-X k8s.io/component-base/version.gitTreeState=clean",
     ];
     return [
+        {
+            // Argo CD itself cannot be built here (README); its CRDs come from its module at the pinned version.
+            name: "argocd-crds",
+            version: ENGINE_VERSIONS.argocd,
+            module: "argocd",
+            pins: [["github.com/argoproj/argo-cd/v3", ENGINE_VERSIONS.argocd]],
+            binaries: [],
+            files: async (outDir, run, buildDir) => {
+                const dir = JSON.parse(await run("go", ["mod", "download", "-json", `github.com/argoproj/argo-cd/v3@${ENGINE_VERSIONS.argocd}`], buildDir)).Dir as string;
+                const crds = path.join(dir, "manifests", "crds");
+                const target = path.join(outDir, "crds");
+                fs.mkdirSync(target, { recursive: true });
+                for (const f of fs.readdirSync(crds).filter((f) => f.endsWith("-crd.yaml"))) fs.copyFileSync(path.join(crds, f), path.join(target, f));
+            },
+        },
         {
             name: "etcd",
             version: ENGINE_VERSIONS.etcd,
@@ -165,6 +183,8 @@ export interface BuiltEngine {
     name: string;
     version: string;
     bin: string;
+    /** The engine's folder (bin/ and any files it provides). */
+    dir: string;
     /** Whether this run built it (false: found in the cache). */
     built: boolean;
     seconds: number;
@@ -192,11 +212,11 @@ export async function ensureEngines(options: EnsureOptions = {}): Promise<Record
         const began = Date.now();
         const elapsed = () => `${((Date.now() - began) / 1000).toFixed(1)}s`;
         if (fs.existsSync(stamp)) {
-            result[engine.name] = { name: engine.name, version: engine.version, bin, built: false, seconds: 0 };
+            result[engine.name] = { name: engine.name, version: engine.version, bin, dir, built: false, seconds: 0 };
             log(`engines: ${engine.name} ${engine.version}: cached (${bin})`);
             continue;
         }
-        log(`engines: ${engine.name} ${engine.version}: building ${engine.binaries.map((b) => b.name).join(", ")} (a cold build takes minutes)`);
+        log(`engines: ${engine.name} ${engine.version}: ${engine.binaries.length > 0 ? `building ${engine.binaries.map((b) => b.name).join(", ")} (a cold build takes minutes)` : "fetching"}`);
         const heartbeat = setInterval(() => log(`engines: ${engine.name} ${engine.version}: still building (${elapsed()})`), 30_000);
         try {
             // Build from a copy, so files written for the build never land in the repository.
@@ -204,6 +224,7 @@ export async function ensureEngines(options: EnsureOptions = {}): Promise<Record
             fs.rmSync(dir, { recursive: true, force: true });
             fs.cpSync(path.join(MODULES, engine.module), buildDir, { recursive: true });
             await engine.prepare?.(buildDir, run);
+            await engine.files?.(dir, run, buildDir);
             for (const binary of engine.binaries) {
                 const ldflags = ["-s", "-w", ...(binary.ldflags ?? [])].join(" ");
                 await run("go", ["build", "-trimpath", "-ldflags", ldflags, "-o", path.join(bin, binary.name), binary.pkg], buildDir).catch((e: Error) => {
@@ -216,7 +237,7 @@ export async function ensureEngines(options: EnsureOptions = {}): Promise<Record
         } finally {
             clearInterval(heartbeat);
         }
-        result[engine.name] = { name: engine.name, version: engine.version, bin, built: true, seconds: (Date.now() - began) / 1000 };
+        result[engine.name] = { name: engine.name, version: engine.version, bin, dir, built: true, seconds: (Date.now() - began) / 1000 };
     }
     log(`engines: ready in ${((Date.now() - start) / 1000).toFixed(1)}s`);
     return result;

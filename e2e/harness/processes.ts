@@ -1,0 +1,105 @@
+/**
+ * Child processes the real-engine suite starts: each logs to a file, and every one of them is
+ * stopped by `stopAll` (also on exit and on SIGINT/SIGTERM), so a failing run leaves nothing behind.
+ */
+import { type ChildProcess, spawn } from "child_process";
+import * as fs from "fs";
+import * as net from "net";
+
+export interface Started {
+    name: string;
+    child: ChildProcess;
+    log: string;
+}
+
+const running = new Set<Started>();
+
+/** Starts `bin` with `args`, its output going to `log`. */
+export function start(name: string, bin: string, args: string[], log: string, env: NodeJS.ProcessEnv = process.env): Started {
+    const out = fs.openSync(log, "a");
+    const child = spawn(bin, args, { stdio: ["ignore", out, out], env });
+    fs.closeSync(out);
+    const started = { name, child, log };
+    running.add(started);
+    child.on("exit", () => running.delete(started));
+    return started;
+}
+
+const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
+
+/** Stops one process: SIGTERM, then SIGKILL after `graceMs`. */
+export async function stop(p: Started, graceMs = 5000): Promise<void> {
+    if (exited(p.child)) return void running.delete(p);
+    const gone = new Promise<void>((resolve) => p.child.once("exit", () => resolve()));
+    p.child.kill("SIGTERM");
+    const timer = setTimeout(() => p.child.kill("SIGKILL"), graceMs);
+    await gone;
+    clearTimeout(timer);
+    running.delete(p);
+}
+
+/** Stops every process still running, newest first (API servers before etcd). */
+export async function stopAll(): Promise<void> {
+    for (const p of [...running].reverse()) await stop(p);
+}
+
+/** The last lines of a process's log, for error messages. */
+export function tail(p: Started, lines = 15): string {
+    try {
+        return fs.readFileSync(p.log, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+    } catch {
+        return "(no log)";
+    }
+}
+
+/** Throws, with the log's tail, if the process has exited. */
+export function assertRunning(p: Started): void {
+    if (exited(p.child)) throw new Error(`${p.name} exited (${p.child.exitCode ?? p.child.signalCode}); its log ${p.log} ends:\n${tail(p)}`);
+}
+
+/** A free TCP port on 127.0.0.1 (the kernel picks it; nothing listens on it afterwards). */
+export function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const server = net.createServer();
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", () => {
+            const { port } = server.address() as net.AddressInfo;
+            server.close(() => resolve(port));
+        });
+    });
+}
+
+/** Throws, naming the cluster, when something already listens on 127.0.0.1:`port`. */
+export function assertPortFree(port: number, what: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+        const server = net.createServer();
+        server.once("error", (err: NodeJS.ErrnoException) =>
+            reject(new Error(`${what}: 127.0.0.1:${port} is taken (${err.code}); stop what listens there (ss -ltnp 'sport = :${port}') and run again`)),
+        );
+        server.listen(port, "127.0.0.1", () => server.close(() => resolve()));
+    });
+}
+
+/** Polls `check` until it returns true: at most `attempts` times, `intervalMs` apart. */
+export async function waitFor(what: string, check: () => Promise<boolean>, { attempts = 120, intervalMs = 500 } = {}): Promise<void> {
+    let last: unknown;
+    for (let i = 0; i < attempts; i++) {
+        try {
+            if (await check()) return;
+        } catch (err) {
+            last = err;
+        }
+        await new Promise((r) => setTimeout(r, intervalMs));
+    }
+    throw new Error(`timed out after ${((attempts * intervalMs) / 1000).toFixed(0)}s waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+}
+
+// Whatever happens to the test process, its children go with it.
+process.once("exit", () => {
+    for (const p of running) p.child.kill("SIGKILL");
+});
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+        void stopAll().finally(() => process.exit(130));
+    });
+}

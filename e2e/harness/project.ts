@@ -1,0 +1,110 @@
+/**
+ * The e2e stack on the loopback fleet: a scratch copy of the project (the committed files, one git
+ * commit on main, node_modules shared), the argo-cd stand-in chart completed with Argo CD's CRDs,
+ * and the stack's example secrets replaced by the fleet's real credentials through the real CLI.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { parse } from "yaml";
+import { projectCopy } from "../../tests/helpers";
+import { type BuiltEngine, ensureEngines } from "../../engines/toolchain";
+import { LoopbackFleet } from "./fleet";
+import { request } from "./kube";
+import { waitFor } from "./processes";
+import { type PulumiRun, installProvider, pulumiStack } from "./pulumi";
+
+export const E2E_STACK = "e2e";
+export const HUB = "hub";
+
+export interface E2eWorld {
+    engines: Record<string, BuiltEngine>;
+    fleet: LoopbackFleet;
+    project: string;
+    runDir: string;
+    pulumi: PulumiRun;
+    /** Tenant names of the e2e stack, in file order. */
+    tenants: Array<{ name: string; server: string; credentials: string }>;
+}
+
+const log = (line: string) => process.stderr.write(`e2e: ${line}\n`);
+
+/** The e2e stack's tenants as its committed file lists them. */
+export function e2eTenants(root: string): E2eWorld["tenants"] {
+    const file = parse(fs.readFileSync(path.join(root, `Pulumi.${E2E_STACK}.yaml`), "utf8"));
+    return file.config["agentfleet:tenants"];
+}
+
+/** A pre-issued token for a token-mode tenant: a service account's long-lived token, as a tenant admin would hand it over. */
+async function preIssuedToken(fleet: LoopbackFleet, tenant: string): Promise<{ bearerToken: string; caData: string }> {
+    const admin = fleet.cluster(tenant).admin;
+    const ns = "kube-system";
+    await request(admin, "POST", `/api/v1/namespaces/${ns}/serviceaccounts`, { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "preissued-argocd" } });
+    await request(admin, "POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRoleBinding",
+        metadata: { name: "preissued-argocd" },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "admin" },
+        subjects: [{ kind: "ServiceAccount", name: "preissued-argocd", namespace: ns }],
+    });
+    await request(admin, "POST", `/api/v1/namespaces/${ns}/secrets`, {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: "preissued-argocd-token", annotations: { "kubernetes.io/service-account.name": "preissued-argocd" } },
+        type: "kubernetes.io/service-account-token",
+    });
+    let token = "";
+    await waitFor(`${tenant}: the token controller filling preissued-argocd-token`, async () => {
+        const secret = await request(admin, "GET", `/api/v1/namespaces/${ns}/secrets/preissued-argocd-token`);
+        token = secret.data?.token ?? "";
+        return token !== "";
+    });
+    return { bearerToken: Buffer.from(token, "base64").toString("utf8"), caData: Buffer.from(fleet.cluster(tenant).ca).toString("base64") };
+}
+
+/** Builds or finds the engines, starts the fleet, prepares the project and selects the stack. */
+export async function startWorld(runDir: string): Promise<E2eWorld> {
+    const engines = await ensureEngines({ log });
+    const project = projectCopy();
+    const tenants = e2eTenants(project);
+    const ports: Record<string, number> = Object.fromEntries(tenants.map((t) => [t.name, Number(new URL(t.server).port)]));
+    const fleet = new LoopbackFleet({
+        clusters: [HUB, ...tenants.map((t) => t.name)],
+        ports,
+        dir: path.join(runDir, "fleet"),
+        bins: { etcd: engines.etcd.bin, kubernetes: engines.kubernetes.bin, kwok: engines.kwok.bin },
+        log: (l) => log(l),
+    });
+    await fleet.start();
+
+    // The stand-in chart gets Argo CD's own CRDs at the pinned version.
+    const crdSource = path.join(project, "e2e", "argo-cd-standin", "crds-source");
+    fs.mkdirSync(crdSource, { recursive: true });
+    for (const f of fs.readdirSync(path.join(engines["argocd-crds"].dir, "crds"))) fs.copyFileSync(path.join(engines["argocd-crds"].dir, "crds", f), path.join(crdSource, f));
+
+    const bins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
+    const pulumi = await pulumiStack(project, E2E_STACK, runDir, bins);
+    installProvider(pulumi.env, bins, JSON.parse(fs.readFileSync(path.join(project, "package.json"), "utf8")).dependencies["@pulumi/kubernetes"]);
+    const secret = (value: string) => ({ value, secret: true });
+    await pulumi.stack.setConfig("agentfleet:hubKubeconfig", secret(fleet.hub.kubeconfig));
+    for (const t of tenants) {
+        if (t.credentials === "bootstrap") {
+            await pulumi.stack.setConfig(`agentfleet:tenantCredentials.${t.name}.kubeconfig`, secret(fleet.cluster(t.name).kubeconfig), true);
+        } else {
+            const issued = await preIssuedToken(fleet, t.name);
+            await pulumi.stack.setConfig(`agentfleet:tenantCredentials.${t.name}.bearerToken`, secret(issued.bearerToken), true);
+            await pulumi.stack.setConfig(`agentfleet:tenantCredentials.${t.name}.caData`, secret(issued.caData), true);
+        }
+    }
+    log(`project ${project}, stack ${E2E_STACK} ready`);
+    return { engines, fleet, project, runDir, pulumi, tenants };
+}
+
+/** Stops the fleet and removes the scratch folders (kept when E2E_KEEP is set, for debugging). */
+export async function stopWorld(world: Partial<E2eWorld>): Promise<void> {
+    await world.fleet?.stop();
+    if (process.env.E2E_KEEP) {
+        log(`kept ${world.runDir} and ${world.project}`);
+        return;
+    }
+    for (const dir of [world.project, world.runDir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+}
