@@ -82,9 +82,9 @@ export interface TenantConfig {
     namespaces: string[];
     /** Pause reconciliation of every app on this tenant (argocd.argoproj.io/skip-reconcile). */
     paused: boolean;
-    /** How the hub gets credentials for this tenant. */
+    /** How its token and CA were obtained: by `npm run tenant -- bootstrap` (its own onboarding stack), or pre-issued. */
     credentials: CredentialMode;
-    /** The cluster is gone for good: drop its resources from state without contacting it. */
+    /** The cluster is gone for good: it leaves the rollout and the hub, and needs no credential. */
     decommissioned: boolean;
 }
 
@@ -138,7 +138,6 @@ export interface NotificationsConfig {
 
 /** Secret credential material of one tenant, as stored in `agentfleet:tenantCredentials`. */
 export interface TenantCredential {
-    kubeconfig?: string;
     bearerToken?: string;
     caData?: string;
 }
@@ -558,30 +557,40 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         }
     });
 
-    // Credentials: every tenant has what its mode needs; no entry for an unknown tenant.
+    // Credentials: every active tenant has its token and CA; no entry for an unknown tenant. The
+    // hub never holds a kubeconfig: a bootstrap tenant's comes from its onboarding stack.
     const creds = secrets.tenantCredentials;
     if (creds === "not-an-object") {
-        r.problem(k("tenantCredentials"), "expected a map from tenant name to {kubeconfig} or {bearerToken, caData}");
+        r.problem(k("tenantCredentials"), "expected a map from tenant name to {bearerToken, caData}");
     } else if (tenantList.length > 0) {
-        if (creds === undefined) r.problem(k("tenantCredentials"), "is required: set each tenant's credential with `pulumi config set --secret --path 'tenantCredentials.<tenant>.kubeconfig'` (or bearerToken and caData)");
+        if (creds === undefined) r.problem(k("tenantCredentials"), `is required: bootstrap tenants get theirs with \`npm run tenant -- bootstrap --stack ${stack} --all-pending --kubeconfig-dir <dir>\`, token tenants with \`pulumi config set --secret --path 'tenantCredentials.<tenant>.bearerToken'\` (and caData)`);
         const shape = creds ?? {};
         for (const [name, fields] of Object.entries(shape)) {
             const p = `${k("tenantCredentials")}.${name}`;
             if (!names.has(name)) r.problem(p, `no tenant is named ${JSON.stringify(name)}${suggestion(name, [...names.keys()])}; finish adding it with \`npm run tenant -- add --stack ${stack} --name ${name} ...\`, or remove the credential with \`pulumi config rm --stack ${stack} --path 'tenantCredentials.${name}'\``);
-            for (const f of fields) if (!["kubeconfig", "bearerToken", "caData"].includes(f)) r.problem(`${p}.${f}`, `unknown credential field${suggestion(f, ["kubeconfig", "bearerToken", "caData"])}; expected kubeconfig, or bearerToken and caData`);
+            for (const f of fields) {
+                if (f === "kubeconfig") {
+                    r.problem(`${p}.kubeconfig`, `the hub stack no longer holds a tenant kubeconfig (the hub never reaches a tenant); move ${name}'s argocd-manager objects to its onboarding stack with \`npm run tenant -- migrate --stack ${stack} --name ${name} --kubeconfig <file>\` before the next pulumi up (README, "Migrating to onboarding stacks"), which also removes this key`);
+                } else if (!["bearerToken", "caData"].includes(f)) {
+                    r.problem(`${p}.${f}`, `unknown credential field${suggestion(f, ["bearerToken", "caData"])}; expected bearerToken and caData`);
+                }
+            }
         }
         if (creds !== undefined) {
             for (const t of tenants) {
-                // A decommissioned bootstrap tenant still needs its kubeconfig: an empty one would
-                // send its provider to the ambient kubeconfig, i.e. possibly another cluster.
-                if (t.decommissioned && t.credentials === "token") continue;
+                // A decommissioned tenant has no cluster Secret, so it needs no credential.
+                if (t.decommissioned) continue;
                 const have = shape[t.name] ?? [];
+                if (have.includes("kubeconfig")) continue; // reported above, with the migration
                 const p = `${k("tenantCredentials")}.${t.name}`;
-                const set = (f: string, from: string) => `\`pulumi config set --stack ${stack} --secret --path 'tenantCredentials.${t.name}.${f}' < ${from}\``;
                 const undo = `or undo the tenant with \`npm run tenant -- remove --stack ${stack} --name ${t.name}\``;
-                if (t.credentials === "bootstrap" && !have.includes("kubeconfig")) r.problem(`${p}.kubeconfig`, `is required: tenant ${t.name} uses credentials: bootstrap, which needs its admin kubeconfig (secret); store it with ${set("kubeconfig", "<kubeconfig file>")}, ${undo}`);
-                if (t.credentials === "token") {
-                    for (const f of ["bearerToken", "caData"]) if (!have.includes(f)) r.problem(`${p}.${f}`, `is required: tenant ${t.name} uses credentials: token, which needs bearerToken and caData (secret)`);
+                for (const f of ["bearerToken", "caData"]) {
+                    if (have.includes(f)) continue;
+                    const how =
+                        t.credentials === "bootstrap"
+                            ? `tenant ${t.name} uses credentials: bootstrap; bootstrap it with \`npm run tenant -- bootstrap --stack ${stack} --name ${t.name} --kubeconfig <admin kubeconfig>\`, which stores bearerToken and caData (secret)`
+                            : `tenant ${t.name} uses credentials: token, which needs bearerToken and caData (secret); store it with \`pulumi config set --stack ${stack} --secret --path 'tenantCredentials.${t.name}.${f}' < <${f} file>\``;
+                    r.problem(`${p}.${f}`, `is required: ${how}, ${undo}`);
                 }
             }
         }

@@ -1,6 +1,7 @@
 /**
- * Per-environment composition: the Argo CD hub, every tenant cluster, and the fleet rollout, all
- * from one validated configuration.
+ * Per-environment composition: the Argo CD hub, every tenant's registration, and the fleet rollout,
+ * all from one validated configuration. Only the hub cluster is reached: tenants are bootstrapped by
+ * their own onboarding stacks (onboarding/), which hand the hub a token and CA.
  */
 import * as k8s from "@pulumi/kubernetes";
 import { ArgoCdHub } from "../components/argocd-hub";
@@ -33,7 +34,8 @@ export function deployFleet(cfg: FleetConfig): FleetOutputs {
         provider: hubProvider,
     });
 
-    for (const tenant of cfg.tenants) {
+    const active = cfg.tenants.filter((t) => !t.decommissioned);
+    for (const tenant of active) {
         new TenantCluster(tenant.name, {
             tenant,
             credential: cfg.tenantCredentials.apply((all) => all[tenant.name] ?? {}),
@@ -43,7 +45,6 @@ export function deployFleet(cfg: FleetConfig): FleetOutputs {
         });
     }
 
-    const active = cfg.tenants.filter((t) => !t.decommissioned);
     new FleetRollout("fleet", {
         fleet: cfg.stack,
         deploy: cfg.deploy,

@@ -136,6 +136,8 @@ export interface CapturedResource {
     dependsOn: string[];
     protect: boolean;
     retainOnDelete: boolean;
+    /** URNs the resource was known by before (its `aliases`). */
+    aliases: string[];
 }
 
 export interface Evaluation {
@@ -188,7 +190,10 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
 // The Pulumi runtime is process-global state: evaluations run one at a time.
 let queue: Promise<unknown> = Promise.resolve();
 
-export type EvaluateOptions = StackSource;
+export type EvaluateOptions = StackSource & {
+    /** Another Pulumi program than the project's index.ts (the tenant onboarding program), and its project name. */
+    program?: { run: () => Promise<unknown>; project: string };
+};
 
 /**
  * Runs the program for `stack` under the mock runtime and returns what it registered. A
@@ -204,7 +209,7 @@ async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Eva
     const root = options.root ?? ROOT;
     const stackConfig = readStackConfig(stack, options);
     const captured: CapturedResource[] = [];
-    let pending: Pick<CapturedResource, "urn" | "dependsOn" | "protect" | "retainOnDelete"> & { parentUrn: string } = { urn: "", dependsOn: [], protect: false, retainOnDelete: false, parentUrn: "" };
+    let pending: Pick<CapturedResource, "urn" | "dependsOn" | "protect" | "retainOnDelete" | "aliases"> & { parentUrn: string } = { urn: "", dependsOn: [], protect: false, retainOnDelete: false, aliases: [], parentUrn: "" };
 
     await pulumi.runtime.setMocks(
         {
@@ -220,12 +225,13 @@ async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Eva
                     dependsOn: pending.dependsOn,
                     protect: pending.protect,
                     retainOnDelete: pending.retainOnDelete,
+                    aliases: pending.aliases,
                 });
                 return { id: `${args.name}-id`, state: mockState(args.type, args.name, args.inputs) };
             },
             call: (args) => args.inputs,
         },
-        PROJECT,
+        options.program?.project ?? PROJECT,
         stack,
         false,
     );
@@ -240,12 +246,13 @@ async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Eva
             dependsOn: req.getDependenciesList().map(nameOfUrn),
             protect: req.getProtect() ?? false,
             retainOnDelete: req.getRetainondelete() ?? false,
+            aliases: [...req.getAliasurnsList(), ...req.getAliasesList().map((a) => a.getUrn()).filter(Boolean)],
         };
         return register(req, cb);
     };
     pulumi.runtime.setAllConfig(stackConfig.config, stackConfig.secretKeys);
 
-    const program = loadProgram(root);
+    const program = options.program?.run ?? loadProgram(root);
     let failure: unknown;
     const outputs = await pulumi.runtime.runInPulumiStack(async () => {
         try {
@@ -271,6 +278,8 @@ interface RegisterRequest {
     getDependenciesList(): string[];
     getProtect(): boolean | undefined;
     getRetainondelete(): boolean | undefined;
+    getAliasurnsList(): string[];
+    getAliasesList(): Array<{ getUrn(): string }>;
 }
 
 function loadProgram(root: string): () => Promise<unknown> {

@@ -1,347 +1,69 @@
 /**
- * `npm run tenant -- <add|list|remove>`: registers, lists and removes the tenant clusters of a
- * stack. Edits keep the stack file's comments and formatting byte for byte, and the resulting
- * configuration is checked with the project's own loader (`validateConfig`) before anything is
- * written. Credentials go to `pulumi config set --secret` on standard input, never to the terminal.
+ * `npm run tenant -- <command>`: the tenant clusters of a hub stack. `add`, `list` and `remove`
+ * edit the stack file (keeping its comments and formatting byte for byte, checked with the
+ * project's loader before anything is written); `bootstrap`, `rotate` and `migrate` run tenants'
+ * own onboarding stacks (tenants/). Credentials go to `pulumi config set --secret` on standard
+ * input, never to the terminal or a command line.
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
 import * as YAML from "yaml";
-import { type CredentialMode, type RawConfig, type SecretShapes, CONFIG_KEYS, ConfigError, DEFAULT_AGENT_NAMESPACE, PROJECT, credentialShape, isLoopbackHost, notificationSecretsShape, parseConfigValue, stepIndexes, suggestion, unknownConfigKeys, validateConfig } from "../stacks/config";
+import { type CredentialMode, ConfigError, DEFAULT_AGENT_NAMESPACE, PROJECT, stepIndexes, suggestion } from "../stacks/config";
+import { type OnboardingEngine, automationEngine } from "../tenants/engine";
+import { type CheckedKubeconfig, credentialCommands, credentialKey, parseKubeconfig, pulumiSetArgs, pulumiSetCommand, shellQuote } from "../tenants/kubeconfig";
+import { migrateTenant } from "../tenants/migrate";
+import { type HubStack, type OnboardTarget, onboardTenants, pendingTenants } from "../tenants/onboard";
+import { onboardingStackName } from "../tenants/onboarding-program";
+import { type TenantEntry, CommandError, TENANTS_KEY, addTenant, checkStack, decommissionTenant, isObject, removeTenant, storedCredentialFields } from "../tenants/stack-file";
 import { UserError, requireStack } from "./cli";
-import { ROOT, SECRET_PREFIX, readStackConfig } from "./evaluate";
+import { ROOT } from "./evaluate";
 import { withStackLock, writeFileAtomic } from "./stack-lock";
 import { formatTable } from "./table";
 
+// The tenants/ modules, for callers that used them from here.
+export { type CheckedKubeconfig, CommandError, type TenantEntry, addTenant, checkStack, credentialCommands, decommissionTenant, parseKubeconfig, removeTenant, shellQuote };
+
 export const USAGE = `Usage: npm run tenant -- <command> [options]
 
+  bootstrap --stack STACK (--name NAME ... | --all-pending) (--kubeconfig FILE | --kubeconfig-dir DIR)
+          [--parallel N] [--context NAME]
+          [--server URL --ring RING --region REGION [--env ENV] [--namespace NS ...] [--label KEY=VALUE ...]]
+          Runs each tenant's onboarding stack (<stack>-tenant-<name>: argocd-manager on the tenant)
+          and stores its token and CA in the hub stack; --server/--ring/--region add a new tenant.
+          --kubeconfig-dir reads DIR/<name>.yaml. Runs up to --parallel (default 4) at a time.
+  rotate  --stack STACK (--name NAME ... | --all) (--kubeconfig FILE | --kubeconfig-dir DIR) [--parallel N]
+          Replaces the tenants' tokens; run pulumi up on the hub right after.
+  migrate --stack STACK --name NAME --kubeconfig FILE [--context NAME]
+          Moves a tenant bootstrapped inside the hub stack (before onboarding stacks) to its own
+          onboarding stack, touching nothing on any cluster (README, "Migrating to onboarding stacks").
   add     --stack STACK --name NAME --kubeconfig FILE --server URL --ring RING --region REGION
           [--env ENV] [--namespace NS ...] [--label KEY=VALUE ...]
           [--credentials bootstrap|token] [--context NAME]
+          bootstrap (the default) is the bootstrap command; token stores the kubeconfig's token and CA.
   list    --stack STACK
   remove  --stack STACK --name NAME [--decommission]
+          A bootstrap tenant's onboarding stack is destroyed first (its agent namespaces are kept);
+          --decommission: the cluster is gone, its onboarding stack is dropped without contacting it.
 
 Every command takes --project-root DIR (default: this repository). Edits lock the stack file
 (Pulumi.<stack>.yaml.lock) and replace it atomically, so commands can run at the same time.
-add needs the Pulumi CLI: it writes the entry only together with the stored credential.
+Storing a credential needs the Pulumi CLI; the onboarding stacks use the hub stack's backend and
+secrets provider (the same pulumi login and passphrase or KMS key).
 
 Examples:
-  npm run tenant -- add --stack prod --name acme --kubeconfig ./acme.yaml \
+  npm run tenant -- bootstrap --stack prod --name acme --kubeconfig ./acme.yaml \
       --server https://acme.k3s.example.net:6443 --ring canary --region eu-west
+  npm run tenant -- bootstrap --stack prod --all-pending --kubeconfig-dir ./kubeconfigs --parallel 8
   npm run tenant -- list --stack prod
-  npm run tenant -- remove --stack prod --name acme --decommission
+  npm run tenant -- remove --stack prod --name acme
 `;
-
-/** A refusal with a message for the user (never containing credential content). */
-export class CommandError extends Error {
-    constructor(readonly problems: string[]) {
-        super(problems.join("\n"));
-        this.name = "CommandError";
-    }
-}
 
 class UsageError extends Error {}
 
-const TENANTS_KEY = `${PROJECT}:tenants`;
-const CREDENTIALS_KEY = `${PROJECT}:tenantCredentials`;
-
-/** The credential fields each mode stores in `tenantCredentials.<tenant>`. */
-const CREDENTIAL_FIELDS: Record<CredentialMode, string[]> = { bootstrap: ["kubeconfig"], token: ["bearerToken", "caData"] };
-
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
-
-/** Where a YAML error is, without the parser's excerpt or message (both can quote the file's content). */
-const yamlErrorAt = (err: YAML.YAMLError): string => `${err.code}${err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : ""}`;
-
-// ---------------------------------------------------------------------------------------------
-// Stack file edits
-
-/** The layout of the stack files; every edit first checks these options reproduce the file exactly. */
-const STACK_FILE_FORMAT: YAML.ToStringOptions = { lineWidth: 0, flowCollectionPadding: false };
-
-/** A tenant entry as written under `agentfleet:tenants` (optional fields only when given). */
-export interface TenantEntry {
-    name: string;
-    server: string;
-    env?: string;
-    ring: string;
-    region: string;
-    credentials: CredentialMode;
-    labels?: Record<string, string>;
-    namespaces?: string[];
-}
-
-function parseYaml(text: string): YAML.Document {
-    const doc = YAML.parseDocument(text);
-    if (doc.errors.length > 0) throw new CommandError([`is not valid YAML (${yamlErrorAt(doc.errors[0])})`]);
-    return doc;
-}
-
-/** Applies `edit` to the stack file's document and returns the new text, or refuses to reformat. */
-function editStackText(text: string, edit: (config: YAML.YAMLMap, doc: YAML.Document) => void): string {
-    const doc = parseYaml(text);
-    const rendered = doc.toString(STACK_FILE_FORMAT);
-    if (rendered !== text) {
-        const [before, after] = [text.split("\n"), rendered.split("\n")];
-        const line = before.findIndex((l, i) => l !== after[i]) + 1;
-        throw new CommandError([`cannot be edited without reformatting it (line ${line} would change); make this change by hand`]);
-    }
-    const config = doc.get("config", true);
-    if (!YAML.isMap(config)) throw new CommandError(["has no config: map"]);
-    edit(config, doc);
-    return doc.toString(STACK_FILE_FORMAT);
-}
-
-function tenantsOf(config: YAML.YAMLMap): YAML.YAMLSeq {
-    const tenants = config.get(TENANTS_KEY, true);
-    if (!YAML.isSeq(tenants)) throw new CommandError([`${TENANTS_KEY}: is not a list of tenants`]);
-    return tenants;
-}
-
-function tenantIndex(tenants: YAML.YAMLSeq, name: string): number {
-    const names = tenants.items.map((item) => (YAML.isMap(item) ? String(item.get("name")) : ""));
-    const index = names.indexOf(name);
-    if (index < 0) throw new CommandError([`${TENANTS_KEY}: no tenant is named ${JSON.stringify(name)}${suggestion(name, names)} (tenants: ${names.join(", ")})`]);
-    return index;
-}
-
-/** Appends `entry` to `agentfleet:tenants`; everything else stays byte-identical. */
-export function addTenant(stackText: string, entry: TenantEntry): string {
-    return editStackText(stackText, (config, doc) => {
-        if (config.has(TENANTS_KEY)) tenantsOf(config).add(doc.createNode(entry));
-        else config.set(TENANTS_KEY, doc.createNode([entry]));
-    });
-}
-
-/** Removes the tenant's entry and its `tenantCredentials` entry. */
-export function removeTenant(stackText: string, name: string): string {
-    return editStackText(stackText, (config) => {
-        const tenants = tenantsOf(config);
-        tenants.delete(tenantIndex(tenants, name));
-        const credentials = config.get(CREDENTIALS_KEY, true);
-        if (YAML.isMap(credentials)) credentials.delete(name);
-    });
-}
-
-/** Marks the tenant `decommissioned: true` (its credentials stay: the provider still needs them). */
-export function decommissionTenant(stackText: string, name: string): string {
-    return editStackText(stackText, (config) => {
-        const tenants = tenantsOf(config);
-        const entry = tenants.items[tenantIndex(tenants, name)];
-        if (!YAML.isMap(entry)) return; // tenantIndex finds maps only
-        const current = entry.get("decommissioned");
-        if (current === true || current === "true") throw new CommandError([`tenant ${name} is already decommissioned; after its pulumi up, remove the entry with \`remove\` (without --decommission)`]);
-        entry.set("decommissioned", true);
-    });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Validation with the project's loader
-
-/**
- * Checks `stackText` as the stack's configuration with `validateConfig`, the way `loadConfig`
- * sees it under `pulumi up`: project defaults from Pulumi.yaml, structures as JSON, and secure
- * values by shape only. `pendingSecrets` (e.g. `tenantCredentials.acme.kubeconfig`) count as set:
- * they are stored right after the file is written.
- */
-export function checkStack(stack: string, stackText: string, root: string, pendingSecrets: string[] = []): ReturnType<typeof validateConfig> {
-    const parsed: unknown = parseYaml(stackText).toJS();
-    const fileConfig: Record<string, unknown> = isObject(parsed) && isObject(parsed.config) ? parsed.config : {};
-    const isSecureValue = (v: unknown) => isObject(v) && Object.keys(v).length === 1 && "secure" in v;
-    for (const secretPath of pendingSecrets) {
-        const keys = `${PROJECT}:${secretPath}`.split(".");
-        let node: Record<string, unknown> | undefined = fileConfig;
-        for (const key of keys.slice(0, -1)) {
-            // Inside a whole-key secret nothing can be added; `structured` below reports it.
-            if (isSecureValue(node[key])) node = undefined;
-            if (!node) break;
-            node = node[key] = isObject(node[key]) ? node[key] : {};
-        }
-        if (node) node[keys[keys.length - 1]] = { secure: "pending" };
-    }
-    const { config } = readStackConfig(stack, { root, config: fileConfig });
-
-    // From here on as in loadConfig, which gets the same strings from the Pulumi CLI.
-    const problems: string[] = [];
-    const secretObject = (key: string): unknown => {
-        const text = config[`${PROJECT}:${key}`];
-        if (text === undefined) return undefined;
-        if (text.startsWith(SECRET_PREFIX)) {
-            problems.push(`${PROJECT}:${key}: is encrypted as one value, so its entries cannot be checked; store each with \`pulumi config set --secret --path '${key}.<entry>'\``);
-            return undefined;
-        }
-        return parseConfigValue(key, text, problems, true);
-    };
-    const raw: RawConfig = {};
-    for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
-        const text = config[`${PROJECT}:${key}`];
-        if (!spec.secret && text !== undefined) (raw as Record<string, unknown>)[key] = parseConfigValue(key, text, problems);
-    }
-    // Secure values are placeholder strings here: only which fields are set matters.
-    const credentials = secretObject("tenantCredentials");
-    const notificationSecrets = secretObject("notificationSecrets");
-    const secrets: SecretShapes = {
-        hubKubeconfig: (config[`${PROJECT}:hubKubeconfig`] ?? "").startsWith(SECRET_PREFIX),
-        tenantCredentials: credentials === undefined ? undefined : credentialShape(credentials),
-        notificationSecrets: notificationSecrets === undefined ? undefined : notificationSecretsShape(notificationSecrets),
-    };
-    if (problems.length > 0) throw new ConfigError(problems);
-    return validateConfig(stack, raw, secrets, unknownConfigKeys(Object.keys(config)));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Kubeconfig
-
-export interface CheckedKubeconfig {
-    /** The context the tenant is registered from. */
-    context: string;
-    /** The file holds only this context (and its cluster and user), as its current context: it can be stored as it is. */
-    singleContext: boolean;
-    /** The kubeconfig's own server, when it was a loopback address replaced by `--server`. */
-    loopbackServer?: string;
-    /** Values to store under `tenantCredentials.<tenant>.<field>`. Secret: never print them. */
-    secrets: Record<string, string>;
-}
-
-const FILE_REFERENCES = ["client-certificate", "client-key", "tokenFile"];
-
-/**
- * Checks a kubeconfig for registering a tenant and returns what to store. The chosen context
- * (default: current-context) must name a cluster with a server and embedded CA data, and a user
- * whose credentials are embedded too (CI cannot read file paths). A loopback server, the k3s
- * default, is replaced by `server`; any other server must equal it.
- */
-export function parseKubeconfig(text: string, options: { server: string; credentials: CredentialMode; context?: string }): CheckedKubeconfig {
-    const doc = YAML.parseDocument(text);
-    if (doc.errors.length > 0) throw new CommandError([`is not valid YAML (${yamlErrorAt(doc.errors[0])})`]);
-    let kubeconfig: unknown;
-    try {
-        kubeconfig = doc.toJS();
-    } catch {
-        throw new CommandError(["is not valid YAML (it uses an alias it does not define)"]);
-    }
-    if (!isObject(kubeconfig)) throw new CommandError(["is not a kubeconfig (expected a map with clusters, contexts and users)"]);
-    const named = (list: unknown, field: string) => new Map<string, unknown>(Array.isArray(list) ? list.filter((e) => isObject(e) && typeof e.name === "string").map((e) => [e.name, e[field]]) : []);
-    const [contexts, clusters, users] = [named(kubeconfig.contexts, "context"), named(kubeconfig.clusters, "cluster"), named(kubeconfig.users, "user")];
-    const contextNames = [...contexts.keys()];
-
-    const current = typeof kubeconfig["current-context"] === "string" ? kubeconfig["current-context"] : undefined;
-    const contextName = options.context ?? current;
-    if (!contextName) throw new CommandError([`has no current-context; choose one with --context (contexts: ${contextNames.join(", ") || "none"})`]);
-    const context = contexts.get(contextName);
-    if (!isObject(context)) throw new CommandError([`has no context ${JSON.stringify(contextName)}${suggestion(contextName, contextNames)} (contexts: ${contextNames.join(", ") || "none"})`]);
-
-    const problems: string[] = [];
-    const clusterName = String(context.cluster ?? "");
-    const userName = String(context.user ?? "");
-    const cluster = clusters.get(clusterName);
-    const user = users.get(userName);
-    if (!isObject(cluster)) problems.push(`context ${JSON.stringify(contextName)} uses cluster ${JSON.stringify(clusterName)}, which the kubeconfig does not define`);
-    if (!isObject(user)) problems.push(`context ${JSON.stringify(contextName)} uses user ${JSON.stringify(userName)}, which the kubeconfig does not define`);
-
-    let server: string | undefined;
-    let loopbackServer: string | undefined;
-    const caData = isObject(cluster) ? cluster["certificate-authority-data"] : undefined;
-    if (isObject(cluster)) {
-        const embed = "embed it with `kubectl config view --raw --flatten --minify`";
-        if (typeof cluster.server !== "string" || cluster.server === "") problems.push(`cluster ${JSON.stringify(clusterName)} has no server`);
-        else server = cluster.server;
-        if (typeof caData !== "string" || caData === "") {
-            problems.push(
-                cluster["certificate-authority"]
-                    ? `cluster ${JSON.stringify(clusterName)} names its CA by file path (certificate-authority), which CI cannot read; ${embed}`
-                    : `cluster ${JSON.stringify(clusterName)} has no CA (certificate-authority-data): the hub needs it to verify the tenant's API server`,
-            );
-        } else if (!Buffer.from(caData, "base64").toString("utf8").includes("-----BEGIN CERTIFICATE-----")) {
-            problems.push(`cluster ${JSON.stringify(clusterName)}: certificate-authority-data is not a base64-encoded PEM certificate`);
-        }
-        if (server) {
-            let url: URL | undefined;
-            try {
-                url = new URL(server);
-            } catch {
-                problems.push(`cluster ${JSON.stringify(clusterName)}: server ${JSON.stringify(server)} is not a URL`);
-            }
-            if (url && isLoopbackHost(url.hostname)) loopbackServer = server;
-            else if (url && sameServer(server, options.server) === false) {
-                problems.push(`server ${server} differs from --server ${options.server}; the kubeconfig must be the registered cluster's (only a loopback server, the k3s default, is replaced)`);
-            }
-        }
-    }
-    if (isObject(user)) {
-        for (const field of FILE_REFERENCES) {
-            if (user[field]) problems.push(`user ${JSON.stringify(userName)} reads ${field} from a file, which CI cannot read; embed it with \`kubectl config view --raw --flatten --minify\``);
-        }
-        if (options.credentials === "token" && (typeof user.token !== "string" || user.token === "")) {
-            problems.push(`user ${JSON.stringify(userName)} has no token, which --credentials token stores as bearerToken; the k3s admin kubeconfig authenticates with a client certificate: use --credentials bootstrap`);
-        }
-    }
-    if (problems.length > 0 || !isObject(cluster) || !isObject(user)) throw new CommandError(problems);
-
-    const singleContext = contexts.size === 1 && clusters.size === 1 && users.size === 1 && current === contextName;
-    const secrets: Record<string, string> =
-        options.credentials === "token"
-            ? { bearerToken: String(user.token), caData: String(caData) }
-            : {
-                  kubeconfig: YAML.stringify(
-                      {
-                          apiVersion: "v1",
-                          kind: "Config",
-                          clusters: [{ name: clusterName, cluster: { ...cluster, server: loopbackServer ? options.server : server } }],
-                          contexts: [{ name: contextName, context }],
-                          users: [{ name: userName, user }],
-                          "current-context": contextName,
-                      },
-                      { lineWidth: 0 },
-                  ),
-              };
-    return { context: contextName, singleContext, ...(loopbackServer ? { loopbackServer } : {}), secrets };
-}
-
-/** Whether two server URLs name the same endpoint; undefined when one is not a URL (the loader reports that). */
-function sameServer(a: string, b: string): boolean | undefined {
-    try {
-        const norm = (s: string) => new URL(s).href.replace(/\/$/, "");
-        return norm(a) === norm(b);
-    } catch {
-        return undefined;
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Storing credentials
-
-/** Quotes for a POSIX shell, only when needed. */
-export const shellQuote = (s: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-
-const credentialKey = (name: string, field: string) => `tenantCredentials.${name}.${field}`;
-const pulumiSetArgs = (stack: string, name: string, field: string) => ["config", "set", "--stack", stack, "--secret", "--path", credentialKey(name, field)];
-const pulumiSetCommand = (stack: string, name: string, field: string) => `pulumi config set --stack ${shellQuote(stack)} --secret --path '${credentialKey(name, field)}'`;
-
-/** `sed` substitution replacing one server URL by another, literally. */
-const sedReplace = (from: string, to: string) => `sed ${shellQuote(`s#${from.replace(/[\\.[\]*^$#]/g, "\\$&")}#${to.replace(/[\\&#]/g, "\\$&")}#`)}`;
-
-/**
- * Shell commands that store the same credential values from the kubeconfig file itself, for a
- * user without the Pulumi CLI here (they read the file; they never contain credential content).
- */
-export function credentialCommands(args: { stack: string; name: string; credentials: CredentialMode; kubeconfigPath: string; server: string; checked: CheckedKubeconfig }): string[] {
-    const { stack, name, checked } = args;
-    const file = shellQuote(args.kubeconfigPath);
-    const minified = `kubectl config view --raw --minify --flatten --kubeconfig ${file} --context ${shellQuote(checked.context)}`;
-    if (args.credentials === "token") {
-        return [
-            [`${minified} -o jsonpath='{.users[0].user.token}'`, pulumiSetCommand(stack, name, "bearerToken")].join(" | "),
-            [`${minified} -o jsonpath='{.clusters[0].cluster.certificate-authority-data}'`, pulumiSetCommand(stack, name, "caData")].join(" | "),
-        ];
-    }
-    const rewrite = checked.loopbackServer ? sedReplace(checked.loopbackServer, args.server) : undefined;
-    if (checked.singleContext && !rewrite) return [`${pulumiSetCommand(stack, name, "kubeconfig")} < ${file}`];
-    const source = checked.singleContext ? [`${rewrite} ${file}`] : [minified, ...(rewrite ? [rewrite] : [])];
-    return [[...source, pulumiSetCommand(stack, name, "kubeconfig")].join(" | ")];
-}
+/** The credential fields stored in `tenantCredentials.<tenant>` of the hub stack. */
+const CREDENTIAL_FIELDS = ["bearerToken", "caData"];
 
 type PulumiResult = { status: "stored" } | { status: "missing" } | { status: "failed"; detail: string };
 
@@ -360,6 +82,7 @@ function runPulumi(args: string[], input: string, cwd: string, env: NodeJS.Proce
     });
 }
 
+
 // ---------------------------------------------------------------------------------------------
 // Commands
 
@@ -370,6 +93,8 @@ export interface CommandIO {
     env: NodeJS.ProcessEnv;
     /** Directory relative paths are given from (`npm run` itself runs in the project root). */
     cwd: string;
+    /** The Pulumi engine of a hub stack's onboarding stacks (default: the Automation API; specs: a fake). */
+    engine?: (hub: HubStack) => OnboardingEngine;
 }
 
 const defaultIO = (): CommandIO => ({
@@ -396,7 +121,26 @@ const OPTIONS = {
     },
     list: { ...common },
     remove: { ...common, name: { type: "string" }, decommission: { type: "boolean" } },
+    bootstrap: {
+        ...common,
+        name: { type: "string", multiple: true },
+        "all-pending": { type: "boolean" },
+        kubeconfig: { type: "string" },
+        "kubeconfig-dir": { type: "string" },
+        parallel: { type: "string" },
+        context: { type: "string" },
+        server: { type: "string" },
+        ring: { type: "string" },
+        region: { type: "string" },
+        env: { type: "string" },
+        namespace: { type: "string", multiple: true },
+        label: { type: "string", multiple: true },
+    },
+    rotate: { ...common, name: { type: "string", multiple: true }, all: { type: "boolean" }, kubeconfig: { type: "string" }, "kubeconfig-dir": { type: "string" }, parallel: { type: "string" }, context: { type: "string" } },
+    migrate: { ...common, name: { type: "string" }, kubeconfig: { type: "string" }, context: { type: "string" } },
 } as const;
+
+const engineFor = (io: CommandIO, hub: HubStack): OnboardingEngine => (io.engine ?? ((h) => automationEngine({ hubStack: h.stack, root: h.root, env: io.env as Record<string, string> })))(hub);
 
 function required(values: Record<string, unknown>, ...names: string[]): void {
     const missing = names.filter((n) => values[n] === undefined || values[n] === "");
@@ -432,12 +176,6 @@ function pulumiOnPath(env: NodeJS.ProcessEnv): boolean {
     });
 }
 
-/** The credential fields already stored (as secure values) for the tenant in the stack file. */
-function storedCredentialFields(stackText: string, name: string): string[] {
-    const entry = YAML.parse(stackText)?.config?.[CREDENTIALS_KEY]?.[name];
-    return isObject(entry) ? Object.keys(entry).filter((f) => isObject(entry[f]) && "secure" in (entry[f] as object)) : [];
-}
-
 /** Runs a stack-file step, naming the file in its problems. */
 function inFile<T>(fileName: string, step: () => T): T {
     try {
@@ -470,14 +208,10 @@ async function add(argv: string[], io: CommandIO): Promise<number> {
     const values = parseAdd(argv);
     required(values, "stack", "name", "kubeconfig", "server", "ring", "region");
     const credentials = (values.credentials ?? "bootstrap") as CredentialMode;
-    if (!(credentials in CREDENTIAL_FIELDS)) throw new UsageError(`--credentials must be bootstrap or token, not ${JSON.stringify(values.credentials)}`);
-    const labels: Record<string, string> = {};
-    for (const label of values.label ?? []) {
-        const eq = label.indexOf("=");
-        if (eq <= 0) throw new UsageError(`--label ${JSON.stringify(label)} is not KEY=VALUE`);
-        if (label.slice(0, eq) in labels) throw new UsageError(`--label ${label.slice(0, eq)} is given twice`);
-        labels[label.slice(0, eq)] = label.slice(eq + 1);
-    }
+    if (credentials !== "bootstrap" && credentials !== "token") throw new UsageError(`--credentials must be bootstrap or token, not ${JSON.stringify(values.credentials)}`);
+    // A bootstrap tenant's token comes from its own onboarding stack: that is the bootstrap command.
+    if (credentials === "bootstrap") return bootstrap(argv.filter((a, i) => a !== "--credentials" && argv[i - 1] !== "--credentials" && !a.startsWith("--credentials=")), io);
+    const labels = labelsOf(values.label ?? []);
     const name = values.name!;
     const server = values.server!;
     const root = values["project-root"] ? path.resolve(io.cwd, values["project-root"]) : ROOT;
@@ -511,7 +245,7 @@ async function addLocked(values: AddValues, given: { name: string; server: strin
         }
     };
     const newText = attempt(() => inFile(target.fileName, () => addTenant(target.text, entry)));
-    const cfg = newText === undefined ? undefined : attempt(() => checkText(target, newText, true, CREDENTIAL_FIELDS[credentials].map((f) => credentialKey(name, f))));
+    const cfg = newText === undefined ? undefined : attempt(() => checkText(target, newText, true, CREDENTIAL_FIELDS.map((f) => credentialKey(name, f))));
     const kubeconfigPath = path.resolve(io.cwd, values.kubeconfig!);
     const checked = attempt(() => {
         if (!fs.existsSync(kubeconfigPath) || !fs.statSync(kubeconfigPath).isFile()) throw new CommandError([`${values.kubeconfig}: no such kubeconfig file`]);
@@ -519,7 +253,7 @@ async function addLocked(values: AddValues, given: { name: string; server: strin
     });
     if (problems.length > 0 || !newText || !cfg || !checked) throw new CommandError([`not adding tenant ${name}:`, ...problems]);
 
-    const fields = CREDENTIAL_FIELDS[credentials];
+    const fields = CREDENTIAL_FIELDS;
     const alreadyStored = fields.every((f) => storedCredentialFields(target.text, name).includes(f));
     const notes: string[] = [];
     if (checked.loopbackServer) {
@@ -590,7 +324,19 @@ async function remove(argv: string[], io: CommandIO): Promise<number> {
     required(values, "stack", "name");
     const root = values["project-root"] ? path.resolve(io.cwd, values["project-root"]) : ROOT;
     requireStack(values.stack!, root);
-    return withStackLock(path.join(root, `Pulumi.${values.stack}.yaml`), () => removeLocked(values, io));
+    const target = openStack(values.stack!, values["project-root"], io.cwd);
+    const edit = (text: string) => inFile(target.fileName, () => (values.decommission ? decommissionTenant(text, values.name!) : removeTenant(text, values.name!)));
+    // Refuse a removal the hub stack would not accept before anything is destroyed.
+    checkText(target, edit(target.text), true);
+    const entry = (YAML.parse(target.text).config[TENANTS_KEY] as unknown[]).find((e): e is Record<string, unknown> => isObject(e) && e.name === values.name)!;
+    if (entry.credentials === "bootstrap" && entry.decommissioned !== true) {
+        const stack = onboardingStackName(target.stack, values.name!);
+        const started = Date.now();
+        io.stderr(`${values.decommission ? "Dropping" : "Destroying"} onboarding stack ${stack}${values.decommission ? " without contacting the cluster" : " (argocd-manager on the tenant; its agent namespaces are kept)"}...\n`);
+        await engineFor(io, { stack: target.stack, root: target.root }).destroy(stack, { forget: values.decommission === true });
+        io.stderr(`Onboarding stack ${stack} removed in ${((Date.now() - started) / 1000).toFixed(1)}s.\n`);
+    }
+    return withStackLock(target.file, () => removeLocked(values, io));
 }
 
 function removeLocked(values: { stack?: string; name?: string; decommission?: boolean; "project-root"?: string }, io: CommandIO): number {
@@ -612,12 +358,12 @@ function removeLocked(values: { stack?: string; name?: string; decommission?: bo
             `Marked tenant ${name} decommissioned in ${target.fileName}: the cluster is gone for good. On the next ${up}:`,
             `  - the hub's Argo CD cluster Secret cluster-${name} is deleted and the tenant leaves the rollout;`,
             bootstrap
-                ? `  - its provider gets deleteUnreachable, so its resources on the tenant leave the Pulumi state without contacting the cluster.`
+                ? `  - its onboarding stack was dropped (its state forgotten, the cluster not contacted).`
                 : `  - Pulumi manages nothing on the tenant (credentials: token), so nothing else changes.`,
             `After that ${up} succeeds, remove the entry: npm run tenant -- remove --stack ${target.stack} --name ${name}`,
         );
     } else if (tenant.decommissioned === true || tenant.decommissioned === "true") {
-        lines.push(`Removed decommissioned tenant ${name} and its credentials from ${target.fileName}. Run ${up} only after the decommissioning pulumi up has run; before it, Pulumi would still try to reach the cluster.`);
+        lines.push(`Removed decommissioned tenant ${name} and its credentials from ${target.fileName}.`);
     } else {
         const namespaces = Array.isArray(tenant.namespaces) ? tenant.namespaces.join(", ") : DEFAULT_AGENT_NAMESPACE;
         const keepsApplication = ["create-only", "create-update"].includes(after.deploy.applicationsSync);
@@ -625,20 +371,111 @@ function removeLocked(values: { stack?: string; name?: string; decommission?: bo
             `Removed tenant ${name} and its credentials from ${target.fileName}. On the next ${up}:`,
             `  - the hub's Argo CD cluster Secret cluster-${name} is deleted: Argo CD stops deploying to ${tenant.server};`,
             bootstrap
-                ? `  - on the tenant, the argocd-manager ServiceAccount, its token Secret, Roles, RoleBindings, ClusterRole and ClusterRoleBinding are deleted (Pulumi reaches the cluster with the credential kept in its state);`
+                ? `  - on the tenant, the argocd-manager ServiceAccount, its token Secret, Roles, RoleBindings, ClusterRole and ClusterRoleBinding were already deleted with its onboarding stack;`
                 : `  - Pulumi manages nothing on the tenant (credentials: token); revoke the pre-issued token there if it is no longer needed;`,
             `  - the agent namespaces (${namespaces}) are retained and the workloads in them keep running;`,
             keepsApplication
                 ? `  - applicationsSync ${after.deploy.applicationsSync} keeps the tenant's generated Application on the hub; delete it by hand (preserveResourcesOnDeletion keeps the workloads).`
                 : `  - the ApplicationSet deletes the tenant's generated Application (preserveResourcesOnDeletion keeps the workloads).`,
-            `If the cluster is already gone, restore the entry and use --decommission instead: Pulumi cannot delete objects on an unreachable cluster.`,
+            `If a tenant's cluster is already gone, use --decommission instead: Pulumi cannot delete objects on an unreachable cluster.`,
         );
     }
     io.stdout(lines.join("\n") + "\n");
     return 0;
 }
 
-const COMMANDS: Record<string, (argv: string[], io: CommandIO) => number | Promise<number>> = { add, list, remove };
+/** The kubeconfig file of each tenant: --kubeconfig for one tenant, DIR/<name>.yaml with --kubeconfig-dir. */
+function kubeconfigFiles(names: string[], values: { kubeconfig?: string; "kubeconfig-dir"?: string }, cwd: string): Map<string, string> {
+    if (values.kubeconfig && values["kubeconfig-dir"]) throw new UsageError("give --kubeconfig or --kubeconfig-dir, not both");
+    if (values.kubeconfig && names.length !== 1) throw new UsageError(`--kubeconfig is for one tenant; for ${names.length}, give --kubeconfig-dir DIR holding <name>.yaml for each`);
+    if (!values.kubeconfig && !values["kubeconfig-dir"]) throw new UsageError("missing --kubeconfig FILE (one tenant) or --kubeconfig-dir DIR (DIR/<name>.yaml per tenant)");
+    return new Map(names.map((n) => [n, values.kubeconfig ? path.resolve(cwd, values.kubeconfig) : path.join(path.resolve(cwd, values["kubeconfig-dir"]!), `${n}.yaml`)]));
+}
+
+function parallelOf(text: string | undefined): number {
+    const n = text === undefined ? 4 : Number(text);
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(`--parallel must be a whole number from 1 to 64, not ${JSON.stringify(text)}`);
+    return n;
+}
+
+async function onboard(argv: string[], io: CommandIO, rotate: boolean): Promise<number> {
+    const values = parseArgs({ args: argv, options: rotate ? OPTIONS.rotate : OPTIONS.bootstrap, strict: true }).values as Record<string, string | string[] | boolean | undefined>;
+    required(values, "stack");
+    const target = openStack(values.stack as string, values["project-root"] as string | undefined, io.cwd);
+    const hub: HubStack = { stack: target.stack, root: target.root };
+    const all = rotate ? values.all === true : values["all-pending"] === true;
+    const given = (values.name as string[] | undefined) ?? [];
+    if (all === given.length > 0) throw new UsageError(rotate ? "give --name NAME (repeatable) or --all" : "give --name NAME (repeatable) or --all-pending");
+    const names = all
+        ? rotate
+            ? checkText(target, target.text, false).tenants.filter((t) => t.credentials === "bootstrap" && !t.decommissioned).map((t) => t.name)
+            : pendingTenants(hub)
+        : [...new Set(given)];
+    if (names.length === 0) {
+        io.stdout(`No ${rotate ? "bootstrap" : "pending bootstrap"} tenants in ${target.fileName}.\n`);
+        return 0;
+    }
+    const files = kubeconfigFiles(names, values as { kubeconfig?: string; "kubeconfig-dir"?: string }, io.cwd);
+    const newEntry = !rotate && (values.server !== undefined || values.ring !== undefined || values.region !== undefined);
+    if (newEntry && names.length !== 1) throw new UsageError("--server, --ring and --region add one new tenant; give a single --name");
+    let entry: TenantEntry | undefined;
+    if (newEntry) {
+        required(values, "server", "ring", "region");
+        const labels = labelsOf((values.label as string[] | undefined) ?? []);
+        entry = {
+            name: names[0],
+            server: values.server as string,
+            ...(values.env !== undefined ? { env: values.env as string } : {}),
+            ring: values.ring as string,
+            region: values.region as string,
+            credentials: "bootstrap",
+            ...(Object.keys(labels).length > 0 ? { labels } : {}),
+            ...(values.namespace ? { namespaces: values.namespace as string[] } : {}),
+        };
+    }
+    const targets: OnboardTarget[] = names.map((name) => ({ name, kubeconfigFile: files.get(name)!, context: values.context as string | undefined, ...(entry ? { entry } : {}) }));
+    const outcomes = await onboardTenants({ hub, engine: engineFor(io, hub), targets, parallel: parallelOf(values.parallel as string | undefined), log: (l) => io.stderr(`${l}\n`), rotate, heartbeatMs: 30000 });
+    const done = outcomes.filter((o) => o.ok);
+    if (done.length > 0) {
+        io.stdout(`${rotate ? "Rotated the token of" : "Bootstrapped"} ${done.map((o) => o.tenant).join(", ")}: ${target.fileName} holds ${done.length === 1 ? "its" : "their"} token and CA (secret).\nNext: pulumi preview --stack ${shellQuote(target.stack)} && pulumi up --stack ${shellQuote(target.stack)}\n`);
+        if (rotate) io.stdout("Argo CD uses the old token until that pulumi up, and the old token no longer works: run it now.\n");
+    }
+    return outcomes.every((o) => o.ok) ? 0 : 1;
+}
+
+const bootstrap = (argv: string[], io: CommandIO) => onboard(argv, io, false);
+const rotate = (argv: string[], io: CommandIO) => onboard(argv, io, true);
+
+async function migrate(argv: string[], io: CommandIO): Promise<number> {
+    const { values } = parseArgs({ args: argv, options: OPTIONS.migrate, strict: true });
+    required(values, "stack", "name", "kubeconfig");
+    const target = openStack(values.stack!, values["project-root"], io.cwd);
+    const hub: HubStack = { stack: target.stack, root: target.root };
+    const started = Date.now();
+    const result = await migrateTenant({
+        hub,
+        engine: engineFor(io, hub),
+        tenant: values.name!,
+        kubeconfigFile: path.resolve(io.cwd, values.kubeconfig!),
+        context: values.context,
+        log: (l) => io.stderr(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${l}\n`),
+    });
+    io.stdout(`Migrated tenant ${values.name} to onboarding stack ${result.stack} (${result.moved.length} resources moved, nothing replaced). Next: pulumi preview --stack ${shellQuote(target.stack)} shows only the tenant's old provider leaving the hub state.\n`);
+    return 0;
+}
+
+function labelsOf(given: string[]): Record<string, string> {
+    const labels: Record<string, string> = {};
+    for (const label of given) {
+        const eq = label.indexOf("=");
+        if (eq <= 0) throw new UsageError(`--label ${JSON.stringify(label)} is not KEY=VALUE`);
+        if (label.slice(0, eq) in labels) throw new UsageError(`--label ${label.slice(0, eq)} is given twice`);
+        labels[label.slice(0, eq)] = label.slice(eq + 1);
+    }
+    return labels;
+}
+
+const COMMANDS: Record<string, (argv: string[], io: CommandIO) => number | Promise<number>> = { bootstrap, rotate, migrate, add, list, remove };
 
 /** Runs the CLI; returns the exit code (0 done, 1 refused or failed, 2 usage error). */
 export async function main(argv: string[], io: CommandIO = defaultIO()): Promise<number> {

@@ -1,0 +1,124 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+
+export const MANAGER_ACCOUNT = "argocd-manager";
+export const MANAGER_NAMESPACE = "kube-system";
+export const MANAGER_TOKEN_SECRET = "argocd-manager-long-lived-token";
+/** The type the in-tenant objects had as children of the hub's TenantCluster (before onboarding stacks). */
+export const LEGACY_PARENT_TYPE = "agentfleet:index:TenantCluster";
+
+type PolicyRule = k8s.types.input.rbac.v1.PolicyRule;
+
+/** Full rights inside an agent namespace: Argo CD applies whatever the agent chart renders there. */
+export const NAMESPACE_RULES: PolicyRule[] = [{ apiGroups: ["*"], resources: ["*"], verbs: ["*"] }];
+
+/**
+ * The only rights Argo CD gets outside the agent namespaces. With `namespaces` set on the cluster
+ * Secret, Argo CD lists and watches inside those namespaces only, so it needs:
+ * - API discovery (`/api`, `/apis` and their sub-paths) and `/version`, to learn which kinds exist
+ *   and how to reach them (k3s grants these to authenticated users too; listed so the grant is
+ *   explicit and survives a hardened cluster);
+ * - `get` on its own agent Namespaces (by name), to check the sync destination exists.
+ * Nothing else: no cluster-scoped writes, no reads of other namespaces or of Secrets elsewhere.
+ */
+export function managerClusterRules(namespaces: string[]): PolicyRule[] {
+    return [
+        { nonResourceURLs: ["/api", "/api/*", "/apis", "/apis/*", "/version"], verbs: ["get"] },
+        { apiGroups: [""], resources: ["namespaces"], resourceNames: [...namespaces], verbs: ["get"] },
+    ];
+}
+
+/**
+ * Name of the long-lived token Secret of a token generation. Generation 0 keeps the name the hub
+ * stack used, so a migrated tenant keeps its token; `rotate` bumps the generation, which replaces
+ * the Secret (the new one first, then the old one and its token are deleted).
+ */
+export const tokenSecretName = (generation: number): string => (generation === 0 ? MANAGER_TOKEN_SECRET : `${MANAGER_TOKEN_SECRET}-${generation}`);
+
+/** The credential Argo CD needs, from the token Secret's `data`: the raw token and the base64 PEM CA as they are. */
+export function credentialFromTokenData(data: Record<string, string> | undefined): { bearerToken: string; caData: string } {
+    return { bearerToken: Buffer.from(data?.token ?? "", "base64").toString("utf8"), caData: data?.["ca.crt"] ?? "" };
+}
+
+export interface TenantAccessArgs {
+    /** Tenant name: the provider's clusterIdentifier and the prefix of every resource name. */
+    tenant: string;
+    /** Admin kubeconfig of the tenant (secret). */
+    kubeconfig: pulumi.Input<string>;
+    /** Agent namespaces: full rights inside, kept when the tenant is removed. */
+    namespaces: string[];
+    /** Token generation (0 at bootstrap, +1 per rotation). */
+    tokenGeneration: number;
+    /** The cluster is gone: resources leave the state without contacting it. */
+    deleteUnreachable?: boolean;
+}
+
+/**
+ * The least-privilege identity Argo CD uses inside one tenant: ServiceAccount
+ * `kube-system/argocd-manager`, full rights in each agent namespace only, the smallest
+ * ClusterRole it needs, and a long-lived token read back as `credential` (secret).
+ *
+ * Every child carries an alias to the URN `pulumi state move` gives it when it comes from the hub
+ * stack (reparented to the stack root), so a migrated tenant is adopted without replacement.
+ */
+export class TenantAccess extends pulumi.ComponentResource {
+    public readonly provider: k8s.Provider;
+    public readonly credential: pulumi.Output<{ bearerToken: string; caData: string }>;
+
+    constructor(name: string, args: TenantAccessArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("agentfleet:index:TenantAccess", name, {}, opts);
+        // The URN a resource moved out of the hub stack has: same type and name, at the stack root.
+        const moved = (type: string, child: string) => ({ parent: this, aliases: [pulumi.createUrn(child, type)] });
+
+        this.provider = new k8s.Provider(
+            `${name}-kubernetes`,
+            {
+                kubeconfig: pulumi.secret(args.kubeconfig),
+                // A rotated kubeconfig must not replace every resource on the tenant.
+                clusterIdentifier: args.tenant,
+                deleteUnreachable: args.deleteUnreachable ?? false,
+            },
+            moved("pulumi:providers:kubernetes", `${name}-kubernetes`),
+        );
+        const on = (type: string, child: string) => ({ ...moved(type, child), provider: this.provider });
+
+        // Removing a tenant must never delete the agent workloads living in these.
+        const namespaces = args.namespaces.map(
+            (ns) =>
+                new k8s.core.v1.Namespace(`${name}-ns-${ns}`, { metadata: { name: ns, labels: { "app.kubernetes.io/managed-by": "agentfleet" } } }, { ...on("kubernetes:core/v1:Namespace", `${name}-ns-${ns}`), retainOnDelete: true }),
+        );
+        const account = new k8s.core.v1.ServiceAccount(`${name}-manager`, { metadata: { name: MANAGER_ACCOUNT, namespace: MANAGER_NAMESPACE } }, on("kubernetes:core/v1:ServiceAccount", `${name}-manager`));
+        const subject = { kind: "ServiceAccount", name: MANAGER_ACCOUNT, namespace: MANAGER_NAMESPACE };
+        args.namespaces.forEach((ns, i) => {
+            const roleName = `${name}-manager-role-${ns}`;
+            const role = new k8s.rbac.v1.Role(roleName, { metadata: { name: "argocd-manager-role", namespace: ns }, rules: NAMESPACE_RULES }, { ...on("kubernetes:rbac.authorization.k8s.io/v1:Role", roleName), dependsOn: [namespaces[i]] });
+            const bindingName = `${name}-manager-binding-${ns}`;
+            new k8s.rbac.v1.RoleBinding(
+                bindingName,
+                { metadata: { name: "argocd-manager-role-binding", namespace: ns }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "argocd-manager-role" }, subjects: [subject] },
+                { ...on("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", bindingName), dependsOn: [namespaces[i], role] },
+            );
+        });
+        const clusterRole = new k8s.rbac.v1.ClusterRole(
+            `${name}-manager-cluster-role`,
+            { metadata: { name: "argocd-manager-cluster-role" }, rules: managerClusterRules(args.namespaces) },
+            on("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", `${name}-manager-cluster-role`),
+        );
+        new k8s.rbac.v1.ClusterRoleBinding(
+            `${name}-manager-cluster-binding`,
+            { metadata: { name: "argocd-manager-cluster-role-binding" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "argocd-manager-cluster-role" }, subjects: [subject] },
+            { ...on("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", `${name}-manager-cluster-binding`), dependsOn: [clusterRole] },
+        );
+        const token = new k8s.core.v1.Secret(
+            `${name}-manager-token`,
+            {
+                metadata: { name: tokenSecretName(args.tokenGeneration), namespace: MANAGER_NAMESPACE, annotations: { "kubernetes.io/service-account.name": MANAGER_ACCOUNT } },
+                type: "kubernetes.io/service-account-token",
+            },
+            { ...on("kubernetes:core/v1:Secret", `${name}-manager-token`), dependsOn: [account] },
+        );
+        // The token controller fills data.token and data["ca.crt"]; the provider waits for it.
+        this.credential = pulumi.secret(token.data.apply(credentialFromTokenData));
+        this.registerOutputs({ credential: this.credential });
+    }
+}

@@ -1,0 +1,150 @@
+/**
+ * The boundary between the tenant commands and Pulumi: everything that runs the Pulumi engine or
+ * touches Pulumi state goes through `OnboardingEngine`. `automationEngine` is the real one (the
+ * Automation API with inline programs, and the CLI for what the API lacks); the specs use a
+ * test-only double (tests/fake-onboarding-engine.ts).
+ */
+import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import { ONBOARDING_PROJECT, type OnboardingSettings, onboardingProgram } from "./onboarding-program";
+
+export interface HubCredential {
+    bearerToken: string;
+    caData: string;
+}
+
+export interface StateResource {
+    urn: string;
+    type: string;
+    parent?: string;
+}
+
+export interface OnboardingEngine {
+    /** Token generation of the tenant's onboarding stack; undefined when the stack does not exist. */
+    tokenGeneration(stack: string): Promise<number | undefined>;
+    /** Creates (sharing the hub's backend and secrets provider) or updates the onboarding stack; returns its credential. */
+    up(stack: string, settings: OnboardingSettings): Promise<HubCredential>;
+    /** Destroys the onboarding stack and removes it; `forget`: the cluster is gone, drop the stack and its state without contacting it. */
+    destroy(stack: string, options: { forget: boolean }): Promise<void>;
+    /** Stores the credential in the hub stack's `tenantCredentials.<tenant>` (secret), and removes the `remove` config paths. */
+    storeHubCredential(tenant: string, credential: HubCredential, remove?: string[]): Promise<void>;
+    /** Resources in the hub stack's state. */
+    hubResources(): Promise<StateResource[]>;
+    /** `pulumi state move` of `urns` from the hub stack into the onboarding stack (created if needed). */
+    moveFromHub(stack: string, urns: string[]): Promise<void>;
+}
+
+export interface AutomationOptions {
+    hubStack: string;
+    /** Project root of the hub (Pulumi.yaml, Pulumi.<hubStack>.yaml). */
+    root: string;
+    /** Environment of every Pulumi CLI call (backend, passphrase, PULUMI_HOME...). Default: this process's. */
+    env?: Record<string, string>;
+    /** Folder holding the `pulumi` binary; default: the one on PATH. */
+    pulumiBin?: string;
+}
+
+/** Secrets provider settings of the hub stack file, shared by its onboarding stacks (same passphrase, KMS key or Pulumi Cloud). */
+export function hubSecretsSettings(stackText: string): { secretsProvider?: string; encryptedKey?: string; encryptionSalt?: string } {
+    const doc = (YAML.parse(stackText) ?? {}) as Record<string, unknown>;
+    const str = (k: string) => (typeof doc[k] === "string" ? (doc[k] as string) : undefined);
+    return Object.fromEntries(
+        Object.entries({ secretsProvider: str("secretsprovider"), encryptedKey: str("encryptedkey"), encryptionSalt: str("encryptionsalt") }).filter(([, v]) => v !== undefined),
+    );
+}
+
+/** The last lines of a failed CLI run: enough to act on, without pages of engine output. */
+const lastLines = (text: string, n = 8) => text.trim().split("\n").filter(Boolean).slice(-n).join("\n");
+
+export function automationEngine(options: AutomationOptions): OnboardingEngine {
+    const env = options.env ?? (process.env as Record<string, string>);
+    let command: Promise<PulumiCommand> | undefined;
+    const pulumiCommand = () => (command ??= PulumiCommand.get(options.pulumiBin ? { root: path.dirname(options.pulumiBin) } : {}));
+    const hubFile = () => path.join(options.root, `Pulumi.${options.hubStack}.yaml`);
+
+    const onboardingWorkspace = async (stack: string, settings?: OnboardingSettings) => {
+        const secrets = hubSecretsSettings(fs.readFileSync(hubFile(), "utf8"));
+        return LocalWorkspace.create({
+            ...(settings ? { program: onboardingProgram(settings) } : {}),
+            projectSettings: { name: ONBOARDING_PROJECT, runtime: "nodejs", description: "One tenant's argocd-manager identity (agentfleet tenants/)" },
+            stackSettings: { [stack]: secrets },
+            ...(secrets.secretsProvider ? { secretsProvider: secrets.secretsProvider } : {}),
+            envVars: env,
+            pulumiCommand: await pulumiCommand(),
+        });
+    };
+    const exists = async (ws: LocalWorkspace, stack: string) => (await ws.listStacks()).some((s) => s.name === stack || s.name.endsWith(`/${stack}`));
+    const hubWorkspace = async () => LocalWorkspace.create({ workDir: options.root, envVars: env, pulumiCommand: await pulumiCommand() });
+
+    /** Runs the CLI with `input` on standard input (secret values never go into argv, where `ps` shows them). */
+    const cli = async (args: string[], cwd: string, input = ""): Promise<string> => {
+        const bin = (await pulumiCommand()).command;
+        return new Promise((resolve, reject) => {
+            const child = spawn(bin, [...args, "--non-interactive"], { cwd, env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+            let out = "";
+            let err = "";
+            child.stdout.on("data", (d) => (out += d));
+            child.stderr.on("data", (d) => (err += d));
+            child.on("error", reject);
+            child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`pulumi ${args.slice(0, 2).join(" ")} failed: ${lastLines(err || out) || `exit code ${code}`}`))));
+            child.stdin.on("error", () => undefined);
+            child.stdin.end(input);
+        });
+    };
+
+    return {
+        async tokenGeneration(stack) {
+            const ws = await onboardingWorkspace(stack);
+            if (!(await exists(ws, stack))) return undefined;
+            const outputs = await (await Stack.select(stack, ws)).outputs();
+            return Number(outputs.tokenGeneration?.value ?? 0);
+        },
+        async up(stack, settings) {
+            const ws = await onboardingWorkspace(stack, settings);
+            const s = await Stack.createOrSelect(stack, ws);
+            try {
+                await s.up();
+            } catch (err) {
+                throw new Error(`pulumi up of ${stack} failed: ${lastLines(String((err as Error).message))}`);
+            }
+            const outputs = await s.outputs();
+            const bearerToken = String(outputs.bearerToken?.value ?? "");
+            const caData = String(outputs.caData?.value ?? "");
+            if (!bearerToken || !caData) throw new Error(`${stack} exported no token or CA: the tenant's token controller did not fill argocd-manager's token Secret`);
+            return { bearerToken, caData };
+        },
+        async destroy(stack, { forget }) {
+            const ws = await onboardingWorkspace(stack);
+            if (!(await exists(ws, stack))) return;
+            if (forget) return ws.removeStack(stack, { force: true });
+            const s = await Stack.select(stack, ws);
+            try {
+                await s.destroy();
+            } catch (err) {
+                throw new Error(`pulumi destroy of ${stack} failed: ${lastLines(String((err as Error).message))}; if the cluster is gone for good, use --decommission`);
+            }
+            await ws.removeStack(stack);
+        },
+        async storeHubCredential(tenant, credential, remove = []) {
+            for (const [field, value] of Object.entries(credential)) {
+                await cli(["config", "set", "--stack", options.hubStack, "--secret", "--path", `tenantCredentials.${tenant}.${field}`], options.root, value);
+            }
+            for (const key of remove) await cli(["config", "rm", "--stack", options.hubStack, "--path", key], options.root);
+        },
+        async hubResources() {
+            const deployment = await (await hubWorkspace()).exportStack(options.hubStack);
+            const resources = ((deployment.deployment as { resources?: Array<Record<string, unknown>> })?.resources ?? []) as Array<{ urn: string; type: string; parent?: string }>;
+            return resources.map((r) => ({ urn: r.urn, type: r.type, ...(r.parent ? { parent: r.parent } : {}) }));
+        },
+        async moveFromHub(stack, urns) {
+            const ws = await onboardingWorkspace(stack);
+            if (!(await exists(ws, stack))) await ws.createStack(stack);
+            // The hub stack lives in another project: the move needs its fully qualified name.
+            const source = (await cli(["stack", "--show-name", "--fully-qualify-stack-names", "--stack", options.hubStack], options.root)).trim();
+            await cli(["state", "move", "--source", source, "--dest", stack, "--yes", ...urns], ws.workDir);
+        },
+    };
+}

@@ -1,0 +1,159 @@
+/**
+ * Checks a tenant's kubeconfig file and extracts what is stored or used from it, and the shell
+ * commands that store the same values for a user without the Pulumi CLI at hand.
+ */
+import * as YAML from "yaml";
+import { type CredentialMode, isLoopbackHost, suggestion } from "../stacks/config";
+import { CommandError, isObject, yamlErrorAt } from "./stack-file";
+
+// ---------------------------------------------------------------------------------------------
+// Kubeconfig
+
+export interface CheckedKubeconfig {
+    /** The context the tenant is registered from. */
+    context: string;
+    /** The file holds only this context (and its cluster and user), as its current context: it can be stored as it is. */
+    singleContext: boolean;
+    /** The kubeconfig's own server, when it was a loopback address replaced by `--server`. */
+    loopbackServer?: string;
+    /** Values to store under `tenantCredentials.<tenant>.<field>`. Secret: never print them. */
+    secrets: Record<string, string>;
+}
+
+const FILE_REFERENCES = ["client-certificate", "client-key", "tokenFile"];
+
+/**
+ * Checks a kubeconfig for registering a tenant and returns what to store. The chosen context
+ * (default: current-context) must name a cluster with a server and embedded CA data, and a user
+ * whose credentials are embedded too (CI cannot read file paths). A loopback server, the k3s
+ * default, is replaced by `server`; any other server must equal it.
+ */
+export function parseKubeconfig(text: string, options: { server: string; credentials: CredentialMode; context?: string }): CheckedKubeconfig {
+    const doc = YAML.parseDocument(text);
+    if (doc.errors.length > 0) throw new CommandError([`is not valid YAML (${yamlErrorAt(doc.errors[0])})`]);
+    let kubeconfig: unknown;
+    try {
+        kubeconfig = doc.toJS();
+    } catch {
+        throw new CommandError(["is not valid YAML (it uses an alias it does not define)"]);
+    }
+    if (!isObject(kubeconfig)) throw new CommandError(["is not a kubeconfig (expected a map with clusters, contexts and users)"]);
+    const named = (list: unknown, field: string) => new Map<string, unknown>(Array.isArray(list) ? list.filter((e) => isObject(e) && typeof e.name === "string").map((e) => [e.name, e[field]]) : []);
+    const [contexts, clusters, users] = [named(kubeconfig.contexts, "context"), named(kubeconfig.clusters, "cluster"), named(kubeconfig.users, "user")];
+    const contextNames = [...contexts.keys()];
+
+    const current = typeof kubeconfig["current-context"] === "string" ? kubeconfig["current-context"] : undefined;
+    const contextName = options.context ?? current;
+    if (!contextName) throw new CommandError([`has no current-context; choose one with --context (contexts: ${contextNames.join(", ") || "none"})`]);
+    const context = contexts.get(contextName);
+    if (!isObject(context)) throw new CommandError([`has no context ${JSON.stringify(contextName)}${suggestion(contextName, contextNames)} (contexts: ${contextNames.join(", ") || "none"})`]);
+
+    const problems: string[] = [];
+    const clusterName = String(context.cluster ?? "");
+    const userName = String(context.user ?? "");
+    const cluster = clusters.get(clusterName);
+    const user = users.get(userName);
+    if (!isObject(cluster)) problems.push(`context ${JSON.stringify(contextName)} uses cluster ${JSON.stringify(clusterName)}, which the kubeconfig does not define`);
+    if (!isObject(user)) problems.push(`context ${JSON.stringify(contextName)} uses user ${JSON.stringify(userName)}, which the kubeconfig does not define`);
+
+    let server: string | undefined;
+    let loopbackServer: string | undefined;
+    const caData = isObject(cluster) ? cluster["certificate-authority-data"] : undefined;
+    if (isObject(cluster)) {
+        const embed = "embed it with `kubectl config view --raw --flatten --minify`";
+        if (typeof cluster.server !== "string" || cluster.server === "") problems.push(`cluster ${JSON.stringify(clusterName)} has no server`);
+        else server = cluster.server;
+        if (typeof caData !== "string" || caData === "") {
+            problems.push(
+                cluster["certificate-authority"]
+                    ? `cluster ${JSON.stringify(clusterName)} names its CA by file path (certificate-authority), which CI cannot read; ${embed}`
+                    : `cluster ${JSON.stringify(clusterName)} has no CA (certificate-authority-data): the hub needs it to verify the tenant's API server`,
+            );
+        } else if (!Buffer.from(caData, "base64").toString("utf8").includes("-----BEGIN CERTIFICATE-----")) {
+            problems.push(`cluster ${JSON.stringify(clusterName)}: certificate-authority-data is not a base64-encoded PEM certificate`);
+        }
+        if (server) {
+            let url: URL | undefined;
+            try {
+                url = new URL(server);
+            } catch {
+                problems.push(`cluster ${JSON.stringify(clusterName)}: server ${JSON.stringify(server)} is not a URL`);
+            }
+            if (url && isLoopbackHost(url.hostname)) loopbackServer = server;
+            else if (url && sameServer(server, options.server) === false) {
+                problems.push(`server ${server} differs from --server ${options.server}; the kubeconfig must be the registered cluster's (only a loopback server, the k3s default, is replaced)`);
+            }
+        }
+    }
+    if (isObject(user)) {
+        for (const field of FILE_REFERENCES) {
+            if (user[field]) problems.push(`user ${JSON.stringify(userName)} reads ${field} from a file, which CI cannot read; embed it with \`kubectl config view --raw --flatten --minify\``);
+        }
+        if (options.credentials === "token" && (typeof user.token !== "string" || user.token === "")) {
+            problems.push(`user ${JSON.stringify(userName)} has no token, which --credentials token stores as bearerToken; the k3s admin kubeconfig authenticates with a client certificate: use --credentials bootstrap`);
+        }
+    }
+    if (problems.length > 0 || !isObject(cluster) || !isObject(user)) throw new CommandError(problems);
+
+    const singleContext = contexts.size === 1 && clusters.size === 1 && users.size === 1 && current === contextName;
+    const secrets: Record<string, string> =
+        options.credentials === "token"
+            ? { bearerToken: String(user.token), caData: String(caData) }
+            : {
+                  kubeconfig: YAML.stringify(
+                      {
+                          apiVersion: "v1",
+                          kind: "Config",
+                          clusters: [{ name: clusterName, cluster: { ...cluster, server: loopbackServer ? options.server : server } }],
+                          contexts: [{ name: contextName, context }],
+                          users: [{ name: userName, user }],
+                          "current-context": contextName,
+                      },
+                      { lineWidth: 0 },
+                  ),
+              };
+    return { context: contextName, singleContext, ...(loopbackServer ? { loopbackServer } : {}), secrets };
+}
+
+/** Whether two server URLs name the same endpoint; undefined when one is not a URL (the loader reports that). */
+function sameServer(a: string, b: string): boolean | undefined {
+    try {
+        const norm = (s: string) => new URL(s).href.replace(/\/$/, "");
+        return norm(a) === norm(b);
+    } catch {
+        return undefined;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storing credentials
+
+/** Quotes for a POSIX shell, only when needed. */
+export const shellQuote = (s: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+export const credentialKey = (name: string, field: string) => `tenantCredentials.${name}.${field}`;
+export const pulumiSetArgs = (stack: string, name: string, field: string) => ["config", "set", "--stack", stack, "--secret", "--path", credentialKey(name, field)];
+export const pulumiSetCommand = (stack: string, name: string, field: string) => `pulumi config set --stack ${shellQuote(stack)} --secret --path '${credentialKey(name, field)}'`;
+
+/** `sed` substitution replacing one server URL by another, literally. */
+const sedReplace = (from: string, to: string) => `sed ${shellQuote(`s#${from.replace(/[\\.[\]*^$#]/g, "\\$&")}#${to.replace(/[\\&#]/g, "\\$&")}#`)}`;
+
+/**
+ * Shell commands that store the same credential values from the kubeconfig file itself, for a
+ * user without the Pulumi CLI here (they read the file; they never contain credential content).
+ */
+export function credentialCommands(args: { stack: string; name: string; credentials: CredentialMode; kubeconfigPath: string; server: string; checked: CheckedKubeconfig }): string[] {
+    const { stack, name, checked } = args;
+    const file = shellQuote(args.kubeconfigPath);
+    const minified = `kubectl config view --raw --minify --flatten --kubeconfig ${file} --context ${shellQuote(checked.context)}`;
+    if (args.credentials === "token") {
+        return [
+            [`${minified} -o jsonpath='{.users[0].user.token}'`, pulumiSetCommand(stack, name, "bearerToken")].join(" | "),
+            [`${minified} -o jsonpath='{.clusters[0].cluster.certificate-authority-data}'`, pulumiSetCommand(stack, name, "caData")].join(" | "),
+        ];
+    }
+    const rewrite = checked.loopbackServer ? sedReplace(checked.loopbackServer, args.server) : undefined;
+    if (checked.singleContext && !rewrite) return [`${pulumiSetCommand(stack, name, "kubeconfig")} < ${file}`];
+    const source = checked.singleContext ? [`${rewrite} ${file}`] : [minified, ...(rewrite ? [rewrite] : [])];
+    return [[...source, pulumiSetCommand(stack, name, "kubeconfig")].join(" | ")];
+}

@@ -1,0 +1,129 @@
+/**
+ * `npm run tenant -- bootstrap|rotate`: runs each tenant's onboarding stack (its argocd-manager
+ * identity, on the tenant) and registers the result in the hub stack: the entry, and the token
+ * and CA as secrets. Many tenants run in parallel with a bound; one failing never stops the
+ * others, and running the same command again finishes what failed.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { ConfigError, DEFAULT_AGENT_NAMESPACE } from "../stacks/config";
+import { withStackLock, writeFileAtomic } from "../tools/stack-lock";
+import type { HubCredential, OnboardingEngine } from "./engine";
+import { parseKubeconfig } from "./kubeconfig";
+import { onboardingStackName } from "./onboarding-program";
+import { type TenantOutcome, forEachTenant } from "./parallel";
+import { type TenantEntry, CommandError, addTenant, checkStack, storedCredentialFields, tenantEntries } from "./stack-file";
+
+export interface HubStack {
+    stack: string;
+    /** Project root holding Pulumi.<stack>.yaml. */
+    root: string;
+}
+
+export const hubFile = (hub: HubStack) => path.join(hub.root, `Pulumi.${hub.stack}.yaml`);
+export const credentialPaths = (tenant: string) => [`tenantCredentials.${tenant}.bearerToken`, `tenantCredentials.${tenant}.caData`];
+
+export interface OnboardTarget {
+    name: string;
+    /** The tenant's admin kubeconfig file. */
+    kubeconfigFile: string;
+    context?: string;
+    /** The entry to add, for a tenant not in the hub stack file yet. */
+    entry?: TenantEntry;
+}
+
+export interface OnboardOptions {
+    hub: HubStack;
+    engine: OnboardingEngine;
+    targets: OnboardTarget[];
+    parallel: number;
+    /** Progress lines (stderr). */
+    log: (line: string) => void;
+    /** Replace the token instead of bootstrapping. */
+    rotate?: boolean;
+    heartbeatMs?: number;
+}
+
+/** Checks the hub stack file's text as the stack's configuration, its problems as one error. */
+export function checkHub(hub: HubStack, text: string, pendingSecrets: string[] = []): ReturnType<typeof checkStack> {
+    try {
+        return checkStack(hub.stack, text, hub.root, pendingSecrets);
+    } catch (err) {
+        if (err instanceof ConfigError) throw new CommandError([`Pulumi.${hub.stack}.yaml would not be a valid configuration:`, ...err.problems.map((p) => `  - ${p}`)]);
+        throw err;
+    }
+}
+
+/** The tenant's entry (existing, or the one to add) after checking the hub stack would be valid with it and its credential. */
+function plannedEntry(hub: HubStack, target: OnboardTarget, rotate: boolean): { entry: Record<string, unknown>; isNew: boolean } {
+    const text = fs.readFileSync(hubFile(hub), "utf8");
+    const existing = tenantEntries(text).find((e) => e.name === target.name);
+    if (!existing && !target.entry) throw new CommandError([`Pulumi.${hub.stack}.yaml has no tenant ${target.name}; to add it, give --server, --ring and --region`]);
+    if (!existing && rotate) throw new CommandError([`Pulumi.${hub.stack}.yaml has no tenant ${target.name}: nothing to rotate`]);
+    const entry = existing ?? (target.entry as unknown as Record<string, unknown>);
+    if (entry.credentials !== "bootstrap") throw new CommandError([`tenant ${target.name} uses credentials: ${String(entry.credentials)} (a pre-issued token); only credentials: bootstrap tenants have an onboarding stack`]);
+    if (entry.decommissioned === true) throw new CommandError([`tenant ${target.name} is decommissioned; remove it with \`npm run tenant -- remove --stack ${hub.stack} --name ${target.name}\``]);
+    checkHub(hub, existing ? text : addTenant(text, target.entry!), credentialPaths(target.name));
+    return { entry, isNew: !existing };
+}
+
+/** Writes the entry (when new) and stores the credential, holding the stack file's lock; the file is restored when storing fails. */
+async function register(hub: HubStack, engine: OnboardingEngine, name: string, entry: TenantEntry | undefined, credential: HubCredential): Promise<void> {
+    const file = hubFile(hub);
+    await withStackLock(file, async () => {
+        const before = fs.readFileSync(file, "utf8");
+        const present = tenantEntries(before).some((e) => e.name === name);
+        const after = present || !entry ? before : addTenant(before, entry);
+        checkHub(hub, after, credentialPaths(name));
+        if (after !== before) writeFileAtomic(file, after);
+        try {
+            await engine.storeHubCredential(name, credential);
+        } catch (err) {
+            if (after !== before) writeFileAtomic(file, before);
+            throw err;
+        }
+    });
+}
+
+/** Bootstraps (or rotates) every target; returns each tenant's outcome. */
+export async function onboardTenants(options: OnboardOptions): Promise<Array<TenantOutcome<{ stack: string; tokenGeneration: number }>>> {
+    const { hub, engine, rotate = false } = options;
+    const byName = new Map(options.targets.map((t) => [t.name, t]));
+    return forEachTenant(
+        options.targets.map((t) => t.name),
+        async (name) => {
+            const target = byName.get(name)!;
+            const { entry, isNew } = plannedEntry(hub, target, rotate);
+            if (!fs.existsSync(target.kubeconfigFile)) throw new CommandError([`${target.kubeconfigFile}: no such kubeconfig file`]);
+            let kubeconfig: string;
+            try {
+                kubeconfig = parseKubeconfig(fs.readFileSync(target.kubeconfigFile, "utf8"), { server: String(entry.server), credentials: "bootstrap", context: target.context }).secrets.kubeconfig;
+            } catch (err) {
+                if (err instanceof CommandError) throw new CommandError(err.problems.map((p) => `${target.kubeconfigFile}: ${p}`));
+                throw err;
+            }
+            const stack = onboardingStackName(hub.stack, name);
+            const previous = await engine.tokenGeneration(stack);
+            if (rotate && previous === undefined) throw new CommandError([`tenant ${name} has no onboarding stack ${stack}; bootstrap it first`]);
+            const tokenGeneration = rotate ? previous! + 1 : (previous ?? 0);
+            const namespaces = Array.isArray(entry.namespaces) ? entry.namespaces.map(String) : [DEFAULT_AGENT_NAMESPACE];
+            const credential = await engine.up(stack, { tenant: name, namespaces, tokenGeneration, kubeconfig });
+            await register(hub, engine, name, isNew ? target.entry : undefined, credential);
+            return { stack, tokenGeneration };
+        },
+        { parallel: options.parallel, log: options.log, action: rotate ? "rotate" : "bootstrap", heartbeatMs: options.heartbeatMs },
+    );
+}
+
+/** Bootstrap tenants of the hub stack file that have no stored token and CA yet. */
+export function pendingTenants(hub: HubStack): string[] {
+    const text = fs.readFileSync(hubFile(hub), "utf8");
+    return tenantEntries(text)
+        .filter((e) => e.credentials === "bootstrap" && e.decommissioned !== true)
+        .map((e) => String(e.name))
+        .filter((name) => {
+            const stored = storedCredentialFields(text, name);
+            // A tenant whose kubeconfig is still in the hub stack needs `migrate`, not a fresh bootstrap.
+            return !stored.includes("kubeconfig") && !(stored.includes("bearerToken") && stored.includes("caData"));
+        });
+}

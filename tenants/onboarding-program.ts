@@ -1,0 +1,50 @@
+/**
+ * The tenant onboarding program: one small Pulumi stack per tenant (`<hub stack>-tenant-<tenant>`
+ * in project `agentfleet-tenant`) holding the tenant's `argocd-manager` identity. Its outputs are
+ * exactly what the hub stack needs to register the tenant: the token and CA, as secrets.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { TenantAccess } from "../components/tenant-access";
+
+export const ONBOARDING_PROJECT = "agentfleet-tenant";
+
+/** The onboarding stack of a tenant of a hub stack. */
+export const onboardingStackName = (hubStack: string, tenant: string): string => `${hubStack}-tenant-${tenant}`;
+
+export interface OnboardingSettings {
+    tenant: string;
+    /** The tenant's agent namespaces, as in its hub stack entry. */
+    namespaces: string[];
+    /** 0 at bootstrap; `rotate` adds 1, which replaces the token. */
+    tokenGeneration: number;
+    /** Admin kubeconfig, read from the user's file; only ever handed to the provider, as a secret. */
+    kubeconfig: string;
+}
+
+/** What an onboarding stack exports. */
+export interface OnboardingOutputs {
+    tenant: string;
+    tokenGeneration: number;
+    /** Secret. */
+    bearerToken: string;
+    /** Secret: base64 PEM, as Argo CD's `tlsClientConfig.caData` takes it. */
+    caData: string;
+}
+
+/** The program of one tenant's onboarding stack (an inline program for the Automation API). */
+export function onboardingProgram(settings: OnboardingSettings): () => Promise<Record<string, unknown>> {
+    return async () => {
+        const access = new TenantAccess(settings.tenant, {
+            tenant: settings.tenant,
+            kubeconfig: pulumi.secret(settings.kubeconfig),
+            namespaces: settings.namespaces,
+            tokenGeneration: settings.tokenGeneration,
+        });
+        return {
+            tenant: settings.tenant,
+            tokenGeneration: settings.tokenGeneration,
+            bearerToken: pulumi.secret(access.credential.bearerToken),
+            caData: pulumi.secret(access.credential.caData),
+        };
+    };
+}

@@ -1,0 +1,173 @@
+/**
+ * Edits of a hub stack file's tenant entries that keep its comments and formatting byte for byte,
+ * and the check of the result with the project's own loader (`validateConfig`) before anything is
+ * written. Used by every `npm run tenant` command that changes a stack file.
+ */
+import * as YAML from "yaml";
+import { type CredentialMode, type RawConfig, type SecretShapes, CONFIG_KEYS, ConfigError, PROJECT, credentialShape, notificationSecretsShape, parseConfigValue, suggestion, unknownConfigKeys, validateConfig } from "../stacks/config";
+import { SECRET_PREFIX, readStackConfig } from "../tools/evaluate";
+
+/** A refusal with a message for the user (never containing credential content). */
+export class CommandError extends Error {
+    constructor(readonly problems: string[]) {
+        super(problems.join("\n"));
+        this.name = "CommandError";
+    }
+}
+
+export const TENANTS_KEY = `${PROJECT}:tenants`;
+export const CREDENTIALS_KEY = `${PROJECT}:tenantCredentials`;
+
+export const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** Where a YAML error is, without the parser's excerpt or message (both can quote the file's content). */
+export const yamlErrorAt = (err: YAML.YAMLError): string => `${err.code}${err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : ""}`;
+
+/** The credential fields already stored (as secure values) for the tenant in the stack file. */
+export function storedCredentialFields(stackText: string, name: string): string[] {
+    const entry = YAML.parse(stackText)?.config?.[CREDENTIALS_KEY]?.[name];
+    return isObject(entry) ? Object.keys(entry).filter((f) => isObject(entry[f]) && "secure" in (entry[f] as object)) : [];
+}
+
+/** The tenant entries of the stack file as plain objects (empty when there are none). */
+export function tenantEntries(stackText: string): Array<Record<string, unknown>> {
+    const entries: unknown = YAML.parse(stackText)?.config?.[TENANTS_KEY];
+    return Array.isArray(entries) ? entries.filter(isObject) : [];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stack file edits
+
+/** The layout of the stack files; every edit first checks these options reproduce the file exactly. */
+const STACK_FILE_FORMAT: YAML.ToStringOptions = { lineWidth: 0, flowCollectionPadding: false };
+
+/** A tenant entry as written under `agentfleet:tenants` (optional fields only when given). */
+export interface TenantEntry {
+    name: string;
+    server: string;
+    env?: string;
+    ring: string;
+    region: string;
+    credentials: CredentialMode;
+    labels?: Record<string, string>;
+    namespaces?: string[];
+}
+
+export function parseYaml(text: string): YAML.Document {
+    const doc = YAML.parseDocument(text);
+    if (doc.errors.length > 0) throw new CommandError([`is not valid YAML (${yamlErrorAt(doc.errors[0])})`]);
+    return doc;
+}
+
+/** Applies `edit` to the stack file's document and returns the new text, or refuses to reformat. */
+function editStackText(text: string, edit: (config: YAML.YAMLMap, doc: YAML.Document) => void): string {
+    const doc = parseYaml(text);
+    const rendered = doc.toString(STACK_FILE_FORMAT);
+    if (rendered !== text) {
+        const [before, after] = [text.split("\n"), rendered.split("\n")];
+        const line = before.findIndex((l, i) => l !== after[i]) + 1;
+        throw new CommandError([`cannot be edited without reformatting it (line ${line} would change); make this change by hand`]);
+    }
+    const config = doc.get("config", true);
+    if (!YAML.isMap(config)) throw new CommandError(["has no config: map"]);
+    edit(config, doc);
+    return doc.toString(STACK_FILE_FORMAT);
+}
+
+function tenantsOf(config: YAML.YAMLMap): YAML.YAMLSeq {
+    const tenants = config.get(TENANTS_KEY, true);
+    if (!YAML.isSeq(tenants)) throw new CommandError([`${TENANTS_KEY}: is not a list of tenants`]);
+    return tenants;
+}
+
+function tenantIndex(tenants: YAML.YAMLSeq, name: string): number {
+    const names = tenants.items.map((item) => (YAML.isMap(item) ? String(item.get("name")) : ""));
+    const index = names.indexOf(name);
+    if (index < 0) throw new CommandError([`${TENANTS_KEY}: no tenant is named ${JSON.stringify(name)}${suggestion(name, names)} (tenants: ${names.join(", ")})`]);
+    return index;
+}
+
+/** Appends `entry` to `agentfleet:tenants`; everything else stays byte-identical. */
+export function addTenant(stackText: string, entry: TenantEntry): string {
+    return editStackText(stackText, (config, doc) => {
+        if (config.has(TENANTS_KEY)) tenantsOf(config).add(doc.createNode(entry));
+        else config.set(TENANTS_KEY, doc.createNode([entry]));
+    });
+}
+
+/** Removes the tenant's entry and its `tenantCredentials` entry. */
+export function removeTenant(stackText: string, name: string): string {
+    return editStackText(stackText, (config) => {
+        const tenants = tenantsOf(config);
+        tenants.delete(tenantIndex(tenants, name));
+        const credentials = config.get(CREDENTIALS_KEY, true);
+        if (YAML.isMap(credentials)) credentials.delete(name);
+    });
+}
+
+/** Marks the tenant `decommissioned: true` (its credentials stay: the provider still needs them). */
+export function decommissionTenant(stackText: string, name: string): string {
+    return editStackText(stackText, (config) => {
+        const tenants = tenantsOf(config);
+        const entry = tenants.items[tenantIndex(tenants, name)];
+        if (!YAML.isMap(entry)) return; // tenantIndex finds maps only
+        const current = entry.get("decommissioned");
+        if (current === true || current === "true") throw new CommandError([`tenant ${name} is already decommissioned; after its pulumi up, remove the entry with \`remove\` (without --decommission)`]);
+        entry.set("decommissioned", true);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation with the project's loader
+
+/**
+ * Checks `stackText` as the stack's configuration with `validateConfig`, the way `loadConfig`
+ * sees it under `pulumi up`: project defaults from Pulumi.yaml, structures as JSON, and secure
+ * values by shape only. `pendingSecrets` (e.g. `tenantCredentials.acme.kubeconfig`) count as set:
+ * they are stored right after the file is written.
+ */
+export function checkStack(stack: string, stackText: string, root: string, pendingSecrets: string[] = []): ReturnType<typeof validateConfig> {
+    const parsed: unknown = parseYaml(stackText).toJS();
+    const fileConfig: Record<string, unknown> = isObject(parsed) && isObject(parsed.config) ? parsed.config : {};
+    const isSecureValue = (v: unknown) => isObject(v) && Object.keys(v).length === 1 && "secure" in v;
+    for (const secretPath of pendingSecrets) {
+        const keys = `${PROJECT}:${secretPath}`.split(".");
+        let node: Record<string, unknown> | undefined = fileConfig;
+        for (const key of keys.slice(0, -1)) {
+            // Inside a whole-key secret nothing can be added; `structured` below reports it.
+            if (isSecureValue(node[key])) node = undefined;
+            if (!node) break;
+            node = node[key] = isObject(node[key]) ? node[key] : {};
+        }
+        if (node) node[keys[keys.length - 1]] = { secure: "pending" };
+    }
+    const { config } = readStackConfig(stack, { root, config: fileConfig });
+
+    // From here on as in loadConfig, which gets the same strings from the Pulumi CLI.
+    const problems: string[] = [];
+    const secretObject = (key: string): unknown => {
+        const text = config[`${PROJECT}:${key}`];
+        if (text === undefined) return undefined;
+        if (text.startsWith(SECRET_PREFIX)) {
+            problems.push(`${PROJECT}:${key}: is encrypted as one value, so its entries cannot be checked; store each with \`pulumi config set --secret --path '${key}.<entry>'\``);
+            return undefined;
+        }
+        return parseConfigValue(key, text, problems, true);
+    };
+    const raw: RawConfig = {};
+    for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
+        const text = config[`${PROJECT}:${key}`];
+        if (!spec.secret && text !== undefined) (raw as Record<string, unknown>)[key] = parseConfigValue(key, text, problems);
+    }
+    // Secure values are placeholder strings here: only which fields are set matters.
+    const credentials = secretObject("tenantCredentials");
+    const notificationSecrets = secretObject("notificationSecrets");
+    const secrets: SecretShapes = {
+        hubKubeconfig: (config[`${PROJECT}:hubKubeconfig`] ?? "").startsWith(SECRET_PREFIX),
+        tenantCredentials: credentials === undefined ? undefined : credentialShape(credentials),
+        notificationSecrets: notificationSecrets === undefined ? undefined : notificationSecretsShape(notificationSecrets),
+    };
+    if (problems.length > 0) throw new ConfigError(problems);
+    return validateConfig(stack, raw, secrets, unknownConfigKeys(Object.keys(config)));
+}
+
