@@ -54,6 +54,13 @@ export function checkHub(hub: HubStack, text: string, pendingSecrets: string[] =
     }
 }
 
+/**
+ * Credentials counted as stored while checking the hub stack: this tenant's (stored right after)
+ * and those of other bootstrap tenants still pending (entries written by hand, or a batch under
+ * way), which are their own bootstrap's business.
+ */
+const othersPending = (hub: HubStack, tenant: string): string[] => [tenant, ...pendingTenants(hub)].flatMap(credentialPaths);
+
 /** The tenant's entry (existing, or the one to add) after checking the hub stack would be valid with it and its credential. */
 function plannedEntry(hub: HubStack, target: OnboardTarget, rotate: boolean): { entry: Record<string, unknown>; isNew: boolean } {
     const text = fs.readFileSync(hubFile(hub), "utf8");
@@ -63,7 +70,7 @@ function plannedEntry(hub: HubStack, target: OnboardTarget, rotate: boolean): { 
     const entry = existing ?? (target.entry as unknown as Record<string, unknown>);
     if (entry.credentials !== "bootstrap") throw new CommandError([`tenant ${target.name} uses credentials: ${String(entry.credentials)} (a pre-issued token); only credentials: bootstrap tenants have an onboarding stack`]);
     if (entry.decommissioned === true) throw new CommandError([`tenant ${target.name} is decommissioned; remove it with \`npm run tenant -- remove --stack ${hub.stack} --name ${target.name}\``]);
-    checkHub(hub, existing ? text : addTenant(text, target.entry!), credentialPaths(target.name));
+    checkHub(hub, existing ? text : addTenant(text, target.entry!), othersPending(hub, target.name));
     return { entry, isNew: !existing };
 }
 
@@ -74,7 +81,7 @@ async function register(hub: HubStack, engine: OnboardingEngine, name: string, e
         const before = fs.readFileSync(file, "utf8");
         const present = tenantEntries(before).some((e) => e.name === name);
         const after = present || !entry ? before : addTenant(before, entry);
-        checkHub(hub, after, credentialPaths(name));
+        checkHub(hub, after, othersPending(hub, name));
         if (after !== before) writeFileAtomic(file, after);
         try {
             await engine.storeHubCredential(name, credential);

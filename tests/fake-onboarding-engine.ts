@@ -1,0 +1,78 @@
+/**
+ * Test-only double of the Automation API boundary (tenants/engine.ts): keeps onboarding stacks in
+ * memory, stores hub credentials as `secure:` placeholders in the stack file (as `pulumi config
+ * set --secret --path` would), and records how many `up`s run at once. Never used by the program.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import type { HubCredential, OnboardingEngine, StateResource } from "../tenants/engine";
+import type { OnboardingSettings } from "../tenants/onboarding-program";
+
+export interface FakeEngineOptions {
+    /** Tenants whose `up` fails (the cluster is unreachable), each with its message. */
+    failing?: Map<string, string>;
+    /** How long each `up` takes, ms. */
+    upMs?: number;
+    /** Hub state resources (for migrate). */
+    hubState?: StateResource[];
+}
+
+export class FakeOnboardingEngine implements OnboardingEngine {
+    readonly stacks = new Map<string, { settings: OnboardingSettings; ups: number }>();
+    readonly calls: string[] = [];
+    running = 0;
+    maxRunning = 0;
+    hubState: StateResource[];
+
+    constructor(
+        private readonly hubFile: string,
+        readonly options: FakeEngineOptions = {},
+    ) {
+        this.hubState = options.hubState ?? [];
+    }
+
+    async tokenGeneration(stack: string): Promise<number | undefined> {
+        return this.stacks.get(stack)?.settings.tokenGeneration;
+    }
+
+    async up(stack: string, settings: OnboardingSettings): Promise<HubCredential> {
+        this.calls.push(`up ${stack} generation ${settings.tokenGeneration}`);
+        this.running++;
+        this.maxRunning = Math.max(this.maxRunning, this.running);
+        try {
+            await new Promise((resolve) => setTimeout(resolve, this.options.upMs ?? 20));
+            const failure = this.options.failing?.get(settings.tenant);
+            if (failure) throw new Error(failure);
+            const previous = this.stacks.get(stack);
+            this.stacks.set(stack, { settings, ups: (previous?.ups ?? 0) + 1 });
+            return { bearerToken: `fake-token-${settings.tenant}-${settings.tokenGeneration}`, caData: `fake-ca-${settings.tenant}` };
+        } finally {
+            this.running--;
+        }
+    }
+
+    async destroy(stack: string, options: { forget: boolean }): Promise<void> {
+        this.calls.push(`destroy ${stack}${options.forget ? " forget" : ""}`);
+        this.stacks.delete(stack);
+    }
+
+    async storeHubCredential(tenant: string, credential: HubCredential, remove: string[] = []): Promise<void> {
+        this.calls.push(`store ${tenant}${remove.length ? ` remove ${remove.join(",")}` : ""}`);
+        const doc = YAML.parseDocument(fs.readFileSync(this.hubFile, "utf8"));
+        for (const field of Object.keys(credential)) doc.setIn(["config", "agentfleet:tenantCredentials", tenant, field], doc.createNode({ secure: `v1:fake:${field}` }));
+        for (const key of remove) doc.deleteIn(["config", "agentfleet:tenantCredentials", ...key.split(".").slice(1)]);
+        fs.writeFileSync(this.hubFile, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
+    }
+
+    async hubResources(): Promise<StateResource[]> {
+        return this.hubState;
+    }
+
+    async moveFromHub(stack: string, urns: string[]): Promise<void> {
+        this.calls.push(`move ${stack} ${urns.length}`);
+        this.hubState = this.hubState.filter((r) => !urns.includes(r.urn));
+    }
+}
+
+export const hubFileOf = (root: string, stack: string) => path.join(root, `Pulumi.${stack}.yaml`);

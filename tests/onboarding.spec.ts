@@ -1,0 +1,191 @@
+/**
+ * `npm run tenant -- bootstrap|rotate|remove|migrate` orchestration, on a throwaway copy of the
+ * project, against the test-only fake of the Automation API (tests/fake-onboarding-engine.ts).
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import { inTenantResources } from "../tenants/migrate";
+import { forEachTenant } from "../tenants/parallel";
+import { main } from "../tools/tenant";
+import { FakeOnboardingEngine, hubFileOf } from "./fake-onboarding-engine";
+import { projectCopy } from "./helpers";
+
+const CA = Buffer.from("-----BEGIN CERTIFICATE-----\nFAKE-CA-FOR-TESTS-ONLY\n-----END CERTIFICATE-----\n").toString("base64");
+const kubeconfig = (server = "https://127.0.0.1:6443") =>
+    YAML.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "default", cluster: { server, "certificate-authority-data": CA } }],
+        contexts: [{ name: "default", context: { cluster: "default", user: "default" } }],
+        "current-context": "default",
+        users: [{ name: "default", user: { "client-certificate-data": "RkFLRQ==", "client-key-data": "RkFLRQ==" } }],
+    });
+
+let root: string;
+let kubeDir: string;
+before(() => {
+    root = projectCopy();
+    kubeDir = fs.mkdtempSync(path.join(root, "kube-"));
+});
+after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+/** Adds `count` pending bootstrap tenants (entries without credentials) to a fresh copy of the prod stack file. */
+function prodWithPending(names: string[]): string {
+    const file = hubFileOf(root, "prod");
+    fs.copyFileSync(path.join(__dirname, "..", "Pulumi.prod.yaml"), file);
+    const doc = YAML.parseDocument(fs.readFileSync(file, "utf8"));
+    for (const name of names) {
+        (doc.getIn(["config", "agentfleet:tenants"]) as YAML.YAMLSeq).add(doc.createNode({ name, server: `https://${name}.k3s.example.net:6443`, ring: "main", region: "eu-west", credentials: "bootstrap" }));
+        fs.writeFileSync(path.join(kubeDir, `${name}.yaml`), kubeconfig());
+    }
+    fs.writeFileSync(file, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
+    return file;
+}
+
+async function run(engine: FakeOnboardingEngine, args: string[]) {
+    let stdout = "";
+    let stderr = "";
+    const code = await main(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: process.env, cwd: root, engine: () => engine });
+    return { code, stdout, stderr };
+}
+
+const stored = (file: string, tenant: string) => Object.keys(YAML.parse(fs.readFileSync(file, "utf8")).config["agentfleet:tenantCredentials"][tenant] ?? {}).sort();
+
+describe("npm run tenant -- bootstrap (fake Automation API)", function () {
+    this.timeout(120000);
+
+    it("--all-pending onboards every pending tenant with at most --parallel at once, and stores only token and CA in the hub", async () => {
+        const names = ["t-a", "t-b", "t-c", "t-d", "t-e"];
+        const file = prodWithPending(names);
+        const engine = new FakeOnboardingEngine(file, { upMs: 50 });
+        const { code, stderr } = await run(engine, ["bootstrap", "--stack", "prod", "--project-root", root, "--all-pending", "--kubeconfig-dir", kubeDir, "--parallel", "2"]);
+        assert.strictEqual(code, 0, stderr);
+        assert.strictEqual(engine.maxRunning, 2);
+        for (const n of names) {
+            assert.deepStrictEqual(stored(file, n), ["bearerToken", "caData"]);
+            assert.ok(engine.stacks.has(`prod-tenant-${n}`));
+            assert.match(stderr, new RegExp(`\\[ *[0-9.]+s\\] ${n}: done in [0-9.]+s`));
+        }
+        // The kubeconfig reached the onboarding stack (its loopback server replaced), never the hub file.
+        assert.match(engine.stacks.get("prod-tenant-t-a")!.settings.kubeconfig, /https:\/\/t-a\.k3s\.example\.net:6443/);
+        assert.ok(!fs.readFileSync(file, "utf8").includes("kubeconfig"));
+    });
+
+    it("one failing tenant never blocks the others: the rest finish, the summary names it, exit 1; a re-run finishes it", async () => {
+        const file = prodWithPending(["t-ok1", "t-bad", "t-ok2"]);
+        const engine = new FakeOnboardingEngine(file, { failing: new Map([["t-bad", "dial tcp: connection refused"]]) });
+        const first = await run(engine, ["bootstrap", "--stack", "prod", "--project-root", root, "--all-pending", "--kubeconfig-dir", kubeDir, "--parallel", "1"]);
+        assert.strictEqual(first.code, 1);
+        assert.deepStrictEqual(stored(file, "t-ok1"), ["bearerToken", "caData"]);
+        assert.deepStrictEqual(stored(file, "t-ok2"), ["bearerToken", "caData"]);
+        assert.deepStrictEqual(stored(file, "t-bad"), []);
+        assert.match(first.stderr, /t-bad: FAILED after [0-9.]+s: dial tcp: connection refused/);
+        assert.match(first.stderr, /2 of 3 done; failed: t-bad/);
+
+        engine.options.failing!.clear();
+        const again = await run(engine, ["bootstrap", "--stack", "prod", "--project-root", root, "--all-pending", "--kubeconfig-dir", kubeDir]);
+        assert.strictEqual(again.code, 0, again.stderr);
+        assert.deepStrictEqual(stored(file, "t-bad"), ["bearerToken", "caData"]);
+        assert.strictEqual(engine.stacks.get("prod-tenant-t-ok1")!.ups, 1, "a finished tenant is not pending any more: the re-run leaves it alone");
+    });
+
+    it("adds a new tenant's entry together with its credential, after its onboarding stack is up", async () => {
+        const file = prodWithPending([]);
+        fs.writeFileSync(path.join(kubeDir, "acme.yaml"), kubeconfig());
+        const engine = new FakeOnboardingEngine(file);
+        const { code, stderr } = await run(engine, ["bootstrap", "--stack", "prod", "--project-root", root, "--name", "newco", "--kubeconfig", path.join(kubeDir, "acme.yaml"), "--server", "https://newco.k3s.example.net:6443", "--ring", "main", "--region", "eu-west"]);
+        assert.strictEqual(code, 0, stderr);
+        const entry = YAML.parse(fs.readFileSync(file, "utf8")).config["agentfleet:tenants"].find((t: { name: string }) => t.name === "newco");
+        assert.deepStrictEqual(entry, { name: "newco", server: "https://newco.k3s.example.net:6443", ring: "main", region: "eu-west", credentials: "bootstrap" });
+        assert.deepStrictEqual(stored(file, "newco"), ["bearerToken", "caData"]);
+    });
+
+    it("refuses a new tenant the hub stack would not accept before touching any cluster", async () => {
+        const file = prodWithPending([]);
+        const before = fs.readFileSync(file, "utf8");
+        const engine = new FakeOnboardingEngine(file);
+        const { code, stderr } = await run(engine, ["bootstrap", "--stack", "prod", "--project-root", root, "--name", "newco", "--kubeconfig", path.join(kubeDir, "acme.yaml"), "--server", "https://newco.k3s.example.net:6443", "--ring", "nosuchring", "--region", "eu-west"]);
+        assert.strictEqual(code, 1);
+        assert.match(stderr, /newco: FAILED after [0-9.]+s: Pulumi\.prod\.yaml would not be a valid configuration:\n.*tenant newco matches no rollout step/);
+        assert.deepStrictEqual(engine.calls, []);
+        assert.strictEqual(fs.readFileSync(file, "utf8"), before);
+    });
+
+    it("rotate bumps the token generation of the onboarding stack and stores the new token", async () => {
+        const file = prodWithPending(["t-rot"]);
+        const engine = new FakeOnboardingEngine(file);
+        assert.strictEqual((await run(engine, ["bootstrap", "--stack", "prod", "--project-root", root, "--name", "t-rot", "--kubeconfig-dir", kubeDir])).code, 0);
+        const { code, stderr } = await run(engine, ["rotate", "--stack", "prod", "--project-root", root, "--name", "t-rot", "--kubeconfig-dir", kubeDir]);
+        assert.strictEqual(code, 0, stderr);
+        assert.deepStrictEqual(engine.calls.filter((c) => c.startsWith("up")), ["up prod-tenant-t-rot generation 0", "up prod-tenant-t-rot generation 1"]);
+    });
+
+    it("remove destroys a bootstrap tenant's onboarding stack, then removes it from the hub stack", async () => {
+        const file = prodWithPending(["t-gone"]);
+        const engine = new FakeOnboardingEngine(file);
+        await run(engine, ["bootstrap", "--stack", "prod", "--project-root", root, "--name", "t-gone", "--kubeconfig-dir", kubeDir]);
+        const { code, stderr } = await run(engine, ["remove", "--stack", "prod", "--project-root", root, "--name", "t-gone"]);
+        assert.strictEqual(code, 0, stderr);
+        assert.ok(engine.calls.includes("destroy prod-tenant-t-gone"));
+        assert.ok(!engine.stacks.has("prod-tenant-t-gone"));
+        assert.ok(!fs.readFileSync(file, "utf8").includes("t-gone"));
+    });
+});
+
+describe("npm run tenant -- migrate (fake Automation API)", function () {
+    this.timeout(60000);
+    const hubUrn = (type: string, name: string, parent?: string) => `urn:pulumi:prod::agentfleet::${parent ? `agentfleet:index:TenantCluster$` : ""}${type}::${name}`;
+    const component = hubUrn("agentfleet:index:TenantCluster", "t-old");
+    const state = [
+        { urn: component, type: "agentfleet:index:TenantCluster" },
+        { urn: hubUrn("pulumi:providers:kubernetes", "t-old-kubernetes", "p"), type: "pulumi:providers:kubernetes", parent: component },
+        { urn: hubUrn("kubernetes:core/v1:ServiceAccount", "t-old-manager", "p"), type: "kubernetes:core/v1:ServiceAccount", parent: component },
+        { urn: hubUrn("kubernetes:core/v1:Secret", "t-old-manager-token", "p"), type: "kubernetes:core/v1:Secret", parent: component },
+        { urn: hubUrn("kubernetes:core/v1:Secret", "t-old-cluster-secret", "p"), type: "kubernetes:core/v1:Secret", parent: component },
+    ];
+
+    it("moves only the in-tenant resources: not the provider, not the hub's cluster Secret", () => {
+        assert.deepStrictEqual(inTenantResources(state, "t-old"), [state[2].urn, state[3].urn]);
+        assert.deepStrictEqual(inTenantResources(state, "t-other"), []);
+    });
+
+    it("moves, adopts, then swaps the hub's kubeconfig for token and CA; a second run moves nothing and still succeeds", async () => {
+        const file = prodWithPending(["t-old"]);
+        const doc = YAML.parseDocument(fs.readFileSync(file, "utf8"));
+        doc.setIn(["config", "agentfleet:tenantCredentials", "t-old", "kubeconfig"], doc.createNode({ secure: "v1:fake:kubeconfig" }));
+        fs.writeFileSync(file, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
+        const engine = new FakeOnboardingEngine(file, { hubState: state });
+        const args = ["migrate", "--stack", "prod", "--project-root", root, "--name", "t-old", "--kubeconfig", path.join(kubeDir, "t-old.yaml")];
+        const first = await run(engine, args);
+        assert.strictEqual(first.code, 0, first.stderr);
+        assert.deepStrictEqual(engine.calls, ["move prod-tenant-t-old 2", "up prod-tenant-t-old generation 0", "store t-old remove tenantCredentials.t-old.kubeconfig"]);
+        assert.deepStrictEqual(stored(file, "t-old"), ["bearerToken", "caData"]);
+        const second = await run(engine, args);
+        assert.strictEqual(second.code, 0, second.stderr);
+        assert.deepStrictEqual(engine.calls.slice(3), ["up prod-tenant-t-old generation 0", "store t-old"]);
+    });
+});
+
+describe("forEachTenant", () => {
+    it("never runs more than the bound, and reports outcomes in the order given", async () => {
+        let running = 0;
+        let max = 0;
+        const lines: string[] = [];
+        const outcomes = await forEachTenant(
+            ["a", "b", "c", "d"],
+            async (t) => {
+                max = Math.max(max, ++running);
+                await new Promise((r) => setTimeout(r, t === "a" ? 40 : 10));
+                running--;
+                if (t === "c") throw new Error("boom");
+                return t.toUpperCase();
+            },
+            { parallel: 3, log: (l) => lines.push(l), action: "test" },
+        );
+        assert.strictEqual(max, 3);
+        assert.deepStrictEqual(outcomes.map((o) => [o.tenant, o.ok, o.value ?? o.error]), [["a", true, "A"], ["b", true, "B"], ["c", false, "boom"], ["d", true, "D"]]);
+        assert.match(lines[lines.length - 1], /3 of 4 done; failed: c/);
+    });
+});
