@@ -1,28 +1,14 @@
 import * as assert from "assert";
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { ROOT } from "../tools/evaluate";
+import { EXAMPLE_PASSPHRASE, newPassphraseCrypter, passphraseCrypterFor } from "../tools/passphrase";
 import { STACKS } from "./helpers";
 
-/** The passphrase the README documents for the example stacks, and only for them. */
-const EXAMPLE_PASSPHRASE = "agentfleet-example-only";
 
-/** Pulumi's passphrase secrets provider: PBKDF2-SHA256 (1,000,000 rounds) key, AES-256-GCM values `v1:<nonce>:<ciphertext+tag>`. */
 function decrypter(encryptionSalt: string): (ciphertext: string) => string {
-    const [, salt, ...check] = encryptionSalt.split(":");
-    const key = crypto.pbkdf2Sync(EXAMPLE_PASSPHRASE, Buffer.from(salt, "base64"), 1_000_000, 32, "sha256");
-    const decrypt = (ciphertext: string) => {
-        const [version, nonce, data] = ciphertext.split(":");
-        assert.strictEqual(version, "v1");
-        const bytes = Buffer.from(data, "base64");
-        const decipher = crypto.createDecipheriv("aes-256-gcm", key, Buffer.from(nonce, "base64"));
-        decipher.setAuthTag(bytes.subarray(bytes.length - 16));
-        return Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - 16)), decipher.final()]).toString("utf8");
-    };
-    assert.strictEqual(decrypt(check.join(":")), "pulumi", "the encryption salt does not match the example passphrase");
-    return decrypt;
+    return passphraseCrypterFor(EXAMPLE_PASSPHRASE, encryptionSalt).decrypt;
 }
 
 function secureValues(value: unknown, at: string, out: Array<[string, string]> = []): Array<[string, string]> {
@@ -50,4 +36,14 @@ describe("the example stacks' secrets", function () {
             }
         });
     }
+});
+
+describe("the passphrase secrets provider helper", () => {
+    it("decrypts what it encrypts, and refuses a wrong passphrase", () => {
+        const made = newPassphraseCrypter(EXAMPLE_PASSPHRASE);
+        const value = made.encrypt("example-only-token");
+        assert.notStrictEqual(value, "example-only-token");
+        assert.strictEqual(passphraseCrypterFor(EXAMPLE_PASSPHRASE, made.encryptionSalt).decrypt(value), "example-only-token");
+        assert.throws(() => passphraseCrypterFor("another passphrase", made.encryptionSalt), /does not match/);
+    });
 });

@@ -7,9 +7,7 @@ import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automa
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-
-/** The passphrase of the committed example stacks (README, "Example stacks"). */
-export const EXAMPLE_PASSPHRASE = "agentfleet-example-only";
+import { EXAMPLE_PASSPHRASE } from "../../tools/passphrase";
 
 export interface PulumiBins {
     /** Folder holding `pulumi` and `pulumi-language-nodejs`. */
