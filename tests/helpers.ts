@@ -214,3 +214,89 @@ export function parseGoTemplates(requests: GoTemplateRequest[]): GoTemplateResul
     const out = execFileSync(goTemplateBinary, [], { input: JSON.stringify(requests), maxBuffer: 64 * 1024 * 1024 }).toString();
     return JSON.parse(out) as GoTemplateResult[];
 }
+
+// ---------------------------------------------------------------------------------------------
+// Argo CD's side of a rollout: the objects its controllers write (npm run status reads them)
+
+/** One cluster Secret's generator parameters: what the cluster generator hands the template. */
+export interface ClusterParams {
+    name: string;
+    server: string;
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+}
+
+/** The generator parameters of a stack's cluster Secrets, as declared. */
+export async function clusterParams(stack: string): Promise<ClusterParams[]> {
+    return (await objectsOf(stack, { kind: "Secret" }))
+        .map((o) => o.object as Obj)
+        .filter((s) => s.metadata.labels?.["argocd.argoproj.io/secret-type"] === "cluster")
+        .map((s) => ({ name: s.stringData.name, server: s.stringData.server, labels: s.metadata.labels, annotations: s.metadata.annotations ?? {} }));
+}
+
+/**
+ * The Application Argo CD's ApplicationSet controller generates from `appSet` for one cluster:
+ * the template with the cluster generator's parameters (the ones agentfleet's template uses;
+ * anything else left is an error, like missingkey=error), owned by the ApplicationSet, autosync
+ * off as RollingSync forces it.
+ */
+export function generatedApplication(appSet: Obj, cluster: ClusterParams): Obj {
+    const text = JSON.stringify(appSet.spec.template)
+        .replace(/\{\{\.name\}\}/g, cluster.name)
+        .replace(/\{\{\.server\}\}/g, cluster.server)
+        .replace(/\{\{index \.metadata\.(labels|annotations) \\"([^"\\]+)\\"\}\}/g, (_, map: "labels" | "annotations", key: string) => {
+            const value = cluster[map][key];
+            if (value === undefined) throw new Error(`cluster ${cluster.name} has no ${map} ${key}`);
+            return value;
+        });
+    if (text.includes("{{")) throw new Error(`template parameters this helper does not know: ${/\{\{[^}]*\}\}/.exec(text)![0]}`);
+    const template = JSON.parse(text);
+    return {
+        apiVersion: "argoproj.io/v1alpha1",
+        kind: "Application",
+        metadata: {
+            ...template.metadata,
+            namespace: appSet.metadata.namespace,
+            ownerReferences: [{ apiVersion: "argoproj.io/v1alpha1", kind: "ApplicationSet", name: appSet.metadata.name, uid: appSet.metadata.uid ?? "00000000-0000-0000-0000-000000000000", controller: true, blockOwnerDeletion: true }],
+        },
+        spec: { ...template.spec, syncPolicy: { ...template.spec.syncPolicy, automated: { ...template.spec.syncPolicy?.automated, enabled: false } } },
+    };
+}
+
+/** What Argo CD's application controller reports for an Application (its status subresource). */
+export interface AppState {
+    sync: "Synced" | "OutOfSync" | "Unknown";
+    health: "Healthy" | "Progressing" | "Degraded" | "Missing" | "Suspended" | "Unknown";
+    healthMessage?: string;
+    /** The commit synced to (status.sync.revision). */
+    revision: string;
+    /** The last sync operation. */
+    operation?: { phase: "Running" | "Succeeded" | "Failed" | "Error"; message: string; startedAt: string };
+    at: string;
+}
+
+/** An Application's status as the application controller writes it. */
+export function applicationStatus(app: Obj, s: AppState): Obj {
+    return {
+        sync: { status: s.sync, revision: s.revision, comparedTo: { source: app.spec.source, destination: app.spec.destination } },
+        health: { status: s.health, ...(s.healthMessage ? { message: s.healthMessage } : {}), lastTransitionTime: s.at },
+        reconciledAt: s.at,
+        sourceType: "Helm",
+        ...(s.operation
+            ? {
+                  operationState: {
+                      operation: { sync: { revision: s.revision, prune: true }, initiatedBy: { username: "applicationset-controller", automated: true }, retry: { limit: 5 } },
+                      phase: s.operation.phase,
+                      message: s.operation.message,
+                      startedAt: s.operation.startedAt,
+                      ...(s.operation.phase === "Running" ? {} : { finishedAt: s.at }),
+                  },
+              }
+            : {}),
+    };
+}
+
+/** One status.applicationStatus entry, as the ApplicationSet controller writes it (v3.4.7 field names). */
+export function rollingSyncEntry(app: Obj, step: number, status: "Waiting" | "Pending" | "Progressing" | "Healthy", message: string, at: string, revision: string): Obj {
+    return { application: app.metadata.name, status, step: String(step), message, lastTransitionTime: at, targetRevisions: [revision] };
+}

@@ -1,0 +1,105 @@
+/**
+ * Read-only access to the hub's API server for the commands: a kubeconfig (client certificate or
+ * bearer token, CA from certificate-authority-data) parsed with `yaml`, and JSON GETs over Node's
+ * https. Credentials stay in memory; every error names the server and never the credential.
+ */
+import * as fs from "fs";
+import * as https from "https";
+import * as path from "path";
+import { parse } from "yaml";
+import { UserError } from "./cli";
+
+export interface HubConnection {
+    server: string;
+    /** Which kubeconfig this came from (a file path, or the stack's hubKubeconfig). */
+    source: string;
+    ca?: string;
+    cert?: string;
+    key?: string;
+    token?: string;
+    insecure: boolean;
+}
+
+type Obj = Record<string, any>;
+
+/** Connection settings of the kubeconfig's current context. Throws UserError naming what is wrong (never a value). */
+export function parseKubeconfig(text: string, source: string): HubConnection {
+    let doc: Obj;
+    try {
+        doc = parse(text) ?? {};
+    } catch {
+        throw new UserError(`the kubeconfig from ${source} is not valid YAML`);
+    }
+    if (typeof doc !== "object" || Array.isArray(doc)) throw new UserError(`the kubeconfig from ${source} is not a kubeconfig (no clusters, users, contexts)`);
+    const named = (list: unknown, name: string | undefined): Obj | undefined => (Array.isArray(list) ? list.find((e: Obj) => e?.name === name) ?? (name === undefined ? list[0] : undefined) : undefined);
+    const contextName: string | undefined = doc["current-context"] || undefined;
+    const context = named(doc.contexts, contextName)?.context;
+    if (!context) throw new UserError(`the kubeconfig from ${source} has no ${contextName ? `context ${JSON.stringify(contextName)}` : "context"}`);
+    const cluster = named(doc.clusters, context.cluster)?.cluster;
+    if (!cluster?.server) throw new UserError(`the kubeconfig from ${source} has no server for cluster ${JSON.stringify(context.cluster)}`);
+    const user: Obj = named(doc.users, context.user)?.user ?? {};
+    const base = source.startsWith("/") ? path.dirname(source) : process.cwd();
+    const file = (f: string) => fs.readFileSync(path.resolve(base, f), "utf8");
+    const data = (b64: unknown) => (typeof b64 === "string" ? Buffer.from(b64, "base64").toString("utf8") : undefined);
+    const connection: HubConnection = {
+        server: String(cluster.server),
+        source,
+        ca: data(cluster["certificate-authority-data"]) ?? (cluster["certificate-authority"] ? file(cluster["certificate-authority"]) : undefined),
+        cert: data(user["client-certificate-data"]) ?? (user["client-certificate"] ? file(user["client-certificate"]) : undefined),
+        key: data(user["client-key-data"]) ?? (user["client-key"] ? file(user["client-key"]) : undefined),
+        token: user.token ?? (user.tokenFile ? file(user.tokenFile).trim() : undefined),
+        insecure: cluster["insecure-skip-tls-verify"] === true,
+    };
+    if (!connection.token && !(connection.cert && connection.key)) {
+        const kind = user.exec ? "exec credential plugins" : user["auth-provider"] ? "auth providers" : user.username ? "basic auth" : "no credentials";
+        throw new UserError(`the kubeconfig from ${source} (user ${JSON.stringify(context.user)}) uses ${kind}; npm run status needs a client certificate or a bearer token, like the hubKubeconfig pulumi up uses`);
+    }
+    return connection;
+}
+
+/** GET `apiPath` as JSON; undefined on 404. Unreachable servers and refusals are one-line UserErrors. */
+export function hubGet<T = Obj>(hub: HubConnection, apiPath: string, timeoutMs = 15_000): Promise<T | undefined> {
+    const url = new URL(apiPath, hub.server);
+    return new Promise((resolve, reject) => {
+        const req = https.request(
+            url,
+            {
+                method: "GET",
+                ca: hub.ca,
+                cert: hub.cert,
+                key: hub.key,
+                rejectUnauthorized: !hub.insecure,
+                headers: { Accept: "application/json", ...(hub.token ? { Authorization: `Bearer ${hub.token}` } : {}) },
+                timeout: timeoutMs,
+            },
+            (res) => {
+                let body = "";
+                res.setEncoding("utf8");
+                res.on("data", (d) => (body += d));
+                res.on("end", () => {
+                    const status = res.statusCode ?? 0;
+                    if (status === 404) return resolve(undefined);
+                    if (status === 401 || status === 403) return reject(new UserError(`the hub API server ${hub.server} refused the kubeconfig from ${hub.source} (HTTP ${status}): it needs to read ApplicationSets and Applications`));
+                    if (status < 200 || status >= 300) return reject(new UserError(`the hub API server ${hub.server} answered GET ${url.pathname} with HTTP ${status}: ${apiMessage(body)}`));
+                    try {
+                        resolve(JSON.parse(body));
+                    } catch {
+                        reject(new UserError(`the hub API server ${hub.server} answered GET ${url.pathname} with something other than JSON`));
+                    }
+                });
+            },
+        );
+        req.on("timeout", () => req.destroy(Object.assign(new Error("timeout"), { code: "ETIMEDOUT" })));
+        req.on("error", (err: NodeJS.ErrnoException) => reject(new UserError(`the hub API server ${hub.server} is unreachable (${err.code ?? err.message}); kubeconfig from ${hub.source}`)));
+        req.end();
+    });
+}
+
+/** The API's own message (a Status object), one line. */
+const apiMessage = (body: string): string => {
+    try {
+        return String(JSON.parse(body).message ?? "").split("\n")[0].slice(0, 300);
+    } catch {
+        return body.split("\n")[0].slice(0, 300);
+    }
+};

@@ -1,0 +1,153 @@
+/**
+ * `npm run status -- --stack <name> [--json] [--watch]`: where the stack's rollout stands, read
+ * live from the hub: the fleet's ApplicationSet and the Applications it owns (tools/rollout-status
+ * turns them into steps, tenants and what the active step waits for). `--watch` polls until every
+ * Application is Synced and Healthy at the target revision (exit 0) or the rollout fails.
+ *
+ * The hub kubeconfig is the stack's secret agentfleet:hubKubeconfig, read with the Pulumi CLI
+ * unless --kubeconfig or $KUBECONFIG names a file; it is kept in memory only.
+ */
+import { execFile } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { AGENT_APP, ARGO_API } from "../components/fleet-rollout";
+import { PROJECT } from "../stacks/config";
+import { type CommandSpec, UsageError, UserError, progress, requireStack, runAsProgram, runCommand } from "./cli";
+import { ROOT, readStackConfig } from "./evaluate";
+import { type HubConnection, hubGet, parseKubeconfig } from "./hub-client";
+import { type RolloutStatus, formatRolloutStatus, rolloutStatus } from "./rollout-status";
+
+/** Exit codes beyond the usual 0 (complete / printed), 1 (error) and 2 (bad flags or config). */
+export const EXIT_ROLLOUT_FAILED = 3;
+export const EXIT_WATCH_TIMEOUT = 4;
+
+export const STATUS: CommandSpec = {
+    name: "status",
+    summary: [
+        "Shows where the stack's rollout stands, read live from the hub: the target revision, each RollingSync step with its tenants",
+        "(sync, health, revision, health message), the active step, what it waits for and for how long.",
+        `Exit codes: 0 printed (with --watch: rollout complete), 1 error (hub unreachable, no ApplicationSet), 2 bad flags or config,`,
+        `${EXIT_ROLLOUT_FAILED} rollout failed (--watch: an Application Degraded or its sync failed), ${EXIT_WATCH_TIMEOUT} --watch timed out.`,
+        "The hub kubeconfig: --kubeconfig, else $KUBECONFIG, else the stack's secret agentfleet:hubKubeconfig through `pulumi config get`.",
+    ].join("\n"),
+    options: {
+        stack: { type: "string", value: "STACK", required: true, description: "stack whose rollout to show (a Pulumi.<STACK>.yaml in the project root)" },
+        json: { type: "boolean", description: "print the status as JSON (with --watch: one JSON object per line, on each change)" },
+        watch: { type: "boolean", description: "refresh until the rollout completes or fails" },
+        interval: { type: "string", value: "SECONDS", default: "5", description: "seconds between refreshes with --watch" },
+        timeout: { type: "string", value: "SECONDS", default: "3600", description: "give up watching after this many seconds" },
+        kubeconfig: { type: "string", value: "FILE", description: "the hub's kubeconfig (default: $KUBECONFIG, else the stack's hubKubeconfig via the Pulumi CLI)" },
+    },
+    examples: ["npm run status -- --stack prod", "npm run status -- --stack prod --watch --timeout 1800", "npm run status -- --stack staging --json --kubeconfig hub.yaml"],
+};
+
+function seconds(flag: string, value: unknown): number {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${flag} must be a positive number of seconds, not ${JSON.stringify(value)}`);
+    return n;
+}
+
+/** The Argo CD namespace the stack configures (agentfleet:hub.namespace, default argocd). */
+function hubNamespace(stack: string): string {
+    const hub = readStackConfig(stack).config[`${PROJECT}:hub`];
+    return (hub ? JSON.parse(hub).namespace : undefined) ?? "argocd";
+}
+
+const PULUMI_HINT = "pass --kubeconfig FILE (or set KUBECONFIG) with the hub's kubeconfig";
+
+/** The stack's hubKubeconfig through the Pulumi CLI, in memory only. */
+function pulumiHubKubeconfig(stack: string): Promise<string> {
+    const key = `${PROJECT}:hubKubeconfig`;
+    return new Promise((resolve, reject) => {
+        execFile("pulumi", ["config", "get", key, "--stack", stack], { cwd: ROOT, maxBuffer: 4 << 20, timeout: 60_000 }, (err, stdout, stderr) => {
+            if (!err) return resolve(stdout);
+            if ((err as NodeJS.ErrnoException).code === "ENOENT") return reject(new UserError(`no hub kubeconfig: the Pulumi CLI is not on PATH to read the stack's secret ${key}; ${PULUMI_HINT}, or install the Pulumi CLI`));
+            // Pulumi's own first error line (a missing passphrase, an unknown stack) says what is wrong; stdout is never shown.
+            const reason = String(stderr).split("\n").find((l) => l.trim() !== "")?.trim() ?? `exit ${err.code}`;
+            reject(new UserError(`could not read ${key} with \`pulumi config get ${key} --stack ${stack}\` (${reason}); set PULUMI_CONFIG_PASSPHRASE or log in to the stack's backend, or ${PULUMI_HINT}`));
+        });
+    });
+}
+
+async function hubConnection(stack: string, flag: string | undefined): Promise<HubConnection> {
+    const fromEnv = (process.env.KUBECONFIG ?? "").split(path.delimiter).find((f) => f !== "");
+    const file = flag ?? fromEnv;
+    if (file !== undefined) {
+        const source = flag !== undefined ? path.resolve(file) : `$KUBECONFIG (${path.resolve(file)})`;
+        let text: string;
+        try {
+            text = fs.readFileSync(file, "utf8");
+        } catch (err) {
+            throw new UserError(`cannot read the kubeconfig ${source} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+        }
+        return parseKubeconfig(text, flag !== undefined ? path.resolve(file) : source);
+    }
+    return parseKubeconfig(await pulumiHubKubeconfig(stack), `the stack's ${PROJECT}:hubKubeconfig`);
+}
+
+async function readStatus(hub: HubConnection, namespace: string, stack: string): Promise<RolloutStatus> {
+    const base = `/apis/${ARGO_API}/namespaces/${namespace}`;
+    const appSet = await hubGet(hub, `${base}/applicationsets/${AGENT_APP}`);
+    if (!appSet) throw new UserError(`no ApplicationSet ${namespace}/${AGENT_APP} on the hub ${hub.server}: \`pulumi up --stack ${stack}\` creates it (npm run plan -- --stack ${stack} shows what it declares)`);
+    const apps = await hubGet<{ items: Array<Record<string, unknown>> }>(hub, `${base}/applications`);
+    return rolloutStatus(appSet, apps?.items ?? []);
+}
+
+const print = (status: RolloutStatus, json: boolean, watching: boolean) =>
+    process.stdout.write(json ? JSON.stringify(status, null, watching ? undefined : 2) + "\n" : formatRolloutStatus(status));
+
+/** What changes between two polls, ignoring the clock. */
+const fingerprint = (s: RolloutStatus) => JSON.stringify({ ...s, observedAt: undefined, activeForSeconds: undefined });
+
+async function watch(hub: HubConnection, namespace: string, stack: string, first: RolloutStatus, json: boolean, intervalS: number, timeoutS: number): Promise<number> {
+    const began = Date.now();
+    const report = progress("status", 10_000);
+    let status = first;
+    let shown = "";
+    for (;;) {
+        if (fingerprint(status) !== shown) {
+            if (shown !== "" && !json) process.stdout.write(`\n--- ${new Date().toISOString()}\n`);
+            print(status, json, true);
+            shown = fingerprint(status);
+        }
+        if (status.state === "complete") {
+            report.done(`rollout complete at ${status.targetRevision}`);
+            return 0;
+        }
+        if (status.state === "failed") {
+            process.stderr.write(`status: rollout FAILED: ${status.failures.join("; ")}\n`);
+            return EXIT_ROLLOUT_FAILED;
+        }
+        if (Date.now() - began >= timeoutS * 1000) {
+            process.stderr.write(`status: gave up after ${timeoutS}s (--timeout): ${status.activeStep !== null ? `step ${status.activeStep} still waiting for ${status.waitingFor.join("; ")}` : "the rollout has not completed"}\n`);
+            return EXIT_WATCH_TIMEOUT;
+        }
+        report.step(status.activeStep !== null ? `step ${status.activeStep} of ${status.steps.length} active, waiting for ${status.waitingFor.length} tenant(s)` : "waiting");
+        await new Promise((r) => setTimeout(r, Math.min(intervalS * 1000, Math.max(0, timeoutS * 1000 - (Date.now() - began)))));
+        try {
+            status = await readStatus(hub, namespace, stack);
+        } catch (err) {
+            // A restarting API server should not end a long watch; the timeout still bounds it.
+            if (!(err instanceof UserError)) throw err;
+            process.stderr.write(`status: ${err.message}; retrying\n`);
+        }
+    }
+}
+
+export function main(argv: string[]): Promise<number> {
+    return runCommand(STATUS, argv, async (values) => {
+        const stack = requireStack(String(values.stack));
+        const intervalS = seconds("interval", values.interval);
+        const timeoutS = seconds("timeout", values.timeout);
+        const namespace = hubNamespace(stack);
+        const hub = await hubConnection(stack, values.kubeconfig as string | undefined);
+        const status = await readStatus(hub, namespace, stack);
+        if (!values.watch) {
+            print(status, values.json === true, false);
+            return 0;
+        }
+        return watch(hub, namespace, stack, status, values.json === true, intervalS, timeoutS);
+    });
+}
+
+if (require.main === module) runAsProgram(main);
