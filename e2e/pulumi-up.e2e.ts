@@ -9,11 +9,14 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { declaredObjects, evaluate } from "../tools/evaluate";
-import { type E2eWorld, HUB, E2E_STACK, startWorld, stopWorld } from "./harness/project";
+import { spawnSync } from "child_process";
+import { onboardTenants } from "../tenants/onboard";
+import { type E2eWorld, HUB, E2E_STACK, onboardingEngine, startWorld, stopWorld } from "./harness/project";
 import { type Credentials, canI, getOrUndefined, objectPath, request } from "./harness/kube";
 import { stopAll } from "./harness/processes";
 
 type Obj = Record<string, any>;
+const MERGE = "application/merge-patch+json";
 
 /** Fields of `declared` that `live` lacks or holds differently (declared is a subset of live). */
 function differences(declared: unknown, live: unknown, at = ""): string[] {
@@ -53,11 +56,11 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         assert.strictEqual(preview.changeSummary.create, expected, JSON.stringify(preview.changeSummary));
     });
 
-    it("pulumi up creates them, and every object the offline evaluation declares exists on its cluster, field for field", async () => {
+    it("pulumi up creates them, and every object the offline evaluation declares exists on the hub, field for field", async () => {
         const up = await w.pulumi.stack.up({ onOutput: () => undefined });
         assert.strictEqual(up.summary.result, "succeeded");
         const objects = declaredObjects(await offline());
-        assert.ok(objects.some((o) => o.cluster !== HUB), "the e2e stack declares nothing on a tenant");
+        assert.deepStrictEqual([...new Set(objects.map((o) => o.cluster))], [HUB], "the hub stack declares something on a tenant");
         for (const o of objects) {
             const obj = o.object as Obj;
             if (obj.kind === "Secret") {
@@ -90,6 +93,18 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         const changed = Object.entries(up.summary.resourceChanges ?? {}).filter(([op]) => op !== "same");
         assert.deepStrictEqual(changed, []);
         await w.pulumi.stack.preview({ refresh: true, expectNoChanges: true });
+    });
+
+    it("bootstrap tenants: their onboarding stacks made argocd-manager on each tenant, and nothing else of agentfleet is there", async () => {
+        for (const tenant of w.tenants.filter((t) => t.credentials === "bootstrap")) {
+            const admin = clusterOf(tenant.name);
+            for (const path of [
+                "/api/v1/namespaces/voice-agent",
+                "/api/v1/namespaces/kube-system/serviceaccounts/argocd-manager",
+                "/apis/rbac.authorization.k8s.io/v1/namespaces/voice-agent/roles/argocd-manager-role",
+                "/apis/rbac.authorization.k8s.io/v1/clusterroles/argocd-manager-cluster-role",
+            ]) assert.ok(await getOrUndefined(admin, path), `${tenant.name}: no ${path}`);
+        }
     });
 
     it("bootstrap tenant: the real token controller's argocd-manager token reaches the hub and authenticates with exactly the promised rights", async () => {
@@ -125,19 +140,76 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         assert.strictEqual(await getOrUndefined(clusterOf(tenant.name), "/api/v1/namespaces/kube-system/serviceaccounts/argocd-manager"), undefined);
     });
 
-    it("an out-of-band edit of a cluster Secret on the hub and of an argocd-manager Role on a tenant shows as drift in preview --refresh, and up repairs it", async () => {
+    it("an out-of-band edit of a cluster Secret shows as exactly that drift in the hub's preview --refresh, and up --refresh repairs it", async () => {
         const tenant = w.tenants.find((t) => t.credentials === "bootstrap")!;
         const hub = clusterOf(HUB);
-        const merge = "application/merge-patch+json";
-        await request(hub, "PATCH", `/api/v1/namespaces/argocd/secrets/cluster-${tenant.name}`, { metadata: { labels: { ring: "hand-edited" } } }, merge);
-        await request(clusterOf(tenant.name), "PATCH", "/apis/rbac.authorization.k8s.io/v1/namespaces/voice-agent/roles/argocd-manager-role", { rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["get"] }] }, merge);
+        await request(hub, "PATCH", `/api/v1/namespaces/argocd/secrets/cluster-${tenant.name}`, { metadata: { labels: { ring: "hand-edited" } } }, MERGE);
         const preview = await w.pulumi.stack.preview({ refresh: true, diff: true });
-        assert.strictEqual(preview.changeSummary.update, 2, JSON.stringify(preview.changeSummary));
+        assert.strictEqual(preview.changeSummary.update, 1, JSON.stringify(preview.changeSummary));
         assert.match(preview.stdout, new RegExp(`${tenant.name}-cluster-secret`));
-        assert.match(preview.stdout, new RegExp(`${tenant.name}-manager-role-voice-agent`));
         await w.pulumi.stack.up({ refresh: true, onOutput: () => undefined });
         const repaired = await request(hub, "GET", `/api/v1/namespaces/argocd/secrets/cluster-${tenant.name}`);
         assert.strictEqual(repaired.metadata.labels.ring, "canary");
         await w.pulumi.stack.preview({ refresh: true, expectNoChanges: true });
+    });
+
+    it("an out-of-band edit of argocd-manager's Role on a tenant is repaired by running the tenant's bootstrap again, and the hub keeps its token", async () => {
+        const tenant = w.tenants.find((t) => t.credentials === "bootstrap")!;
+        const role = "/apis/rbac.authorization.k8s.io/v1/namespaces/voice-agent/roles/argocd-manager-role";
+        await request(clusterOf(tenant.name), "PATCH", role, { rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["get"] }] }, MERGE);
+        const before = await request(clusterOf(HUB), "GET", `/api/v1/namespaces/argocd/secrets/cluster-${tenant.name}`);
+        const outcomes = await onboardTenants({
+            hub: { stack: E2E_STACK, root: w.project },
+            engine: onboardingEngine(w),
+            targets: [{ name: tenant.name, kubeconfigFile: w.fleet.cluster(tenant.name).kubeconfigPath }],
+            parallel: 1,
+            log: () => undefined,
+        });
+        assert.deepStrictEqual(outcomes.map((o) => [o.tenant, o.ok, o.error]), [[tenant.name, true, undefined]]);
+        const repaired = await request(clusterOf(tenant.name), "GET", role);
+        assert.deepStrictEqual(repaired.rules.map((r: Obj) => r.verbs), [["*"]]);
+        await w.pulumi.stack.preview({ refresh: true, expectNoChanges: true });
+        const after = await request(clusterOf(HUB), "GET", `/api/v1/namespaces/argocd/secrets/cluster-${tenant.name}`);
+        assert.strictEqual(after.data.config, before.data.config, "re-running bootstrap changed the hub's credential");
+    });
+
+    it("a broken stack file fails the real CLI with the offline loader's message, before any resource is touched", async () => {
+        const key = "agentfleet:tenants[1].ring";
+        await w.pulumi.stack.setConfig(key, { value: "Not A Ring!" }, true);
+        try {
+            const problems = await offline().then(() => [] as string[], (err) => (err as { problems?: string[] }).problems ?? [String(err)]);
+            assert.ok(problems.length > 0 && problems.every((p) => p.startsWith("agentfleet:")), JSON.stringify(problems));
+            const before = (await w.pulumi.stack.exportStack()).deployment.resources.length;
+            const failed = await w.pulumi.stack.up({ onOutput: () => undefined }).then(() => undefined, (err: Error) => err.message);
+            assert.ok(failed, "pulumi up accepted a broken stack file");
+            for (const problem of problems) assert.ok(failed.includes(problem), `the CLI did not report: ${problem}`);
+            assert.strictEqual((await w.pulumi.stack.exportStack()).deployment.resources.length, before);
+        } finally {
+            await w.pulumi.stack.setConfig(key, { value: "main" }, true);
+        }
+        await w.pulumi.stack.preview({ expectNoChanges: true });
+    });
+
+    it("an unreachable tenant changes nothing for the hub stack: preview --refresh still finds no changes", async () => {
+        const tenant = w.tenants.find((t) => t.credentials === "token")!;
+        await w.fleet.stopCluster(tenant.name);
+        await assert.rejects(request(clusterOf(tenant.name), "GET", "/readyz"));
+        await w.pulumi.stack.preview({ refresh: true, expectNoChanges: true });
+    });
+
+    it("tenant remove, then pulumi up: the tenant is deregistered, its argocd-manager is gone and its agent namespace stays", async () => {
+        const tenant = w.tenants.filter((t) => t.credentials === "bootstrap").at(-1)!;
+        const removed = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "tools/tenant.ts", "remove", "--stack", E2E_STACK, "--name", tenant.name], {
+            cwd: w.project,
+            env: { ...process.env, ...w.pulumi.env },
+            encoding: "utf8",
+            timeout: 10 * 60_000,
+        });
+        assert.strictEqual(removed.status, 0, removed.stderr);
+        const up = await w.pulumi.stack.up({ onOutput: () => undefined });
+        assert.deepStrictEqual(up.summary.resourceChanges?.delete, 1, JSON.stringify(up.summary.resourceChanges));
+        assert.strictEqual(await getOrUndefined(clusterOf(HUB), `/api/v1/namespaces/argocd/secrets/cluster-${tenant.name}`), undefined);
+        assert.strictEqual(await getOrUndefined(clusterOf(tenant.name), "/api/v1/namespaces/kube-system/serviceaccounts/argocd-manager"), undefined);
+        assert.ok(await getOrUndefined(clusterOf(tenant.name), "/api/v1/namespaces/voice-agent"), "the agent namespace was deleted");
     });
 });

@@ -1,7 +1,9 @@
 /**
  * The e2e stack on the loopback fleet: a scratch copy of the project (the committed files, one git
  * commit on main, node_modules shared), the argo-cd stand-in chart completed with Argo CD's CRDs,
- * and the stack's example secrets replaced by the fleet's real credentials through the real CLI.
+ * and the stack's example secrets replaced by the fleet's real credentials: the hub's kubeconfig
+ * and a token tenant's pre-issued token through the real CLI, and the bootstrap tenant's through
+ * agentfleet's own onboarding (`npm run tenant -- bootstrap`'s code: an onboarding stack per tenant).
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -11,7 +13,9 @@ import { type BuiltEngine, ensureEngines } from "../../engines/toolchain";
 import { LoopbackFleet } from "./fleet";
 import { request } from "./kube";
 import { waitFor } from "./processes";
-import { type PulumiRun, installProvider, pulumiStack } from "./pulumi";
+import { type PulumiBins, type PulumiRun, installProvider, pulumiStack } from "./pulumi";
+import { automationEngine } from "../../tenants/engine";
+import { onboardTenants } from "../../tenants/onboard";
 
 export const E2E_STACK = "e2e";
 export const HUB = "hub";
@@ -22,6 +26,7 @@ export interface E2eWorld {
     project: string;
     runDir: string;
     pulumi: PulumiRun;
+    bins: PulumiBins;
     /** Tenant names of the e2e stack, in file order. */
     tenants: Array<{ name: string; server: string; credentials: string }>;
 }
@@ -86,17 +91,28 @@ export async function startWorld(runDir: string): Promise<E2eWorld> {
     installProvider(pulumi.env, bins, JSON.parse(fs.readFileSync(path.join(project, "package.json"), "utf8")).dependencies["@pulumi/kubernetes"]);
     const secret = (value: string) => ({ value, secret: true });
     await pulumi.stack.setConfig("agentfleet:hubKubeconfig", secret(fleet.hub.kubeconfig));
-    for (const t of tenants) {
-        if (t.credentials === "bootstrap") {
-            await pulumi.stack.setConfig(`agentfleet:tenantCredentials.${t.name}.kubeconfig`, secret(fleet.cluster(t.name).kubeconfig), true);
-        } else {
-            const issued = await preIssuedToken(fleet, t.name);
-            await pulumi.stack.setConfig(`agentfleet:tenantCredentials.${t.name}.bearerToken`, secret(issued.bearerToken), true);
-            await pulumi.stack.setConfig(`agentfleet:tenantCredentials.${t.name}.caData`, secret(issued.caData), true);
-        }
+    for (const t of tenants.filter((t) => t.credentials === "token")) {
+        const issued = await preIssuedToken(fleet, t.name);
+        await pulumi.stack.setConfig(`agentfleet:tenantCredentials.${t.name}.bearerToken`, secret(issued.bearerToken), true);
+        await pulumi.stack.setConfig(`agentfleet:tenantCredentials.${t.name}.caData`, secret(issued.caData), true);
     }
+    const bootstrap = tenants.filter((t) => t.credentials === "bootstrap");
+    const outcomes = await onboardTenants({
+        hub: { stack: E2E_STACK, root: project },
+        engine: onboardingEngine({ project, pulumi, bins }),
+        targets: bootstrap.map((t) => ({ name: t.name, kubeconfigFile: fleet.cluster(t.name).kubeconfigPath })),
+        parallel: 4,
+        log,
+    });
+    const failed = outcomes.filter((o) => !o.ok);
+    if (failed.length > 0) throw new Error(`bootstrap failed: ${JSON.stringify(failed)}`);
     log(`project ${project}, stack ${E2E_STACK} ready`);
-    return { engines, fleet, project, runDir, pulumi, tenants };
+    return { engines, fleet, project, runDir, pulumi, bins, tenants };
+}
+
+/** agentfleet's onboarding engine (Automation API, inline programs) on the run's backend and CLI. */
+export function onboardingEngine(w: { project: string; pulumi: PulumiRun; bins: { pulumi: string } }) {
+    return automationEngine({ hubStack: E2E_STACK, root: w.project, env: w.pulumi.env, pulumiBin: w.bins.pulumi });
 }
 
 /** Stops the fleet and removes the scratch folders (kept when E2E_KEEP is set, for debugging). */
