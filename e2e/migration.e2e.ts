@@ -1,0 +1,123 @@
+/**
+ * Migration to onboarding stacks, on the real engines: a hub stack deployed by the layout before
+ * onboarding stacks (the program at LEGACY_COMMIT, which bootstrapped tenants inside the hub stack
+ * with a provider each) moves to the current layout with `migrateTenant` (`npm run tenant --
+ * migrate`), and nothing on any cluster is deleted or recreated: the tenant's argocd-manager
+ * objects keep their UIDs, and the hub keeps the same token.
+ */
+import * as assert from "assert";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { ensureEngines } from "../engines/toolchain";
+import { migrateTenant } from "../tenants/migrate";
+import { ROOT } from "../tools/evaluate";
+import { LoopbackFleet } from "./harness/fleet";
+import { request } from "./harness/kube";
+import { stopAll } from "./harness/processes";
+import { E2E_STACK, HUB, e2eTenants, onboardingEngine } from "./harness/project";
+import { type PulumiRun, installProvider, pulumiStack } from "./harness/pulumi";
+
+/** The last commit whose program bootstrapped tenants inside the hub stack. */
+const LEGACY_COMMIT = "9b521c2~1";
+
+const log = (line: string) => process.stderr.write(`e2e migration: ${line}\n`);
+
+/** The project's files at `rev`, as a folder sharing this checkout's node_modules. */
+function checkoutAt(rev: string, dir: string): string {
+    fs.mkdirSync(dir, { recursive: true });
+    const tar = execFileSync("git", ["archive", "--format=tar", rev], { cwd: ROOT, maxBuffer: 256 * 1024 * 1024 });
+    execFileSync("tar", ["-x", "-C", dir], { input: tar });
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"), "dir");
+    execFileSync("git", ["init", "-q", "-b", "main"], { cwd: dir });
+    execFileSync("git", ["-c", "user.name=e2e", "-c", "user.email=e2e@example.net", "add", "-A"], { cwd: dir });
+    execFileSync("git", ["-c", "user.name=e2e", "-c", "user.email=e2e@example.net", "commit", "-qm", rev], { cwd: dir });
+    return dir;
+}
+
+describe("real engines: migrating a hub stack with in-hub bootstrap tenants to onboarding stacks", function () {
+    let runDir = "";
+    let fleet: LoopbackFleet | undefined;
+
+    after(async function () {
+        await fleet?.stop();
+        await stopAll();
+        if (runDir && !process.env.E2E_KEEP) fs.rmSync(runDir, { recursive: true, force: true });
+    });
+
+    it("moves the tenant's argocd-manager out of the hub stack without deleting or recreating anything", async () => {
+        runDir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-e2e-migration-"));
+        const engines = await ensureEngines({ log });
+        const legacy = checkoutAt(LEGACY_COMMIT, path.join(runDir, "legacy"));
+        const tenants = e2eTenants(legacy);
+        const bootstrap = tenants.find((t) => t.credentials === "bootstrap")!;
+        fleet = new LoopbackFleet({
+            clusters: [HUB, ...tenants.map((t) => t.name)],
+            ports: Object.fromEntries(tenants.map((t) => [t.name, Number(new URL(t.server).port)])),
+            dir: path.join(runDir, "fleet"),
+            bins: { etcd: engines.etcd.bin, kubernetes: engines.kubernetes.bin, kwok: engines.kwok.bin },
+            log,
+        });
+        await fleet.start();
+        const bins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
+        const crds = path.join(engines["argocd-crds"].dir, "crds");
+        const withCrds = (project: string) => {
+            const target = path.join(project, "e2e", "argo-cd-standin", "crds-source");
+            fs.mkdirSync(target, { recursive: true });
+            for (const f of fs.readdirSync(crds)) fs.copyFileSync(path.join(crds, f), path.join(target, f));
+        };
+        withCrds(legacy);
+
+        // The legacy layout, deployed: the bootstrap tenant's kubeconfig in the hub stack.
+        const old: PulumiRun = await pulumiStack(legacy, E2E_STACK, runDir, bins);
+        installProvider(old.env, bins, JSON.parse(fs.readFileSync(path.join(legacy, "package.json"), "utf8")).dependencies["@pulumi/kubernetes"]);
+        const secret = (value: string) => ({ value, secret: true });
+        await old.stack.setConfig("agentfleet:hubKubeconfig", secret(fleet.hub.kubeconfig));
+        await old.stack.setConfig(`agentfleet:tenantCredentials.${bootstrap.name}.kubeconfig`, secret(fleet.cluster(bootstrap.name).kubeconfig), true);
+        for (const t of tenants.filter((t) => t.credentials === "token")) {
+            await old.stack.setConfig(`agentfleet:tenantCredentials.${t.name}.bearerToken`, secret("example-only-token"), true);
+            await old.stack.setConfig(`agentfleet:tenantCredentials.${t.name}.caData`, secret(Buffer.from(fleet.cluster(t.name).ca).toString("base64")), true);
+        }
+        await old.stack.up({ onOutput: () => undefined });
+        const tenantAdmin = fleet.cluster(bootstrap.name).admin;
+        const uids = async () =>
+            Object.fromEntries(
+                await Promise.all(
+                    ["/api/v1/namespaces/kube-system/serviceaccounts/argocd-manager", "/apis/rbac.authorization.k8s.io/v1/namespaces/voice-agent/roles/argocd-manager-role", "/api/v1/namespaces/voice-agent"].map(
+                        async (p) => [p, (await request(tenantAdmin, "GET", p)).metadata.uid],
+                    ),
+                ),
+            );
+        const before = await uids();
+        const hubSecret = `/api/v1/namespaces/argocd/secrets/cluster-${bootstrap.name}`;
+        const tokenBefore = (await request(fleet.hub.admin, "GET", hubSecret)).data.config;
+
+        // The current program, on the same state and the same stack file.
+        const current = checkoutAt("HEAD", path.join(runDir, "current"));
+        withCrds(current);
+        fs.copyFileSync(path.join(legacy, `Pulumi.${E2E_STACK}.yaml`), path.join(current, `Pulumi.${E2E_STACK}.yaml`));
+        const now = await pulumiStack(current, E2E_STACK, runDir, bins);
+        const kubeconfigFile = fleet.cluster(bootstrap.name).kubeconfigPath;
+        const result = await migrateTenant({
+            hub: { stack: E2E_STACK, root: current },
+            engine: onboardingEngine({ project: current, pulumi: now, bins }),
+            tenant: bootstrap.name,
+            kubeconfigFile,
+            log,
+        });
+        assert.ok(result.moved.length >= 5, `moved only ${result.moved.length} resources`);
+
+        const up = await now.stack.up({ onOutput: () => undefined });
+        const changes = up.summary.resourceChanges ?? {};
+        assert.ok(!changes.replace && !changes.create, `the hub's up after migration created or replaced: ${JSON.stringify(changes)}`);
+        assert.deepStrictEqual(await uids(), before, "an argocd-manager object on the tenant was recreated");
+        assert.strictEqual((await request(fleet.hub.admin, "GET", hubSecret)).data.config, tokenBefore, "the hub's credential for the tenant changed");
+        await now.stack.preview({ refresh: true, expectNoChanges: true });
+
+        // Running the migration again finds nothing left to do.
+        const again = await migrateTenant({ hub: { stack: E2E_STACK, root: current }, engine: onboardingEngine({ project: current, pulumi: now, bins }), tenant: bootstrap.name, kubeconfigFile, log });
+        assert.deepStrictEqual(again.moved, []);
+        assert.deepStrictEqual(await uids(), before);
+    });
+});
