@@ -10,6 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { chartEnvironments, isTimeZone } from "./chart-environments";
 import * as fs from "fs";
 import * as path from "path";
+import * as YAML from "yaml";
 
 export const PROJECT = "agentfleet";
 
@@ -424,6 +425,8 @@ export type CredentialShape = Record<string, string[]>;
 
 export interface SecretShapes {
     hubKubeconfig: boolean;
+    /** Why the hub kubeconfig cannot be read (kubeconfigProblem), if it cannot. */
+    hubKubeconfigProblem?: string;
     tenantCredentials?: CredentialShape | "not-an-object";
     notificationSecrets?: string[] | "not-an-object";
 }
@@ -473,6 +476,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         if (spec.required && !spec.secret && (raw as Record<string, unknown>)[key] === undefined) r.problem(k(key), "is required (see the config reference in README.md)");
     }
     if (!secrets.hubKubeconfig) r.problem(k("hubKubeconfig"), "is required: the hub cluster's kubeconfig, set with `pulumi config set --secret hubKubeconfig < hub.yaml`");
+    else if (secrets.hubKubeconfigProblem) r.problem(k("hubKubeconfig"), `is not a valid kubeconfig: ${secrets.hubKubeconfigProblem}; store the file as it is with \`pulumi config set --secret hubKubeconfig < hub.yaml\``);
 
     const environment = r.string(k("environment"), raw.environment, "a DNS label such as dev, staging or prod", DNS_LABEL) ?? "invalid";
 
@@ -776,6 +780,37 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null &
 export const fieldsOf = (v: unknown): string[] => (isPlainObject(v) ? Object.entries(v).filter(([, x]) => typeof x === "string" && x !== "").map(([f]) => f) : []);
 
 /**
+ * A YAML parse error as one line, what is wrong and where ("... at line 7, column 1"), without the
+ * excerpt of the source the library appends: that may be secret, and it left a dangling colon.
+ */
+export function yamlErrorText(err: Error & { linePos?: Array<{ line: number; col: number }> }): string {
+    // Also drops what a message quotes after ": " (a tag, a block scalar header): it may be content.
+    const what = err.message.split("\n")[0].replace(/ at line \d+, column \d+:?\s*$/, "").replace(/:(\s.*)?$/, "");
+    const at = err.linePos?.[0];
+    return at ? `${what} at line ${at.line}, column ${at.col}` : what;
+}
+
+/**
+ * Why `text` cannot be a kubeconfig, or undefined. The Kubernetes provider also takes a path to a
+ * kubeconfig file, so a single string passes; a map must hold the clusters, contexts and users
+ * lists. Never quotes the text: it holds credentials.
+ */
+export function kubeconfigProblem(text: string): string | undefined {
+    const doc = YAML.parseDocument(text, { uniqueKeys: true });
+    if (doc.errors.length > 0) return yamlErrorText(doc.errors[0]);
+    let value: unknown;
+    try {
+        value = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+        return (err as Error).message.split("\n")[0];
+    }
+    if (typeof value === "string") return undefined;
+    if (!isPlainObject(value)) return "it is not a map with clusters, contexts and users";
+    const missing = ["clusters", "contexts", "users"].filter((list) => !Array.isArray(value[list]) || value[list].length === 0);
+    return missing.length > 0 ? `it has no ${missing.join(", no ")} (a kubeconfig lists clusters, contexts and users)` : undefined;
+}
+
+/**
  * One configuration value as the Pulumi CLI hands it to the program: JSON for structured values
  * (always for secret objects), a plain string for scalars. Unparsable structure is a problem.
  */
@@ -827,6 +862,7 @@ export async function loadConfig(): Promise<FleetConfig> {
         entry ? shapeOf(entry.text, (t) => shape(parseConfigValue(key, t, problems, true))) : undefined;
     const secrets: SecretShapes = {
         hubKubeconfig: hubKubeconfig ? await shapeOf(hubKubeconfig, (v) => typeof v === "string" && v.trim() !== "") : false,
+        hubKubeconfigProblem: hubKubeconfig ? await shapeOf(hubKubeconfig, (v) => (typeof v === "string" && v.trim() !== "" ? kubeconfigProblem(v) : undefined)) : undefined,
         tenantCredentials: await structuredShape("tenantCredentials", tenantCredentials, credentialShape),
         notificationSecrets: await structuredShape("notificationSecrets", notificationSecrets, notificationSecretsShape),
     };

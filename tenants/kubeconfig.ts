@@ -30,7 +30,7 @@ const FILE_REFERENCES = ["client-certificate", "client-key", "tokenFile"];
  */
 export function parseKubeconfig(text: string, options: { server: string; credentials: CredentialMode; context?: string }): CheckedKubeconfig {
     const doc = YAML.parseDocument(text);
-    if (doc.errors.length > 0) throw new CommandError([`is not valid YAML (${yamlErrorAt(doc.errors[0])})`]);
+    if (doc.errors.length > 0) throw new CommandError([`is not a valid kubeconfig: ${yamlErrorAt(doc.errors[0])}`]);
     let kubeconfig: unknown;
     try {
         kubeconfig = doc.toJS();

@@ -4,7 +4,7 @@
  * written. Used by every `npm run tenant` command that changes a stack file.
  */
 import * as YAML from "yaml";
-import { type CredentialMode, type RawConfig, type SecretShapes, CONFIG_KEYS, ConfigError, PROJECT, credentialShape, notificationSecretsShape, parseConfigValue, suggestion, unknownConfigKeys, validateConfig } from "../stacks/config";
+import { type CredentialMode, type RawConfig, type SecretShapes, CONFIG_KEYS, ConfigError, PROJECT, credentialShape, notificationSecretsShape, parseConfigValue, suggestion, unknownConfigKeys, validateConfig, yamlErrorText } from "../stacks/config";
 import { SECRET_PREFIX, readStackConfig } from "../tools/evaluate";
 
 /** A refusal with a message for the user (never containing credential content). */
@@ -20,8 +20,8 @@ export const CREDENTIALS_KEY = `${PROJECT}:tenantCredentials`;
 
 export const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 
-/** Where a YAML error is, without the parser's excerpt or message (both can quote the file's content). */
-export const yamlErrorAt = (err: YAML.YAMLError): string => `${err.code}${err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : ""}`;
+/** What a YAML error is and where, without the parser's excerpt (it can quote the file's content). */
+export const yamlErrorAt = (err: YAML.YAMLError): string => yamlErrorText(err);
 
 /** The credential fields already stored (as secure values) for the tenant in the stack file. */
 export function storedCredentialFields(stackText: string, name: string): string[] {

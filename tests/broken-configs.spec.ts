@@ -34,6 +34,7 @@ describe("broken stack configurations", () => {
             for (const e of f.expectations) assertProblem(problems, e.path, ...e.fragments);
             for (const p of problems) {
                 assert.ok(p.startsWith("agentfleet:") || p.startsWith(`${f.name}.yaml: `), `${f.name}: a problem that names no key path: ${p}`);
+                assert.ok(!/:\s*$/.test(p), `${f.name}: a problem that ends in a dangling colon: ${p}`);
             }
         });
     }

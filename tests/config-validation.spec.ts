@@ -1,5 +1,5 @@
 import * as assert from "assert";
-import { controllerShardsFor, hasRollingSyncFix, isLoopbackHost, parseMaxUpdate, stepMatches } from "../stacks/config";
+import { ConfigError, controllerShardsFor, hasRollingSyncFix, isLoopbackHost, kubeconfigProblem, parseMaxUpdate, stepMatches, validateConfig } from "../stacks/config";
 import { assertProblem, configProblems, key } from "./helpers";
 
 type Config = Record<string, unknown>;
@@ -192,5 +192,33 @@ describe("configuration rules", () => {
     it("sizes application controller shards from the fleet: 1 without HA, else one per 25 tenants, 2 to 10", () => {
         assert.deepStrictEqual([1, 7, 50, 51, 1000].map((n) => controllerShardsFor(n, true)), [2, 2, 2, 3, 10]);
         assert.strictEqual(controllerShardsFor(1000, false), 1);
+    });
+});
+
+describe("the hub kubeconfig", () => {
+    // Line 7 is indented one column short of its siblings (BAD_INDENT in the yaml library).
+    const TOKEN = "hub-admin-token-not-for-errors";
+    const BAD_INDENT = ["apiVersion: v1", "kind: Config", "clusters:", "  - name: hub", "    cluster:", "      server: https://hub.example.net:6443", "     certificate-authority-data: Q0EK", "users:", `  - {name: admin, user: {token: ${TOKEN}}}`].join("\n");
+
+    it("that is not valid YAML is named by its key, with the YAML message and line, not the library's code or the text", () => {
+        const problem = kubeconfigProblem(BAD_INDENT);
+        assert.strictEqual(problem, "All mapping items must start at the same column at line 7, column 1");
+        let problems: string[] = [];
+        try {
+            validateConfig("dev", {}, { hubKubeconfig: true, hubKubeconfigProblem: problem });
+        } catch (err) {
+            assert.ok(err instanceof ConfigError, String(err));
+            problems = err.problems;
+        }
+        assertProblem(problems, "agentfleet:hubKubeconfig", "is not a valid kubeconfig: All mapping items must start at the same column at line 7", "pulumi config set --secret hubKubeconfig");
+        const reported = problems.filter((p) => p.startsWith("agentfleet:hubKubeconfig:")).join("\n");
+        assert.ok(!reported.includes("BAD_INDENT") && !reported.includes("Q0EK") && !reported.includes(TOKEN) && !/:\s*$/.test(reported), reported);
+    });
+
+    it("must list clusters, contexts and users when it is a map; a single string is a path the provider reads", () => {
+        assert.strictEqual(kubeconfigProblem("apiVersion: v1\nkind: Config\nclusters: []\n"), "it has no clusters, no contexts, no users (a kubeconfig lists clusters, contexts and users)");
+        assert.strictEqual(kubeconfigProblem("- a\n- b\n"), "it is not a map with clusters, contexts and users");
+        assert.strictEqual(kubeconfigProblem("/home/ops/.kube/hub.yaml"), undefined);
+        assert.strictEqual(kubeconfigProblem(BAD_INDENT.replace("     certificate", "      certificate").replace("users:", "contexts: [{name: hub, context: {cluster: hub, user: admin}}]\nusers:")), undefined);
     });
 });

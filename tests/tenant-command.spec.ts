@@ -327,7 +327,7 @@ describe("npm run tenant -- add", () => {
     describe("refuses bad input with a message naming the problem, calls no pulumi, and leaves the stack file byte-identical", () => {
         const cases: Array<{ title: string; kubeconfig?: string; args?: (args: string[]) => string[]; expect: RegExp[]; exitCode?: number }> = [
             { title: "a missing kubeconfig file", args: (a) => withOption(a, "--kubeconfig", "./missing.yaml"), expect: [/\.\/missing\.yaml: no such kubeconfig file/] },
-            { title: "a kubeconfig that is not YAML", kubeconfig: `clusters: [\n  token: ${FAKE.token}: x\n`, expect: [/\.\/acme\.k3s\.yaml: is not valid YAML \(\w+ at line \d+, column \d+\)/] },
+            { title: "a kubeconfig that is not YAML", kubeconfig: `clusters: [\n  token: ${FAKE.token}: x\n`, expect: [/acme\.k3s\.yaml: is not a valid kubeconfig: Block collections are not allowed within flow collections at line 2, column \d+$/m] },
             { title: "a CA given as a file path", kubeconfig: kubeconfigText({ ca: "file" }), expect: [/cluster "default" names its CA by file path \(certificate-authority\), which CI cannot read/] },
             { title: "no CA at all", kubeconfig: kubeconfigText({ ca: "none" }), expect: [/cluster "default" has no CA \(certificate-authority-data\)/] },
             { title: "no such context", args: (a) => [...a, "--context", "acme"], expect: [/has no context "acme" \(contexts: default\)/] },

@@ -11,7 +11,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
-import { ConfigError, PROJECT } from "../stacks/config";
+import { ConfigError, PROJECT, yamlErrorText } from "../stacks/config";
 
 export const ROOT = path.resolve(__dirname, "..");
 export const SECRET_PREFIX = "__SECRET__";
@@ -73,7 +73,7 @@ function stackFileConfig(stack: string, root: string, stackFile?: string): { fil
     try {
         parsed = YAML.parse(fs.readFileSync(file, "utf8"));
     } catch (err) {
-        throw new ConfigError([`${path.basename(file)}: is not valid YAML: ${(err as Error).message.split("\n")[0]}`]);
+        throw new ConfigError([`${path.basename(file)}: is not valid YAML: ${yamlErrorText(err as Error)}`]);
     }
     return { file, values: { ...(parsed?.config ?? {}) } };
 }
