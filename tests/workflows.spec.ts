@@ -14,6 +14,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { validateWorkflow, type ValidationError } from "@action-validator/core";
+import * as semver from "semver";
 import * as YAML from "yaml";
 
 type Obj = Record<string, any>;
@@ -49,6 +50,7 @@ interface Workflow {
 }
 
 const ROOT = path.resolve(__dirname, "..");
+const PACKAGE = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { engines: { node: string } };
 const WORKFLOW_DIR = path.join(ROOT, ".github", "workflows");
 const EXPECTED_WORKFLOWS = ["ci.yml", "deploy.yml", "drift.yml", "offline-diff.yml", "preview.yml"];
 const DEPLOYED_STACKS = ["dev", "staging", "prod"];
@@ -519,13 +521,14 @@ describe("GitHub workflows", () => {
                 }
             });
 
-            it("sets up Node 20 with the npm cache wherever it sets up Node (ci.yml also tests 22)", () => {
+            it("sets up the oldest Node line package.json's engines.node accepts, with the npm cache (ci.yml also tests the next line)", () => {
+                const oldest = semver.minVersion(String(PACKAGE.engines.node))!.major;
                 for (const { job, step, where } of stepsOf(wf)) {
                     if (actionOf(step) !== "actions/setup-node") continue;
                     assert.equal(step.with?.cache, "npm", `${where}: cache: npm`);
                     const version = step.with?.["node-version"];
-                    if (wf.file === "ci.yml") assert.deepStrictEqual(job.strategy?.matrix?.node, [20, 22]);
-                    else assert.equal(String(version), "20", `${where}: node-version 20`);
+                    if (wf.file === "ci.yml") assert.deepStrictEqual(job.strategy?.matrix?.node, [oldest, oldest + 2]);
+                    else assert.equal(String(version), String(oldest), `${where}: node-version ${oldest}`);
                 }
             });
 
