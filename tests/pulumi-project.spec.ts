@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { CONFIG_KEYS, PROJECT } from "../stacks/config";
+import { STACK_TRACE_LIMIT_0 } from "../tools/bench";
 import { ROOT } from "../tools/evaluate";
 
 const project = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"));
@@ -34,6 +35,19 @@ describe("the Pulumi project", () => {
         assert.strictEqual(loadTypeScriptCompilerOptions(runtimeTsconfig).noCheck, true);
         assert.strictEqual(loadTypeScriptCompilerOptions(path.join(ROOT, "tsconfig.json")).noCheck, undefined, "npm test's tsc must type-check");
         assert.match(JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).scripts.test, /^tsc --noEmit && /);
+    });
+
+    it("runs the program with --stack-trace-limit=0 (node args), and a configuration error still reads whole under it", () => {
+        assert.strictEqual(project.runtime.options.nodeargs, STACK_TRACE_LIMIT_0);
+        // What the language host prints for an error the program throws: its stack, here without frames.
+        const script = `require("./tools/evaluate").evaluate("dev", { edit: (c) => { delete c["agentfleet:deploy"]; c["agentfleet:hub"].domian = "x"; } })
+            .then(() => process.exit(3), (err) => process.stdout.write(String(err.stack)));`;
+        const r = spawnSync(process.execPath, [project.runtime.options.nodeargs, "-r", "ts-node/register/transpile-only", "-e", script], { cwd: ROOT, encoding: "utf8" });
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /^ConfigError: Invalid agentfleet stack configuration \(2 problems\):\n {2}- /);
+        assert.match(r.stdout, /agentfleet:deploy: is required/);
+        assert.match(r.stdout, /agentfleet:hub\.domian: unknown key.*did you mean 'domain'/);
+        assert.doesNotMatch(r.stdout, /\n\s+at /, "no stack frames");
     });
 
     it("loads index.ts the way the language host registers ts-node, and exports the program function", () => {

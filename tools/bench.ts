@@ -1,21 +1,26 @@
 /**
- * `npm run bench [-- --sizes 1,10,100,1000 --runs 3 --startup-runs 5]`: how evaluation scales with
- * the fleet, and how long the program takes to load. Prints two tables on stdout.
+ * `npm run bench [-- --sizes 1000,10000 --runs 1 --startup-runs 5]`: how the hub stack's offline
+ * evaluation scales with the fleet, and how long the program takes to load. Prints two tables on
+ * stdout, progress with the elapsed time on stderr.
  *
  * 1. Evaluation. For each fleet size, a stack configuration generated in memory (tenants in three
  *    rings where the fleet is big enough, three in four in bootstrap mode, one in four in token
- *    mode) is evaluated by the same evaluator `npm run render` uses (tools/evaluate.ts, Pulumi's
+ *    mode; each tenant is a cluster Secret in the hub stack) is evaluated by the same evaluator `npm run render` uses (tools/evaluate.ts, Pulumi's
  *    mock runtime, under ts-node --transpile-only), in a fresh process: one warm-up evaluation of
  *    a small fleet, then `--runs` timed evaluations, median reported. The floor is measured the
  *    same way in the same run: a program that registers the same number of bare
  *    `pulumi.CustomResource`s (one input each) through the same evaluator. Memory is the peak RSS
- *    growth of the first timed evaluation over the process's RSS just before it (getrusage
- *    maxRSS), i.e. what one evaluation needs on top of the loaded modules.
+ *    growth of the first timed evaluation over the process's RSS just before it, and the peak RSS
+ *    of the whole evaluating process (getrusage maxRSS). The program is measured twice: as
+ *    `pulumi up` ran it before (node's default stack traces), and with `--stack-trace-limit=0`,
+ *    the node option Pulumi.yaml now sets (the SDK captures a stack trace for every promise it
+ *    creates; runtime/debuggable.js).
  *
  * 2. Start-up. The time to `require` the program module (index.ts and everything it imports) in
  *    a fresh node process, the way `pulumi up` loads it: (a) ts-node with type-checking (the
  *    language host's default), (b) ts-node transpile-only (PULUMI_NODEJS_TRANSPILE_ONLY=true),
- *    (c) JavaScript precompiled by tsc into a temporary directory. Median of `--startup-runs`.
+ *    (c) JavaScript precompiled by tsc into a temporary directory, and (b) and (c) again with
+ *    `--stack-trace-limit=0`. Median of `--startup-runs`.
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
@@ -35,11 +40,12 @@ export function benchFleet(tenants: number): Config {
         const name = `bench-${String(i).padStart(4, "0")}`;
         return { name, server: `https://${name}.k3s.bench.example.net:6443`, ring: ringOf(i), region: ["eu-west", "us-east", "ap-south"][i % 3], credentials: i % 4 === 3 ? "token" : "bootstrap" };
     });
-    const credentials = Object.fromEntries(list.map((t) => [t.name, t.credentials === "token" ? { bearerToken: secure(`${t.name}-token`), caData: secure(`${t.name}-ca`) } : { kubeconfig: secure(`${t.name}-kubeconfig`) }]));
+    // Bootstrap tenants hold what their onboarding stack stored: the same fields as token tenants.
+    const credentials = Object.fromEntries(list.map((t) => [t.name, { bearerToken: secure(`${t.name}-token`), caData: secure(`${t.name}-ca`) }]));
     const rings = [...new Set(list.map((t) => t.ring))];
     return {
         "agentfleet:environment": "prod",
-        "agentfleet:hub": { domain: "argocd.bench.example.net" },
+        "agentfleet:hub": { domain: "argocd.bench.example.net", nodes: 3 },
         "agentfleet:hubKubeconfig": secure("hub-kubeconfig"),
         "agentfleet:deploy": { repoURL: "https://github.com/example-org/agentfleet.git", targetRevision: "HEAD" },
         "agentfleet:tenants": list,
@@ -66,23 +72,6 @@ module.exports = async () => {
 };
 `;
 
-/**
- * Counts the properties Pulumi's SDK sets up for each resource the program registers (inputs and
- * output-only properties alike: the SDK creates four promises, each with a captured stack trace,
- * per property). Reads an internal of @pulumi/pulumi; measurement only.
- */
-function countProperties(): { shape: number[]; stop(): void } {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const rpc = require("@pulumi/pulumi/runtime/rpc") as { transferProperties: (onto: unknown, label: string, props: object) => unknown };
-    const original = rpc.transferProperties;
-    const shape: number[] = [];
-    rpc.transferProperties = (onto, label, props) => {
-        if (!label.endsWith("[pulumi:pulumi:Stack]")) shape.push(Object.keys(props).length);
-        return original(onto, label, props);
-    };
-    return { shape, stop: () => void (rpc.transferProperties = original) };
-}
-
 const median = (xs: number[]) => {
     const s = [...xs].sort((a, b) => a - b);
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -100,12 +89,14 @@ function scratchDir(prefix: string): string {
 // ---------------------------------------------------------------------------------------------
 // Evaluation (each measurement in a fresh child process)
 
-type Kind = "program" | "floor" | "matched-floor";
+type Kind = "program" | "floor";
 
 interface EvalResult {
     resources: number;
     times: number[];
     peakRssDelta: number;
+    /** Peak RSS of the whole evaluating process (bytes). */
+    peakRss: number;
 }
 
 interface ChildArgs {
@@ -114,24 +105,23 @@ interface ChildArgs {
     size: number;
     runs: number;
     floorRoot: string;
-    /** The program writes the property count of each resource here; the matched floor reads it. */
-    shapeFile: string;
+    /** Extra node options of the child, e.g. --stack-trace-limit=0. */
+    nodeArgs?: string[];
 }
 
 /** Child process: warm up, then time `runs` evaluations of the program or a floor. */
 async function childMain(args: ChildArgs): Promise<void> {
     const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
-    const shape = args.kind === "matched-floor" ? (JSON.parse(fs.readFileSync(args.shapeFile, "utf8")) as number[]) : new Array<number>(args.size).fill(1);
+    const shape = new Array<number>(args.size).fill(1);
     const once = (n: number) =>
         args.kind === "program"
             ? evaluate("bench", { config: benchFleet(n) })
             : evaluate("bench", { root: args.floorRoot, config: { "agentfleet:bareShape": shape.slice(0, n) } });
     // Warm-up: load every module and JIT the hot paths on a small input.
     await once(Math.min(args.size, args.kind === "program" ? 10 : 80));
-    const result: EvalResult = { resources: 0, times: [], peakRssDelta: 0 };
+    const result: EvalResult = { resources: 0, times: [], peakRssDelta: 0, peakRss: 0 };
     for (let i = 0; i < args.runs; i++) {
         gc();
-        const counter = args.kind === "program" && i === 0 ? countProperties() : undefined;
         const rssBefore = process.memoryUsage().rss;
         const start = process.hrtime.bigint();
         const ev = await once(args.size);
@@ -140,43 +130,49 @@ async function childMain(args: ChildArgs): Promise<void> {
             result.peakRssDelta = Math.max(0, process.resourceUsage().maxRSS * 1024 - rssBefore);
             result.resources = declaredResources(ev).length;
         }
-        if (counter) {
-            counter.stop();
-            fs.writeFileSync(args.shapeFile, JSON.stringify(counter.shape));
-        }
+        result.peakRss = process.resourceUsage().maxRSS * 1024;
     }
     process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
 function runChild(args: ChildArgs): EvalResult {
-    const argv = ["--child", args.kind, "--size", String(args.size), "--runs", String(args.runs), "--floor-root", args.floorRoot, "--shape-file", args.shapeFile];
-    const r = spawnSync(process.execPath, ["--expose-gc", "-r", "ts-node/register/transpile-only", __filename, ...argv], { cwd: ROOT, encoding: "utf8", maxBuffer: 1 << 26 });
+    const argv = ["--child", args.kind, "--size", String(args.size), "--runs", String(args.runs), "--floor-root", args.floorRoot];
+    const r = spawnSync(process.execPath, ["--expose-gc", ...(args.nodeArgs ?? []), "-r", "ts-node/register/transpile-only", __filename, ...argv], { cwd: ROOT, encoding: "utf8", maxBuffer: 1 << 26 });
     const line = r.stdout.trim().split("\n").pop() ?? "";
     if (r.status !== 0 || !line.startsWith("{")) throw new Error(`bench child ${args.kind} ${args.size} failed (exit ${r.status}):\n${r.stderr}`);
     return JSON.parse(line);
 }
 
+/** The node option Pulumi.yaml sets for `pulumi up` (runtime.options.nodeargs). */
+export const STACK_TRACE_LIMIT_0 = "--stack-trace-limit=0";
+
 function evaluationTable(sizes: number[], runs: number, report: ReturnType<typeof progress>): string {
     const floorRoot = scratchDir("agentfleet-floor-");
     fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(floorRoot, "Pulumi.yaml"));
     fs.writeFileSync(path.join(floorRoot, "index.ts"), FLOOR_PROGRAM);
-    const shapeFile = path.join(floorRoot, "shape.json");
     const rows: Array<Array<string | number>> = [];
+    const mb = (bytes: number) => fmt(bytes / 2 ** 20);
+    const s = (msTaken: number) => fmt(msTaken / 1000, 1);
+    let previous: { size: number; ms: number; rss: number } | undefined;
     try {
         for (const [i, size] of sizes.entries()) {
-            report.step(`evaluation ${i + 1}/${sizes.length}: ${size} tenants, the program`);
-            const program = runChild({ kind: "program", size, runs, floorRoot, shapeFile });
-            report.step(`evaluation ${i + 1}/${sizes.length}: ${size} tenants, the floor (${program.resources} resources)`);
-            const floor = runChild({ kind: "floor", size: program.resources, runs, floorRoot, shapeFile });
-            report.step(`evaluation ${i + 1}/${sizes.length}: ${size} tenants, the matched floor`);
-            const matched = runChild({ kind: "matched-floor", size: program.resources, runs, floorRoot, shapeFile });
-            const [p, f, m] = [median(program.times), median(floor.times), median(matched.times)];
-            rows.push([fmt(size), fmt(program.resources), fmt(p), fmt(p / size, 1), fmt(program.peakRssDelta / 2 ** 20, 1), fmt(f), fmt(floor.peakRssDelta / 2 ** 20, 1), fmt(p / f, 2), fmt(m), fmt(p / m, 2)]);
+            const step = (what: string) => report.step(`evaluation ${i + 1}/${sizes.length}: ${fmt(size)} tenants, ${what}`);
+            step("the program (default stack traces)");
+            const program = runChild({ kind: "program", size, runs, floorRoot });
+            step(`the program with ${STACK_TRACE_LIMIT_0}`);
+            const fast = runChild({ kind: "program", size, runs, floorRoot, nodeArgs: [STACK_TRACE_LIMIT_0] });
+            step(`the floor (${fmt(program.resources)} bare resources) with ${STACK_TRACE_LIMIT_0}`);
+            const floor = runChild({ kind: "floor", size: program.resources, runs, floorRoot, nodeArgs: [STACK_TRACE_LIMIT_0] });
+            const [p, q, f] = [median(program.times), median(fast.times), median(floor.times)];
+            // Growth per tenant between two sizes: constant when evaluation is linear.
+            const growth = previous ? `${fmt((q - previous.ms) / (size - previous.size), 2)} ms, ${fmt((fast.peakRss - previous.rss) / (size - previous.size) / 1024)} KB` : "";
+            rows.push([fmt(size), fmt(program.resources), s(p), mb(program.peakRss), s(q), mb(fast.peakRss), fmt(q / size, 2), growth, s(f), mb(floor.peakRss), fmt(q / f, 2)]);
+            previous = { size, ms: q, rss: fast.peakRss };
         }
     } finally {
         fs.rmSync(floorRoot, { recursive: true, force: true });
     }
-    return formatTable(["tenants", "resources", "eval ms", "ms/tenant", "peak RSS Δ MB", "floor ms", "floor peak RSS Δ MB", "eval/floor", "matched floor ms", "eval/matched"], rows);
+    return formatTable(["tenants", "resources", "default s", "default peak RSS MB", "s (limit 0)", "peak RSS MB", "ms/tenant", "growth per tenant", "floor s", "floor peak RSS MB", "eval/floor"], rows);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,6 +180,7 @@ function evaluationTable(sizes: number[], runs: number, report: ReturnType<typeo
 
 interface StartupMode {
     name: string;
+    nodeArgs?: string[];
     /** Script for `node -e`, run in the project root; prints the require time in ms. */
     script: string;
 }
@@ -213,6 +210,8 @@ function startupTable(runs: number, report: ReturnType<typeof progress>): string
         { name: "(a) ts-node, type-checking", script: requireTimed(`require("ts-node").register({ transpileOnly: false })`, index) },
         { name: "(b) ts-node, transpile-only", script: requireTimed(`require("ts-node").register({ transpileOnly: true })`, index) },
         { name: "(c) precompiled JavaScript", script: requireTimed("", path.join(compiled.dir, "out", "index.js")) },
+        { name: `(b) with ${STACK_TRACE_LIMIT_0}`, nodeArgs: [STACK_TRACE_LIMIT_0], script: requireTimed(`require("ts-node").register({ transpileOnly: true })`, index) },
+        { name: `(c) with ${STACK_TRACE_LIMIT_0}`, nodeArgs: [STACK_TRACE_LIMIT_0], script: requireTimed("", path.join(compiled.dir, "out", "index.js")) },
     ];
     const rows: Array<Array<string | number>> = [];
     try {
@@ -222,7 +221,7 @@ function startupTable(runs: number, report: ReturnType<typeof progress>): string
             const processMs: number[] = [];
             for (let i = 0; i < runs; i++) {
                 const start = process.hrtime.bigint();
-                const r = spawnSync(process.execPath, ["-e", mode.script], { cwd: ROOT, encoding: "utf8" });
+                const r = spawnSync(process.execPath, [...(mode.nodeArgs ?? []), "-e", mode.script], { cwd: ROOT, encoding: "utf8" });
                 processMs.push(ms(start));
                 if (r.status !== 0) throw new Error(`${mode.name}: exit ${r.status}\n${r.stderr}`);
                 requireMs.push(Number(r.stdout));
@@ -237,17 +236,16 @@ function startupTable(runs: number, report: ReturnType<typeof progress>): string
 
 export const BENCH: CommandSpec = {
     name: "bench",
-    summary: "Measures how evaluation scales with the fleet (against a floor of bare resources) and how long the program takes to load; prints two tables on stdout, progress on stderr. About 5 minutes on 2 cores with the defaults.",
+    summary: "Measures how the hub stack's evaluation scales with the fleet (against a floor of bare resources, peak RSS per process) and how long the program takes to load; prints two tables on stdout, progress on stderr. About 10 minutes on 2 cores with the defaults.",
     options: {
-        sizes: { type: "string", value: "N,N,...", default: "1,10,100,1000", description: "fleet sizes (tenants) to evaluate" },
-        runs: { type: "string", value: "N", default: "3", description: "timed evaluations per cell (median reported)" },
+        sizes: { type: "string", value: "N,N,...", default: "1000,10000", description: "fleet sizes (tenants) to evaluate" },
+        runs: { type: "string", value: "N", default: "1", description: "timed evaluations per cell (median reported)" },
         "startup-runs": { type: "string", value: "N", default: "5", description: "start-up measurements per mode" },
         child: { type: "string", value: "KIND", description: "internal: run one measurement in this process" },
         size: { type: "string", value: "N", description: "internal: size of the child's measurement" },
         "floor-root": { type: "string", value: "DIR", description: "internal: the floor program's folder" },
-        "shape-file": { type: "string", value: "FILE", description: "internal: the matched floor's property counts" },
     },
-    examples: ["npm run bench", "npm run bench -- --sizes 1,10,100 --runs 1 --startup-runs 2"],
+    examples: ["npm run bench", "npm run bench -- --sizes 10,100 --runs 1 --startup-runs 2"],
 };
 
 const positiveIntegers = (flag: string, text: string): number[] => {
@@ -259,7 +257,7 @@ const positiveIntegers = (flag: string, text: string): number[] => {
 export function main(argv: string[]): Promise<number> {
     return runCommand(BENCH, argv, async (values) => {
         if (values.child) {
-            await childMain({ kind: values.child as Kind, size: Number(values.size), runs: Number(values.runs), floorRoot: String(values["floor-root"]), shapeFile: String(values["shape-file"]) });
+            await childMain({ kind: values.child as Kind, size: Number(values.size), runs: Number(values.runs), floorRoot: String(values["floor-root"]) });
             return 0;
         }
         const sizes = positiveIntegers("sizes", String(values.sizes));
@@ -269,11 +267,11 @@ export function main(argv: string[]): Promise<number> {
         const out = (s: string) => process.stdout.write(s);
         out(`agentfleet bench: node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}\n\n`);
         const evaluation = evaluationTable(sizes, runs, report);
-        out(`Evaluation (ts-node --transpile-only, mock runtime; median of ${runs} after a warm-up; fresh process per cell)\n`);
+        out(`Evaluation of the hub stack (ts-node --transpile-only, mock runtime; median of ${runs} after a warm-up; one fresh process per cell)\n`);
         out(evaluation);
-        out("floor: the same number of bare pulumi.CustomResource (one input each) through the same evaluator. matched floor: the same, each with as many\n");
-        out("properties as the SDK sets up for the real resource (a typed Kubernetes resource has 6 to 9, a provider 18). peak RSS Δ: getrusage maxRSS\n");
-        out("after the first timed evaluation minus the RSS just before it (0 when the warm-up already reached that peak).\n\n");
+        out(`default: node's default stack traces; limit 0: ${STACK_TRACE_LIMIT_0}, as Pulumi.yaml runs pulumi up. peak RSS: getrusage maxRSS of the\n`);
+        out("evaluating process (modules, warm-up and the evaluation). growth per tenant: time and peak RSS added per tenant since the previous size\n");
+        out(`(constant when linear). floor: as many bare pulumi.CustomResource (one input each) through the same evaluator, ${STACK_TRACE_LIMIT_0}.\n\n`);
         const startup = startupTable(startupRuns, report);
         out(`Start-up: time to require index.ts and its imports in a fresh node process (median of ${startupRuns})\n`);
         out(startup);
