@@ -58,7 +58,17 @@ export function parseKubeconfig(text: string, source: string): HubConnection {
 }
 
 /** GET `apiPath` as JSON; undefined on 404. Unreachable servers and refusals are one-line UserErrors. */
-export function hubGet<T = Obj>(hub: HubConnection, apiPath: string, timeoutMs = 15_000): Promise<T | undefined> {
+export async function hubGet<T = Obj>(hub: HubConnection, apiPath: string, timeoutMs = 15_000): Promise<T | undefined> {
+    // 429 is the API server asking to come back (a restart, storage initialising): a few bounded retries.
+    for (let attempt = 1; ; attempt++) {
+        const answer = await getOnce<T>(hub, apiPath, timeoutMs);
+        if (answer.status !== 429) return answer.value;
+        if (attempt === 5) throw new UserError(`the hub API server ${hub.server} kept answering GET ${apiPath} with HTTP 429 (too many requests); try again later`);
+        await new Promise((r) => setTimeout(r, Math.min(5, Number(answer.retryAfter) || 1) * 1000));
+    }
+}
+
+function getOnce<T>(hub: HubConnection, apiPath: string, timeoutMs: number): Promise<{ status: number; value?: T; retryAfter?: string }> {
     const url = new URL(apiPath, hub.server);
     return new Promise((resolve, reject) => {
         const req = https.request(
@@ -78,11 +88,12 @@ export function hubGet<T = Obj>(hub: HubConnection, apiPath: string, timeoutMs =
                 res.on("data", (d) => (body += d));
                 res.on("end", () => {
                     const status = res.statusCode ?? 0;
-                    if (status === 404) return resolve(undefined);
+                    if (status === 404) return resolve({ status });
+                    if (status === 429) return resolve({ status, retryAfter: String(res.headers["retry-after"] ?? "") });
                     if (status === 401 || status === 403) return reject(new UserError(`the hub API server ${hub.server} refused the kubeconfig from ${hub.source} (HTTP ${status}): it needs to read ApplicationSets and Applications`));
                     if (status < 200 || status >= 300) return reject(new UserError(`the hub API server ${hub.server} answered GET ${url.pathname} with HTTP ${status}: ${apiMessage(body)}`));
                     try {
-                        resolve(JSON.parse(body));
+                        resolve({ status, value: JSON.parse(body) });
                     } catch {
                         reject(new UserError(`the hub API server ${hub.server} answered GET ${url.pathname} with something other than JSON`));
                     }
