@@ -573,7 +573,10 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
             const p = `${k("tenantCredentials")}.${name}`;
             if (!names.has(name)) r.problem(p, `no tenant is named ${JSON.stringify(name)}${suggestion(name, [...names.keys()])}; finish adding it with \`npm run tenant -- add --stack ${stack} --name ${name} ...\`, or remove the credential with \`pulumi config rm --stack ${stack} --path 'tenantCredentials.${name}'\``);
             for (const f of fields) {
-                if (f === "kubeconfig") {
+                if (f === "kubeconfig" && tenants.find((t) => t.name === name)?.credentials === "token") {
+                    // Nothing of a token tenant was ever in the hub state: migrate refuses it.
+                    r.problem(`${p}.kubeconfig`, `tenant ${name} uses credentials: token, whose credential is bearerToken and caData, never a kubeconfig; store them with \`pulumi config set --stack ${stack} --secret --path 'tenantCredentials.${name}.bearerToken' < <token file>\` (and caData), and remove this key with \`pulumi config rm --stack ${stack} --path 'tenantCredentials.${name}.kubeconfig'\``);
+                } else if (f === "kubeconfig") {
                     r.problem(`${p}.kubeconfig`, `the hub stack no longer holds a tenant kubeconfig (the hub never reaches a tenant); move ${name}'s argocd-manager objects to its onboarding stack with \`npm run tenant -- migrate --stack ${stack} --name ${name} --kubeconfig <file>\` before the next pulumi up (README, "Migrating to onboarding stacks"), which also removes this key`);
                 } else if (!["bearerToken", "caData"].includes(f)) {
                     r.problem(`${p}.${f}`, `unknown credential field${suggestion(f, ["bearerToken", "caData"])}; expected bearerToken and caData`);
@@ -585,7 +588,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
                 // A decommissioned tenant has no cluster Secret, so it needs no credential.
                 if (t.decommissioned) continue;
                 const have = shape[t.name] ?? [];
-                if (have.includes("kubeconfig")) continue; // reported above, with the migration
+                if (have.includes("kubeconfig") && t.credentials === "bootstrap") continue; // reported above, with the migration
                 const p = `${k("tenantCredentials")}.${t.name}`;
                 const undo = `or undo the tenant with \`npm run tenant -- remove --stack ${stack} --name ${t.name}\``;
                 for (const f of ["bearerToken", "caData"]) {

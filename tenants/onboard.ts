@@ -61,16 +61,31 @@ export function checkHub(hub: HubStack, text: string, pendingSecrets: string[] =
  */
 const othersPending = (hub: HubStack, tenant: string): string[] => [tenant, ...pendingTenants(hub)].flatMap(credentialPaths);
 
+/** Runs a stack-file edit, naming the hub stack file in its refusal. */
+function inHubFile<T>(hub: HubStack, edit: () => T): T {
+    try {
+        return edit();
+    } catch (err) {
+        if (err instanceof CommandError) throw new CommandError(err.problems.map((p) => `Pulumi.${hub.stack}.yaml: ${p}`));
+        throw err;
+    }
+}
+
 /** The tenant's entry (existing, or the one to add) after checking the hub stack would be valid with it and its credential. */
 function plannedEntry(hub: HubStack, target: OnboardTarget, rotate: boolean): { entry: Record<string, unknown>; isNew: boolean } {
     const text = fs.readFileSync(hubFile(hub), "utf8");
     const existing = tenantEntries(text).find((e) => e.name === target.name);
     if (!existing && !target.entry) throw new CommandError([`Pulumi.${hub.stack}.yaml has no tenant ${target.name}; to add it, give --server, --ring and --region`]);
     if (!existing && rotate) throw new CommandError([`Pulumi.${hub.stack}.yaml has no tenant ${target.name}: nothing to rotate`]);
+    // A new entry under a name already taken must not re-run (and re-point) the existing tenant; the
+    // same entry again is a re-run of a bootstrap whose registration already finished.
+    if (existing && target.entry && (["server", "ring", "region"] as const).some((f) => String(existing[f]) !== target.entry![f])) {
+        throw new CommandError([`Pulumi.${hub.stack}.yaml: duplicate tenant name ${JSON.stringify(target.name)}: it is already registered (server ${String(existing.server)}, ring ${String(existing.ring)}); choose another --name, or bootstrap it again without --server, --ring and --region`]);
+    }
     const entry = existing ?? (target.entry as unknown as Record<string, unknown>);
     if (entry.credentials !== "bootstrap") throw new CommandError([`tenant ${target.name} uses credentials: ${String(entry.credentials)} (a pre-issued token); only credentials: bootstrap tenants have an onboarding stack`]);
     if (entry.decommissioned === true) throw new CommandError([`tenant ${target.name} is decommissioned; remove it with \`npm run tenant -- remove --stack ${hub.stack} --name ${target.name}\``]);
-    checkHub(hub, existing ? text : addTenant(text, target.entry!), othersPending(hub, target.name));
+    checkHub(hub, existing ? text : inHubFile(hub, () => addTenant(text, target.entry!)), othersPending(hub, target.name));
     return { entry, isNew: !existing };
 }
 

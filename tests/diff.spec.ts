@@ -51,7 +51,8 @@ describe("npm run diff (offline drift preview)", function () {
         // Pulumi layer
         assert.match(markdown, /\+ added: `kubernetes:core\/v1:Secret::dev-initech-cluster-secret`/);
         assert.match(markdown, /- removed: `kubernetes:core\/v1:Secret::dev-acme-cluster-secret`/);
-        assert.match(markdown, /- removed: `pulumi:providers:kubernetes::dev-acme-kubernetes`/);
+        // The hub stack holds nothing on a tenant: its registration (component and cluster Secret) is all that leaves with it.
+        assert.deepStrictEqual(markdown.match(/- removed: `[^`]*dev-acme[^`]*`/g), ["- removed: `agentfleet:index:TenantCluster::dev-acme`", "- removed: `kubernetes:core/v1:Secret::dev-acme-cluster-secret`"]);
         assert.match(markdown, /~ changed: `kubernetes:core\/v1:Secret::dev-globex-cluster-secret`\n- `inputs.metadata.labels.ring`: "main" → "canary"/);
         // Rollout layer: dev-globex now syncs in step 1; the removed tenant had step 1 and now none.
         assert.match(markdown, /\| dev-globex +\| 2 +\| 1 +\|/);

@@ -2,7 +2,9 @@
  * `npm run tenant -- <add|list|remove>`, run on a temporary copy of the project (Pulumi.yaml and
  * the committed dev and prod stack files) with generated kubeconfigs holding fake credentials.
  * A fake `pulumi` on PATH records each call (arguments, directory, standard input); an empty PATH
- * stands for a machine without the Pulumi CLI.
+ * stands for a machine without the Pulumi CLI. A bootstrap tenant's onboarding stack runs on the
+ * test-only fake of the Automation API (tests/fake-onboarding-engine.ts; its orchestration is
+ * specified in tests/onboarding.spec.ts).
  */
 import { strict as assert } from "assert";
 import { spawn, spawnSync } from "child_process";
@@ -13,6 +15,7 @@ import * as YAML from "yaml";
 import { ROOT } from "../tools/evaluate";
 import { withStackLock } from "../tools/stack-lock";
 import { type CommandIO, addTenant, main, parseKubeconfig } from "../tools/tenant";
+import { FakeOnboardingEngine, hubFileOf } from "./fake-onboarding-engine";
 
 const base64 = (s: string) => Buffer.from(s).toString("base64");
 
@@ -77,6 +80,12 @@ interface Project {
 }
 
 let project: Project;
+/** The fake onboarding engine of each hub stack of the current test. */
+let engines: Map<string, FakeOnboardingEngine>;
+const engineOf = (stack: string): FakeOnboardingEngine => {
+    if (!engines.has(stack)) engines.set(stack, new FakeOnboardingEngine(hubFileOf(project.root, stack)));
+    return engines.get(stack)!;
+};
 
 function makeProject(options: { pulumiExitCode?: number } = {}): Project {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-tenant-"));
@@ -128,6 +137,7 @@ async function tenant(argv: string[], options: { pulumi?: boolean; cwd?: string 
         stderr: (t) => void (stderr += t),
         env: { ...process.env, PATH: options.pulumi === false ? project.withoutPulumi : project.withPulumi },
         cwd: options.cwd ?? project.root,
+        engine: (hub) => engineOf(hub.stack),
     };
     const code = await main([...argv, "--project-root", project.root], io);
     for (const [what, value] of Object.entries(FAKE)) {
@@ -137,6 +147,8 @@ async function tenant(argv: string[], options: { pulumi?: boolean; cwd?: string 
 }
 
 const ADD_ACME = ["add", "--stack", "dev", "--name", "acme", "--kubeconfig", "./acme.k3s.yaml", "--server", ACME_SERVER, "--ring", "canary", "--region", "eu-west"];
+/** A tenant with a pre-issued token: its kubeconfig's token and CA are stored with `pulumi config set`. */
+const ADD_TOKEN = [...ADD_ACME, "--credentials", "token"];
 
 /** `args` with `--flag value` replaced (or appended). */
 function withOption(args: string[], flag: string, value: string): string[] {
@@ -166,12 +178,14 @@ const tenantsOf = (text: string): Array<Record<string, unknown>> => configOf(tex
 
 beforeEach(() => {
     project = makeProject();
+    engines = new Map();
     project.writeKubeconfig("acme.k3s.yaml", kubeconfigText());
 });
+const storedFields = (stack: string, tenant: string) => Object.keys(configOf(project.stackText(stack))["agentfleet:tenantCredentials"][tenant] ?? {}).sort();
 afterEach(() => fs.rmSync(project.root, { recursive: true, force: true }));
 
 describe("npm run tenant -- add", () => {
-    it("appends the tenant to agentfleet:tenants with the given fields", async () => {
+    it("bootstraps a credentials: bootstrap tenant through its onboarding stack and appends it with the given fields", async () => {
         const args = [...ADD_ACME, "--env", "dev", "--namespace", "voice-agent", "--namespace", "voice-agent-eu", "--label", "tier=gold"];
         const result = await tenant(args);
         assert.equal(result.code, 0, result.stderr);
@@ -186,17 +200,34 @@ describe("npm run tenant -- add", () => {
             labels: { tier: "gold" },
             namespaces: ["voice-agent", "voice-agent-eu"],
         });
-        assert.match(result.stdout, /Added tenant acme to Pulumi\.dev\.yaml: ring canary, rollout step 1 \(canary\)/);
+        assert.deepEqual(engineOf("dev").calls, ["up dev-tenant-acme generation 0", "store acme"]);
+        assert.deepEqual(engineOf("dev").stacks.get("dev-tenant-acme")!.settings.namespaces, ["voice-agent", "voice-agent-eu"]);
+        assert.deepEqual(storedFields("dev", "acme"), ["bearerToken", "caData"]);
+        assert.match(result.stdout, /Bootstrapped acme: Pulumi\.dev\.yaml holds its token and CA \(secret\)/);
     });
 
-    it("writes only the new entry: every comment, the encryptionsalt line and all other bytes stay as they were", async () => {
+    it("hands the kubeconfig (its loopback server replaced) to the onboarding stack only: the hub stack never gets it", async () => {
+        const result = await tenant(ADD_ACME);
+        assert.equal(result.code, 0, result.stderr);
+        const handed = YAML.parse(engineOf("dev").stacks.get("dev-tenant-acme")!.settings.kubeconfig);
+        assert.equal(handed["current-context"], "default");
+        assert.deepEqual(handed.clusters, [{ name: "default", cluster: { server: ACME_SERVER, "certificate-authority-data": FAKE.caData } }]);
+        assert.deepEqual(handed.users, [{ name: "default", user: { "client-certificate-data": FAKE.clientCertificate, "client-key-data": FAKE.clientKey } }]);
+        assert.deepEqual(project.calls(), [], "no `pulumi config set` of a kubeconfig");
+        const after = project.stackText("dev");
+        assert.ok(!after.includes("kubeconfig") && !Object.values(FAKE).some((v) => after.includes(v)), after);
+    });
+
+    it("--credentials token writes only the new entry: every comment, the encryptionsalt line and all other bytes stay as they were", async () => {
+        project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
         const before = project.stackText("dev");
-        assert.equal((await tenant(ADD_ACME)).code, 0);
+        const result = await tenant(ADD_TOKEN);
+        assert.equal(result.code, 0, result.stderr);
         const after = project.stackText("dev");
 
         const { removed, added } = lineChanges(before, after);
         assert.deepEqual(removed, []);
-        assert.deepEqual(added, ["    - name: acme", `      server: ${ACME_SERVER}`, "      ring: canary", "      region: eu-west", "      credentials: bootstrap"]);
+        assert.deepEqual(added, ["    - name: acme", `      server: ${ACME_SERVER}`, "      ring: canary", "      region: eu-west", "      credentials: token"]);
         // One contiguous insertion, right after the last tenant.
         const at = after.indexOf(added.join("\n"));
         assert.equal(before, after.slice(0, at) + after.slice(at + added.join("\n").length + 1));
@@ -207,94 +238,78 @@ describe("npm run tenant -- add", () => {
         const parsed = configOf(after);
         parsed["agentfleet:tenants"].pop();
         assert.deepEqual(parsed, configOf(before));
+        assert.match(result.stdout, /Added tenant acme to Pulumi\.dev\.yaml: ring canary, rollout step 1 \(canary\)/);
+        assert.deepEqual(engineOf("dev").calls, [], "a token tenant has no onboarding stack");
     });
 
-    it("stores the kubeconfig with `pulumi config set --secret --path` in the project root, its loopback server replaced", async () => {
-        const result = await tenant(ADD_ACME);
-        assert.equal(result.code, 0, result.stderr);
-        const [call, ...more] = project.calls();
-        assert.equal(more.length, 0);
-        assert.deepEqual(call.args, ["config", "set", "--stack", "dev", "--secret", "--path", "tenantCredentials.acme.kubeconfig"]);
-        assert.equal(fs.realpathSync(call.cwd), fs.realpathSync(project.root));
-        const stored = YAML.parse(call.stdin);
-        assert.equal(stored["current-context"], "default");
-        assert.deepEqual(stored.clusters, [{ name: "default", cluster: { server: ACME_SERVER, "certificate-authority-data": FAKE.caData } }]);
-        assert.deepEqual(stored.users, [{ name: "default", user: { "client-certificate-data": FAKE.clientCertificate, "client-key-data": FAKE.clientKey } }]);
-        assert.match(result.stdout, /Stored the credential: pulumi config set --stack dev --secret --path 'tenantCredentials\.acme\.kubeconfig'/);
-    });
-
-    it("says the loopback server was replaced and that the k3s serving certificate needs the host as a SAN", async () => {
-        const { stdout } = await tenant(ADD_ACME);
+    it("--credentials token says the loopback server was replaced and that the k3s serving certificate needs the host as a SAN", async () => {
+        project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
+        const { stdout } = await tenant(ADD_TOKEN);
         assert.match(stdout, /server https:\/\/127\.0\.0\.1:6443 is a loopback address \(the k3s default\); the stored credential uses https:\/\/acme\.k3s\.example\.net:6443 instead/);
         assert.match(stdout, /--tls-san acme\.k3s\.example\.net/);
     });
 
-    it("without the Pulumi CLI, writes nothing and prints the exact command that stores the kubeconfig, with sed replacing the loopback server", async () => {
+    const TOKEN_COMMANDS = (kubeconfig: string, context = "default") => {
+        const minified = `kubectl config view --raw --minify --flatten --kubeconfig ${kubeconfig} --context ${context}`;
+        return [
+            `${minified} -o jsonpath='{.users[0].user.token}' | pulumi config set --stack dev --secret --path 'tenantCredentials.acme.bearerToken'`,
+            `${minified} -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | pulumi config set --stack dev --secret --path 'tenantCredentials.acme.caData'`,
+        ];
+    };
+
+    it("--credentials token without the Pulumi CLI writes nothing and prints the exact commands that store the token and CA", async () => {
+        project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
         const before = project.stackText("dev");
-        const result = await tenant(ADD_ACME, { pulumi: false });
+        const result = await tenant(ADD_TOKEN, { pulumi: false });
         assert.equal(result.code, 1, result.stdout);
-        assert.ok(
-            result.stderr.includes(
-                `\n  sed 's#https://127\\.0\\.0\\.1:6443#https://acme.k3s.example.net:6443#' ./acme.k3s.yaml | pulumi config set --stack dev --secret --path 'tenantCredentials.acme.kubeconfig'\n`,
-            ),
-            result.stderr,
-        );
+        for (const command of TOKEN_COMMANDS("./acme.k3s.yaml")) assert.ok(result.stderr.includes(`\n  ${command}\n`), result.stderr);
         assert.match(result.stderr, /Nothing was written\./);
         assert.match(result.stderr, /and then run this command again: it adds the entry and keeps the stored credential/);
         assert.match(result.stderr, /To undo a stored credential instead: pulumi config rm --stack dev --path 'tenantCredentials\.acme'/);
         assert.equal(project.stackText("dev"), before, "the stack file is unchanged, so every command still accepts it");
     });
 
-    it("once the credential is stored, adds the entry without the Pulumi CLI and keeps the credential", async () => {
+    it("--credentials token: once the token and CA are stored, adds the entry without the Pulumi CLI and keeps them", async () => {
+        project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
         const file = path.join(project.root, "Pulumi.dev.yaml");
         const doc = YAML.parseDocument(project.stackText("dev"));
-        doc.setIn(["config", "agentfleet:tenantCredentials", "acme", "kubeconfig"], doc.createNode({ secure: "v1:AAAAAAAAAAAAAAAA:stored-by-pulumi-config-set" }));
+        for (const field of ["bearerToken", "caData"]) doc.setIn(["config", "agentfleet:tenantCredentials", "acme", field], doc.createNode({ secure: `v1:AAAAAAAAAAAAAAAA:stored-${field}` }));
         fs.writeFileSync(file, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
-        const { code, stdout, stderr } = await tenant(ADD_ACME, { pulumi: false });
+        const { code, stdout, stderr } = await tenant(ADD_TOKEN, { pulumi: false });
         assert.equal(code, 0, stderr);
         assert.match(stdout, /Added tenant acme/);
-        assert.match(stdout, /Kept the credential already stored in agentfleet:tenantCredentials\.acme\.kubeconfig/);
+        assert.match(stdout, /Kept the credential already stored in agentfleet:tenantCredentials\.acme\.bearerToken and agentfleet:tenantCredentials\.acme\.caData/);
         assert.deepEqual(tenantsOf(project.stackText("dev")).map((t) => t.name), ["dev-acme", "dev-globex", "acme"]);
-        assert.equal(configOf(project.stackText("dev"))["agentfleet:tenantCredentials"].acme.kubeconfig.secure, "v1:AAAAAAAAAAAAAAAA:stored-by-pulumi-config-set");
+        assert.equal(configOf(project.stackText("dev"))["agentfleet:tenantCredentials"].acme.bearerToken.secure, "v1:AAAAAAAAAAAAAAAA:stored-bearerToken");
     });
 
-    it("without the Pulumi CLI, a kubeconfig already naming --server is stored as it is", async () => {
-        project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ server: ACME_SERVER }));
-        const { code, stderr } = await tenant(ADD_ACME, { pulumi: false });
+    it("--credentials token without the Pulumi CLI extracts --context from a kubeconfig with several contexts", async () => {
+        project.writeKubeconfig("fleet.k3s.yaml", kubeconfigText({ contexts: ["globex", "acme"], user: "token" }));
+        const { code, stderr } = await tenant([...withOption(ADD_TOKEN, "--kubeconfig", "./fleet.k3s.yaml"), "--context", "acme"], { pulumi: false });
         assert.equal(code, 1);
-        assert.ok(stderr.includes(`\n  pulumi config set --stack dev --secret --path 'tenantCredentials.acme.kubeconfig' < ./acme.k3s.yaml\n`), stderr);
-        assert.doesNotMatch(stderr, /loopback|tls-san/);
+        for (const command of TOKEN_COMMANDS("./fleet.k3s.yaml", "acme")) assert.ok(stderr.includes(`\n  ${command}\n`), stderr);
     });
 
-    it("without the Pulumi CLI, extracts --context from a kubeconfig with several contexts", async () => {
-        project.writeKubeconfig("fleet.k3s.yaml", kubeconfigText({ contexts: ["globex", "acme"] }));
-        const { code, stderr: stdout } = await tenant([...withOption(ADD_ACME, "--kubeconfig", "./fleet.k3s.yaml"), "--context", "acme"], { pulumi: false });
-        assert.equal(code, 1);
-        const command =
-            "kubectl config view --raw --minify --flatten --kubeconfig ./fleet.k3s.yaml --context acme" +
-            " | sed 's#https://127\\.0\\.0\\.1:6443#https://acme.k3s.example.net:6443#'" +
-            " | pulumi config set --stack dev --secret --path 'tenantCredentials.acme.kubeconfig'";
-        assert.ok(stdout.includes(`\n  ${command}\n`), stdout);
-    });
-
-    it("without the Pulumi CLI, run from another directory, the command changes into the project root", async () => {
+    it("--credentials token without the Pulumi CLI, run from another directory: the commands change into the project root", async () => {
+        project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
         const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-cwd-"));
         try {
             const kubeconfig = path.join(project.root, "acme.k3s.yaml");
-            const { code, stderr: stdout } = await tenant(withOption(ADD_ACME, "--kubeconfig", path.relative(elsewhere, kubeconfig)), { pulumi: false, cwd: elsewhere });
+            const { code, stderr } = await tenant(withOption(ADD_TOKEN, "--kubeconfig", path.relative(elsewhere, kubeconfig)), { pulumi: false, cwd: elsewhere });
             assert.equal(code, 1);
-            assert.ok(stdout.includes(`\n  cd ${project.root} && sed 's#https://127\\.0\\.0\\.1:6443#https://acme.k3s.example.net:6443#' ${kubeconfig} | pulumi config set`), stdout);
+            for (const command of TOKEN_COMMANDS(kubeconfig)) assert.ok(stderr.includes(`\n  cd ${project.root} && ${command}\n`), stderr);
         } finally {
             fs.rmSync(elsewhere, { recursive: true, force: true });
         }
     });
 
-    it("as a program without the Pulumi CLI on PATH, exits 1 and prints the command", () => {
+    it("--credentials token as a program without the Pulumi CLI on PATH, exits 1 and prints the commands", () => {
+        project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
         const env: NodeJS.ProcessEnv = { ...process.env, PATH: [project.withoutPulumi, path.dirname(process.execPath)].join(path.delimiter), TS_NODE_PROJECT: path.join(ROOT, "tsconfig.json") };
         delete env.INIT_CWD;
-        const run = spawnSync(process.execPath, ["-r", require.resolve("ts-node/register/transpile-only"), path.join(ROOT, "tools/tenant.ts"), ...ADD_ACME, "--project-root", project.root], { cwd: project.root, env, encoding: "utf8" });
+        const run = spawnSync(process.execPath, ["-r", require.resolve("ts-node/register/transpile-only"), path.join(ROOT, "tools/tenant.ts"), ...ADD_TOKEN, "--project-root", project.root], { cwd: project.root, env, encoding: "utf8" });
         assert.equal(run.status, 1, run.stdout);
-        assert.ok(run.stderr.includes("| pulumi config set --stack dev --secret --path 'tenantCredentials.acme.kubeconfig'\n"), run.stderr);
+        assert.ok(run.stderr.includes("| pulumi config set --stack dev --secret --path 'tenantCredentials.acme.bearerToken'\n"), run.stderr);
         for (const value of Object.values(FAKE)) assert.ok(!run.stdout.includes(value) && !run.stderr.includes(value));
     });
 
@@ -312,21 +327,21 @@ describe("npm run tenant -- add", () => {
         assert.equal(tenantsOf(project.stackText("dev"))[2].credentials, "token");
     });
 
-    it("restores the stack file byte for byte when `pulumi config set` fails", async () => {
+    it("--credentials token restores the stack file byte for byte when `pulumi config set` fails", async () => {
         fs.rmSync(project.root, { recursive: true, force: true });
         project = makeProject({ pulumiExitCode: 1 });
-        project.writeKubeconfig("acme.k3s.yaml", kubeconfigText());
+        project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
         const before = project.stackText("dev");
-        const { code, stderr } = await tenant(ADD_ACME);
+        const { code, stderr } = await tenant(ADD_TOKEN);
         assert.equal(code, 1);
         assert.match(stderr, /failed, so Pulumi\.dev\.yaml is restored as it was/);
         assert.match(stderr, /PULUMI_CONFIG_PASSPHRASE/);
         assert.equal(project.stackText("dev"), before);
     });
 
-    describe("refuses bad input with a message naming the problem, calls no pulumi, and leaves the stack file byte-identical", () => {
+    describe("refuses bad input with a message naming the problem, touches no cluster, calls no pulumi, and leaves the stack file byte-identical", () => {
         const cases: Array<{ title: string; kubeconfig?: string; args?: (args: string[]) => string[]; expect: RegExp[]; exitCode?: number }> = [
-            { title: "a missing kubeconfig file", args: (a) => withOption(a, "--kubeconfig", "./missing.yaml"), expect: [/\.\/missing\.yaml: no such kubeconfig file/] },
+            { title: "a missing kubeconfig file", args: (a) => withOption(a, "--kubeconfig", "./missing.yaml"), expect: [/\/missing\.yaml: no such kubeconfig file/] },
             { title: "a kubeconfig that is not YAML", kubeconfig: `clusters: [\n  token: ${FAKE.token}: x\n`, expect: [/acme\.k3s\.yaml: is not a valid kubeconfig: Block collections are not allowed within flow collections at line 2, column \d+$/m] },
             { title: "a CA given as a file path", kubeconfig: kubeconfigText({ ca: "file" }), expect: [/cluster "default" names its CA by file path \(certificate-authority\), which CI cannot read/] },
             { title: "no CA at all", kubeconfig: kubeconfigText({ ca: "none" }), expect: [/cluster "default" has no CA \(certificate-authority-data\)/] },
@@ -334,7 +349,8 @@ describe("npm run tenant -- add", () => {
             { title: "no current-context and no --context", kubeconfig: kubeconfigText({ current: null }), expect: [/has no current-context; choose one with --context \(contexts: default\)/] },
             { title: "a kubeconfig for another server", kubeconfig: kubeconfigText({ server: "https://globex.k3s.example.net:6443" }), expect: [/server https:\/\/globex\.k3s\.example\.net:6443 differs from --server https:\/\/acme\.k3s\.example\.net:6443/] },
             { title: "--credentials token with a client-certificate user", args: (a) => [...a, "--credentials", "token"], expect: [/user "default" has no token/] },
-            { title: "a duplicate name", args: (a) => withOption(a, "--name", "dev-acme"), expect: [/agentfleet:tenants\[2\]\.name: duplicate tenant name "dev-acme"/] },
+            { title: "a duplicate name", args: (a) => withOption(a, "--name", "dev-acme"), expect: [/Pulumi\.dev\.yaml: duplicate tenant name "dev-acme": it is already registered/] },
+            { title: "a duplicate name (--credentials token)", args: (a) => withOption([...a, "--credentials", "token"], "--name", "dev-acme"), kubeconfig: kubeconfigText({ user: "token" }), expect: [/agentfleet:tenants\[2\]\.name: duplicate tenant name "dev-acme"/] },
             { title: "a duplicate server", args: (a) => withOption(a, "--server", "https://dev-acme.k3s.agentfleet.example.net:6443"), expect: [/agentfleet:tenants\[2\]\.server: duplicate server/] },
             { title: "a ring no rollout step matches", args: (a) => withOption(a, "--ring", "beta"), expect: [/tenant acme matches no rollout step.*ring "beta" is not one the steps use \(canary, main\)/] },
             { title: "an invalid name", args: (a) => withOption(a, "--name", "Acme_1"), expect: [/agentfleet:tenants\[2\]\.name: "Acme_1" is not a DNS label/] },
@@ -353,13 +369,14 @@ describe("npm run tenant -- add", () => {
                 for (const pattern of c.expect) assert.match(stderr, pattern);
                 assert.equal(stdout, "");
                 assert.deepEqual(project.calls(), []);
+                assert.deepEqual([...engines.values()].flatMap((e) => e.calls), [], "an onboarding stack ran");
                 assert.deepEqual({ dev: project.stackText("dev"), prod: project.stackText("prod") }, before);
             });
         }
 
-        it("reports the kubeconfig's and the configuration's problems together", async () => {
-            project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ ca: "none" }));
-            const { code, stderr } = await tenant(withOption(ADD_ACME, "--name", "dev-acme"));
+        it("--credentials token reports the kubeconfig's and the configuration's problems together", async () => {
+            project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ ca: "none", user: "token" }));
+            const { code, stderr } = await tenant(withOption(ADD_TOKEN, "--name", "dev-acme"));
             assert.equal(code, 1);
             assert.match(stderr, /duplicate tenant name "dev-acme"/);
             assert.match(stderr, /has no CA/);
@@ -390,7 +407,8 @@ describe("npm run tenant: concurrent edits of one stack file", function () {
             child.stderr.on("data", (d) => (stderr += d));
             child.on("close", (code) => resolve({ code, stdout, stderr }));
         });
-    const addArgs = (name: string) => ["add", "--stack", "dev", "--name", name, "--kubeconfig", `./${name}.k3s.yaml`, "--server", `https://${name}.k3s.example.net:6443`, "--ring", "canary", "--region", "eu-west"];
+    // Token tenants: a process of its own has no fake onboarding engine, and the lock is the same.
+    const addArgs = (name: string) => ["add", "--stack", "dev", "--name", name, "--kubeconfig", `./${name}.k3s.yaml`, "--server", `https://${name}.k3s.example.net:6443`, "--ring", "canary", "--region", "eu-west", "--credentials", "token"];
 
     /** A fake `pulumi config set --path` that writes a secure value into the stack file, as the real CLI does. */
     const storingPulumi = () =>
@@ -414,7 +432,7 @@ fs.writeFileSync(file, doc.toString({ lineWidth: 0, flowCollectionPadding: false
         storingPulumi();
         for (const round of [1]) {
             const names = Array.from({ length: 4 }, (_, i) => `r${round}-t${i}`);
-            for (const name of names) project.writeKubeconfig(`${name}.k3s.yaml`, kubeconfigText());
+            for (const name of names) project.writeKubeconfig(`${name}.k3s.yaml`, kubeconfigText({ user: "token" }));
             const results = await Promise.all(names.map((name) => tenantProcess(addArgs(name))));
             results.forEach((r, i) => assert.equal(r.code, 0, `${names[i]}: ${r.stdout}${r.stderr}`));
             const present = tenantsOf(project.stackText("dev")).map((t) => t.name);
@@ -474,13 +492,13 @@ describe("npm run tenant -- list", () => {
         fs.writeFileSync(file, addTenant(project.stackText("dev"), { name: "acme", server: ACME_SERVER, ring: "canary", region: "eu-west", credentials: "bootstrap" }));
         const { code, stderr } = await tenant(["list", "--stack", "dev"]);
         assert.equal(code, 1);
-        assert.match(stderr, /Pulumi\.dev\.yaml is not a valid configuration:\n {2}- agentfleet:tenantCredentials\.acme\.kubeconfig: is required/);
-        assert.ok(stderr.includes("store it with `pulumi config set --stack dev --secret --path 'tenantCredentials.acme.kubeconfig' < <kubeconfig file>`, or undo the tenant with `npm run tenant -- remove --stack dev --name acme`"), stderr);
+        assert.match(stderr, /Pulumi\.dev\.yaml is not a valid configuration:\n {2}- agentfleet:tenantCredentials\.acme\.bearerToken: is required/);
+        assert.ok(stderr.includes("bootstrap it with `npm run tenant -- bootstrap --stack dev --name acme --kubeconfig <admin kubeconfig>`, which stores bearerToken and caData (secret), or undo the tenant with `npm run tenant -- remove --stack dev --name acme`"), stderr);
     });
 });
 
 describe("npm run tenant -- remove", () => {
-    it("removes the tenant's entry and its credentials, keeping every comment, and says what the next pulumi up does", async () => {
+    it("destroys a bootstrap tenant's onboarding stack, removes its entry and its token and CA, keeping every comment, and says what the next pulumi up does", async () => {
         const before = project.stackText("prod");
         const { code, stdout, stderr } = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us"]);
         assert.equal(code, 0, stderr);
@@ -488,13 +506,14 @@ describe("npm run tenant -- remove", () => {
         const { removed, added } = lineChanges(before, after);
         assert.deepEqual(added, []);
         assert.deepEqual(removed.slice(0, 5), ["    - name: prod-hooli-us", "      server: https://prod-hooli-us.k3s.agentfleet.example.net:6443", "      ring: main", "      region: us-east", "      credentials: bootstrap"]);
-        assert.deepEqual(removed.slice(5, 7), ["    prod-hooli-us:", "      kubeconfig:"]);
-        assert.match(removed[7], /^ {8}secure: v1:/);
-        assert.equal(removed.length, 8);
+        assert.deepEqual([removed[5], removed[6], removed[8]], ["    prod-hooli-us:", "      bearerToken:", "      caData:"]);
+        for (const i of [7, 9]) assert.match(removed[i], /^ {8}secure: v1:/);
+        assert.equal(removed.length, 10);
         assert.deepEqual(commentLines(after), commentLines(before));
 
         assert.match(stdout, /cluster Secret cluster-prod-hooli-us is deleted/);
-        assert.match(stdout, /argocd-manager ServiceAccount, its token Secret, Roles, RoleBindings, ClusterRole and ClusterRoleBinding are deleted/);
+        assert.match(stdout, /argocd-manager ServiceAccount, its token Secret, Roles, RoleBindings, ClusterRole and ClusterRoleBinding were already deleted with its onboarding stack/);
+        assert.deepEqual(engineOf("prod").calls, ["destroy prod-tenant-prod-hooli-us"]);
         assert.match(stdout, /agent namespaces \(voice-agent\) are retained and the workloads in them keep running/);
         assert.match(stdout, /applicationsSync create-update keeps the tenant's generated Application/);
     });
@@ -522,14 +541,15 @@ describe("npm run tenant -- remove", () => {
         assert.equal(project.stackText("prod"), before);
     });
 
-    it("--decommission sets decommissioned: true on the entry, keeps its credentials, and says to remove the entry after pulumi up", async () => {
+    it("--decommission drops the onboarding stack without contacting the cluster, sets decommissioned: true, keeps its credentials, and says to remove the entry after pulumi up", async () => {
         const before = project.stackText("prod");
         const { code, stdout } = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--decommission"]);
         assert.equal(code, 0);
         const after = project.stackText("prod");
         assert.deepEqual(lineChanges(before, after), { removed: [], added: ["      decommissioned: true"] });
         assert.ok(after.includes("      credentials: bootstrap\n      decommissioned: true\n  agentfleet:tenantCredentials:\n"));
-        assert.match(stdout, /deleteUnreachable/);
+        assert.deepEqual(engineOf("prod").calls, ["destroy prod-tenant-prod-hooli-us forget"]);
+        assert.match(stdout, /its onboarding stack was dropped \(its state forgotten, the cluster not contacted\)/);
         assert.match(stdout, /After that pulumi up --stack prod succeeds, remove the entry: npm run tenant -- remove --stack prod --name prod-hooli-us/);
 
         assert.equal((await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--decommission"])).code, 1, "decommissioning twice is refused");
