@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { HubConfig, NotificationSecrets, NotificationsConfig } from "../stacks/config";
 import { SECRET_KEYS, notificationValues } from "../stacks/notifications";
+import { OWNED_ANNOTATIONS } from "./ownership";
 
 /** The argo-cd chart's values key that really enables progressive syncs (never the top-level key). */
 export const PROGRESSIVE_SYNCS_PARAM = "applicationsetcontroller.enable.progressive.syncs";
@@ -91,7 +92,7 @@ export class ArgoCdHub extends pulumi.ComponentResource {
         const notificationsSecret = new k8s.core.v1.Secret(
             `${name}-notifications-secret`,
             {
-                metadata: { name: NOTIFICATIONS_SECRET, namespace: this.namespace, labels: { "app.kubernetes.io/part-of": "argocd" } },
+                metadata: { name: NOTIFICATIONS_SECRET, namespace: this.namespace, labels: { "app.kubernetes.io/part-of": "argocd" }, annotations: { ...OWNED_ANNOTATIONS } },
                 type: "Opaque",
                 stringData: pulumi.secret(pulumi.output(args.notificationSecrets).apply(notificationSecretData)),
             },

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { DeployConfig, RolloutStep, SyncWindow, TenantConfig } from "../stacks/config";
 import { ROLLOUT_LABELS, sharedFreeformLabelKeys } from "../stacks/config";
 import { AGENT_NAMESPACE_ANNOTATION, FLEET_LABEL } from "./tenant-cluster";
+import { OWNED_ANNOTATIONS } from "./ownership";
 
 export const AGENT_APP = "voice-agent";
 export const ARGO_API = "argoproj.io/v1alpha1";
@@ -146,12 +147,12 @@ export class FleetRollout extends pulumi.ComponentResource {
 
         this.project = new k8s.apiextensions.CustomResource(
             `${name}-project`,
-            { apiVersion: ARGO_API, kind: "AppProject", metadata: { name: projectName(args.fleet), namespace: args.argocdNamespace }, spec: appProjectSpec(args) },
+            { apiVersion: ARGO_API, kind: "AppProject", metadata: { name: projectName(args.fleet), namespace: args.argocdNamespace, annotations: { ...OWNED_ANNOTATIONS } }, spec: appProjectSpec(args) },
             { ...guard, dependsOn: [args.argocd] },
         );
         this.applicationSet = new k8s.apiextensions.CustomResource(
             `${name}-applicationset`,
-            { apiVersion: ARGO_API, kind: "ApplicationSet", metadata: { name: AGENT_APP, namespace: args.argocdNamespace }, spec: applicationSetSpec(args) },
+            { apiVersion: ARGO_API, kind: "ApplicationSet", metadata: { name: AGENT_APP, namespace: args.argocdNamespace, annotations: { ...OWNED_ANNOTATIONS } }, spec: applicationSetSpec(args) },
             { ...guard, dependsOn: [args.argocd, this.project] },
         );
         this.registerOutputs({ applicationSet: this.applicationSet.metadata.name, project: this.project.metadata.name });

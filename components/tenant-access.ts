@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { OWNED_ANNOTATIONS } from "./ownership";
 
 export const MANAGER_ACCOUNT = "argocd-manager";
 export const MANAGER_NAMESPACE = "kube-system";
@@ -87,32 +88,32 @@ export class TenantAccess extends pulumi.ComponentResource {
             (ns) =>
                 new k8s.core.v1.Namespace(`${name}-ns-${ns}`, { metadata: { name: ns, labels: { "app.kubernetes.io/managed-by": "agentfleet" } } }, { ...on("kubernetes:core/v1:Namespace", `${name}-ns-${ns}`), retainOnDelete: true }),
         );
-        const account = new k8s.core.v1.ServiceAccount(`${name}-manager`, { metadata: { name: MANAGER_ACCOUNT, namespace: MANAGER_NAMESPACE } }, on("kubernetes:core/v1:ServiceAccount", `${name}-manager`));
+        const account = new k8s.core.v1.ServiceAccount(`${name}-manager`, { metadata: { name: MANAGER_ACCOUNT, namespace: MANAGER_NAMESPACE, annotations: { ...OWNED_ANNOTATIONS } } }, on("kubernetes:core/v1:ServiceAccount", `${name}-manager`));
         const subject = { kind: "ServiceAccount", name: MANAGER_ACCOUNT, namespace: MANAGER_NAMESPACE };
         args.namespaces.forEach((ns, i) => {
             const roleName = `${name}-manager-role-${ns}`;
-            const role = new k8s.rbac.v1.Role(roleName, { metadata: { name: "argocd-manager-role", namespace: ns }, rules: NAMESPACE_RULES }, { ...on("kubernetes:rbac.authorization.k8s.io/v1:Role", roleName), dependsOn: [namespaces[i]] });
+            const role = new k8s.rbac.v1.Role(roleName, { metadata: { name: "argocd-manager-role", namespace: ns, annotations: { ...OWNED_ANNOTATIONS } }, rules: NAMESPACE_RULES }, { ...on("kubernetes:rbac.authorization.k8s.io/v1:Role", roleName), dependsOn: [namespaces[i]] });
             const bindingName = `${name}-manager-binding-${ns}`;
             new k8s.rbac.v1.RoleBinding(
                 bindingName,
-                { metadata: { name: "argocd-manager-role-binding", namespace: ns }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "argocd-manager-role" }, subjects: [subject] },
+                { metadata: { name: "argocd-manager-role-binding", namespace: ns, annotations: { ...OWNED_ANNOTATIONS } }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "argocd-manager-role" }, subjects: [subject] },
                 { ...on("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", bindingName), dependsOn: [namespaces[i], role] },
             );
         });
         const clusterRole = new k8s.rbac.v1.ClusterRole(
             `${name}-manager-cluster-role`,
-            { metadata: { name: "argocd-manager-cluster-role" }, rules: managerClusterRules(args.namespaces) },
+            { metadata: { name: "argocd-manager-cluster-role", annotations: { ...OWNED_ANNOTATIONS } }, rules: managerClusterRules(args.namespaces) },
             on("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", `${name}-manager-cluster-role`),
         );
         new k8s.rbac.v1.ClusterRoleBinding(
             `${name}-manager-cluster-binding`,
-            { metadata: { name: "argocd-manager-cluster-role-binding" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "argocd-manager-cluster-role" }, subjects: [subject] },
+            { metadata: { name: "argocd-manager-cluster-role-binding", annotations: { ...OWNED_ANNOTATIONS } }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "argocd-manager-cluster-role" }, subjects: [subject] },
             { ...on("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", `${name}-manager-cluster-binding`), dependsOn: [clusterRole] },
         );
         const token = new k8s.core.v1.Secret(
             `${name}-manager-token`,
             {
-                metadata: { name: tokenSecretName(args.tokenGeneration), namespace: MANAGER_NAMESPACE, annotations: { "kubernetes.io/service-account.name": MANAGER_ACCOUNT } },
+                metadata: { name: tokenSecretName(args.tokenGeneration), namespace: MANAGER_NAMESPACE, annotations: { ...OWNED_ANNOTATIONS, "kubernetes.io/service-account.name": MANAGER_ACCOUNT } },
                 type: "kubernetes.io/service-account-token",
             },
             { ...on("kubernetes:core/v1:Secret", `${name}-manager-token`), dependsOn: [account] },

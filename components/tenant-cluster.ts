@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { TenantConfig, TenantCredential } from "../stacks/config";
+import { OWNED_ANNOTATIONS } from "./ownership";
 
 /** Label on every fleet cluster Secret; the ApplicationSet's cluster generator selects on it. */
 export const FLEET_LABEL = "agentfleet.io/fleet";
@@ -75,6 +76,7 @@ export class TenantCluster extends pulumi.ComponentResource {
                     namespace: args.argocdNamespace,
                     labels: rolloutLabels(tenant, args.fleet),
                     annotations: {
+                        ...OWNED_ANNOTATIONS,
                         [AGENT_NAMESPACE_ANNOTATION]: tenant.namespaces[0],
                         ...(tenant.paused ? { "argocd.argoproj.io/skip-reconcile": "true" } : {}),
                     },

@@ -8,6 +8,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { healthCheckCmValues, loadHealthChecks } from "../stacks/health-checks";
 import { declaredObjects, evaluate } from "../tools/evaluate";
 import { spawnSync } from "child_process";
 import { onboardTenants } from "../tenants/onboard";
@@ -81,7 +82,9 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         const params = await request(hub, "GET", "/api/v1/namespaces/argocd/configmaps/argocd-cmd-params-cm");
         assert.strictEqual(params.data["applicationsetcontroller.enable.progressive.syncs"], "true");
         const cm = await request(hub, "GET", "/api/v1/namespaces/argocd/configmaps/argocd-cm");
-        assert.ok(cm.data["resource.customizations.health.apps_Deployment"]?.includes("hs.status"), "no Deployment health check in argocd-cm");
+        const checks = healthCheckCmValues(loadHealthChecks());
+        assert.ok(Object.keys(checks).length >= 2);
+        for (const [key, script] of Object.entries(checks)) assert.strictEqual(cm.data[key], script, `argocd-cm ${key} is not the Lua agentfleet ships`);
         const notifications = await request(hub, "GET", "/api/v1/namespaces/argocd/configmaps/argocd-notifications-cm");
         assert.ok(Object.keys(notifications.data).some((k) => k === "trigger.on-rollout-step-started"), Object.keys(notifications.data).join(", "));
         const crds = await request(hub, "GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions");
@@ -119,10 +122,11 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         await request(asManager, "GET", "/api/v1/namespaces/voice-agent/configmaps");
         const admin = clusterOf(tenant.name);
         const user = "system:serviceaccount:kube-system:argocd-manager";
-        const may = (verb: string, resource: string, namespace?: string, group = "") => canI(admin, { user, verb, resource, namespace, group });
+        const may = (verb: string, resource: string, namespace?: string, group = "", name?: string) => canI(admin, { user, verb, resource, namespace, group, name });
         assert.ok(await may("create", "deployments", "voice-agent", "apps"));
         assert.ok(await may("delete", "jobs", "voice-agent", "batch"));
-        assert.ok(await may("get", "namespaces"), "argocd-manager cannot read its namespace");
+        assert.ok(await may("get", "namespaces", undefined, "", "voice-agent"), "argocd-manager cannot read its namespace");
+        assert.ok(!(await may("get", "namespaces", undefined, "", "kube-system")), "argocd-manager can read other namespaces");
         assert.ok(!(await may("get", "secrets", "kube-system")), "argocd-manager can read kube-system secrets");
         assert.ok(!(await may("create", "deployments", "default", "apps")), "argocd-manager can deploy outside its namespaces");
         assert.ok(!(await may("create", "namespaces")), "argocd-manager can create namespaces");
@@ -207,7 +211,8 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         });
         assert.strictEqual(removed.status, 0, removed.stderr);
         const up = await w.pulumi.stack.up({ onOutput: () => undefined });
-        assert.deepStrictEqual(up.summary.resourceChanges?.delete, 1, JSON.stringify(up.summary.resourceChanges));
+        // Its TenantCluster component and the cluster Secret, nothing else.
+        assert.deepStrictEqual(up.summary.resourceChanges?.delete, 2, JSON.stringify(up.summary.resourceChanges));
         assert.strictEqual(await getOrUndefined(clusterOf(HUB), `/api/v1/namespaces/argocd/secrets/cluster-${tenant.name}`), undefined);
         assert.strictEqual(await getOrUndefined(clusterOf(tenant.name), "/api/v1/namespaces/kube-system/serviceaccounts/argocd-manager"), undefined);
         assert.ok(await getOrUndefined(clusterOf(tenant.name), "/api/v1/namespaces/voice-agent"), "the agent namespace was deleted");

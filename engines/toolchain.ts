@@ -171,6 +171,8 @@ function wrapperKey(engine: Engine, goVersion: string): string {
         for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
             const full = path.join(dir, entry.name);
             if (entry.isDirectory()) walk(full);
+            // Files the build writes (git-ignored) are not the wrapper's.
+            else if (entry.name.endsWith("-embed.json")) continue;
             else hash.update(path.relative(MODULES, full)).update(fs.readFileSync(full));
         }
     };

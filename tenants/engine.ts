@@ -106,7 +106,8 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
             const ws = await onboardingWorkspace(stack, settings);
             const s = await Stack.createOrSelect(stack, ws);
             try {
-                await s.up();
+                // Refresh first, so running bootstrap again repairs what was changed by hand on the tenant.
+                await s.up({ refresh: true });
             } catch (err) {
                 throw new Error(`pulumi up of ${stack} failed: ${lastLines(String((err as Error).message))}`);
             }
