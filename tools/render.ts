@@ -63,6 +63,8 @@ export interface RenderOptions {
     head?: string;
     /** Reports progress on stderr (commands; tests stay quiet). */
     progress?: boolean;
+    /** The stack's `config:` map in memory instead of its stack file (generated fleets). */
+    config?: Record<string, unknown>;
 }
 
 /** Cluster generator parameters of one cluster Secret (Generators-Cluster.md). */
@@ -147,7 +149,7 @@ const sortKey = (o: Obj) => `${o.kind}/${o.metadata?.namespace ?? ""}/${o.metada
 export async function renderStack(stack: string, root: string = ROOT, options: RenderOptions = {}): Promise<RenderResult> {
     const report = options.progress ? progress(`${stack}`) : undefined;
     report?.step("evaluating the program");
-    const evaluation = await evaluate(stack, { root });
+    const evaluation = await evaluate(stack, { root, ...(options.config ? { config: options.config } : {}) });
     const objects = declaredObjects(evaluation);
     const generated = generateApplications(objects);
     const apps: GeneratedApp[] = [];
