@@ -1,9 +1,11 @@
 import * as assert from "assert";
-import { PROGRESSIVE_SYNCS_PARAM, REDIS_SECRET } from "../components/argocd-hub";
+import * as fs from "fs";
+import * as path from "path";
+import { PROGRESSIVE_SYNCS_PARAM, REDIS_SECRET, chartSource } from "../components/argocd-hub";
 import { hasRollingSyncFix } from "../stacks/config";
 import { GENERATED_PREFIX, SECRET_PREFIX, declaredObjects, secretPaths } from "../tools/evaluate";
 import { validateObjects } from "../tools/k8s-schema";
-import { STACKS, type Obj, evaluated, releaseOf, resourceOf } from "./helpers";
+import { STACKS, type Obj, assertProblem, configProblems, evaluated, releaseOf, resourceOf } from "./helpers";
 
 /** Every path in `value` whose last key contains `needle`. */
 function keysContaining(value: unknown, needle: string, prefix = ""): string[] {
@@ -13,7 +15,8 @@ function keysContaining(value: unknown, needle: string, prefix = ""): string[] {
 
 describe("every committed stack", () => {
     it("includes dev, staging, prod and the single-hub example", () => {
-        assert.deepStrictEqual(STACKS, ["dev", "fleet", "prod", "staging"]);
+        // Other committed stacks (the real-engine suite's e2e) come on top of the examples.
+        for (const stack of ["dev", "fleet", "prod", "staging"]) assert.ok(STACKS.includes(stack), `no Pulumi.${stack}.yaml: ${STACKS.join(", ")}`);
     });
 
     for (const stack of STACKS) {
@@ -41,7 +44,10 @@ describe("every committed stack", () => {
             it("pins the chart version and an Argo CD image with the RollingSync tight-loop fix", async () => {
                 const release = releaseOf(await evaluated(stack));
                 assert.match(String(release.inputs.version), /^\d+\.\d+\.\d+$/);
-                assert.strictEqual(release.inputs.chart, "argo-cd");
+                // The argo-cd chart from argo-helm, or a local copy of it (hub.chartRepository: a folder, e.g. e2e's stand-in).
+                const chart = String(release.inputs.chart);
+                if (release.inputs.repositoryOpts) assert.strictEqual(chart, "argo-cd");
+                else assert.ok(path.isAbsolute(chart) && fs.existsSync(path.join(chart, "Chart.yaml")), `chart ${chart} is neither argo-cd from a repository nor a chart folder`);
                 const tag = (release.inputs.values as Obj).global.image.tag;
                 assert.ok(hasRollingSyncFix(tag), `image tag ${tag} lacks the #27577 fix`);
             });
@@ -124,5 +130,20 @@ describe("the prod hub", () => {
         assert.strictEqual(values["redis-ha"].enabled, false);
         assert.strictEqual(values.controller.replicas, 1);
         assert.strictEqual(values.configs.params["controller.sharding.algorithm"], undefined);
+    });
+});
+
+describe("where the argo-cd chart comes from (hub.chartRepository)", () => {
+    it("is argo-helm by default, an oci:// registry's argo-cd, or a local chart folder", () => {
+        assert.deepStrictEqual(chartSource("https://argoproj.github.io/argo-helm"), { chart: "argo-cd", repositoryOpts: { repo: "https://argoproj.github.io/argo-helm" } });
+        assert.deepStrictEqual(chartSource("oci://registry.example.net/charts/"), { chart: "oci://registry.example.net/charts/argo-cd" });
+        assert.deepStrictEqual(chartSource("/srv/charts/argo-cd"), { chart: "/srv/charts/argo-cd" });
+    });
+
+    it("refuses a folder without a Chart.yaml and other URL schemes, naming the key", async () => {
+        for (const [value, fragment] of [["charts/no-such-chart", "is not a chart folder"], ["git://example.net/charts", "only https:// Helm repositories"]]) {
+            const problems = await configProblems("dev", (c) => ((c["agentfleet:hub"] as Obj).chartRepository = value));
+            assertProblem(problems, "agentfleet:hub.chartRepository", fragment);
+        }
     });
 });
