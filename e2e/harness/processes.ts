@@ -57,16 +57,23 @@ export function assertRunning(p: Started): void {
     if (exited(p.child)) throw new Error(`${p.name} exited (${p.child.exitCode ?? p.child.signalCode}); its log ${p.log} ends:\n${tail(p)}`);
 }
 
-/** A free TCP port on 127.0.0.1 (the kernel picks it; nothing listens on it afterwards). */
-export function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.once("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const { port } = server.address() as net.AddressInfo;
-            server.close(() => resolve(port));
+/** Ports the e2e stack files name for their tenants (Pulumi.e2e.yaml): never handed out by freePort. */
+export const FIXED_PORTS = { from: 36400, to: 36499 };
+
+/** A free TCP port on 127.0.0.1 outside FIXED_PORTS (the kernel picks it; nothing listens on it afterwards). */
+export async function freePort(): Promise<number> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+        const port = await new Promise<number>((resolve, reject) => {
+            const server = net.createServer();
+            server.once("error", reject);
+            server.listen(0, "127.0.0.1", () => {
+                const { port } = server.address() as net.AddressInfo;
+                server.close(() => resolve(port));
+            });
         });
-    });
+        if (port < FIXED_PORTS.from || port > FIXED_PORTS.to) return port;
+    }
+    throw new Error("no free loopback port outside the e2e stack's fixed ports after 20 tries");
 }
 
 /** Throws, naming the cluster, when something already listens on 127.0.0.1:`port`. */
