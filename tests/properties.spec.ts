@@ -13,6 +13,7 @@
  */
 import * as assert from "assert";
 import fc from "fast-check";
+import { chartEnvironments } from "../stacks/chart-environments";
 import { ConfigError, type MatchExpression, stepMatches } from "../stacks/config";
 import { type Evaluation, declaredObjects } from "../tools/evaluate";
 import { validateObjects } from "../tools/k8s-schema";
@@ -22,6 +23,8 @@ import { type Obj, evaluateConfig } from "./helpers";
 const SEED = process.env.AGENTFLEET_FC_SEED ? Number(process.env.AGENTFLEET_FC_SEED) : 20260522;
 const RUNS = process.env.AGENTFLEET_FC_RUNS ? Number(process.env.AGENTFLEET_FC_RUNS) : 1;
 const runs = (n: number) => Math.max(1, Math.round(n * RUNS));
+/** The environments the agent chart has a values-<env>.yaml for. */
+const CHART_ENVIRONMENTS = chartEnvironments("charts/voice-agent") ?? [];
 
 type Config = Record<string, unknown>;
 type Gen = fc.GeneratorValue;
@@ -46,10 +49,11 @@ const labelKey = fc
 /** Draws a valid fleet of `minTenants` to `maxTenants` tenants. */
 function drawFleet(g: Gen, minTenants: number, maxTenants: number): Fleet {
     const size = minTenants === maxTenants ? minTenants : g(() => fc.oneof({ weight: 4, arbitrary: fc.integer({ min: minTenants, max: Math.min(maxTenants, 12) }) }, { weight: 1, arbitrary: fc.integer({ min: minTenants, max: maxTenants }) }));
-    const environment = g(fc.constantFrom, "dev", "staging", "prod", "qa");
+    const environment = g(fc.constantFrom, ...CHART_ENVIRONMENTS);
     const rings = g(() => fc.uniqueArray(labelValue, { minLength: 1, maxLength: Math.min(4, size) }));
     const regions = g(() => fc.uniqueArray(labelValue, { minLength: 1, maxLength: 3 }));
-    const envs = g(() => fc.uniqueArray(labelValue, { minLength: 1, maxLength: 2 }));
+    // A tenant env selects the chart's values-<env>.yaml, so it is one the chart has (the loader refuses others).
+    const envs = g(() => fc.uniqueArray(fc.constantFrom(...CHART_ENVIRONMENTS), { minLength: 1, maxLength: 2 }));
     const freeformKeys = g(() => fc.uniqueArray(labelKey, { maxLength: 2 }));
     const prefix = g(dnsLabel, 12);
     const zone = g(fc.constantFrom, "k3s.agentfleet.example.net", "clusters.example.org", "edge.example.io");
@@ -80,8 +84,9 @@ function drawFleet(g: Gen, minTenants: number, maxTenants: number): Fleet {
         if (g(fc.integer, { min: 0, max: 5 }) === 0) t.paused = g(fc.boolean);
         if (i >= rings.length && g(fc.integer, { min: 0, max: 9 }) === 0) t.decommissioned = true;
         tenants.push(t);
-        if (t.credentials === "bootstrap") credentials[name] = { kubeconfig: secure(`${name}-kubeconfig`) };
-        else if (!t.decommissioned || g(fc.boolean)) credentials[name] = { bearerToken: secure(`${name}-token`), caData: secure(`${name}-ca`) };
+        // Both modes hand the hub a token and CA (bootstrap: from the tenant's onboarding stack); a
+        // decommissioned tenant needs none, so its credential may already be gone.
+        if (!t.decommissioned || g(fc.boolean)) credentials[name] = { bearerToken: secure(`${name}-token`), caData: secure(`${name}-ca`) };
     }
 
     // Steps: the rings in random order, cut into consecutive groups; each group one step.
