@@ -35,6 +35,7 @@ function hubStackFile(n: number, hubKubeconfig: string): string {
         "agentfleet:deploy": { repoURL: "https://github.com/example-org/agentfleet.git", targetRevision: "HEAD" },
         "agentfleet:tenants": names.map((name, i) => ({ name, server: `https://127.0.0.${2 + Math.floor(i / 60000)}:${1025 + (i % 60000)}`, ring: i < n / 10 ? "canary" : "main", region: "loopback", credentials: "token" })),
         "agentfleet:tenantCredentials": Object.fromEntries(names.map((name) => [name, { bearerToken: { secure: crypter.encrypt(`example-only-token-${name}`) }, caData: { secure: crypter.encrypt(ca) } }])),
+        "agentfleet:notificationSecrets": { webhookToken: { secure: crypter.encrypt("example-only-webhook-token") } },
         "agentfleet:rollout": {
             steps: [
                 { name: "canary", matchExpressions: [{ key: "ring", operator: "In", values: ["canary"] }], maxUpdate: "10%" },

@@ -244,8 +244,9 @@ export const BENCH: CommandSpec = {
         child: { type: "string", value: "KIND", description: "internal: run one measurement in this process" },
         size: { type: "string", value: "N", description: "internal: size of the child's measurement" },
         "floor-root": { type: "string", value: "DIR", description: "internal: the floor program's folder" },
+        "real-engines": { type: "string", value: "N,N,...", description: "also run pulumi preview and up of an N-tenant hub stack on a loopback hub, beside a plain N-Secret program (needs npm run engines)" },
     },
-    examples: ["npm run bench", "npm run bench -- --sizes 10,100 --runs 1 --startup-runs 2"],
+    examples: ["npm run bench", "npm run bench -- --sizes 10,100 --runs 1 --startup-runs 2", "npm run bench -- --sizes 100 --real-engines 100,1000"],
 };
 
 const positiveIntegers = (flag: string, text: string): number[] => {
@@ -275,6 +276,19 @@ export function main(argv: string[]): Promise<number> {
         const startup = startupTable(startupRuns, report);
         out(`Start-up: time to require index.ts and its imports in a fresh node process (median of ${startupRuns})\n`);
         out(startup);
+        if (values["real-engines"]) {
+            // Loaded only here: the real-engine harness is not needed by the offline bench.
+            const { benchRealEngines } = require("../e2e/engine-bench") as typeof import("../e2e/engine-bench");
+            const rows = await benchRealEngines(positiveIntegers("real-engines", String(values["real-engines"])), (line) => report.step(line));
+            out("\nReal engines: pulumi preview and pulumi up on a loopback hub (seconds; floor: one provider and N Secrets of the same size, same engine, same run)\n");
+            const floorOf = (n: number) => rows.find((r) => r.tenants === n && r.program !== "agentfleet hub")!;
+            out(
+                formatTable(
+                    ["tenants", "program", "resources", "preview", "up", "preview / floor", "up / floor"],
+                    rows.map((r) => [r.tenants, r.program, r.resources, r.previewSeconds.toFixed(1), r.upSeconds.toFixed(1), (r.previewSeconds / floorOf(r.tenants).previewSeconds).toFixed(2), (r.upSeconds / floorOf(r.tenants).upSeconds).toFixed(2)]),
+                ),
+            );
+        }
         report.done();
         return 0;
     });
