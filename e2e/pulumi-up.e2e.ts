@@ -11,6 +11,7 @@ import * as path from "path";
 import { healthCheckCmValues, loadHealthChecks } from "../stacks/health-checks";
 import { declaredObjects, evaluate } from "../tools/evaluate";
 import { spawnSync } from "child_process";
+import { parseDocument } from "yaml";
 import { onboardTenants } from "../tenants/onboard";
 import { type E2eWorld, HUB, E2E_STACK, onboardingEngine, startWorld, stopWorld } from "./harness/project";
 import { type Credentials, canI, getOrUndefined, objectPath, request } from "./harness/kube";
@@ -216,5 +217,22 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         assert.strictEqual(await getOrUndefined(clusterOf(HUB), `/api/v1/namespaces/argocd/secrets/cluster-${tenant.name}`), undefined);
         assert.strictEqual(await getOrUndefined(clusterOf(tenant.name), "/api/v1/namespaces/kube-system/serviceaccounts/argocd-manager"), undefined);
         assert.ok(await getOrUndefined(clusterOf(tenant.name), "/api/v1/namespaces/voice-agent"), "the agent namespace was deleted");
+    });
+
+    it("as a prod stack, pulumi destroy is refused for the protected rollout objects, and they stay", async () => {
+        // Edited as YAML, so hub.nodes stays a number.
+        const file = path.join(w.project, `Pulumi.${E2E_STACK}.yaml`);
+        const doc = parseDocument(fs.readFileSync(file, "utf8"));
+        doc.setIn(["config", "agentfleet:environment"], "prod");
+        doc.setIn(["config", "agentfleet:hub", "nodes"], 3);
+        fs.writeFileSync(file, doc.toString());
+        await w.pulumi.stack.up({ onOutput: () => undefined });
+        const failed = await w.pulumi.stack.destroy({ onOutput: () => undefined }).then(() => undefined, (err: Error) => err.message);
+        assert.ok(failed, "pulumi destroy of a prod stack went through");
+        assert.match(failed, /protected/);
+        const hub = clusterOf(HUB);
+        assert.ok(await getOrUndefined(hub, "/apis/argoproj.io/v1alpha1/namespaces/argocd/applicationsets/voice-agent"), "the ApplicationSet is gone");
+        const projects = await request(hub, "GET", "/apis/argoproj.io/v1alpha1/namespaces/argocd/appprojects");
+        assert.strictEqual(projects.items.length, 1, "the AppProject is gone");
     });
 });
