@@ -105,17 +105,21 @@ const defaultIO = (): CommandIO => ({
 });
 
 const common = { stack: { type: "string" }, "project-root": { type: "string" } } as const;
+/** The flags that describe a tenant entry to add (add, bootstrap of a new tenant). */
+const newEntry = {
+    server: { type: "string" },
+    ring: { type: "string" },
+    region: { type: "string" },
+    env: { type: "string" },
+    namespace: { type: "string", multiple: true },
+    label: { type: "string", multiple: true },
+} as const;
 const OPTIONS = {
     add: {
         ...common,
+        ...newEntry,
         name: { type: "string" },
         kubeconfig: { type: "string" },
-        server: { type: "string" },
-        ring: { type: "string" },
-        region: { type: "string" },
-        env: { type: "string" },
-        namespace: { type: "string", multiple: true },
-        label: { type: "string", multiple: true },
         credentials: { type: "string" },
         context: { type: "string" },
     },
@@ -129,12 +133,7 @@ const OPTIONS = {
         "kubeconfig-dir": { type: "string" },
         parallel: { type: "string" },
         context: { type: "string" },
-        server: { type: "string" },
-        ring: { type: "string" },
-        region: { type: "string" },
-        env: { type: "string" },
-        namespace: { type: "string", multiple: true },
-        label: { type: "string", multiple: true },
+        ...newEntry,
     },
     rotate: { ...common, name: { type: "string", multiple: true }, all: { type: "boolean" }, kubeconfig: { type: "string" }, "kubeconfig-dir": { type: "string" }, parallel: { type: "string" }, context: { type: "string" } },
     migrate: { ...common, name: { type: "string" }, kubeconfig: { type: "string" }, context: { type: "string" } },
