@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { DeployConfig, RolloutStep, SyncWindow, TenantConfig } from "../stacks/config";
 import { ROLLOUT_LABELS, sharedFreeformLabelKeys } from "../stacks/config";
-import { AGENT_NAMESPACE_ANNOTATION, FLEET_LABEL } from "./tenant-cluster";
+import { AGENT_NAMESPACE_ANNOTATION, FLEET_LABEL } from "./tenant-clusters";
 import { OWNED_ANNOTATIONS } from "./ownership";
 
 export const AGENT_APP = "voice-agent";

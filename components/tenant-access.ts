@@ -1,12 +1,13 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { OWNED_ANNOTATIONS } from "./ownership";
+import { PREVIOUS_PARENT_TYPE } from "./tenant-clusters";
 
 export const MANAGER_ACCOUNT = "argocd-manager";
 export const MANAGER_NAMESPACE = "kube-system";
 export const MANAGER_TOKEN_SECRET = "argocd-manager-long-lived-token";
 /** The type the in-tenant objects had as children of the hub's TenantCluster (before onboarding stacks). */
-export const LEGACY_PARENT_TYPE = "agentfleet:index:TenantCluster";
+export const LEGACY_PARENT_TYPE = PREVIOUS_PARENT_TYPE;
 
 type PolicyRule = k8s.types.input.rbac.v1.PolicyRule;
 

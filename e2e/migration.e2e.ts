@@ -92,6 +92,9 @@ describe("real engines: migrating a hub stack with in-hub bootstrap tenants to o
         const before = await uids();
         const hubSecret = `/api/v1/namespaces/argocd/secrets/cluster-${bootstrap.name}`;
         const tokenBefore = (await request(fleet.hub.admin, "GET", hubSecret)).data.config;
+        const hubAdmin = fleet.hub.admin;
+        const clusterSecretUids = async () => Object.fromEntries(await Promise.all(tenants.map(async (t) => [t.name, (await request(hubAdmin, "GET", `/api/v1/namespaces/argocd/secrets/cluster-${t.name}`)).metadata.uid])));
+        const hubUidsBefore = await clusterSecretUids();
 
         // The current program, on the same state and the same stack file.
         const current = checkoutAt("HEAD", path.join(runDir, "current"));
@@ -110,7 +113,9 @@ describe("real engines: migrating a hub stack with in-hub bootstrap tenants to o
 
         const up = await now.stack.up({ onOutput: () => undefined });
         const changes = up.summary.resourceChanges ?? {};
-        assert.ok(!changes.replace && !changes.create, `the hub's up after migration created or replaced: ${JSON.stringify(changes)}`);
+        // The one create is the TenantClusters component that now parents every cluster Secret.
+        assert.ok(!changes.replace && changes.create === 1, `the hub's up after migration created or replaced: ${JSON.stringify(changes)}`);
+        assert.deepStrictEqual(await clusterSecretUids(), hubUidsBefore, "a cluster Secret on the hub was recreated");
         assert.deepStrictEqual(await uids(), before, "an argocd-manager object on the tenant was recreated");
         assert.strictEqual((await request(fleet.hub.admin, "GET", hubSecret)).data.config, tokenBefore, "the hub's credential for the tenant changed");
         await now.stack.preview({ refresh: true, expectNoChanges: true });

@@ -151,7 +151,7 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         await request(hub, "PATCH", `/api/v1/namespaces/argocd/secrets/cluster-${tenant.name}`, { metadata: { labels: { ring: "hand-edited" } } }, MERGE);
         const preview = await w.pulumi.stack.preview({ refresh: true, diff: true });
         assert.strictEqual(preview.changeSummary.update, 1, JSON.stringify(preview.changeSummary));
-        assert.match(preview.stdout, new RegExp(`${tenant.name}-cluster-secret`));
+        assert.match(preview.stdout, new RegExp(`tenants-${tenant.name}\\b`));
         await w.pulumi.stack.up({ refresh: true, onOutput: () => undefined });
         const repaired = await request(hub, "GET", `/api/v1/namespaces/argocd/secrets/cluster-${tenant.name}`);
         assert.strictEqual(repaired.metadata.labels.ring, "canary");
@@ -212,8 +212,8 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         });
         assert.strictEqual(removed.status, 0, removed.stderr);
         const up = await w.pulumi.stack.up({ onOutput: () => undefined });
-        // Its TenantCluster component and the cluster Secret, nothing else.
-        assert.deepStrictEqual(up.summary.resourceChanges?.delete, 2, JSON.stringify(up.summary.resourceChanges));
+        // Its cluster Secret, nothing else.
+        assert.deepStrictEqual(up.summary.resourceChanges?.delete, 1, JSON.stringify(up.summary.resourceChanges));
         assert.strictEqual(await getOrUndefined(clusterOf(HUB), `/api/v1/namespaces/argocd/secrets/cluster-${tenant.name}`), undefined);
         assert.strictEqual(await getOrUndefined(clusterOf(tenant.name), "/api/v1/namespaces/kube-system/serviceaccounts/argocd-manager"), undefined);
         assert.ok(await getOrUndefined(clusterOf(tenant.name), "/api/v1/namespaces/voice-agent"), "the agent namespace was deleted");

@@ -6,7 +6,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import { ArgoCdHub } from "../components/argocd-hub";
 import { FleetRollout } from "../components/fleet-rollout";
-import { TenantCluster } from "../components/tenant-cluster";
+import { TenantClusters } from "../components/tenant-clusters";
 import type { FleetConfig } from "./config";
 import { healthCheckCmValues, loadHealthChecks } from "./health-checks";
 import { subscriptionAnnotations } from "./notifications";
@@ -19,7 +19,7 @@ export interface FleetOutputs {
 }
 
 /** Declares the whole stack. Call only with a configuration that `loadConfig` validated. */
-export function deployFleet(cfg: FleetConfig): FleetOutputs {
+export async function deployFleet(cfg: FleetConfig): Promise<FleetOutputs> {
     const hubProvider = new k8s.Provider("hub", {
         kubeconfig: cfg.hubKubeconfig,
         // A rotated hub kubeconfig must not replace Argo CD and every registration.
@@ -35,15 +35,13 @@ export function deployFleet(cfg: FleetConfig): FleetOutputs {
     });
 
     const active = cfg.tenants.filter((t) => !t.decommissioned);
-    for (const tenant of active) {
-        new TenantCluster(tenant.name, {
-            tenant,
-            credential: cfg.tenantCredentials.apply((all) => all[tenant.name] ?? {}),
-            hubProvider,
-            argocdNamespace: hub.namespace,
-            fleet: cfg.stack,
-        });
-    }
+    const clusters = new TenantClusters("tenants", {
+        tenants: active,
+        credentials: cfg.tenantCredentials,
+        hubProvider,
+        argocdNamespace: hub.namespace,
+        fleet: cfg.stack,
+    });
 
     new FleetRollout("fleet", {
         fleet: cfg.stack,
@@ -59,6 +57,7 @@ export function deployFleet(cfg: FleetConfig): FleetOutputs {
         argocd: hub.release,
     });
 
+    await clusters.registered;
     return {
         argocdUrl: hub.argocdUrl,
         argocdVersion: cfg.hub.argocdVersion,

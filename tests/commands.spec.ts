@@ -28,11 +28,11 @@ describe("npm run render and npm run plan", function () {
         // prod protects the ApplicationSet: deleting it would delete every generated Application.
         const appSet = resources.find((r) => r.type === "kubernetes:argoproj.io/v1alpha1:ApplicationSet")!;
         assert.deepStrictEqual([appSet.protect, appSet.retainOnDelete], [true, true]);
-        const cluster = resources.find((r) => r.name === "prod-acme-eu-cluster-secret")!;
+        const cluster = resources.find((r) => r.name === "tenants-prod-acme-eu")!;
         // Only the credentials (config) are secret; the cluster's name and server are shown.
         assert.deepStrictEqual(cluster.inputs.stringData, { clusterResources: "false", config: REDACTED, name: "prod-acme-eu", namespaces: "voice-agent", server: "https://prod-acme-eu.k3s.agentfleet.example.net:6443" });
         assert.strictEqual(cluster.provider, "hub");
-        assert.strictEqual(cluster.parent, "prod-acme-eu");
+        assert.strictEqual(cluster.parent, "tenants");
         // The hub stack's only provider is the hub's (tenants are reached by their onboarding stacks).
         const providers = resources.filter((r) => r.type === "pulumi:providers:kubernetes");
         assert.deepStrictEqual(providers.map((r) => [r.name, r.inputs.kubeconfig]), [["hub", REDACTED]]);

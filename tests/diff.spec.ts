@@ -2,7 +2,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { EXIT_CHANGES, EXIT_NO_CHANGES, diffStack } from "../tools/diff";
+import { EMPTY_SNAPSHOT, EXIT_CHANGES, EXIT_NO_CHANGES, type Snapshot, diffStack, formatDiff } from "../tools/diff";
 import { SECRET_PREFIX } from "../tools/evaluate";
 import { git, projectCopy, runTool } from "./helpers";
 
@@ -49,11 +49,10 @@ describe("npm run diff (offline drift preview)", function () {
         const { markdown, changes } = await diffStack("dev", "HEAD~1", repo);
         assert.ok(changes > 0);
         // Pulumi layer
-        assert.match(markdown, /\+ added: `kubernetes:core\/v1:Secret::dev-initech-cluster-secret`/);
-        assert.match(markdown, /- removed: `kubernetes:core\/v1:Secret::dev-acme-cluster-secret`/);
-        // The hub stack holds nothing on a tenant: its registration (component and cluster Secret) is all that leaves with it.
-        assert.deepStrictEqual(markdown.match(/- removed: `[^`]*dev-acme[^`]*`/g), ["- removed: `agentfleet:index:TenantCluster::dev-acme`", "- removed: `kubernetes:core/v1:Secret::dev-acme-cluster-secret`"]);
-        assert.match(markdown, /~ changed: `kubernetes:core\/v1:Secret::dev-globex-cluster-secret`\n- `inputs.metadata.labels.ring`: "main" → "canary"/);
+        assert.match(markdown, /\+ added: `kubernetes:core\/v1:Secret::tenants-dev-initech`/);
+        // The hub stack holds nothing on a tenant: its cluster Secret is all that leaves with it.
+        assert.deepStrictEqual(markdown.match(/- removed: `[^`]*dev-acme[^`]*`/g), ["- removed: `kubernetes:core/v1:Secret::tenants-dev-acme`"]);
+        assert.match(markdown, /~ changed: `kubernetes:core\/v1:Secret::tenants-dev-globex`\n- `inputs.metadata.labels.ring`: "main" → "canary"/);
         // Rollout layer: dev-globex now syncs in step 1; the removed tenant had step 1 and now none.
         assert.match(markdown, /\| dev-globex +\| 2 +\| 1 +\|/);
         assert.match(markdown, /\| dev-acme +\| 1 +\| — +\|/);
@@ -80,6 +79,23 @@ describe("npm run diff (offline drift preview)", function () {
     it("exits 1 on an unknown ref", () => {
         const r = runTool(repo, "diff", ["--stack", "dev", "--base", "no-such-ref"]);
         assert.strictEqual(r.status, 1);
+    });
+
+    it("a resource renamed with an alias to its old URN is one changed resource, not removed and added (Pulumi keeps it)", () => {
+        const previousUrn = "urn:pulumi:dev::agentfleet::agentfleet:index:TenantCluster$kubernetes:core/v1:Secret::dev-acme-cluster-secret";
+        const secret = (name: string, parent: string) => ({ type: "kubernetes:core/v1:Secret", name, parent, inputs: { metadata: { name: "cluster-dev-acme" } } });
+        const snapshot = (key: string, resource: object, urn: string, aliases: string[]): Snapshot => ({
+            ...EMPTY_SNAPSHOT,
+            resources: new Map([[key, resource]]),
+            urns: new Map([[urn, key]]),
+            aliases: new Map(aliases.length ? [[key, aliases]] : []),
+        });
+        const base = snapshot("kubernetes:core/v1:Secret::dev-acme-cluster-secret", secret("dev-acme-cluster-secret", "dev-acme"), previousUrn, []);
+        const head = snapshot("kubernetes:core/v1:Secret::tenants-dev-acme", secret("tenants-dev-acme", "tenants"), "urn:pulumi:dev::agentfleet::agentfleet:index:TenantClusters$kubernetes:core/v1:Secret::tenants-dev-acme", [previousUrn]);
+        const { markdown, changes } = formatDiff("dev", "HEAD~1", base, head);
+        assert.strictEqual(changes, 1, markdown);
+        assert.match(markdown, /~ changed: `kubernetes:core\/v1:Secret::tenants-dev-acme`\n- `name`: "dev-acme-cluster-secret" → "tenants-dev-acme"\n- `parent`: "dev-acme" → "tenants"/);
+        assert.doesNotMatch(markdown, /removed|added/);
     });
 });
 

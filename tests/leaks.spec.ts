@@ -76,6 +76,8 @@ function everythingChanged(s: Snapshot): Snapshot {
         apps: new Map([...s.apps].map(([t, objs]) => [t, new Map([...objs].map(([k, v]) => [k, change(v) as Obj]))])),
         steps: new Map([...s.steps].map(([t, step]) => [t, step + 1])),
         order: s.order,
+        urns: s.urns,
+        aliases: s.aliases,
     };
 }
 

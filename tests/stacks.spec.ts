@@ -24,7 +24,7 @@ describe("every committed stack", () => {
             it("evaluates offline and declares the hub, its tenants and the rollout", async () => {
                 const ev = await evaluated(stack);
                 const types = new Set(ev.resources.map((r) => r.type));
-                for (const t of ["agentfleet:index:ArgoCdHub", "agentfleet:index:TenantCluster", "agentfleet:index:FleetRollout", "kubernetes:helm.sh/v3:Release", "kubernetes:argoproj.io/v1alpha1:ApplicationSet", "kubernetes:argoproj.io/v1alpha1:AppProject"]) {
+                for (const t of ["agentfleet:index:ArgoCdHub", "agentfleet:index:TenantClusters", "agentfleet:index:FleetRollout", "kubernetes:helm.sh/v3:Release", "kubernetes:argoproj.io/v1alpha1:ApplicationSet", "kubernetes:argoproj.io/v1alpha1:AppProject"]) {
                     assert.ok(types.has(t), `${stack} declares no ${t}`);
                 }
             });

@@ -1,6 +1,7 @@
 import * as assert from "assert";
-import { AGENT_NAMESPACE_ANNOTATION, FLEET_LABEL } from "../components/tenant-cluster";
-import { SECRET_PREFIX, declaredObjects, evaluate, secretPaths } from "../tools/evaluate";
+import { AGENT_NAMESPACE_ANNOTATION, FLEET_LABEL, REGISTRATION_BATCH } from "../components/tenant-clusters";
+import { benchFleet } from "../tools/bench";
+import { SECRET_PREFIX, declaredObjects, declaredResources, evaluate, secretPaths } from "../tools/evaluate";
 import { type Obj, evaluated, key, objectsOf } from "./helpers";
 
 const clusterSecret = async (stack: string, tenant: string) => {
@@ -67,6 +68,29 @@ describe("tenant clusters", () => {
         });
     });
 
+    describe("the hub's cost per tenant", () => {
+        const tenantNames = (n: number) => (benchFleet(n)["agentfleet:tenants"] as Array<{ name: string }>).map((t) => t.name);
+
+        it(`is one resource, the tenant's cluster Secret under the one TenantClusters component, for a fleet larger than one registration batch (${REGISTRATION_BATCH})`, async () => {
+            const size = REGISTRATION_BATCH + 7;
+            const [small, large] = [await evaluate("bench", { config: benchFleet(4) }), await evaluate("bench", { config: benchFleet(size) })];
+            assert.strictEqual(declaredResources(large).length - declaredResources(small).length, size - 4);
+            const components = large.resources.filter((r) => r.type.startsWith("agentfleet:index:Tenant"));
+            assert.deepStrictEqual(components.map((r) => `${r.type} ${r.name}`), ["agentfleet:index:TenantClusters tenants"]);
+            const secrets = large.resources.filter((r) => r.parent === "tenants");
+            assert.deepStrictEqual(secrets.map((r) => r.name).sort(), tenantNames(size).map((t) => `tenants-${t}`).sort());
+            assert.ok(secrets.every((r) => r.type === "kubernetes:core/v1:Secret"));
+        });
+
+        it("keeps each cluster Secret's URN from when every tenant was its own TenantCluster component (an alias), so upgrading replaces no Secret", async () => {
+            const ev = await evaluated("dev");
+            for (const tenant of ["dev-acme", "dev-globex"]) {
+                const secret = ev.resources.find((r) => r.name === `tenants-${tenant}`)!;
+                assert.deepStrictEqual(secret.aliases, [`urn:pulumi:dev::agentfleet::agentfleet:index:TenantCluster$kubernetes:core/v1:Secret::${tenant}-cluster-secret`]);
+            }
+        });
+    });
+
     describe("removal and decommissioning", () => {
         it("removing a tenant drops its registration, and the hub declares nothing else of it", async () => {
             const ev = await evaluate("dev", {
@@ -76,7 +100,7 @@ describe("tenant clusters", () => {
                     key(c, "rollout").steps.splice(0, 1);
                 },
             });
-            assert.deepStrictEqual(ev.resources.filter((r) => r.name.startsWith("dev-acme")), []);
+            assert.deepStrictEqual(ev.resources.filter((r) => r.name.includes("dev-acme")), []);
         });
 
         it("a decommissioned tenant leaves the hub and the rollout, and needs no credential", async () => {
@@ -88,7 +112,7 @@ describe("tenant clusters", () => {
                     key(c, "rollout").steps.splice(0, 1);
                 },
             });
-            assert.deepStrictEqual(ev.resources.filter((r) => r.name.startsWith("dev-acme")), []);
+            assert.deepStrictEqual(ev.resources.filter((r) => r.name.includes("dev-acme")), []);
             const project = declaredObjects(ev).find((o) => o.object.kind === "AppProject")!.object as Obj;
             assert.ok(!JSON.stringify(project.spec.destinations).includes("dev-acme"));
         });

@@ -31,20 +31,44 @@ export interface Snapshot {
     steps: Map<string, number>;
     /** Tenants in rollout order. */
     order: string[];
+    /** Each resource's key (in `resources`) by its URN. */
+    urns: Map<string, string>;
+    /** The URNs each resource was known by before (its aliases), by key. */
+    aliases: Map<string, string[]>;
 }
 
-export const EMPTY_SNAPSHOT: Snapshot = { resources: new Map(), apps: new Map(), steps: new Map(), order: [] };
+export const EMPTY_SNAPSHOT: Snapshot = { resources: new Map(), apps: new Map(), steps: new Map(), order: [], urns: new Map(), aliases: new Map() };
+
+const resourceKey = (r: { type: string; name: string }) => `${r.type}::${r.name}`;
 
 export function snapshotOf(result: RenderResult): Snapshot {
     const resources = new Map<string, Obj>();
-    for (const r of resourcesJson(result.evaluation)) resources.set(`${r.type}::${r.name}`, r);
+    for (const r of resourcesJson(result.evaluation)) resources.set(resourceKey(r as { type: string; name: string }), r);
+    const urns = new Map(result.evaluation.resources.map((r) => [r.urn, resourceKey(r)]));
+    const aliases = new Map(result.evaluation.resources.filter((r) => r.aliases.length > 0).map((r) => [resourceKey(r), r.aliases]));
     const apps = new Map<string, Map<string, Obj>>();
     const steps = new Map<string, number>();
     for (const app of result.apps) {
         apps.set(app.tenant, new Map(app.objects.map((o) => [`${o.kind}/${o.metadata?.name}`, o])));
         steps.set(app.tenant, app.step);
     }
-    return { resources, apps, steps, order: result.apps.map((a) => a.tenant) };
+    return { resources, apps, steps, order: result.apps.map((a) => a.tenant), urns, aliases };
+}
+
+/**
+ * The base's resources keyed as the head knows them: a base resource whose URN a head resource
+ * names as an alias is the same resource to Pulumi (renamed or moved, not replaced), so it is
+ * compared with that resource instead of showing as removed and added.
+ */
+export function baseResourcesByAlias(base: Snapshot, head: Snapshot): Map<string, Obj> {
+    const resources = new Map(base.resources);
+    for (const [headKey, aliases] of head.aliases) {
+        const baseKey = aliases.map((urn) => base.urns.get(urn)).find((k) => k !== undefined && !head.resources.has(k));
+        if (baseKey === undefined || resources.has(headKey)) continue;
+        resources.set(headKey, resources.get(baseKey)!);
+        resources.delete(baseKey);
+    }
+    return resources;
 }
 
 export interface FieldChange {
@@ -121,7 +145,7 @@ export function formatDiff(stack: string, baseRef: string, base: Snapshot, head:
     const tenants = [...head.order, ...base.order.filter((t) => !head.order.includes(t))];
     const stepRows = tenants.filter((t) => base.steps.get(t) !== head.steps.get(t)).map((t) => [t, stepText(base.steps.get(t)), stepText(head.steps.get(t))]);
 
-    const pulumi = diffMaps(base.resources, head.resources, (k, mark) => `#### ${mark}: \`${k}\``);
+    const pulumi = diffMaps(baseResourcesByAlias(base, head), head.resources, (k, mark) => `#### ${mark}: \`${k}\``);
     const chart: Section = { lines: [], changes: 0 };
     for (const tenant of tenants) {
         const section = diffMaps(base.apps.get(tenant) ?? new Map(), head.apps.get(tenant) ?? new Map(), (k, mark) => `- ${mark}: \`${k}\``, "  ");
