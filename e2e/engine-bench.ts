@@ -10,7 +10,7 @@ import * as path from "path";
 import { stringify } from "yaml";
 import { ensureEngines } from "../engines/toolchain";
 import { projectCopy } from "../tests/helpers";
-import { EXAMPLE_PASSPHRASE, newPassphraseCrypter } from "../tools/passphrase";
+import { EXAMPLE_PASSPHRASE, newPassphraseCrypter } from "../tests/doubles/passphrase";
 import { LoopbackFleet } from "./harness/fleet";
 import { stopAll } from "./harness/processes";
 import { installProvider, pulumiStack } from "./harness/pulumi";

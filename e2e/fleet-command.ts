@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ensureEngines } from "../engines/toolchain";
-import { type CommandSpec, UsageError, runAsProgram, runCommand } from "../tools/cli";
+import { type CommandSpec, UsageError, runAsProgram, runCommand } from "../commands/cli";
 import { LoopbackFleet } from "./harness/fleet";
 import { stopAll } from "./harness/processes";
 

@@ -12,7 +12,7 @@ import * as os from "os";
 import * as path from "path";
 import { ensureEngines } from "../engines/toolchain";
 import { migrateTenant } from "../tenants/migrate";
-import { ROOT } from "../tools/evaluate";
+import { ROOT } from "../evaluator/evaluate";
 import { LoopbackFleet } from "./harness/fleet";
 import { request } from "./harness/kube";
 import { stopAll } from "./harness/processes";

@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { healthCheckCmValues, loadHealthChecks } from "../stacks/health-checks";
-import { declaredObjects, evaluate } from "../tools/evaluate";
+import { declaredObjects, evaluate } from "../evaluator/evaluate";
 import { spawnSync } from "child_process";
 import { parseDocument } from "yaml";
 import { onboardTenants } from "../tenants/onboard";
@@ -204,7 +204,7 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
 
     it("tenant remove, then pulumi up: the tenant is deregistered, its argocd-manager is gone and its agent namespace stays", async () => {
         const tenant = w.tenants.filter((t) => t.credentials === "bootstrap").at(-1)!;
-        const removed = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "tools/tenant.ts", "remove", "--stack", E2E_STACK, "--name", tenant.name], {
+        const removed = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "commands/tenant.ts", "remove", "--stack", E2E_STACK, "--name", tenant.name], {
             cwd: w.project,
             env: { ...process.env, ...w.pulumi.env },
             encoding: "utf8",

@@ -11,7 +11,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { DEFAULT_ARGOCD_VERSION } from "../stacks/config";
-import { type CommandSpec, UsageError, UserError, runAsProgram, runCommand } from "../tools/cli";
+import { type CommandSpec, UsageError, runAsProgram, runCommand } from "../commands/cli";
+import { UserError } from "../evaluator/report";
 
 const ROOT = path.resolve(__dirname, "..");
 const MODULES = path.join(__dirname, "modules");

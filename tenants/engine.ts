@@ -2,7 +2,7 @@
  * The boundary between the tenant commands and Pulumi: everything that runs the Pulumi engine or
  * touches Pulumi state goes through `OnboardingEngine`. `automationEngine` is the real one (the
  * Automation API with inline programs, and the CLI for what the API lacks); the specs use a
- * test-only double (tests/fake-onboarding-engine.ts).
+ * test-only double (tests/doubles/fake-onboarding-engine.ts).
  */
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { spawn } from "child_process";

@@ -7,7 +7,7 @@
  */
 import * as fs from "fs";
 import { LEGACY_PARENT_TYPE } from "../components/tenant-access";
-import { withStackLock } from "../tools/stack-lock";
+import { withStackLock } from "./stack-lock";
 import type { OnboardingEngine, StateResource } from "./engine";
 import { parseKubeconfig } from "./kubeconfig";
 import { type HubStack, checkHub, hubFile } from "./onboard";

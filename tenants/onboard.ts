@@ -7,7 +7,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { ConfigError, DEFAULT_AGENT_NAMESPACE } from "../stacks/config";
-import { withStackLock, writeFileAtomic } from "../tools/stack-lock";
+import { withStackLock, writeFileAtomic } from "./stack-lock";
 import type { HubCredential, OnboardingEngine } from "./engine";
 import { parseKubeconfig } from "./kubeconfig";
 import { onboardingStackName } from "./onboarding-program";

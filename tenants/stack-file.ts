@@ -5,7 +5,7 @@
  */
 import * as YAML from "yaml";
 import { type CredentialMode, type RawConfig, type SecretShapes, CONFIG_KEYS, ConfigError, PROJECT, credentialShape, notificationSecretsShape, parseConfigValue, suggestion, unknownConfigKeys, validateConfig, yamlErrorText } from "../stacks/config";
-import { SECRET_PREFIX, readStackConfig } from "../tools/evaluate";
+import { SECRET_PREFIX, readStackConfig } from "../evaluator/evaluate";
 
 /** A refusal with a message for the user (never containing credential content). */
 export class CommandError extends Error {

@@ -3,9 +3,9 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { validateObjects } from "../tools/k8s-schema";
-import { helmBinary, lintChart, renderChart, renderChartManifest, parseManifest } from "../tools/helm";
-import { applyOrder, KIND_ORDER, WaveEntry } from "../tools/waves";
+import { validateObjects } from "./doubles/k8s-schema";
+import { helmBinary, lintChart, renderChart, renderChartManifest, parseManifest } from "../evaluator/helm";
+import { applyOrder, KIND_ORDER, WaveEntry } from "../evaluator/waves";
 
 type KubeObject = Record<string, any>;
 

@@ -11,8 +11,8 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { TRIGGERS, templates } from "../stacks/notifications";
-import { helmBinary } from "../tools/helm";
-import { validateObject } from "../tools/k8s-schema";
+import { helmBinary } from "../evaluator/helm";
+import { validateObject } from "./doubles/k8s-schema";
 import { type GoTemplateEngine, type GoTemplateResult, type Obj, STACKS, objectsOf, evaluated, parseGoTemplates, releaseOf } from "./helpers";
 
 // ---------------------------------------------------------------------------------------------

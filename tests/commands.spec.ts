@@ -2,8 +2,8 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { REDACTED, SECRET_PREFIX } from "../tools/evaluate";
-import { formatPlan } from "../tools/plan";
+import { REDACTED, SECRET_PREFIX } from "../evaluator/evaluate";
+import { formatPlan } from "../commands/plan";
 import { type Obj, STACKS, evaluated, projectCopy, rendered, runTool } from "./helpers";
 
 const docs = (text: string): Obj[] => YAML.parseAllDocuments(text).map((d) => d.toJSON()).filter(Boolean);

@@ -2,8 +2,8 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { EMPTY_SNAPSHOT, EXIT_CHANGES, EXIT_NO_CHANGES, type Snapshot, diffStack, formatDiff } from "../tools/diff";
-import { SECRET_PREFIX } from "../tools/evaluate";
+import { EMPTY_SNAPSHOT, EXIT_CHANGES, EXIT_NO_CHANGES, type Snapshot, diffStack, formatDiff } from "../commands/diff";
+import { SECRET_PREFIX } from "../evaluator/evaluate";
 import { git, projectCopy, runTool } from "./helpers";
 
 /** Edits the dev stack file in `dir` as a YAML document (comments kept) and commits it. */

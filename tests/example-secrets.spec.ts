@@ -2,8 +2,8 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { ROOT } from "../tools/evaluate";
-import { EXAMPLE_PASSPHRASE, newPassphraseCrypter, passphraseCrypterFor } from "../tools/passphrase";
+import { ROOT } from "../evaluator/evaluate";
+import { EXAMPLE_PASSPHRASE, newPassphraseCrypter, passphraseCrypterFor } from "./doubles/passphrase";
 import { STACKS } from "./helpers";
 
 

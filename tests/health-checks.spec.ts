@@ -4,7 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { HEALTH_CHECKS_DIR, healthCheckCmValues, loadHealthChecks, type HealthCheck } from "../stacks/health-checks";
-import { assertLua51, HEALTH_STATUSES, runHealthScript, type HealthStatus } from "../tools/lua-vm";
+import { assertLua51, HEALTH_STATUSES, runHealthScript, type HealthStatus } from "./doubles/lua-vm";
 
 /** One entry of Argo CD's health_test.yaml format (argo-cd util/lua IndividualTest). */
 interface HealthTest {

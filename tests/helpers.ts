@@ -9,8 +9,8 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { CONFIG_KEYS, ConfigError } from "../stacks/config";
-import { type CapturedResource, type DeclaredObject, type EvaluateOptions, type Evaluation, ROOT, declaredObjects, evaluate, registeredBeforeFailure, stackNames } from "../tools/evaluate";
-import { type RenderResult, renderStack } from "../tools/render";
+import { type CapturedResource, type DeclaredObject, type EvaluateOptions, type Evaluation, ROOT, declaredObjects, evaluate, registeredBeforeFailure, stackNames } from "../evaluator/evaluate";
+import { type RenderResult, renderStack } from "../evaluator/render";
 
 export type Obj = Record<string, any>;
 
@@ -90,9 +90,9 @@ export function projectCopy(): string {
 
 export const git = (cwd: string, ...args: string[]) => execFileSync("git", ["-c", "user.name=test", "-c", "user.email=test@example.net", ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] }).toString();
 
-/** Runs one of the project's commands (tools/<name>.ts) in `root` the way npm runs it. */
+/** Runs one of the project's commands (commands/<name>.ts) in `root` the way npm runs it. */
 export function runTool(root: string, tool: string, args: string[]) {
-    return spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(root, "tools", `${tool}.ts`), ...args], { cwd: root, encoding: "utf8" });
+    return spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(root, "commands", `${tool}.ts`), ...args], { cwd: root, encoding: "utf8" });
 }
 
 // ---------------------------------------------------------------------------------------------

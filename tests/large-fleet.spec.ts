@@ -4,10 +4,10 @@
  * `--json` holds every tenant.
  */
 import { strict as assert } from "assert";
-import { benchFleet } from "../tools/bench";
-import { ROOT } from "../tools/evaluate";
-import { formatPlan, planSummary } from "../tools/plan";
-import { type RenderResult, renderStack } from "../tools/render";
+import { benchFleet } from "../commands/bench";
+import { ROOT } from "../evaluator/evaluate";
+import { formatPlan, planSummary } from "../commands/plan";
+import { type RenderResult, renderStack } from "../evaluator/render";
 
 const TENANTS = 300;
 const MAX_LINE = 200;

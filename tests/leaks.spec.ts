@@ -13,14 +13,14 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { NOTIFICATIONS_SECRET } from "../components/argocd-hub";
 import { ConfigError } from "../stacks/config";
-import { EMPTY_SNAPSHOT, type Snapshot, formatDiff, snapshotOf } from "../tools/diff";
-import { type Evaluation, GENERATED_PREFIX, ROOT, SECRET_PREFIX, declaredObjects, secretPaths } from "../tools/evaluate";
-import { main as planMain } from "../tools/plan";
+import { EMPTY_SNAPSHOT, type Snapshot, formatDiff, snapshotOf } from "../commands/diff";
+import { type Evaluation, GENERATED_PREFIX, ROOT, SECRET_PREFIX, declaredObjects, secretPaths } from "../evaluator/evaluate";
+import { main as planMain } from "../commands/plan";
 import { STACKS, type Obj, brokenFixtures, configProblems, evaluated, projectCopy, rendered, runTool, secretMaterial } from "./helpers";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 
-/** The credential values the mocks make up for this evaluation (see tools/evaluate.ts mockState). */
+/** The credential values the mocks make up for this evaluation (see evaluator/evaluate.ts mockState). */
 function generatedValues(ev: Evaluation): string[] {
     return ev.resources.flatMap((r) => {
         if (r.type === "kubernetes:core/v1:Secret" && r.inputs.type === "kubernetes.io/service-account-token") return [`${GENERATED_PREFIX}${r.name}-token__`, `${GENERATED_PREFIX}${r.name}-ca__`];

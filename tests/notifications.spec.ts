@@ -3,7 +3,7 @@ import * as YAML from "yaml";
 import { NOTIFICATIONS_SECRET } from "../components/argocd-hub";
 import { healthCheckCmValues, loadHealthChecks } from "../stacks/health-checks";
 import { SECRET_KEYS, TRIGGERS, WEBHOOK_SERVICE } from "../stacks/notifications";
-import { GENERATED_PREFIX, SECRET_PREFIX, secretPaths } from "../tools/evaluate";
+import { GENERATED_PREFIX, SECRET_PREFIX, secretPaths } from "../evaluator/evaluate";
 import { STACKS, type Obj, evaluated, objectsOf, releaseOf } from "./helpers";
 
 /** The catalog's trigger names, plus the one agentfleet adds for rollout progress. */

@@ -1,6 +1,6 @@
 /**
  * `npm run tenant -- bootstrap|rotate|remove|migrate` orchestration, on a throwaway copy of the
- * project, against the test-only fake of the Automation API (tests/fake-onboarding-engine.ts).
+ * project, against the test-only fake of the Automation API (tests/doubles/fake-onboarding-engine.ts).
  */
 import * as assert from "assert";
 import * as fs from "fs";
@@ -8,8 +8,8 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { inTenantResources } from "../tenants/migrate";
 import { forEachTenant } from "../tenants/parallel";
-import { main } from "../tools/tenant";
-import { FakeOnboardingEngine, hubFileOf } from "./fake-onboarding-engine";
+import { main } from "../commands/tenant";
+import { FakeOnboardingEngine, hubFileOf } from "./doubles/fake-onboarding-engine";
 import { projectCopy } from "./helpers";
 
 const CA = Buffer.from("-----BEGIN CERTIFICATE-----\nFAKE-CA-FOR-TESTS-ONLY\n-----END CERTIFICATE-----\n").toString("base64");

@@ -15,9 +15,9 @@ import * as assert from "assert";
 import fc from "fast-check";
 import { chartEnvironments } from "../stacks/chart-environments";
 import { ConfigError, type MatchExpression, stepMatches } from "../stacks/config";
-import { type Evaluation, declaredObjects } from "../tools/evaluate";
-import { validateObjects } from "../tools/k8s-schema";
-import { generateApplications } from "../tools/render";
+import { type Evaluation, declaredObjects } from "../evaluator/evaluate";
+import { validateObjects } from "./doubles/k8s-schema";
+import { generateApplications } from "../evaluator/render";
 import { type Obj, evaluateConfig } from "./helpers";
 
 const SEED = process.env.AGENTFLEET_FC_SEED ? Number(process.env.AGENTFLEET_FC_SEED) : 20260522;

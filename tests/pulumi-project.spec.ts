@@ -4,8 +4,8 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { CONFIG_KEYS, PROJECT } from "../stacks/config";
-import { STACK_TRACE_LIMIT_0 } from "../tools/bench";
-import { ROOT } from "../tools/evaluate";
+import { STACK_TRACE_LIMIT_0 } from "../commands/bench";
+import { ROOT } from "../evaluator/evaluate";
 
 const project = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"));
 
@@ -40,7 +40,7 @@ describe("the Pulumi project", () => {
     it("runs the program with --stack-trace-limit=0 (node args), and a configuration error still reads whole under it", () => {
         assert.strictEqual(project.runtime.options.nodeargs, STACK_TRACE_LIMIT_0);
         // What the language host prints for an error the program throws: its stack, here without frames.
-        const script = `require("./tools/evaluate").evaluate("dev", { edit: (c) => { delete c["agentfleet:deploy"]; c["agentfleet:hub"].domian = "x"; } })
+        const script = `require("./evaluator/evaluate").evaluate("dev", { edit: (c) => { delete c["agentfleet:deploy"]; c["agentfleet:hub"].domian = "x"; } })
             .then(() => process.exit(3), (err) => process.stdout.write(String(err.stack)));`;
         const r = spawnSync(process.execPath, [project.runtime.options.nodeargs, "-r", "ts-node/register/transpile-only", "-e", script], { cwd: ROOT, encoding: "utf8" });
         assert.strictEqual(r.status, 0, r.stderr);

@@ -3,8 +3,8 @@
  * time with the key to change; and the hub values that keep a blocked rollout alive.
  */
 import * as assert from "assert";
-import { type EvaluateOptions, evaluate } from "../tools/evaluate";
-import { planSummary } from "../tools/plan";
+import { type EvaluateOptions, evaluate } from "../evaluator/evaluate";
+import { planSummary } from "../commands/plan";
 import { type Obj, STACKS, assertProblem, configProblems, evaluated, key, objectsOf, releaseOf, rendered } from "./helpers";
 
 const TIMEOUT_PARAM = "controller.sync.timeout.seconds";

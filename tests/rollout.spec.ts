@@ -2,10 +2,10 @@ import * as assert from "assert";
 import { AGENT_CHART_KINDS, applicationSetSpec, effectiveSteps } from "../components/fleet-rollout";
 import { ROLLOUT_LABELS } from "../stacks/config";
 import { TRIGGERS } from "../stacks/notifications";
-import { declaredObjects, evaluate } from "../tools/evaluate";
-import { validateObjects } from "../tools/k8s-schema";
-import { renderChart } from "../tools/helm";
-import { generateApplications } from "../tools/render";
+import { declaredObjects, evaluate } from "../evaluator/evaluate";
+import { validateObjects } from "./doubles/k8s-schema";
+import { renderChart } from "../evaluator/helm";
+import { generateApplications } from "../evaluator/render";
 import { STACKS, type Obj, evaluated, key, objectsOf, rendered } from "./helpers";
 
 const hubObject = async (stack: string, kind: string) => {

@@ -4,9 +4,9 @@
  */
 import * as assert from "assert";
 import { assertProblem, configProblems, evaluated, key, objectsOf } from "./helpers";
-import { evaluate } from "../tools/evaluate";
-import { declaredObjects } from "../tools/evaluate";
-import { generateApplications, renderApplication } from "../tools/render";
+import { evaluate } from "../evaluator/evaluate";
+import { declaredObjects } from "../evaluator/evaluate";
+import { generateApplications, renderApplication } from "../evaluator/render";
 
 const DIGEST = `sha256:${"ab12".repeat(16)}`;
 

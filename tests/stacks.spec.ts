@@ -3,8 +3,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { PROGRESSIVE_SYNCS_PARAM, REDIS_SECRET, chartSource } from "../components/argocd-hub";
 import { hasRollingSyncFix } from "../stacks/config";
-import { GENERATED_PREFIX, SECRET_PREFIX, declaredObjects, secretPaths } from "../tools/evaluate";
-import { validateObjects } from "../tools/k8s-schema";
+import { GENERATED_PREFIX, SECRET_PREFIX, declaredObjects, secretPaths } from "../evaluator/evaluate";
+import { validateObjects } from "./doubles/k8s-schema";
 import { STACKS, type Obj, assertProblem, configProblems, evaluated, releaseOf, resourceOf } from "./helpers";
 
 /** Every path in `value` whose last key contains `needle`. */

@@ -6,9 +6,9 @@
  */
 import * as assert from "assert";
 import * as net from "net";
-import { hubGet, parseKubeconfig } from "../tools/hub-client";
-import { validateObjects } from "../tools/k8s-schema";
-import { formatRolloutStatus, rolloutStatus } from "../tools/rollout-status";
+import { hubGet, parseKubeconfig } from "../commands/hub-client";
+import { validateObjects } from "./doubles/k8s-schema";
+import { formatRolloutStatus, rolloutStatus } from "../commands/rollout-status";
 import { type AppState, type Obj, applicationStatus, clusterParams, generatedApplication, objectsOf, rollingSyncEntry } from "./helpers";
 
 const NEW = "4f1c2a9e8b7d6c5f4e3d2c1b0a9f8e7d6c5b4a39";

@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
 import { MANAGER_TOKEN_SECRET, managerClusterRules, tokenSecretName } from "../components/tenant-access";
 import { ONBOARDING_PROJECT, onboardingProgram } from "../tenants/onboarding-program";
-import { type Evaluation, GENERATED_PREFIX, declaredObjects, evaluate, reveal, secretPaths } from "../tools/evaluate";
+import { type Evaluation, GENERATED_PREFIX, declaredObjects, evaluate, reveal, secretPaths } from "../evaluator/evaluate";
 import type { Obj } from "./helpers";
 
 const KUBECONFIG = "apiVersion: v1\nkind: Config\n# fake admin kubeconfig for tests only\n";

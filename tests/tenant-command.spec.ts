@@ -3,7 +3,7 @@
  * the committed dev and prod stack files) with generated kubeconfigs holding fake credentials.
  * A fake `pulumi` on PATH records each call (arguments, directory, standard input); an empty PATH
  * stands for a machine without the Pulumi CLI. A bootstrap tenant's onboarding stack runs on the
- * test-only fake of the Automation API (tests/fake-onboarding-engine.ts; its orchestration is
+ * test-only fake of the Automation API (tests/doubles/fake-onboarding-engine.ts; its orchestration is
  * specified in tests/onboarding.spec.ts).
  */
 import { strict as assert } from "assert";
@@ -12,10 +12,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { ROOT } from "../tools/evaluate";
-import { withStackLock } from "../tools/stack-lock";
-import { type CommandIO, addTenant, main, parseKubeconfig } from "../tools/tenant";
-import { FakeOnboardingEngine, hubFileOf } from "./fake-onboarding-engine";
+import { ROOT } from "../evaluator/evaluate";
+import { withStackLock } from "../tenants/stack-lock";
+import { type CommandIO, addTenant, main, parseKubeconfig } from "../commands/tenant";
+import { FakeOnboardingEngine, hubFileOf } from "./doubles/fake-onboarding-engine";
 
 const base64 = (s: string) => Buffer.from(s).toString("base64");
 
@@ -307,7 +307,7 @@ describe("npm run tenant -- add", () => {
         project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
         const env: NodeJS.ProcessEnv = { ...process.env, PATH: [project.withoutPulumi, path.dirname(process.execPath)].join(path.delimiter), TS_NODE_PROJECT: path.join(ROOT, "tsconfig.json") };
         delete env.INIT_CWD;
-        const run = spawnSync(process.execPath, ["-r", require.resolve("ts-node/register/transpile-only"), path.join(ROOT, "tools/tenant.ts"), ...ADD_TOKEN, "--project-root", project.root], { cwd: project.root, env, encoding: "utf8" });
+        const run = spawnSync(process.execPath, ["-r", require.resolve("ts-node/register/transpile-only"), path.join(ROOT, "commands/tenant.ts"), ...ADD_TOKEN, "--project-root", project.root], { cwd: project.root, env, encoding: "utf8" });
         assert.equal(run.status, 1, run.stdout);
         assert.ok(run.stderr.includes("| pulumi config set --stack dev --secret --path 'tenantCredentials.acme.bearerToken'\n"), run.stderr);
         for (const value of Object.values(FAKE)) assert.ok(!run.stdout.includes(value) && !run.stderr.includes(value));
@@ -401,7 +401,7 @@ describe("npm run tenant: concurrent edits of one stack file", function () {
         new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
             const env: NodeJS.ProcessEnv = { ...process.env, PATH: [project.withPulumi, path.dirname(process.execPath)].join(path.delimiter), TS_NODE_PROJECT: path.join(ROOT, "tsconfig.json") };
             delete env.INIT_CWD;
-            const child = spawn(process.execPath, ["-r", require.resolve("ts-node/register/transpile-only"), path.join(ROOT, "tools/tenant.ts"), ...args, "--project-root", project.root], { cwd: project.root, env });
+            const child = spawn(process.execPath, ["-r", require.resolve("ts-node/register/transpile-only"), path.join(ROOT, "commands/tenant.ts"), ...args, "--project-root", project.root], { cwd: project.root, env });
             let [stdout, stderr] = ["", ""];
             child.stdout.on("data", (d) => (stdout += d));
             child.stderr.on("data", (d) => (stderr += d));

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import { AGENT_NAMESPACE_ANNOTATION, FLEET_LABEL, REGISTRATION_BATCH } from "../components/tenant-clusters";
-import { benchFleet } from "../tools/bench";
-import { SECRET_PREFIX, declaredObjects, declaredResources, evaluate, secretPaths } from "../tools/evaluate";
+import { benchFleet } from "../commands/bench";
+import { SECRET_PREFIX, declaredObjects, declaredResources, evaluate, secretPaths } from "../evaluator/evaluate";
 import { type Obj, evaluated, key, objectsOf } from "./helpers";
 
 const clusterSecret = async (stack: string, tenant: string) => {

@@ -7,7 +7,7 @@ import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automa
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { EXAMPLE_PASSPHRASE } from "../../tools/passphrase";
+import { EXAMPLE_PASSPHRASE } from "../../tests/doubles/passphrase";
 
 export interface PulumiBins {
     /** Folder holding `pulumi` and `pulumi-language-nodejs`. */

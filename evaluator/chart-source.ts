@@ -9,7 +9,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { UserError } from "./cli";
+import { UserError } from "./report";
 
 const TARGET_REVISION = "agentfleet:deploy.targetRevision";
 

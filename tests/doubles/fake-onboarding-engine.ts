@@ -6,8 +6,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import type { HubCredential, OnboardingEngine, StateResource } from "../tenants/engine";
-import type { OnboardingSettings } from "../tenants/onboarding-program";
+import type { HubCredential, OnboardingEngine, StateResource } from "../../tenants/engine";
+import type { OnboardingSettings } from "../../tenants/onboarding-program";
 
 export interface FakeEngineOptions {
     /** Tenants whose `up` fails (the cluster is unreachable), each with its message. */

@@ -6,7 +6,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { UserError } from "./cli";
+import { UserError } from "../evaluator/report";
 
 export interface LockOptions {
     /** Give up after this long (default 30 s). */

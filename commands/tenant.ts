@@ -17,9 +17,10 @@ import { migrateTenant } from "../tenants/migrate";
 import { type HubStack, type OnboardTarget, onboardTenants, pendingTenants } from "../tenants/onboard";
 import { onboardingStackName } from "../tenants/onboarding-program";
 import { type TenantEntry, CommandError, TENANTS_KEY, addTenant, checkStack, decommissionTenant, isObject, removeTenant, storedCredentialFields } from "../tenants/stack-file";
-import { UserError, requireStack } from "./cli";
-import { ROOT } from "./evaluate";
-import { withStackLock, writeFileAtomic } from "./stack-lock";
+import { requireStack } from "./cli";
+import { UserError } from "../evaluator/report";
+import { ROOT } from "../evaluator/evaluate";
+import { withStackLock, writeFileAtomic } from "../tenants/stack-lock";
 import { formatTable } from "./table";
 
 // The tenants/ modules, for callers that used them from here.

@@ -1,6 +1,6 @@
 /**
  * `npm run status -- --stack <name> [--json] [--watch]`: where the stack's rollout stands, read
- * live from the hub: the fleet's ApplicationSet and the Applications it owns (tools/rollout-status
+ * live from the hub: the fleet's ApplicationSet and the Applications it owns (commands/rollout-status
  * turns them into steps, tenants and what the active step waits for). `--watch` polls until every
  * Application is Synced and Healthy at the target revision (exit 0) or the rollout fails.
  *
@@ -12,8 +12,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { AGENT_APP, ARGO_API } from "../components/fleet-rollout";
 import { PROJECT } from "../stacks/config";
-import { type CommandSpec, UsageError, UserError, progress, requireStack, runAsProgram, runCommand } from "./cli";
-import { ROOT, readStackConfig } from "./evaluate";
+import { type CommandSpec, UsageError, requireStack, runAsProgram, runCommand } from "./cli";
+import { UserError, progress } from "../evaluator/report";
+import { ROOT, readStackConfig } from "../evaluator/evaluate";
 import { type HubConnection, hubGet, parseKubeconfig } from "./hub-client";
 import { type RolloutStatus, formatRolloutStatus, rolloutStatus } from "./rollout-status";
 

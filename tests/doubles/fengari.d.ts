@@ -1,4 +1,4 @@
-// Minimal declarations for the untyped Lua tooling used by tools/lua-vm.ts: only what it calls.
+// Minimal declarations for the untyped Lua tooling used by tests/doubles/lua-vm.ts: only what it calls.
 
 declare module "fengari" {
     /** A Lua state; opaque on the JS side. */

@@ -12,10 +12,11 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { gitTopLevel } from "./chart-source";
-import { type CommandSpec, UserError, requireStack, runAsProgram, runCommand } from "./cli";
-import { ROOT, resourcesJson } from "./evaluate";
-import { type RenderResult, renderStack } from "./render";
+import { gitTopLevel } from "../evaluator/chart-source";
+import { type CommandSpec, requireStack, runAsProgram, runCommand } from "./cli";
+import { UserError } from "../evaluator/report";
+import { ROOT, resourcesJson } from "../evaluator/evaluate";
+import { type RenderResult, renderStack } from "../evaluator/render";
 import { formatTable } from "./table";
 
 export const EXIT_NO_CHANGES = 0;

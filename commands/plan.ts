@@ -7,8 +7,8 @@
 import { PROGRESSIVE_SYNCS_PARAM } from "../components/argocd-hub";
 import { HA_MIN_HUB_NODES } from "../stacks/config";
 import { type CommandSpec, requireStack, runAsProgram, runCommand } from "./cli";
-import { ROOT, reveal } from "./evaluate";
-import { type RenderResult, renderStack } from "./render";
+import { ROOT, reveal } from "../evaluator/evaluate";
+import { type RenderResult, renderStack } from "../evaluator/render";
 import { formatTable } from "./table";
 
 type Obj = Record<string, any>;

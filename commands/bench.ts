@@ -5,7 +5,7 @@
  *
  * 1. Evaluation. For each fleet size, a stack configuration generated in memory (tenants in three
  *    rings where the fleet is big enough, three in four in bootstrap mode, one in four in token
- *    mode; each tenant is a cluster Secret in the hub stack) is evaluated by the same evaluator `npm run render` uses (tools/evaluate.ts, Pulumi's
+ *    mode; each tenant is a cluster Secret in the hub stack) is evaluated by the same evaluator `npm run render` uses (evaluator/evaluate.ts, Pulumi's
  *    mock runtime, under ts-node --transpile-only), in a fresh process: one warm-up evaluation of
  *    a small fleet, then `--runs` timed evaluations, median reported. The floor is measured the
  *    same way in the same run: a program that registers the same number of bare
@@ -26,8 +26,9 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { type CommandSpec, UsageError, progress, runAsProgram, runCommand } from "./cli";
-import { ROOT, declaredResources, evaluate } from "./evaluate";
+import { type CommandSpec, UsageError, runAsProgram, runCommand } from "./cli";
+import { progress } from "../evaluator/report";
+import { ROOT, declaredResources, evaluate } from "../evaluator/evaluate";
 import { formatTable } from "./table";
 
 type Config = Record<string, unknown>;

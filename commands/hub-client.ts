@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as https from "https";
 import * as path from "path";
 import { parse } from "yaml";
-import { UserError } from "./cli";
+import { UserError } from "../evaluator/report";
 
 export interface HubConnection {
     server: string;
