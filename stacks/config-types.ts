@@ -1,0 +1,183 @@
+/**
+ * What a validated stack configuration is: the types the program and the commands use, the
+ * project's constants and defaults, and the error every configuration problem ends in.
+ */
+import type * as pulumi from "@pulumi/pulumi";
+
+export const PROJECT = "agentfleet";
+
+/** Label keys every generated Application carries; RollingSync steps may match only these. */
+export const ROLLOUT_LABELS = ["env", "ring", "region", "tenant"] as const;
+
+/** Argo CD releases with the RollingSync tight-loop fix (#27577): v3.4.7+, v3.5.1+, 3.6+. */
+export const DEFAULT_ARGOCD_VERSION = "v3.4.7";
+/** argo-helm argo-cd chart; its own appVersion is overridden by `argocdVersion`. */
+export const DEFAULT_CHART_VERSION = "10.1.1";
+/** Where the argo-cd chart comes from unless hub.chartRepository says otherwise. */
+export const ARGO_HELM_REPO = "https://argoproj.github.io/argo-helm";
+export const DEFAULT_AGENT_NAMESPACE = "voice-agent";
+export const DEFAULT_CHART_PATH = "charts/voice-agent";
+
+export type CredentialMode = "bootstrap" | "token";
+/**
+ * applicationsSync policies that keep RollingSync working: the ApplicationSet controller writes an
+ * existing Application (a new targetRevision, the sync operation of a step) only when the policy
+ * allows update. `create-only` and `create-delete` do not, so they are refused.
+ */
+export type ApplicationsSyncPolicy = "create-update" | "sync";
+export const APPLICATIONS_SYNC_POLICIES: ApplicationsSyncPolicy[] = ["create-update", "sync"];
+
+/** Chart 10.1.1's redis-ha and its HAProxy: 3 replicas each under required pod anti-affinity. */
+export const HA_MIN_HUB_NODES = 3;
+/** Default controller sync timeout, only for stacks without sync windows (see validateConfig). */
+export const DEFAULT_SYNC_TIMEOUT = "1h";
+
+export interface HubConfig {
+    /** Host name Argo CD is served on; also the default notification link base. */
+    domain: string;
+    /** Namespace Argo CD is installed into. */
+    namespace: string;
+    /** argo-helm argo-cd chart version, pinned. */
+    chartVersion: string;
+    /**
+     * Where the argo-cd chart comes from: an https Helm repository, an oci:// registry, or a local
+     * chart folder (air-gapped hubs; resolved against the project folder).
+     */
+    chartRepository: string;
+    /** Tenant API servers may be loopback addresses: only for fleets on the hub's own host (tests, local clusters). */
+    loopbackTenants: boolean;
+    /** Argo CD image tag, pinned (overrides the chart's appVersion). */
+    argocdVersion: string;
+    /** Highly available install (redis-ha, replicated server/repo-server/applicationset). */
+    ha: boolean;
+    /** Application controller shards; derived from the fleet size unless set. */
+    controllerShards: number;
+    /** Schedulable nodes of the hub cluster (HA needs HA_MIN_HUB_NODES). */
+    nodes: number;
+    /** Controller sync timeout in seconds; 0 = none (always 0 when the stack has sync windows). */
+    syncTimeoutSeconds: number;
+}
+
+export interface TenantConfig {
+    /** Tenant name: a DNS label, unique in the stack. */
+    name: string;
+    /** Kubernetes API server URL, as the hub reaches it (https, never loopback). */
+    server: string;
+    /** Environment label (defaults to the stack's environment). */
+    env: string;
+    /** Rollout ring label. */
+    ring: string;
+    /** Region label. */
+    region: string;
+    /** Further labels on the cluster Secret (free-form). */
+    labels: Record<string, string>;
+    /** Namespaces the agent is deployed into; the first receives the agent Application. */
+    namespaces: string[];
+    /** Pause reconciliation of every app on this tenant (argocd.argoproj.io/skip-reconcile). */
+    paused: boolean;
+    /** How its token and CA were obtained: by `npm run tenant -- bootstrap` (its own onboarding stack), or pre-issued. */
+    credentials: CredentialMode;
+    /** The cluster is gone for good: it leaves the rollout and the hub, and needs no credential. */
+    decommissioned: boolean;
+}
+
+export interface MatchExpression {
+    key: string;
+    operator: "In" | "NotIn";
+    values: string[];
+}
+
+export interface RolloutStep {
+    /** Human name of the step (plan output). */
+    name: string;
+    matchExpressions: MatchExpression[];
+    /** Integer or percentage string; undefined means 100%. 0 / "0%" is a manual gate. */
+    maxUpdate?: number | string;
+}
+
+export interface SyncWindow {
+    kind: "allow" | "deny";
+    schedule: string;
+    duration: string;
+    manualSync: boolean;
+    timeZone?: string;
+}
+
+export interface DeployConfig {
+    /** Git repository holding the agent chart (this repository). */
+    repoURL: string;
+    /** Git revision of the chart this stack runs: promotion is a change of this value. */
+    targetRevision: string;
+    /** Path of the chart in the repository. */
+    chartPath: string;
+    /** Prune resources removed from the chart. */
+    prune: boolean;
+    /** ApplicationSet applicationsSync policy. */
+    applicationsSync: ApplicationsSyncPolicy;
+    /** Public host of each tenant's agent is `<tenant>.<agentBaseDomain>` (unset: the chart's values-<env>.yaml). */
+    agentBaseDomain?: string;
+    /** The agent image, pinned by digest (unset: the chart's default). */
+    agentImage?: { repository: string; tag: string; digest: string };
+}
+
+export interface NotificationsConfig {
+    /** Base URL of the Argo CD UI used in notification links. */
+    argocdUrl: string;
+    /** Slack channels to notify (empty: no Slack notifier). */
+    slackChannels: string[];
+    /** Generic webhook URL (undefined: no webhook notifier). */
+    webhookUrl?: string;
+}
+
+/** Secret credential material of one tenant, as stored in `agentfleet:tenantCredentials`. */
+export interface TenantCredential {
+    bearerToken?: string;
+    caData?: string;
+}
+
+export interface NotificationSecrets {
+    slackToken?: string;
+    webhookToken?: string;
+}
+
+export interface FleetConfig {
+    /** Pulumi stack name. */
+    stack: string;
+    environment: string;
+    hub: HubConfig;
+    deploy: DeployConfig;
+    tenants: TenantConfig[];
+    steps: RolloutStep[];
+    syncWindows: SyncWindow[];
+    /** Roll everything out in one step (emergency rollback). */
+    emergencyRollout: boolean;
+    notifications: NotificationsConfig;
+    /** Protect the rollout objects against deletion (prod). */
+    protectRollout: boolean;
+    hubKubeconfig: pulumi.Output<string>;
+    tenantCredentials: pulumi.Output<Record<string, TenantCredential>>;
+    notificationSecrets: pulumi.Output<NotificationSecrets>;
+}
+
+/** Thrown when the stack configuration is invalid; `problems` holds one line per problem. */
+export class ConfigError extends Error {
+    constructor(public readonly problems: string[]) {
+        super(`Invalid agentfleet stack configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` + problems.map((p) => `  - ${p}`).join("\n"));
+        this.name = "ConfigError";
+    }
+}
+
+/** Every key the project reads, with whether it holds secrets. */
+export const CONFIG_KEYS: Record<string, { secret: boolean; required: boolean }> = {
+    environment: { secret: false, required: true },
+    hub: { secret: false, required: true },
+    hubKubeconfig: { secret: true, required: true },
+    deploy: { secret: false, required: true },
+    tenants: { secret: false, required: true },
+    tenantCredentials: { secret: true, required: true },
+    rollout: { secret: false, required: true },
+    emergencyRollout: { secret: false, required: false },
+    // Optional: without it Argo CD sends no notifications (README, config reference).
+    notifications: { secret: false, required: false },
+    notificationSecrets: { secret: true, required: true },
+};

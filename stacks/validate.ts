@@ -1,0 +1,409 @@
+/**
+ * Validates the whole plain configuration of a stack (and the shape of its secrets, never their
+ * values) before any resource is declared, and returns it typed.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { chartEnvironments, isTimeZone } from "./chart-environments";
+import {
+    APPLICATIONS_SYNC_POLICIES,
+    ARGO_HELM_REPO,
+    type ApplicationsSyncPolicy,
+    CONFIG_KEYS,
+    ConfigError,
+    type CredentialMode,
+    DEFAULT_AGENT_NAMESPACE,
+    DEFAULT_ARGOCD_VERSION,
+    DEFAULT_CHART_PATH,
+    DEFAULT_CHART_VERSION,
+    DEFAULT_SYNC_TIMEOUT,
+    type DeployConfig,
+    type FleetConfig,
+    HA_MIN_HUB_NODES,
+    type HubConfig,
+    type MatchExpression,
+    PROJECT,
+    ROLLOUT_LABELS,
+    type RolloutStep,
+    type SyncWindow,
+    type TenantConfig,
+} from "./config-types";
+import { DNS_LABEL, DURATION, HOSTNAME, LABEL_VALUE, Reader, SEMVER, describeValue, suggestion } from "./reader";
+import { controllerShardsFor, durationSeconds, hasRollingSyncFix, isLoopbackHost, parseMaxUpdate, sharedFreeformLabelKeys, stepIndexes } from "./rollout-rules";
+
+// ---------------------------------------------------------------------------------------------
+// The configuration as a whole
+
+/** Plain (non-secret) configuration values, already parsed from their JSON strings. */
+export type RawConfig = Partial<Record<keyof typeof CONFIG_KEYS, unknown>>;
+
+/** Which credential fields each tenant has (values never leave their Output). */
+export type CredentialShape = Record<string, string[]>;
+
+export interface SecretShapes {
+    hubKubeconfig: boolean;
+    /** Why the hub kubeconfig cannot be read (kubeconfigProblem), if it cannot. */
+    hubKubeconfigProblem?: string;
+    tenantCredentials?: CredentialShape | "not-an-object";
+    notificationSecrets?: string[] | "not-an-object";
+}
+
+export type Plain = Omit<FleetConfig, "hubKubeconfig" | "tenantCredentials" | "notificationSecrets">;
+
+/**
+ * hub.chartRepository: an https Helm repository or oci:// registry as given, or a local chart
+ * folder that must exist now (so a typo fails before anything is touched), made absolute.
+ */
+function chartRepositoryOf(r: Reader, key: string, value: unknown): string {
+    const text = r.string(key, value, "an https Helm repository URL, an oci:// registry, or a local chart folder", /^\S+$/);
+    if (text === undefined) return ARGO_HELM_REPO;
+    if (/^(https|oci):\/\//.test(text)) return text;
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+        r.problem(key, `${JSON.stringify(text)}: only https:// Helm repositories, oci:// registries and local chart folders are supported`);
+        return text;
+    }
+    const folder = path.resolve(text);
+    if (!fs.existsSync(path.join(folder, "Chart.yaml"))) r.problem(key, `${JSON.stringify(text)} is not a chart folder (no Chart.yaml in ${folder}); give an https or oci:// repository, or the path of an unpacked argo-cd chart`);
+    return folder;
+}
+
+const DIGEST = /^sha256:[a-f0-9]{64}$/;
+
+/**
+ * deploy.agentBaseDomain and deploy.agentImage, checked; also that the stack's environments have
+ * a values-<env>.yaml in the chart (Argo CD would skip a missing one silently).
+ */
+function agentSettings(r: Reader, deployRaw: Record<string, unknown>, chartPath: string, environment: string, tenants: TenantConfig[]): Pick<DeployConfig, "agentBaseDomain" | "agentImage"> {
+    const d = `${PROJECT}:deploy`;
+    const envs = chartEnvironments(chartPath);
+    if (envs) {
+        const valid = `the chart ${chartPath} has value files for ${envs.join(", ")}`;
+        if (environment !== "invalid" && !envs.includes(environment)) r.problem(`${PROJECT}:environment`, `${JSON.stringify(environment)} has no values-${environment}.yaml in ${chartPath}${suggestion(environment, envs)}; ${valid} (add the file to the chart for a new environment)`);
+        tenants.forEach((t, i) => {
+            if (t.env !== environment && !envs.includes(t.env)) r.problem(`${PROJECT}:tenants[${i}].env`, `${JSON.stringify(t.env)} has no values-${t.env}.yaml in ${chartPath}${suggestion(t.env, envs)}; ${valid}`);
+        });
+    }
+    const agentBaseDomain = r.string(`${d}.agentBaseDomain`, deployRaw.agentBaseDomain, "a DNS domain such as agents.example.net (each tenant's agent is served on <tenant>.<domain>)", HOSTNAME);
+    const imageRaw = r.object(`${d}.agentImage`, deployRaw.agentImage, ["repository", "tag", "digest"]);
+    let agentImage: DeployConfig["agentImage"];
+    if (imageRaw) {
+        r.required(`${d}.agentImage.repository`, imageRaw.repository, "the image repository, e.g. ghcr.io/example-org/voice-agent");
+        r.required(`${d}.agentImage.tag`, imageRaw.tag, "the image tag, e.g. 1.4.2 (kept for readability; the digest decides what runs)");
+        r.required(`${d}.agentImage.digest`, imageRaw.digest, "the image digest, sha256:<64 hex digits> (`docker buildx imagetools inspect <image>:<tag>` prints it): a tag can be moved, a digest cannot");
+        const repository = r.string(`${d}.agentImage.repository`, imageRaw.repository, "an image repository without tag or digest, e.g. ghcr.io/example-org/voice-agent", /^[a-z0-9]+([._/:-][a-z0-9]+)*$/);
+        const tag = r.string(`${d}.agentImage.tag`, typeof imageRaw.tag === "number" ? String(imageRaw.tag) : imageRaw.tag, "an image tag other than latest", /^(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/);
+        const digest = r.string(`${d}.agentImage.digest`, imageRaw.digest, "a digest sha256:<64 lowercase hex digits>", DIGEST);
+        if (repository && tag && digest) agentImage = { repository, tag, digest };
+    }
+    return { ...(agentBaseDomain ? { agentBaseDomain } : {}), ...(agentImage ? { agentImage } : {}) };
+}
+
+/**
+ * Validates the whole configuration (pure: no Pulumi runtime involved) and returns the typed
+ * plain part, or throws ConfigError listing every problem.
+ */
+export function validateConfig(stack: string, raw: RawConfig, secrets: SecretShapes, unknownKeys: string[] = []): Plain {
+    const r = new Reader();
+    const k = (key: string) => `${PROJECT}:${key}`;
+    for (const key of unknownKeys) r.problem(k(key), `unknown configuration key${suggestion(key, Object.keys(CONFIG_KEYS))}; agentfleet reads ${Object.keys(CONFIG_KEYS).join(", ")}`);
+    for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
+        if (spec.required && !spec.secret && (raw as Record<string, unknown>)[key] === undefined) r.problem(k(key), "is required (see the config reference in README.md)");
+    }
+    if (!secrets.hubKubeconfig) r.problem(k("hubKubeconfig"), "is required: the hub cluster's kubeconfig, set with `pulumi config set --secret hubKubeconfig < hub.yaml`");
+    else if (secrets.hubKubeconfigProblem) r.problem(k("hubKubeconfig"), `is not a valid kubeconfig: ${secrets.hubKubeconfigProblem}; store the file as it is with \`pulumi config set --secret hubKubeconfig < hub.yaml\``);
+
+    const environment = r.string(k("environment"), raw.environment, "a DNS label such as dev, staging or prod", DNS_LABEL) ?? "invalid";
+
+    // Hub
+    const hubRaw = r.object(k("hub"), raw.hub, ["domain", "namespace", "chartVersion", "chartRepository", "argocdVersion", "ha", "controllerShards", "nodes", "syncTimeout", "loopbackTenants"]) ?? {};
+    const loopbackTenants = r.boolean(`${k("hub")}.loopbackTenants`, hubRaw.loopbackTenants) ?? false;
+    const chartRepository = chartRepositoryOf(r, `${k("hub")}.chartRepository`, hubRaw.chartRepository);
+    if (raw.hub !== undefined) r.required(`${k("hub")}.domain`, hubRaw.domain, "the host name Argo CD is served on");
+    const argocdVersion = r.string(`${k("hub")}.argocdVersion`, hubRaw.argocdVersion, "a version such as v3.4.7", SEMVER) ?? DEFAULT_ARGOCD_VERSION;
+    if (SEMVER.test(argocdVersion) && !hasRollingSyncFix(argocdVersion)) {
+        r.problem(`${k("hub")}.argocdVersion`, `${argocdVersion} has the RollingSync reconcile tight loop (argo-cd #27577); use v3.4.7 or later on 3.4, v3.5.1 or later on 3.5, or 3.6+`);
+    }
+    const ha = r.boolean(`${k("hub")}.ha`, hubRaw.ha) ?? environment === "prod";
+    const nodes = r.integer(`${k("hub")}.nodes`, hubRaw.nodes, 1, 1000) ?? 1;
+    if (ha && nodes < HA_MIN_HUB_NODES && (hubRaw.nodes === undefined || Number.isInteger(hubRaw.nodes))) {
+        r.problem(
+            `${k("hub")}.nodes`,
+            `is ${nodes}${hubRaw.nodes === undefined ? " (the default)" : ""}, but the HA hub${hubRaw.ha === undefined ? " (hub.ha defaults to true in prod)" : ""} needs at least ${HA_MIN_HUB_NODES} schedulable nodes: the argo-cd chart runs redis-ha and its HAProxy with ${HA_MIN_HUB_NODES} replicas each under required pod anti-affinity, so pulumi up would wait 15 minutes and fail. Set hub.nodes to the hub's schedulable node count if it has ${HA_MIN_HUB_NODES} or more, add nodes, or set hub.ha: false`,
+        );
+    }
+
+    // Tenants
+    const tenantList = r.list(k("tenants"), raw.tenants, "tenant entries") ?? [];
+    if (raw.tenants !== undefined && Array.isArray(raw.tenants) && tenantList.length === 0) r.problem(k("tenants"), "must list at least one tenant");
+    const tenants: TenantConfig[] = [];
+    const names = new Map<string, number>();
+    const servers = new Map<string, number>();
+    tenantList.forEach((item, i) => {
+        const p = `${k("tenants")}[${i}]`;
+        const t = r.object(p, item, ["name", "server", "env", "ring", "region", "labels", "namespaces", "paused", "credentials", "decommissioned"]);
+        if (!t) return;
+        r.required(`${p}.name`, t.name, "a DNS label naming the tenant");
+        r.required(`${p}.server`, t.server, "the tenant's API server URL as the hub reaches it, e.g. https://acme.k3s.example.net:6443");
+        r.required(`${p}.ring`, t.ring, "the rollout ring label, e.g. canary");
+        r.required(`${p}.region`, t.region, "the region label, e.g. eu-west");
+        r.required(`${p}.credentials`, t.credentials, "bootstrap or token");
+        const name = r.string(`${p}.name`, t.name, "a DNS label (lowercase letters, digits and '-', at most 63 characters)", DNS_LABEL);
+        if (name && name.length > 63) r.problem(`${p}.name`, "must be at most 63 characters");
+        if (name !== undefined) {
+            if (names.has(name)) r.problem(`${p}.name`, `duplicate tenant name ${JSON.stringify(name)} (also agentfleet:tenants[${names.get(name)}].name); tenant names must be unique`);
+            else names.set(name, i);
+        }
+        const server = r.string(`${p}.server`, t.server, "an https URL");
+        if (server !== undefined) {
+            let url: URL | undefined;
+            try {
+                url = new URL(server);
+            } catch {
+                r.problem(`${p}.server`, `${JSON.stringify(server)} is not a URL; expected https://<host>:<port>`);
+            }
+            // Never echo a password someone put into the URL.
+            const shown = JSON.stringify(server.replace(/\/\/[^@/]*@/, "//***@"));
+            if (url) {
+                // The server is copied into the AppProject and the Applications, which are not secret.
+                if (url.username || url.password) r.problem(`${p}.server`, "must not carry credentials (user:password@); put them in agentfleet:tenantCredentials");
+                if (url.search || url.hash) r.problem(`${p}.server`, "must not have a query or fragment; expected https://<host>:<port>");
+                if (url.protocol !== "https:") r.problem(`${p}.server`, `${shown} must use https (Argo CD talks to the tenant API server over TLS)`);
+                if (isLoopbackHost(url.hostname) && !loopbackTenants) {
+                    r.problem(`${p}.server`, `${shown} is a loopback address (the k3s kubeconfig default); use the address the hub reaches, and make sure the k3s serving certificate carries it as a SAN (k3s --tls-san <host>)`);
+                }
+                const normalized = `${url.protocol}//${url.host.toLowerCase()}${url.pathname.replace(/\/$/, "")}`;
+                if (servers.has(normalized)) r.problem(`${p}.server`, `duplicate server ${shown} (also agentfleet:tenants[${servers.get(normalized)}].server); Argo CD keys clusters by server URL, so each tenant needs its own`);
+                else servers.set(normalized, i);
+            }
+        }
+        const labelValue = "a Kubernetes label value (at most 63 characters of [A-Za-z0-9-_.], starting and ending alphanumeric)";
+        const env = r.string(`${p}.env`, t.env, labelValue, LABEL_VALUE) ?? environment;
+        const ring = r.string(`${p}.ring`, t.ring, labelValue, LABEL_VALUE);
+        const region = r.string(`${p}.region`, t.region, labelValue, LABEL_VALUE);
+        const labels = r.labels(`${p}.labels`, t.labels) ?? {};
+        for (const reserved of ROLLOUT_LABELS) {
+            if (reserved in labels) r.problem(`${p}.labels.${reserved}`, `'${reserved}' is set by agentfleet from the tenant's own fields; set ${reserved === "tenant" ? "name" : reserved} instead`);
+        }
+        const namespaces = r.stringList(`${p}.namespaces`, t.namespaces, "namespace names (DNS labels)", DNS_LABEL) ?? [DEFAULT_AGENT_NAMESPACE];
+        if (Array.isArray(t.namespaces) && t.namespaces.length === 0) r.problem(`${p}.namespaces`, "must list at least one namespace for the agent");
+        if (new Set(namespaces).size !== namespaces.length) r.problem(`${p}.namespaces`, "lists a namespace twice");
+        const paused = r.boolean(`${p}.paused`, t.paused) ?? false;
+        const decommissioned = r.boolean(`${p}.decommissioned`, t.decommissioned) ?? false;
+        const credentials = r.string(`${p}.credentials`, t.credentials, "bootstrap or token", /^(bootstrap|token)$/) as CredentialMode | undefined;
+        if (name && server && ring && region && credentials) {
+            tenants.push({ name, server, env, ring, region, labels, namespaces, paused, credentials, decommissioned });
+        }
+    });
+
+    // Credentials: every active tenant has its token and CA; no entry for an unknown tenant. The
+    // hub never holds a kubeconfig: a bootstrap tenant's comes from its onboarding stack.
+    const creds = secrets.tenantCredentials;
+    if (creds === "not-an-object") {
+        r.problem(k("tenantCredentials"), "expected a map from tenant name to {bearerToken, caData}");
+    } else if (tenantList.length > 0) {
+        if (creds === undefined) r.problem(k("tenantCredentials"), `is required: bootstrap tenants get theirs with \`npm run tenant -- bootstrap --stack ${stack} --all-pending --kubeconfig-dir <dir>\`, token tenants with \`pulumi config set --secret --path 'tenantCredentials.<tenant>.bearerToken'\` (and caData)`);
+        const shape = creds ?? {};
+        for (const [name, fields] of Object.entries(shape)) {
+            const p = `${k("tenantCredentials")}.${name}`;
+            if (!names.has(name)) r.problem(p, `no tenant is named ${JSON.stringify(name)}${suggestion(name, [...names.keys()])}; finish adding it with \`npm run tenant -- add --stack ${stack} --name ${name} ...\`, or remove the credential with \`pulumi config rm --stack ${stack} --path 'tenantCredentials.${name}'\``);
+            for (const f of fields) {
+                if (f === "kubeconfig" && tenants.find((t) => t.name === name)?.credentials === "token") {
+                    // Nothing of a token tenant was ever in the hub state: migrate refuses it.
+                    r.problem(`${p}.kubeconfig`, `tenant ${name} uses credentials: token, whose credential is bearerToken and caData, never a kubeconfig; store them with \`pulumi config set --stack ${stack} --secret --path 'tenantCredentials.${name}.bearerToken' < <token file>\` (and caData), and remove this key with \`pulumi config rm --stack ${stack} --path 'tenantCredentials.${name}.kubeconfig'\``);
+                } else if (f === "kubeconfig") {
+                    r.problem(`${p}.kubeconfig`, `the hub stack no longer holds a tenant kubeconfig (the hub never reaches a tenant); move ${name}'s argocd-manager objects to its onboarding stack with \`npm run tenant -- migrate --stack ${stack} --name ${name} --kubeconfig <file>\` before the next pulumi up (README, "Migrating to onboarding stacks"), which also removes this key`);
+                } else if (!["bearerToken", "caData"].includes(f)) {
+                    r.problem(`${p}.${f}`, `unknown credential field${suggestion(f, ["bearerToken", "caData"])}; expected bearerToken and caData`);
+                }
+            }
+        }
+        if (creds !== undefined) {
+            for (const t of tenants) {
+                // A decommissioned tenant has no cluster Secret, so it needs no credential.
+                if (t.decommissioned) continue;
+                const have = shape[t.name] ?? [];
+                if (have.includes("kubeconfig") && t.credentials === "bootstrap") continue; // reported above, with the migration
+                const p = `${k("tenantCredentials")}.${t.name}`;
+                const undo = `or undo the tenant with \`npm run tenant -- remove --stack ${stack} --name ${t.name}\``;
+                for (const f of ["bearerToken", "caData"]) {
+                    if (have.includes(f)) continue;
+                    const how =
+                        t.credentials === "bootstrap"
+                            ? `tenant ${t.name} uses credentials: bootstrap; bootstrap it with \`npm run tenant -- bootstrap --stack ${stack} --name ${t.name} --kubeconfig <admin kubeconfig>\`, which stores bearerToken and caData (secret)`
+                            : `tenant ${t.name} uses credentials: token, which needs bearerToken and caData (secret); store it with \`pulumi config set --stack ${stack} --secret --path 'tenantCredentials.${t.name}.${f}' < <${f} file>\``;
+                    r.problem(`${p}.${f}`, `is required: ${how}, ${undo}`);
+                }
+            }
+        }
+    }
+
+    // Deploy source
+    const deployRaw = r.object(k("deploy"), raw.deploy, ["repoURL", "targetRevision", "chartPath", "prune", "applicationsSync", "agentBaseDomain", "agentImage"]) ?? {};
+    if (raw.deploy !== undefined) {
+        r.required(`${k("deploy")}.repoURL`, deployRaw.repoURL, "the git URL of the repository holding the agent chart");
+        r.required(`${k("deploy")}.targetRevision`, deployRaw.targetRevision, "the git revision (tag, branch or commit) of the chart this stack runs");
+    }
+    const repoURL = r.string(`${k("deploy")}.repoURL`, deployRaw.repoURL, "a git URL (https://..., ssh://... or git@host:org/repo.git)", /^(https:\/\/|ssh:\/\/|git@)\S+$/) ?? "";
+    const targetRevision = r.string(`${k("deploy")}.targetRevision`, deployRaw.targetRevision, "a git revision", /^\S+$/) ?? "";
+    // These are copied into the ApplicationSet's Go template: "{{" would be evaluated there.
+    for (const field of ["repoURL", "targetRevision", "chartPath"]) {
+        const v = deployRaw[field];
+        if (typeof v === "string" && /\{\{|\}\}/.test(v)) r.problem(`${k("deploy")}.${field}`, "must not contain '{{' or '}}': it is copied into the ApplicationSet's Go template");
+    }
+    const chartPath = r.string(`${k("deploy")}.chartPath`, deployRaw.chartPath, "a relative path inside the repository", /^[^/\s][^\s]*$/) ?? DEFAULT_CHART_PATH;
+    const prune = r.boolean(`${k("deploy")}.prune`, deployRaw.prune) ?? true;
+    const applicationsSyncRaw = r.string(`${k("deploy")}.applicationsSync`, deployRaw.applicationsSync, `one of ${APPLICATIONS_SYNC_POLICIES.join(", ")}`, /^(create-only|create-update|create-delete|sync)$/);
+    if (applicationsSyncRaw === "create-only" || applicationsSyncRaw === "create-delete") {
+        r.problem(
+            `${k("deploy")}.applicationsSync`,
+            `${applicationsSyncRaw} stops the rollout: the ApplicationSet controller then never updates an existing Application, so a new deploy.targetRevision, the sync each RollingSync step starts and the emergency rollout all do nothing, with no error. Use create-update (the default) or sync`,
+        );
+    }
+    const applicationsSync: ApplicationsSyncPolicy = applicationsSyncRaw === "sync" ? "sync" : "create-update";
+
+    // Rollout
+    const rolloutRaw = r.object(k("rollout"), raw.rollout, ["steps", "syncWindows"]) ?? {};
+    if (raw.rollout !== undefined) r.required(`${k("rollout")}.steps`, rolloutRaw.steps, "the RollingSync steps, in order");
+    const active = tenants.filter((t) => !t.decommissioned);
+    const templateKeys = [...ROLLOUT_LABELS, ...sharedFreeformLabelKeys(active)];
+    const steps: RolloutStep[] = [];
+    const stepList = r.list(`${k("rollout")}.steps`, rolloutRaw.steps, "steps") ?? [];
+    if (Array.isArray(rolloutRaw.steps) && stepList.length === 0) r.problem(`${k("rollout")}.steps`, "must list at least one step");
+    let stepsValid = true;
+    stepList.forEach((item, i) => {
+        const p = `${k("rollout")}.steps[${i}]`;
+        const s = r.object(p, item, ["name", "matchExpressions", "maxUpdate"]);
+        if (!s) return void (stepsValid = false);
+        const name = r.string(`${p}.name`, s.name, "a short name") ?? `step-${i + 1}`;
+        r.required(`${p}.matchExpressions`, s.matchExpressions, "label matchers such as [{key: ring, operator: In, values: [canary]}]");
+        const exprs = r.list(`${p}.matchExpressions`, s.matchExpressions, "label matchers") ?? [];
+        if (Array.isArray(s.matchExpressions) && exprs.length === 0) r.problem(`${p}.matchExpressions`, "must have at least one matcher (an empty step matches nothing in Argo CD)");
+        const matchExpressions: MatchExpression[] = [];
+        exprs.forEach((e, j) => {
+            const q = `${p}.matchExpressions[${j}]`;
+            const expr = r.object(q, e, ["key", "operator", "values"]);
+            if (!expr) return void (stepsValid = false);
+            const key = r.string(`${q}.key`, expr.key, "a label key");
+            // Without this, a matcher missing its key was dropped silently, widening the step.
+            if (expr.key === undefined) r.problem(`${q}.key`, `is required: the label to match, one of ${templateKeys.join(", ")}`);
+            if (key !== undefined && !templateKeys.includes(key)) {
+                r.problem(`${q}.key`, `${JSON.stringify(key)} is not a label the generated Applications carry${suggestion(key, templateKeys)}; steps can match ${templateKeys.join(", ")} (free-form labels only when every tenant sets them)`);
+            }
+            if (expr.operator === undefined) r.problem(`${q}.operator`, "is required: In or NotIn");
+            else if (expr.operator !== "In" && expr.operator !== "NotIn") {
+                r.problem(`${q}.operator`, `${describeValue(expr.operator)} is not supported by RollingSync; use In or NotIn (other operators make the step invalid)`);
+            }
+            const values = r.stringList(`${q}.values`, expr.values, "label values");
+            if (expr.values === undefined) r.problem(`${q}.values`, "is required: the label values to match");
+            else if (Array.isArray(expr.values) && expr.values.length === 0) r.problem(`${q}.values`, "must list at least one value");
+            if (key && (expr.operator === "In" || expr.operator === "NotIn") && values && values.length > 0) matchExpressions.push({ key, operator: expr.operator, values });
+            else stepsValid = false;
+        });
+        let maxUpdate: number | string | undefined;
+        if (s.maxUpdate !== undefined) {
+            const parsed = parseMaxUpdate(s.maxUpdate);
+            if (parsed.ok) maxUpdate = parsed.value;
+            else r.problem(`${p}.maxUpdate`, `${parsed.reason}; expected a whole number of apps (0 = manual gate) or a percentage from "0%" to "100%"`);
+        }
+        steps.push({ name, matchExpressions, ...(maxUpdate !== undefined ? { maxUpdate } : {}) });
+    });
+
+    // Coverage: every tenant in exactly one step, every step matching some tenant.
+    if (stepsValid && steps.length > 0 && tenants.length === tenantList.length) {
+        const matches = stepIndexes(tenants, steps).map((m, i) => (tenants[i].decommissioned ? [] : m));
+        const ringsInSteps = [...new Set(steps.flatMap((s) => s.matchExpressions.filter((e) => e.key === "ring" && e.operator === "In").flatMap((e) => e.values)))];
+        tenants.forEach((t, i) => {
+            const p = `${k("tenants")}[${i}]`;
+            if (t.decommissioned) return;
+            if (matches[i].length === 0) {
+                const hint = ringsInSteps.length > 0 && !ringsInSteps.includes(t.ring) ? `; ring ${JSON.stringify(t.ring)} is not one the steps use (${ringsInSteps.join(", ")})${suggestion(t.ring, ringsInSteps)}` : "";
+                r.problem(p, `tenant ${t.name} matches no rollout step, so Argo CD would never sync it${hint}`);
+            } else if (matches[i].length > 1) {
+                r.problem(p, `tenant ${t.name} matches rollout steps ${matches[i].map((s) => `${s + 1} (${steps[s].name})`).join(" and ")}; each tenant must match exactly one step`);
+            }
+        });
+        steps.forEach((s, i) => {
+            if (!matches.some((m) => m.includes(i))) r.problem(`${k("rollout")}.steps[${i}]`, `step ${JSON.stringify(s.name)} matches no tenant; remove it or fix its matchExpressions`);
+        });
+    }
+
+    const syncWindows: SyncWindow[] = [];
+    (r.list(`${k("rollout")}.syncWindows`, rolloutRaw.syncWindows, "sync windows") ?? []).forEach((item, i) => {
+        const p = `${k("rollout")}.syncWindows[${i}]`;
+        const w = r.object(p, item, ["kind", "schedule", "duration", "manualSync", "timeZone"]);
+        if (!w) return;
+        r.required(`${p}.kind`, w.kind, "allow or deny");
+        r.required(`${p}.schedule`, w.schedule, "a cron schedule such as '0 22 * * *'");
+        r.required(`${p}.duration`, w.duration, "a duration such as 10h");
+        const kind = r.string(`${p}.kind`, w.kind, "allow or deny", /^(allow|deny)$/) as "allow" | "deny" | undefined;
+        const schedule = r.string(`${p}.schedule`, w.schedule, "a five-field cron schedule", /^(\S+\s+){4}\S+$/);
+        const duration = r.string(`${p}.duration`, w.duration, "a duration such as 1h30m", DURATION);
+        if (duration === "") r.problem(`${p}.duration`, "must not be empty");
+        const manualSync = r.boolean(`${p}.manualSync`, w.manualSync) ?? true;
+        const timeZone = r.string(`${p}.timeZone`, w.timeZone, "an IANA time zone such as Europe/Berlin");
+        if (timeZone !== undefined && !isTimeZone(timeZone)) r.problem(`${p}.timeZone`, `${JSON.stringify(timeZone)} is not an IANA time zone${suggestion(timeZone, Intl.supportedValuesOf("timeZone"))}; use a name such as Europe/Berlin or UTC (case matters)`);
+        if (kind && schedule && duration) syncWindows.push({ kind, schedule, duration, manualSync, ...(timeZone ? { timeZone } : {}) });
+    });
+
+    // A sync a window blocks stays Running; the controller's sync timeout would terminate it, and
+    // RollingSync never retries a terminated sync, so the rollout would halt. With windows: no timeout.
+    const syncTimeoutRaw = r.string(`${k("hub")}.syncTimeout`, hubRaw.syncTimeout, "a duration such as 1h or 90m", DURATION);
+    if (syncTimeoutRaw === "") r.problem(`${k("hub")}.syncTimeout`, "must not be empty");
+    if (syncTimeoutRaw && durationSeconds(syncTimeoutRaw) > 0 && Array.isArray(rolloutRaw.syncWindows) && rolloutRaw.syncWindows.length > 0) {
+        r.problem(
+            `${k("hub")}.syncTimeout`,
+            `cannot be combined with agentfleet:rollout.syncWindows: RollingSync starts automated syncs, a window blocks them and they stay Running, and the controller's sync timeout (controller.sync.timeout.seconds) terminates them; a terminated sync is never retried and later steps never start. Remove hub.syncTimeout (Argo CD then has no sync timeout), or remove the sync windows`,
+        );
+    }
+    const syncTimeoutSeconds = syncWindows.length > 0 || (Array.isArray(rolloutRaw.syncWindows) && rolloutRaw.syncWindows.length > 0) ? 0 : durationSeconds(syncTimeoutRaw || DEFAULT_SYNC_TIMEOUT);
+
+    const emergencyRollout = r.boolean(k("emergencyRollout"), raw.emergencyRollout) ?? false;
+
+    // Notifications
+    const notifRaw = r.object(k("notifications"), raw.notifications, ["argocdUrl", "slack", "webhook"]) ?? {};
+    const hubDomain = r.string(`${k("hub")}.domain`, hubRaw.domain, "a host name such as argocd.example.net", HOSTNAME) ?? "";
+    const argocdUrl = r.string(`${k("notifications")}.argocdUrl`, notifRaw.argocdUrl, "an https URL", /^https:\/\/\S+$/) ?? `https://${hubDomain}`;
+    const slackRaw = r.object(`${k("notifications")}.slack`, notifRaw.slack, ["channels"]);
+    const slackChannels = slackRaw ? r.stringList(`${k("notifications")}.slack.channels`, slackRaw.channels, "Slack channel names", /^[a-z0-9][a-z0-9_-]{0,79}$/) ?? [] : [];
+    if (slackRaw && (!Array.isArray(slackRaw.channels) || slackRaw.channels.length === 0)) r.problem(`${k("notifications")}.slack.channels`, "must list at least one Slack channel");
+    const webhookRaw = r.object(`${k("notifications")}.webhook`, notifRaw.webhook, ["url"]);
+    const webhookUrl = webhookRaw ? r.string(`${k("notifications")}.webhook.url`, webhookRaw.url, "an https URL", /^https:\/\/\S+$/) : undefined;
+    if (webhookRaw) r.required(`${k("notifications")}.webhook.url`, webhookRaw.url, "the https URL notifications are posted to");
+    const notifSecrets = secrets.notificationSecrets;
+    if (notifSecrets === "not-an-object") r.problem(k("notificationSecrets"), "expected an object with slackToken and/or webhookToken");
+    const haveSecrets = Array.isArray(notifSecrets) ? notifSecrets : [];
+    for (const f of haveSecrets) if (!["slackToken", "webhookToken"].includes(f)) r.problem(`${k("notificationSecrets")}.${f}`, `unknown key${suggestion(f, ["slackToken", "webhookToken"])}; expected slackToken or webhookToken`);
+    if (slackChannels.length > 0 && !haveSecrets.includes("slackToken")) r.problem(`${k("notificationSecrets")}.slackToken`, "is required when notifications.slack is set: `pulumi config set --secret --path notificationSecrets.slackToken xoxb-...`");
+    if (webhookUrl && !haveSecrets.includes("webhookToken")) r.problem(`${k("notificationSecrets")}.webhookToken`, "is required when notifications.webhook is set: `pulumi config set --secret --path notificationSecrets.webhookToken ...`");
+
+    const shardsRaw = r.integer(`${k("hub")}.controllerShards`, hubRaw.controllerShards, 1, 50);
+    const hub: HubConfig = {
+        domain: hubDomain,
+        namespace: r.string(`${k("hub")}.namespace`, hubRaw.namespace, "a namespace name (DNS label)", DNS_LABEL) ?? "argocd",
+        chartVersion: r.string(`${k("hub")}.chartVersion`, hubRaw.chartVersion, "a chart version such as 10.1.1", SEMVER) ?? DEFAULT_CHART_VERSION,
+        chartRepository,
+        loopbackTenants,
+        argocdVersion,
+        ha,
+        controllerShards: shardsRaw ?? controllerShardsFor(active.length, ha),
+        nodes,
+        syncTimeoutSeconds,
+    };
+
+    const agent = agentSettings(r, deployRaw, chartPath, environment, tenants);
+    if (r.problems.length > 0) throw new ConfigError(r.problems);
+    return {
+        stack,
+        environment,
+        hub,
+        deploy: { repoURL, targetRevision, chartPath, prune, applicationsSync, ...agent },
+        tenants,
+        steps,
+        syncWindows,
+        emergencyRollout,
+        notifications: { argocdUrl, slackChannels, ...(webhookUrl ? { webhookUrl } : {}) },
+        protectRollout: environment === "prod",
+    };
+}
+
+/** Waits for an Output's value to compute something non-secret from it. */
