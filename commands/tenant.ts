@@ -14,7 +14,7 @@ import { type CredentialMode, ConfigError, DEFAULT_AGENT_NAMESPACE, PROJECT, ste
 import { type OnboardingEngine, automationEngine } from "../tenants/engine";
 import { type CheckedKubeconfig, credentialCommands, credentialKey, parseKubeconfig, pulumiSetArgs, pulumiSetCommand, shellQuote } from "../tenants/kubeconfig";
 import { migrateTenant } from "../tenants/migrate";
-import { type HubStack, type OnboardTarget, onboardTenants, pendingTenants } from "../tenants/onboard";
+import { type HubStack, type OnboardMode, type OnboardTarget, onboardTenants, pendingTenants } from "../tenants/onboard";
 import { onboardingStackName } from "../tenants/onboarding-program";
 import { type TenantEntry, CommandError, TENANTS_KEY, addTenant, checkStack, decommissionTenant, isObject, removeTenant, storedCredentialFields } from "../tenants/stack-file";
 import { requireStack } from "./cli";
@@ -34,8 +34,10 @@ export const USAGE = `Usage: npm run tenant -- <command> [options]
           Runs each tenant's onboarding stack (<stack>-tenant-<name>: argocd-manager on the tenant)
           and stores its token and CA in the hub stack; --server/--ring/--region add a new tenant.
           --kubeconfig-dir reads DIR/<name>.yaml. Runs up to --parallel (default 4) at a time.
-  rotate  --stack STACK (--name NAME ... | --all) (--kubeconfig FILE | --kubeconfig-dir DIR) [--parallel N]
-          Replaces the tenants' tokens; run pulumi up on the hub right after.
+  rotate  --stack STACK (--name NAME ... | --all) (--kubeconfig FILE | --kubeconfig-dir DIR) [--parallel N] [--finish]
+          Gives the tenants new tokens and stores them in the hub stack; the old tokens stay valid.
+          Then pulumi up the hub, then rotate --finish: it checks the hub registered the new
+          token, and revokes the old one.
   migrate --stack STACK --name NAME --kubeconfig FILE [--context NAME]
           Moves a tenant bootstrapped inside the hub stack (before onboarding stacks) to its own
           onboarding stack, touching nothing on any cluster (README, "Migrating to onboarding stacks").
@@ -136,7 +138,7 @@ const OPTIONS = {
         context: { type: "string" },
         ...newEntry,
     },
-    rotate: { ...common, name: { type: "string", multiple: true }, all: { type: "boolean" }, kubeconfig: { type: "string" }, "kubeconfig-dir": { type: "string" }, parallel: { type: "string" }, context: { type: "string" } },
+    rotate: { ...common, name: { type: "string", multiple: true }, all: { type: "boolean" }, finish: { type: "boolean" }, kubeconfig: { type: "string" }, "kubeconfig-dir": { type: "string" }, parallel: { type: "string" }, context: { type: "string" } },
     migrate: { ...common, name: { type: "string" }, kubeconfig: { type: "string" }, context: { type: "string" } },
 } as const;
 
@@ -434,11 +436,20 @@ async function onboard(argv: string[], io: CommandIO, rotate: boolean): Promise<
         };
     }
     const targets: OnboardTarget[] = names.map((name) => ({ name, kubeconfigFile: files.get(name)!, context: values.context as string | undefined, ...(entry ? { entry } : {}) }));
-    const outcomes = await onboardTenants({ hub, engine: engineFor(io, hub), targets, parallel: parallelOf(values.parallel as string | undefined), log: (l) => io.stderr(`${l}\n`), rotate, heartbeatMs: 30000 });
+    const mode: OnboardMode = !rotate ? "bootstrap" : values.finish === true ? "finish-rotation" : "rotate";
+    const outcomes = await onboardTenants({ hub, engine: engineFor(io, hub), targets, parallel: parallelOf(values.parallel as string | undefined), log: (l) => io.stderr(`${l}\n`), mode, heartbeatMs: 30000 });
     const done = outcomes.filter((o) => o.ok);
-    if (done.length > 0) {
-        io.stdout(`${rotate ? "Rotated the token of" : "Bootstrapped"} ${done.map((o) => o.tenant).join(", ")}: ${target.fileName} holds ${done.length === 1 ? "its" : "their"} token and CA (secret).\nNext: pulumi preview --stack ${shellQuote(target.stack)} && pulumi up --stack ${shellQuote(target.stack)}\n`);
-        if (rotate) io.stdout("Argo CD uses the old token until that pulumi up, and the old token no longer works: run it now.\n");
+    const tenants = done.map((o) => o.tenant).join(", ");
+    const stack = shellQuote(target.stack);
+    if (done.length > 0 && mode === "finish-rotation") {
+        const retired = done.filter((o) => o.value?.retired !== undefined);
+        io.stdout(retired.length ? `Revoked the previous token of ${retired.map((o) => o.tenant).join(", ")}: only the token the hub registered is valid now.\n` : `No rotation to finish for ${tenants}.\n`);
+    } else if (done.length > 0) {
+        io.stdout(`${mode === "rotate" ? "Rotated the token of" : "Bootstrapped"} ${tenants}: ${target.fileName} holds ${done.length === 1 ? "its" : "their"} token and CA (secret).\nNext: pulumi preview --stack ${stack} && pulumi up --stack ${stack}\n`);
+        if (mode === "rotate") {
+            const names = done.map((o) => `--name ${shellQuote(o.tenant)}`).join(" ");
+            io.stdout(`The old token stays valid, so Argo CD keeps working until that pulumi up. Then revoke it:\n  npm run tenant -- rotate --finish --stack ${stack} ${names} ${values["kubeconfig-dir"] ? `--kubeconfig-dir ${shellQuote(String(values["kubeconfig-dir"]))}` : `--kubeconfig ${shellQuote(String(values.kubeconfig))}`}\n`);
+        }
     }
     return outcomes.every((o) => o.ok) ? 0 : 1;
 }

@@ -32,10 +32,16 @@ export function managerClusterRules(namespaces: string[]): PolicyRule[] {
 
 /**
  * Name of the long-lived token Secret of a token generation. Generation 0 keeps the name the hub
- * stack used, so a migrated tenant keeps its token; `rotate` bumps the generation, which replaces
- * the Secret (the new one first, then the old one and its token are deleted).
+ * stack used, so a migrated tenant keeps its token; each rotation adds a generation.
  */
 export const tokenSecretName = (generation: number): string => (generation === 0 ? MANAGER_TOKEN_SECRET : `${MANAGER_TOKEN_SECRET}-${generation}`);
+
+/**
+ * Pulumi name of a token generation's Secret under TenantAccess `name`: one resource per
+ * generation, so a rotation adds the new token while the old one stays valid until it is retired.
+ * Generation 0 keeps the name it always had.
+ */
+export const tokenResourceName = (name: string, generation: number): string => (generation === 0 ? `${name}-manager-token` : `${name}-manager-token-${generation}`);
 
 /** The credential Argo CD needs, from the token Secret's `data`: the raw token and the base64 PEM CA as they are. */
 export function credentialFromTokenData(data: Record<string, string> | undefined): { bearerToken: string; caData: string } {
@@ -49,8 +55,16 @@ export interface TenantAccessArgs {
     kubeconfig: pulumi.Input<string>;
     /** Agent namespaces: full rights inside, kept when the tenant is removed. */
     namespaces: string[];
-    /** Token generation (0 at bootstrap, +1 per rotation). */
-    tokenGeneration: number;
+    /**
+     * The token generations kept valid, oldest first: the last one is the current token (0 at
+     * bootstrap, +1 per rotation); during a rotation the one before it stays until it is retired.
+     */
+    tokenGenerations: number[];
+    /**
+     * The generation an earlier agentfleet kept under generation 0's resource name (it renamed
+     * one Secret per rotation): its resource carries an alias to that name, so it is kept, not replaced.
+     */
+    legacyTokenGeneration?: number;
     /** The cluster is gone: resources leave the state without contacting it. */
     deleteUnreachable?: boolean;
 }
@@ -111,16 +125,23 @@ export class TenantAccess extends pulumi.ComponentResource {
             { metadata: { name: "argocd-manager-cluster-role-binding", annotations: { ...OWNED_ANNOTATIONS } }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "argocd-manager-cluster-role" }, subjects: [subject] },
             { ...on("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", `${name}-manager-cluster-binding`), dependsOn: [clusterRole] },
         );
-        const token = new k8s.core.v1.Secret(
-            `${name}-manager-token`,
-            {
-                metadata: { name: tokenSecretName(args.tokenGeneration), namespace: MANAGER_NAMESPACE, annotations: { ...OWNED_ANNOTATIONS, "kubernetes.io/service-account.name": MANAGER_ACCOUNT } },
-                type: "kubernetes.io/service-account-token",
-            },
-            { ...on("kubernetes:core/v1:Secret", `${name}-manager-token`), dependsOn: [account] },
-        );
+        if (args.tokenGenerations.length === 0) throw new Error(`TenantAccess ${name}: tokenGenerations is empty; at least the current generation is needed`);
+        const tokens = args.tokenGenerations.map((generation) => {
+            const child = tokenResourceName(name, generation);
+            const options = on("kubernetes:core/v1:Secret", child);
+            // Same type and parent, the name generation 0 has: where an earlier agentfleet kept this generation.
+            const legacy = generation === args.legacyTokenGeneration && generation !== 0 ? [{ name: tokenResourceName(name, 0) }] : [];
+            return new k8s.core.v1.Secret(
+                child,
+                {
+                    metadata: { name: tokenSecretName(generation), namespace: MANAGER_NAMESPACE, annotations: { ...OWNED_ANNOTATIONS, "kubernetes.io/service-account.name": MANAGER_ACCOUNT } },
+                    type: "kubernetes.io/service-account-token",
+                },
+                { ...options, aliases: [...options.aliases, ...legacy], dependsOn: [account] },
+            );
+        });
         // The token controller fills data.token and data["ca.crt"]; the provider waits for it.
-        this.credential = pulumi.secret(token.data.apply(credentialFromTokenData));
+        this.credential = pulumi.secret(tokens[tokens.length - 1].data.apply(credentialFromTokenData));
         this.registerOutputs({ credential: this.credential });
     }
 }

@@ -14,7 +14,7 @@ import { spawnSync } from "child_process";
 import { parseDocument } from "yaml";
 import { onboardTenants } from "../tenants/onboard";
 import { type E2eWorld, HUB, E2E_STACK, onboardingEngine, startWorld, stopWorld } from "./harness/project";
-import { type Credentials, canI, getOrUndefined, objectPath, request } from "./harness/kube";
+import { type Credentials, KubeError, canI, getOrUndefined, objectPath, request } from "./harness/kube";
 import { stopAll } from "./harness/processes";
 
 type Obj = Record<string, any>;
@@ -199,6 +199,45 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         const tenant = w.tenants.find((t) => t.credentials === "token")!;
         await w.fleet.stopCluster(tenant.name);
         await assert.rejects(request(clusterOf(tenant.name), "GET", "/readyz"));
+        await w.pulumi.stack.preview({ refresh: true, expectNoChanges: true });
+    });
+
+    it("tenant rotate: a new token while the old one keeps working; rotate --finish refuses until the hub's pulumi up registered it, then revokes the old token", async () => {
+        const tenant = w.tenants.find((t) => t.credentials === "bootstrap")!;
+        const hubConfig = async (): Promise<Obj> => JSON.parse(Buffer.from((await request(clusterOf(HUB), "GET", `/api/v1/namespaces/argocd/secrets/cluster-${tenant.name}`)).data.config, "base64").toString("utf8"));
+        const asToken = (config: Obj): Credentials => ({ server: tenant.server, ca: Buffer.from(config.tlsClientConfig.caData, "base64").toString("utf8"), token: config.bearerToken });
+        // Who the tenant's API server says a token is; 401 when it no longer authenticates.
+        const whoami = (config: Obj): Promise<string | number> =>
+            request(asToken(config), "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" }).then(
+                (r) => r.status.userInfo.username,
+                (err) => (err instanceof KubeError ? err.status : Promise.reject(err)),
+            );
+        const tenantCommand = (...args: string[]) =>
+            spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "commands/tenant.ts", ...args, "--stack", E2E_STACK, "--name", tenant.name, "--kubeconfig", w.fleet.cluster(tenant.name).kubeconfigPath], {
+                cwd: w.project,
+                env: { ...process.env, ...w.pulumi.env },
+                encoding: "utf8",
+                timeout: 10 * 60_000,
+            });
+        const MANAGER = "system:serviceaccount:kube-system:argocd-manager";
+        const old = await hubConfig();
+        assert.strictEqual(await whoami(old), MANAGER);
+
+        const rotated = tenantCommand("rotate");
+        assert.strictEqual(rotated.status, 0, rotated.stderr);
+        const early = tenantCommand("rotate", "--finish");
+        assert.strictEqual(early.status, 1, early.stdout);
+        assert.match(early.stderr, /the hub's last pulumi up did not register token 1 yet, so Argo CD still uses token 0/);
+        assert.strictEqual(await whoami(old), MANAGER, "the token Argo CD uses stopped working before the hub's pulumi up");
+
+        await w.pulumi.stack.up({ onOutput: () => undefined });
+        const current = await hubConfig();
+        assert.notStrictEqual(current.bearerToken, old.bearerToken, "the hub still registers the old token");
+        assert.deepStrictEqual([await whoami(old), await whoami(current)], [MANAGER, MANAGER]);
+
+        const finished = tenantCommand("rotate", "--finish");
+        assert.strictEqual(finished.status, 0, finished.stderr);
+        assert.deepStrictEqual([await whoami(old), await whoami(current)], [401, MANAGER], "after --finish only the registered token authenticates");
         await w.pulumi.stack.preview({ refresh: true, expectNoChanges: true });
     });
 

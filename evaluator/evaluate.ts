@@ -136,7 +136,7 @@ export interface CapturedResource {
     dependsOn: string[];
     protect: boolean;
     retainOnDelete: boolean;
-    /** URNs the resource was known by before (its `aliases`). */
+    /** URNs the resource was known by before (its `aliases`); an alias given as a spec is its fields as JSON. */
     aliases: string[];
 }
 
@@ -246,7 +246,7 @@ async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Eva
             dependsOn: req.getDependenciesList().map(nameOfUrn),
             protect: req.getProtect() ?? false,
             retainOnDelete: req.getRetainondelete() ?? false,
-            aliases: [...req.getAliasurnsList(), ...req.getAliasesList().map((a) => a.getUrn()).filter(Boolean)],
+            aliases: [...req.getAliasurnsList(), ...req.getAliasesList().map(aliasText)],
         };
         return register(req, cb);
     };
@@ -279,7 +279,20 @@ interface RegisterRequest {
     getProtect(): boolean | undefined;
     getRetainondelete(): boolean | undefined;
     getAliasurnsList(): string[];
-    getAliasesList(): Array<{ getUrn(): string }>;
+    getAliasesList(): AliasMessage[];
+}
+
+interface AliasMessage {
+    getUrn(): string;
+    getSpec(): { getName(): string; getType(): string; getStack(): string; getProject(): string; getParenturn(): string; getNoparent(): boolean } | undefined;
+}
+
+/** An alias as captured: its URN, or a spec's set fields as JSON (e.g. {"name":"old-name"}: same type and parent, another name). */
+function aliasText(alias: AliasMessage): string {
+    const spec = alias.getSpec();
+    if (alias.getUrn() || !spec) return alias.getUrn();
+    const fields = { name: spec.getName(), type: spec.getType(), stack: spec.getStack(), project: spec.getProject(), parentUrn: spec.getParenturn(), noParent: spec.getNoparent() };
+    return JSON.stringify(Object.fromEntries(Object.entries(fields).filter(([, v]) => v)));
 }
 
 function loadProgram(root: string): () => Promise<unknown> {

@@ -22,9 +22,29 @@ export interface StateResource {
     parent?: string;
 }
 
+/** What an onboarding stack holds of its tokens. */
+export interface TokenState {
+    /** Generations whose token is valid, oldest first; the last is the current one. */
+    generations: number[];
+    /** Set when an earlier agentfleet made the stack (one Secret renamed per rotation): that generation is under generation 0's resource name. */
+    legacyGeneration?: number;
+    /** The current generation's token (secret; compared, never printed). */
+    bearerToken: string;
+}
+
+/** The TokenState of an onboarding stack's outputs (an earlier agentfleet exported only `tokenGeneration`). */
+export function tokenStateOf(outputs: Record<string, unknown>): TokenState {
+    const current = Number(outputs.tokenGeneration ?? 0);
+    const generations = Array.isArray(outputs.tokenGenerations) ? outputs.tokenGenerations.map(Number) : [current];
+    const legacy = !Array.isArray(outputs.tokenGenerations) && current > 0 ? { legacyGeneration: current } : {};
+    return { generations, ...legacy, bearerToken: String(outputs.bearerToken ?? "") };
+}
+
 export interface OnboardingEngine {
-    /** Token generation of the tenant's onboarding stack; undefined when the stack does not exist. */
-    tokenGeneration(stack: string): Promise<number | undefined>;
+    /** The tokens of the tenant's onboarding stack; undefined when the stack does not exist. */
+    tokenState(stack: string): Promise<TokenState | undefined>;
+    /** The token the hub stack's last `pulumi up` registered for the tenant (from its state); undefined when none. */
+    hubRegisteredToken(tenant: string): Promise<string | undefined>;
     /** Creates (sharing the hub's backend and secrets provider) or updates the onboarding stack; returns its credential. */
     up(stack: string, settings: OnboardingSettings): Promise<HubCredential>;
     /** Destroys the onboarding stack and removes it; `forget`: the cluster is gone, drop the stack and its state without contacting it. */
@@ -54,6 +74,21 @@ export function hubSecretsSettings(stackText: string): { secretsProvider?: strin
     return Object.fromEntries(
         Object.entries({ secretsProvider: str("secretsprovider"), encryptedKey: str("encryptedkey"), encryptionSalt: str("encryptionsalt") }).filter(([, v]) => v !== undefined),
     );
+}
+
+/** The bearer token in the hub state's cluster Secret of `tenant` (state exported with its secrets shown). */
+export function registeredTokenIn(resources: Array<{ type?: string; inputs?: Record<string, any> }>, tenant: string): string | undefined {
+    const secret = resources.find((r) => r.type === "kubernetes:core/v1:Secret" && r.inputs?.metadata?.name === `cluster-${tenant}` && r.inputs?.metadata?.labels?.["argocd.argoproj.io/secret-type"] === "cluster");
+    // `stack export --show-secrets` keeps a secret's envelope and puts its JSON in `plaintext`.
+    const stringData = secret?.inputs?.stringData;
+    const revealed = stringData && typeof stringData.plaintext === "string" ? JSON.parse(stringData.plaintext) : stringData;
+    const config = revealed?.config;
+    if (typeof config !== "string") return undefined;
+    try {
+        return JSON.parse(config).bearerToken;
+    } catch {
+        return undefined;
+    }
 }
 
 /** The last lines of a failed CLI run: enough to act on, without pages of engine output. */
@@ -96,11 +131,16 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
     };
 
     return {
-        async tokenGeneration(stack) {
+        async tokenState(stack) {
             const ws = await onboardingWorkspace(stack);
             if (!(await exists(ws, stack))) return undefined;
             const outputs = await (await Stack.select(stack, ws)).outputs();
-            return Number(outputs.tokenGeneration?.value ?? 0);
+            return tokenStateOf(Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value])));
+        },
+        async hubRegisteredToken(tenant) {
+            // Decrypted in this process only: the token is compared, never printed or written.
+            const exported = JSON.parse(await cli(["stack", "export", "--show-secrets", "--stack", options.hubStack], options.root));
+            return registeredTokenIn(exported?.deployment?.resources ?? [], tenant);
         },
         async up(stack, settings) {
             const ws = await onboardingWorkspace(stack, settings);

@@ -57,10 +57,10 @@ export async function migrateTenant(options: MigrateOptions): Promise<MigrateRes
     } else {
         log(`${tenant}: nothing of it left in ${hub.stack}'s state (moved before, or never deployed)`);
     }
-    const tokenGeneration = (await engine.tokenGeneration(stack)) ?? 0;
+    const tokens = await engine.tokenState(stack);
     log(`${tenant}: adopting them in ${stack} (pulumi up: aliases, no replacement)`);
     const namespaces = Array.isArray(entry.namespaces) ? entry.namespaces.map(String) : ["voice-agent"];
-    const credential = await engine.up(stack, { tenant, namespaces, tokenGeneration, kubeconfig });
+    const credential = await engine.up(stack, { tenant, namespaces, tokenGenerations: tokens?.generations ?? [0], legacyTokenGeneration: tokens?.legacyGeneration, kubeconfig });
 
     await withStackLock(hubFile(hub), async () => {
         const current = fs.readFileSync(hubFile(hub), "utf8");

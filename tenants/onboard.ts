@@ -3,12 +3,17 @@
  * identity, on the tenant) and registers the result in the hub stack: the entry, and the token
  * and CA as secrets. Many tenants run in parallel with a bound; one failing never stops the
  * others, and running the same command again finishes what failed.
+ *
+ * A rotation has two steps, so Argo CD never holds a revoked token: `rotate` adds a new token
+ * generation and stores it in the hub stack file while the old token stays valid; after the
+ * hub's `pulumi up` registered the new token, `rotate --finish` revokes the old one (it checks
+ * the hub's state first).
  */
 import * as fs from "fs";
 import * as path from "path";
 import { ConfigError, DEFAULT_AGENT_NAMESPACE } from "../stacks/config";
 import { withStackLock, writeFileAtomic } from "./stack-lock";
-import type { HubCredential, OnboardingEngine } from "./engine";
+import type { HubCredential, OnboardingEngine, TokenState } from "./engine";
 import { parseKubeconfig } from "./kubeconfig";
 import { onboardingStackName } from "./onboarding-program";
 import { type TenantOutcome, forEachTenant } from "./parallel";
@@ -39,9 +44,23 @@ export interface OnboardOptions {
     parallel: number;
     /** Progress lines (stderr). */
     log: (line: string) => void;
-    /** Replace the token instead of bootstrapping. */
-    rotate?: boolean;
+    /** What to do with each tenant's onboarding stack (default: bootstrap). */
+    mode?: OnboardMode;
     heartbeatMs?: number;
+}
+
+/** bootstrap: create or repair; rotate: add a token generation; finish-rotation: retire the previous one. */
+export type OnboardMode = "bootstrap" | "rotate" | "finish-rotation";
+
+/** The token generations an onboarding stack keeps after `mode`, oldest first; a CommandError when there is no stack to rotate. */
+export function nextTokenGenerations(mode: OnboardMode, tenant: string, stack: string, tokens: TokenState | undefined): number[] {
+    if (mode === "bootstrap") return tokens?.generations ?? [0];
+    if (!tokens) throw new CommandError([`tenant ${tenant} has no onboarding stack ${stack}; bootstrap it first`]);
+    const current = tokens.generations[tokens.generations.length - 1];
+    const unfinished = tokens.generations.length > 1;
+    // A rotation not finished yet is carried on (a re-run stores its token again), never stacked on.
+    if (mode === "rotate") return unfinished ? tokens.generations : [current, current + 1];
+    return [current];
 }
 
 /** Checks the hub stack file's text as the stack's configuration, its problems as one error. */
@@ -72,7 +91,8 @@ function inHubFile<T>(hub: HubStack, edit: () => T): T {
 }
 
 /** The tenant's entry (existing, or the one to add) after checking the hub stack would be valid with it and its credential. */
-function plannedEntry(hub: HubStack, target: OnboardTarget, rotate: boolean): { entry: Record<string, unknown>; isNew: boolean } {
+function plannedEntry(hub: HubStack, target: OnboardTarget, mode: OnboardMode): { entry: Record<string, unknown>; isNew: boolean } {
+    const rotate = mode !== "bootstrap";
     const text = fs.readFileSync(hubFile(hub), "utf8");
     const existing = tenantEntries(text).find((e) => e.name === target.name);
     if (!existing && !target.entry) throw new CommandError([`Pulumi.${hub.stack}.yaml has no tenant ${target.name}; to add it, give --server, --ring and --region`]);
@@ -108,14 +128,14 @@ async function register(hub: HubStack, engine: OnboardingEngine, name: string, e
 }
 
 /** Bootstraps (or rotates) every target; returns each tenant's outcome. */
-export async function onboardTenants(options: OnboardOptions): Promise<Array<TenantOutcome<{ stack: string; tokenGeneration: number }>>> {
-    const { hub, engine, rotate = false } = options;
+export async function onboardTenants(options: OnboardOptions): Promise<Array<TenantOutcome<{ stack: string; tokenGeneration: number; retired?: number }>>> {
+    const { hub, engine, mode = "bootstrap" } = options;
     const byName = new Map(options.targets.map((t) => [t.name, t]));
     return forEachTenant(
         options.targets.map((t) => t.name),
         async (name) => {
             const target = byName.get(name)!;
-            const { entry, isNew } = plannedEntry(hub, target, rotate);
+            const { entry, isNew } = plannedEntry(hub, target, mode);
             if (!fs.existsSync(target.kubeconfigFile)) throw new CommandError([`${target.kubeconfigFile}: no such kubeconfig file`]);
             let kubeconfig: string;
             try {
@@ -125,15 +145,20 @@ export async function onboardTenants(options: OnboardOptions): Promise<Array<Ten
                 throw err;
             }
             const stack = onboardingStackName(hub.stack, name);
-            const previous = await engine.tokenGeneration(stack);
-            if (rotate && previous === undefined) throw new CommandError([`tenant ${name} has no onboarding stack ${stack}; bootstrap it first`]);
-            const tokenGeneration = rotate ? previous! + 1 : (previous ?? 0);
+            const tokens = await engine.tokenState(stack);
+            const tokenGenerations = nextTokenGenerations(mode, name, stack, tokens);
+            const tokenGeneration = tokenGenerations[tokenGenerations.length - 1];
+            const retired = tokens?.generations.find((g) => !tokenGenerations.includes(g));
+            if (mode === "finish-rotation" && retired !== undefined && (await engine.hubRegisteredToken(name)) !== tokens!.bearerToken) {
+                throw new CommandError([`tenant ${name}: the hub's last pulumi up did not register token ${tokenGeneration} yet, so Argo CD still uses token ${retired}; run \`pulumi up --stack ${hub.stack}\` first (both tokens stay valid until then)`]);
+            }
             const namespaces = Array.isArray(entry.namespaces) ? entry.namespaces.map(String) : [DEFAULT_AGENT_NAMESPACE];
-            const credential = await engine.up(stack, { tenant: name, namespaces, tokenGeneration, kubeconfig });
-            await register(hub, engine, name, isNew ? target.entry : undefined, credential);
-            return { stack, tokenGeneration };
+            const credential = await engine.up(stack, { tenant: name, namespaces, tokenGenerations, legacyTokenGeneration: tokens?.legacyGeneration, kubeconfig });
+            // Finishing a rotation changes no token the hub holds.
+            if (mode !== "finish-rotation") await register(hub, engine, name, isNew ? target.entry : undefined, credential);
+            return { stack, tokenGeneration, ...(retired !== undefined ? { retired } : {}) };
         },
-        { parallel: options.parallel, log: options.log, action: rotate ? "rotate" : "bootstrap", heartbeatMs: options.heartbeatMs },
+        { parallel: options.parallel, log: options.log, action: mode === "bootstrap" ? "bootstrap" : mode === "rotate" ? "rotate" : "finish rotation", heartbeatMs: options.heartbeatMs },
     );
 }
 

@@ -15,8 +15,10 @@ export interface OnboardingSettings {
     tenant: string;
     /** The tenant's agent namespaces, as in its hub stack entry. */
     namespaces: string[];
-    /** 0 at bootstrap; `rotate` adds 1, which replaces the token. */
-    tokenGeneration: number;
+    /** Token generations kept valid, oldest first; the last is the current one (TenantAccessArgs.tokenGenerations). */
+    tokenGenerations: number[];
+    /** The generation an earlier agentfleet kept under generation 0's resource name (TenantAccessArgs.legacyTokenGeneration). */
+    legacyTokenGeneration?: number;
     /** Admin kubeconfig, read from the user's file; only ever handed to the provider, as a secret. */
     kubeconfig: string;
 }
@@ -24,7 +26,10 @@ export interface OnboardingSettings {
 /** What an onboarding stack exports. */
 export interface OnboardingOutputs {
     tenant: string;
+    /** The current generation: its token is `bearerToken`. */
     tokenGeneration: number;
+    /** Every generation whose token is valid, oldest first (two while a rotation is not finished). */
+    tokenGenerations: number[];
     /** Secret. */
     bearerToken: string;
     /** Secret: base64 PEM, as Argo CD's `tlsClientConfig.caData` takes it. */
@@ -38,11 +43,13 @@ export function onboardingProgram(settings: OnboardingSettings): () => Promise<R
             tenant: settings.tenant,
             kubeconfig: pulumi.secret(settings.kubeconfig),
             namespaces: settings.namespaces,
-            tokenGeneration: settings.tokenGeneration,
+            tokenGenerations: settings.tokenGenerations,
+            legacyTokenGeneration: settings.legacyTokenGeneration,
         });
         return {
             tenant: settings.tenant,
-            tokenGeneration: settings.tokenGeneration,
+            tokenGeneration: settings.tokenGenerations[settings.tokenGenerations.length - 1],
+            tokenGenerations: settings.tokenGenerations,
             bearerToken: pulumi.secret(access.credential.bearerToken),
             caData: pulumi.secret(access.credential.caData),
         };

@@ -6,6 +6,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
+import { registeredTokenIn } from "../tenants/engine";
 import { inTenantResources } from "../tenants/migrate";
 import { forEachTenant } from "../tenants/parallel";
 import { main } from "../commands/tenant";
@@ -113,13 +114,41 @@ describe("npm run tenant -- bootstrap (fake Automation API)", function () {
         assert.strictEqual(fs.readFileSync(file, "utf8"), before);
     });
 
-    it("rotate bumps the token generation of the onboarding stack and stores the new token", async () => {
+    it("rotate adds a token generation and stores the new token while the old stays valid; --finish revokes the old one only after the hub's pulumi up registered the new", async () => {
         const file = prodWithPending(["t-rot"]);
         const engine = new FakeOnboardingEngine(file);
-        assert.strictEqual((await run(engine, ["bootstrap", "--stack", "prod", "--project-root", root, "--name", "t-rot", "--kubeconfig-dir", kubeDir])).code, 0);
-        const { code, stderr } = await run(engine, ["rotate", "--stack", "prod", "--project-root", root, "--name", "t-rot", "--kubeconfig-dir", kubeDir]);
-        assert.strictEqual(code, 0, stderr);
-        assert.deepStrictEqual(engine.calls.filter((c) => c.startsWith("up")), ["up prod-tenant-t-rot generation 0", "up prod-tenant-t-rot generation 1"]);
+        const args = (...extra: string[]) => ["--stack", "prod", "--project-root", root, "--name", "t-rot", "--kubeconfig-dir", kubeDir, ...extra];
+        assert.strictEqual((await run(engine, ["bootstrap", ...args()])).code, 0);
+        engine.hubUp(["t-rot"]);
+        const rotated = await run(engine, ["rotate", ...args()]);
+        assert.strictEqual(rotated.code, 0, rotated.stderr);
+        assert.match(rotated.stdout, /The old token stays valid[^\n]*\n {2}npm run tenant -- rotate --finish --stack prod --name t-rot --kubeconfig-dir /);
+        assert.deepStrictEqual(engine.calls.filter((c) => c.startsWith("up") || c.startsWith("store")), ["up prod-tenant-t-rot generations 0", "store t-rot", "up prod-tenant-t-rot generations 0,1", "store t-rot"]);
+
+        // Before the hub's pulumi up: refused, both tokens kept; rotating again carries on the same rotation (re-runnable).
+        const early = await run(engine, ["rotate", ...args("--finish")]);
+        assert.strictEqual(early.code, 1);
+        assert.match(early.stderr, /t-rot: FAILED after [0-9.]+s: tenant t-rot: the hub's last pulumi up did not register token 1 yet, so Argo CD still uses token 0; run `pulumi up --stack prod` first/);
+        assert.strictEqual((await run(engine, ["rotate", ...args()])).code, 0);
+        assert.deepStrictEqual(engine.stacks.get("prod-tenant-t-rot")!.settings.tokenGenerations, [0, 1]);
+
+        engine.hubUp(["t-rot"]);
+        const finished = await run(engine, ["rotate", ...args("--finish")]);
+        assert.strictEqual(finished.code, 0, finished.stderr);
+        assert.match(finished.stdout, /Revoked the previous token of t-rot/);
+        assert.deepStrictEqual(engine.stacks.get("prod-tenant-t-rot")!.settings.tokenGenerations, [1]);
+        assert.strictEqual(engine.calls.filter((c) => c.startsWith("store")).length, 3, "finishing stores nothing in the hub stack");
+    });
+
+    it("reads the token the hub registered from its exported state (secrets shown in their envelope), and nothing for another tenant", () => {
+        const clusterSecret = (tenant: string, config: string) => ({
+            type: "kubernetes:core/v1:Secret",
+            inputs: { metadata: { name: `cluster-${tenant}`, labels: { "argocd.argoproj.io/secret-type": "cluster" } }, stringData: { "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", plaintext: JSON.stringify({ config, name: tenant }) } },
+        });
+        const resources = [clusterSecret("t-a", JSON.stringify({ bearerToken: "token-a", tlsClientConfig: {} })), clusterSecret("t-b", "not json")];
+        assert.strictEqual(registeredTokenIn(resources, "t-a"), "token-a");
+        assert.strictEqual(registeredTokenIn(resources, "t-b"), undefined);
+        assert.strictEqual(registeredTokenIn(resources, "t-c"), undefined);
     });
 
     it("remove destroys a bootstrap tenant's onboarding stack, then removes it from the hub stack", async () => {
@@ -160,11 +189,11 @@ describe("npm run tenant -- migrate (fake Automation API)", function () {
         const args = ["migrate", "--stack", "prod", "--project-root", root, "--name", "t-old", "--kubeconfig", path.join(kubeDir, "t-old.yaml")];
         const first = await run(engine, args);
         assert.strictEqual(first.code, 0, first.stderr);
-        assert.deepStrictEqual(engine.calls, ["move prod-tenant-t-old 2", "up prod-tenant-t-old generation 0", "store t-old remove tenantCredentials.t-old.kubeconfig"]);
+        assert.deepStrictEqual(engine.calls, ["move prod-tenant-t-old 2", "up prod-tenant-t-old generations 0", "store t-old remove tenantCredentials.t-old.kubeconfig"]);
         assert.deepStrictEqual(stored(file, "t-old"), ["bearerToken", "caData"]);
         const second = await run(engine, args);
         assert.strictEqual(second.code, 0, second.stderr);
-        assert.deepStrictEqual(engine.calls.slice(3), ["up prod-tenant-t-old generation 0", "store t-old"]);
+        assert.deepStrictEqual(engine.calls.slice(3), ["up prod-tenant-t-old generations 0", "store t-old"]);
     });
 });
 

@@ -5,14 +5,15 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
 import { MANAGER_TOKEN_SECRET, managerClusterRules, tokenSecretName } from "../components/tenant-access";
+import { tokenStateOf } from "../tenants/engine";
 import { ONBOARDING_PROJECT, onboardingProgram } from "../tenants/onboarding-program";
 import { type Evaluation, GENERATED_PREFIX, declaredObjects, evaluate, reveal, secretPaths } from "../evaluator/evaluate";
 import type { Obj } from "./helpers";
 
 const KUBECONFIG = "apiVersion: v1\nkind: Config\n# fake admin kubeconfig for tests only\n";
 
-const onboard = (tokenGeneration = 0, namespaces = ["voice-agent"]): Promise<Evaluation> =>
-    evaluate("prod-tenant-acme", { config: {}, program: { project: ONBOARDING_PROJECT, run: onboardingProgram({ tenant: "acme", namespaces, tokenGeneration, kubeconfig: KUBECONFIG }) } });
+const onboard = (tokenGenerations = [0], namespaces = ["voice-agent"], legacyTokenGeneration?: number): Promise<Evaluation> =>
+    evaluate("prod-tenant-acme", { config: {}, program: { project: ONBOARDING_PROJECT, run: onboardingProgram({ tenant: "acme", namespaces, tokenGenerations, legacyTokenGeneration, kubeconfig: KUBECONFIG }) } });
 
 describe("a tenant's onboarding stack (TenantAccess)", () => {
     it("reaches the tenant through its own provider: kubeconfig secret, clusterIdentifier the tenant name", async () => {
@@ -26,7 +27,7 @@ describe("a tenant's onboarding stack (TenantAccess)", () => {
     });
 
     it("creates argocd-manager with full rights in its agent namespaces only", async () => {
-        const objs = declaredObjects(await onboard(0, ["voice-agent", "voice-agent-2"]));
+        const objs = declaredObjects(await onboard([0], ["voice-agent", "voice-agent-2"]));
         const kinds = objs.map((o) => `${o.object.kind}/${(o.object.metadata as Obj).namespace ?? ""}/${(o.object.metadata as Obj).name}`).sort();
         assert.deepStrictEqual(kinds, [
             "ClusterRole//argocd-manager-cluster-role",
@@ -61,23 +62,45 @@ describe("a tenant's onboarding stack (TenantAccess)", () => {
 
     it("exports the raw token (base64-decoded once) and the CA as it is, both secret", async () => {
         let returned: Record<string, unknown> = {};
-        const program = onboardingProgram({ tenant: "acme", namespaces: ["voice-agent"], tokenGeneration: 0, kubeconfig: KUBECONFIG });
+        const program = onboardingProgram({ tenant: "acme", namespaces: ["voice-agent"], tokenGenerations: [0], kubeconfig: KUBECONFIG });
         const ev = await evaluate("prod-tenant-acme", { config: {}, program: { project: ONBOARDING_PROJECT, run: async () => (returned = await program()) } });
         const secret = await Promise.all(Object.entries(returned).map(async ([k, v]) => [k, pulumi.Output.isInstance(v) && (await pulumi.isSecret(v))]));
-        assert.deepStrictEqual(Object.fromEntries(secret), { tenant: false, tokenGeneration: false, bearerToken: true, caData: true });
+        assert.deepStrictEqual(Object.fromEntries(secret), { tenant: false, tokenGeneration: false, tokenGenerations: false, bearerToken: true, caData: true });
         const outputs = ev.outputs as Obj;
         assert.strictEqual(outputs.bearerToken, `${GENERATED_PREFIX}acme-manager-token-token__`);
         assert.strictEqual(outputs.caData, Buffer.from(`${GENERATED_PREFIX}acme-manager-token-ca__`).toString("base64"));
         assert.strictEqual(outputs.tokenGeneration, 0);
     });
 
-    it("rotation renames the token Secret (a new token) under the same resource name", async () => {
-        const token = (ev: Evaluation) => declaredObjects(ev).find((o) => o.object.type === "kubernetes.io/service-account-token")!;
-        const [first, second] = [token(await onboard(0)), token(await onboard(1))];
-        assert.strictEqual((first.object.metadata as Obj).name, MANAGER_TOKEN_SECRET);
-        assert.strictEqual((second.object.metadata as Obj).name, tokenSecretName(1));
-        assert.notStrictEqual(tokenSecretName(1), MANAGER_TOKEN_SECRET);
-        assert.strictEqual(first.resource.name, second.resource.name);
+    describe("token rotation: the old token stays valid until the rotation is finished", () => {
+        const tokens = (ev: Evaluation) => declaredObjects(ev).filter((o) => o.object.type === "kubernetes.io/service-account-token");
+        const names = (ev: Evaluation) => tokens(ev).map((o) => `${o.resource.name} -> ${(o.object.metadata as Obj).name}`);
+
+        it("while rotating from 0 to 1, both token Secrets exist, each its own resource, and the stack exports the new one", async () => {
+            const ev = await onboard([0, 1]);
+            assert.deepStrictEqual(names(ev), [`acme-manager-token -> ${MANAGER_TOKEN_SECRET}`, `acme-manager-token-1 -> ${tokenSecretName(1)}`]);
+            assert.notStrictEqual(tokenSecretName(1), MANAGER_TOKEN_SECRET);
+            assert.strictEqual((ev.outputs as Obj).bearerToken, `${GENERATED_PREFIX}acme-manager-token-1-token__`);
+            assert.deepStrictEqual([(ev.outputs as Obj).tokenGeneration, (ev.outputs as Obj).tokenGenerations], [1, [0, 1]]);
+        });
+
+        it("finishing keeps the new token's resource as it was and drops the old one", async () => {
+            const [rotating, finished] = [await onboard([0, 1]), await onboard([1])];
+            assert.deepStrictEqual(names(finished), [names(rotating)[1]]);
+        });
+
+        it("a stack an earlier agentfleet rotated (generation 2 under the name of generation 0) keeps that Secret: its resource is aliased to that name", async () => {
+            const state = tokenStateOf({ tokenGeneration: 2, bearerToken: "t" });
+            assert.deepStrictEqual(state, { generations: [2], legacyGeneration: 2, bearerToken: "t" });
+            const ev = await onboard([2, 3], ["voice-agent"], state.legacyGeneration);
+            const byName = (name: string) => tokens(ev).find((o) => o.resource.name === name)!.resource;
+            const [old, current] = [byName("acme-manager-token-2"), byName("acme-manager-token-3")];
+            // An alias spec: same type and parent (the TenantAccess), the name generation 0 has.
+            const renamedFrom = (aliases: string[]) => aliases.filter((a) => a.startsWith("{")).map((a) => JSON.parse(a).name);
+            assert.deepStrictEqual(renamedFrom(old.aliases), ["acme-manager-token"], JSON.stringify(old.aliases));
+            assert.deepStrictEqual(renamedFrom(current.aliases), []);
+            assert.deepStrictEqual(tokenStateOf({ tokenGeneration: 3, tokenGenerations: [2, 3], bearerToken: "t" }), { generations: [2, 3], bearerToken: "t" });
+        });
     });
 
     it("every child is aliased to the URN `pulumi state move` gives it when it comes from the hub stack", async () => {

@@ -200,7 +200,7 @@ describe("npm run tenant -- add", () => {
             labels: { tier: "gold" },
             namespaces: ["voice-agent", "voice-agent-eu"],
         });
-        assert.deepEqual(engineOf("dev").calls, ["up dev-tenant-acme generation 0", "store acme"]);
+        assert.deepEqual(engineOf("dev").calls, ["up dev-tenant-acme generations 0", "store acme"]);
         assert.deepEqual(engineOf("dev").stacks.get("dev-tenant-acme")!.settings.namespaces, ["voice-agent", "voice-agent-eu"]);
         assert.deepEqual(storedFields("dev", "acme"), ["bearerToken", "caData"]);
         assert.match(result.stdout, /Bootstrapped acme: Pulumi\.dev\.yaml holds its token and CA \(secret\)/);

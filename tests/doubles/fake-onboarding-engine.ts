@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import type { HubCredential, OnboardingEngine, StateResource } from "../../tenants/engine";
+import type { HubCredential, OnboardingEngine, StateResource, TokenState } from "../../tenants/engine";
 import type { OnboardingSettings } from "../../tenants/onboarding-program";
 
 export interface FakeEngineOptions {
@@ -32,12 +32,28 @@ export class FakeOnboardingEngine implements OnboardingEngine {
         this.hubState = options.hubState ?? [];
     }
 
-    async tokenGeneration(stack: string): Promise<number | undefined> {
-        return this.stacks.get(stack)?.settings.tokenGeneration;
+    /** The token each tenant's cluster Secret holds in the hub's state: what its last `pulumi up` registered. */
+    readonly hubRegistered = new Map<string, string>();
+
+    async tokenState(stack: string): Promise<TokenState | undefined> {
+        const settings = this.stacks.get(stack)?.settings;
+        return settings && { generations: settings.tokenGenerations, bearerToken: fakeToken(settings.tenant, settings.tokenGenerations.at(-1)!) };
+    }
+
+    async hubRegisteredToken(tenant: string): Promise<string | undefined> {
+        return this.hubRegistered.get(tenant);
+    }
+
+    /** The hub's `pulumi up`: registers every token the hub stack file stores (as the fake stores them). */
+    hubUp(tenants: string[]): void {
+        for (const tenant of tenants) {
+            const stack = [...this.stacks.values()].find((s) => s.settings.tenant === tenant);
+            if (stack) this.hubRegistered.set(tenant, fakeToken(tenant, stack.settings.tokenGenerations.at(-1)!));
+        }
     }
 
     async up(stack: string, settings: OnboardingSettings): Promise<HubCredential> {
-        this.calls.push(`up ${stack} generation ${settings.tokenGeneration}`);
+        this.calls.push(`up ${stack} generations ${settings.tokenGenerations.join(",")}`);
         this.running++;
         this.maxRunning = Math.max(this.maxRunning, this.running);
         try {
@@ -46,7 +62,7 @@ export class FakeOnboardingEngine implements OnboardingEngine {
             if (failure) throw new Error(failure);
             const previous = this.stacks.get(stack);
             this.stacks.set(stack, { settings, ups: (previous?.ups ?? 0) + 1 });
-            return { bearerToken: `fake-token-${settings.tenant}-${settings.tokenGeneration}`, caData: `fake-ca-${settings.tenant}` };
+            return { bearerToken: fakeToken(settings.tenant, settings.tokenGenerations.at(-1)!), caData: `fake-ca-${settings.tenant}` };
         } finally {
             this.running--;
         }
@@ -74,5 +90,7 @@ export class FakeOnboardingEngine implements OnboardingEngine {
         this.hubState = this.hubState.filter((r) => !urns.includes(r.urn));
     }
 }
+
+const fakeToken = (tenant: string, generation: number) => `fake-token-${tenant}-${generation}`;
 
 export const hubFileOf = (root: string, stack: string) => path.join(root, `Pulumi.${stack}.yaml`);
