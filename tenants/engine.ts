@@ -76,13 +76,16 @@ export function hubSecretsSettings(stackText: string): { secretsProvider?: strin
     );
 }
 
-/** The bearer token in the hub state's cluster Secret of `tenant` (state exported with its secrets shown). */
+/**
+ * The bearer token in the hub state's cluster Secret of `tenant` (state exported with its secrets
+ * shown). The Kubernetes provider stores a Secret's `stringData` as `data` (base64 per key), the
+ * whole map in a secret envelope whose JSON is in `plaintext`.
+ */
 export function registeredTokenIn(resources: Array<{ type?: string; inputs?: Record<string, any> }>, tenant: string): string | undefined {
     const secret = resources.find((r) => r.type === "kubernetes:core/v1:Secret" && r.inputs?.metadata?.name === `cluster-${tenant}` && r.inputs?.metadata?.labels?.["argocd.argoproj.io/secret-type"] === "cluster");
-    // `stack export --show-secrets` keeps a secret's envelope and puts its JSON in `plaintext`.
-    const stringData = secret?.inputs?.stringData;
-    const revealed = stringData && typeof stringData.plaintext === "string" ? JSON.parse(stringData.plaintext) : stringData;
-    const config = revealed?.config;
+    const revealed = (value: any) => (value && typeof value.plaintext === "string" ? JSON.parse(value.plaintext) : value);
+    const data = revealed(secret?.inputs?.data);
+    const config = typeof data?.config === "string" ? Buffer.from(data.config, "base64").toString("utf8") : revealed(secret?.inputs?.stringData)?.config;
     if (typeof config !== "string") return undefined;
     try {
         return JSON.parse(config).bearerToken;

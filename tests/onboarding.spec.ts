@@ -140,10 +140,12 @@ describe("npm run tenant -- bootstrap (fake Automation API)", function () {
         assert.strictEqual(engine.calls.filter((c) => c.startsWith("store")).length, 3, "finishing stores nothing in the hub stack");
     });
 
-    it("reads the token the hub registered from its exported state (secrets shown in their envelope), and nothing for another tenant", () => {
+    it("reads the token the hub registered from its exported state (as the provider stores it: data, base64, in a secret envelope), and nothing for another tenant", () => {
+        // The shape `pulumi stack export --show-secrets` gave for a cluster Secret on the real engines.
+        const b64 = (text: string) => Buffer.from(text).toString("base64");
         const clusterSecret = (tenant: string, config: string) => ({
             type: "kubernetes:core/v1:Secret",
-            inputs: { metadata: { name: `cluster-${tenant}`, labels: { "argocd.argoproj.io/secret-type": "cluster" } }, stringData: { "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", plaintext: JSON.stringify({ config, name: tenant }) } },
+            inputs: { metadata: { name: `cluster-${tenant}`, labels: { "argocd.argoproj.io/secret-type": "cluster" } }, data: { "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", plaintext: JSON.stringify({ config: b64(config), name: b64(tenant) }) } },
         });
         const resources = [clusterSecret("t-a", JSON.stringify({ bearerToken: "token-a", tlsClientConfig: {} })), clusterSecret("t-b", "not json")];
         assert.strictEqual(registeredTokenIn(resources, "t-a"), "token-a");
