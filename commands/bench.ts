@@ -287,13 +287,18 @@ export function main(argv: string[]): Promise<number> {
             const { benchRealEngines } = require("../e2e/engine-bench") as typeof import("../e2e/engine-bench");
             const rows = await benchRealEngines(positiveIntegers("real-engines", String(values["real-engines"])), (line) => report.step(line));
             out("\nReal engines: pulumi preview and pulumi up on a loopback hub (seconds; floor: one provider and N Secrets of the same size, same engine, same run)\n");
-            const floorOf = (n: number) => rows.find((r) => r.tenants === n && r.program !== "agentfleet hub")!;
+            const floorOf = (n: number) => rows.find((r) => r.tenants === n && r.program === "floor: N Secrets")!;
             out(
                 formatTable(
                     ["tenants", "program", "resources", "preview", "up", "preview / floor", "up / floor"],
-                    rows.map((r) => [r.tenants, r.program, r.resources, r.previewSeconds.toFixed(1), r.upSeconds.toFixed(1), (r.previewSeconds / floorOf(r.tenants).previewSeconds).toFixed(2), (r.upSeconds / floorOf(r.tenants).upSeconds).toFixed(2)]),
+                    rows.map((r) =>
+                        r.failure
+                            ? [r.tenants, r.program, "—", `failed: ${r.failure}`, "", "", ""]
+                            : [r.tenants, r.program, r.resources, r.previewSeconds.toFixed(1), r.upSeconds.toFixed(1), (r.previewSeconds / floorOf(r.tenants).previewSeconds).toFixed(2), (r.upSeconds / floorOf(r.tenants).upSeconds).toFixed(2)],
+                    ),
                 ),
             );
+            out("pulumi CLI: the program run by the CLI's Node.js language host, as `pulumi up` runs it; npm run hub: run inline by the Automation API (commands/hub.ts).\n");
         }
         report.done();
         return 0;

@@ -14,19 +14,35 @@ import { EXAMPLE_PASSPHRASE, newPassphraseCrypter } from "../tests/doubles/passp
 import { LoopbackFleet } from "./harness/fleet";
 import { stopAll } from "./harness/processes";
 import { installProvider, pulumiStack } from "./harness/pulumi";
+import { withArgoCdCrds } from "./harness/project";
+import { inlineHubStack } from "../commands/hub";
+import { PulumiCommand } from "@pulumi/pulumi/automation";
+
+/** The floor, and the hub program run two ways: by the pulumi CLI's Node.js language host, and inline (`npm run hub`). */
+export const BENCH_PROGRAMS = ["floor: N Secrets", "agentfleet hub, pulumi CLI", "agentfleet hub, npm run hub"] as const;
 
 export interface EngineBenchRow {
     tenants: number;
-    program: "agentfleet hub" | "floor: N Secrets";
+    program: (typeof BENCH_PROGRAMS)[number];
     previewSeconds: number;
     upSeconds: number;
     resources: number;
+    /** Why the program could not run (the engine's error line), when it could not. */
+    failure?: string;
+}
+
+/**
+ * A stand-in credential of the size of a real one: a service-account token (a JWT, about 950
+ * characters) and a cluster CA (base64 PEM, about 1,500). Example-only filler, never a credential.
+ */
+export function exampleCredential(tenant: string): { bearerToken: string; caData: string } {
+    const filler = (length: number) => `example-only-${tenant}-`.padEnd(length, "x");
+    return { bearerToken: filler(950), caData: Buffer.from(`-----BEGIN CERTIFICATE-----\n${filler(1080)}\n-----END CERTIFICATE-----\n`).toString("base64") };
 }
 
 /** A hub stack file with `n` token tenants on (never contacted) loopback servers, every secret encrypted. */
-function hubStackFile(n: number, hubKubeconfig: string): string {
+export function hubStackFile(n: number, hubKubeconfig: string): string {
     const crypter = newPassphraseCrypter(EXAMPLE_PASSPHRASE);
-    const ca = Buffer.from("-----BEGIN CERTIFICATE-----\nEXAMPLE-ONLY\n-----END CERTIFICATE-----\n").toString("base64");
     const names = Array.from({ length: n }, (_, i) => `bench-${String(i).padStart(5, "0")}`);
     const config = {
         "agentfleet:environment": "dev",
@@ -34,7 +50,12 @@ function hubStackFile(n: number, hubKubeconfig: string): string {
         "agentfleet:hubKubeconfig": { secure: crypter.encrypt(hubKubeconfig) },
         "agentfleet:deploy": { repoURL: "https://github.com/example-org/agentfleet.git", targetRevision: "HEAD" },
         "agentfleet:tenants": names.map((name, i) => ({ name, server: `https://127.0.0.${2 + Math.floor(i / 60000)}:${1025 + (i % 60000)}`, ring: i < n / 10 ? "canary" : "main", region: "loopback", credentials: "token" })),
-        "agentfleet:tenantCredentials": Object.fromEntries(names.map((name) => [name, { bearerToken: { secure: crypter.encrypt(`example-only-token-${name}`) }, caData: { secure: crypter.encrypt(ca) } }])),
+        "agentfleet:tenantCredentials": Object.fromEntries(
+            names.map((name) => {
+                const { bearerToken, caData } = exampleCredential(name);
+                return [name, { bearerToken: { secure: crypter.encrypt(bearerToken) }, caData: { secure: crypter.encrypt(caData) } }];
+            }),
+        ),
         "agentfleet:notificationSecrets": { webhookToken: { secure: crypter.encrypt("example-only-webhook-token") } },
         "agentfleet:rollout": {
             steps: [
@@ -59,9 +80,11 @@ const k8s = require("@pulumi/kubernetes");
 const cfg = new pulumi.Config();
 const provider = new k8s.Provider("hub", { kubeconfig: cfg.requireSecret("kubeconfig") });
 const ns = new k8s.core.v1.Namespace("floor", { metadata: { name: "floor" } }, { provider });
+const filler = (i, length) => ("example-only-t" + i + "-").padEnd(length, "x");
 for (let i = 0; i < ${n}; i++) {
+    const config = JSON.stringify({ bearerToken: filler(i, 950), tlsClientConfig: { caData: Buffer.from(filler(i, 1150)).toString("base64"), insecure: false } });
     new k8s.core.v1.Secret("s" + i, { metadata: { name: "s" + i, namespace: ns.metadata.name, labels: { tenant: "t" + i, ring: "main" } },
-        stringData: pulumi.secret({ name: "t" + i, server: "https://127.0.0.2:" + (1025 + i), config: JSON.stringify({ bearerToken: "example-only-" + i }) }) }, { provider });
+        stringData: pulumi.secret({ name: "t" + i, server: "https://127.0.0.2:" + (1025 + i), config }) }, { provider });
 }
 `,
     );
@@ -84,9 +107,7 @@ export async function benchRealEngines(sizes: number[], log: (line: string) => v
     try {
         await fleet.start();
         const project = projectCopy();
-        const crds = path.join(project, "e2e", "argo-cd-standin", "crds-source");
-        fs.mkdirSync(crds, { recursive: true });
-        for (const f of fs.readdirSync(path.join(engines["argocd-crds"].dir, "crds"))) fs.copyFileSync(path.join(engines["argocd-crds"].dir, "crds", f), path.join(crds, f));
+        withArgoCdCrds(project, engines);
         for (const n of sizes) {
             const stackName = `bench${n}`;
             fs.writeFileSync(path.join(project, `Pulumi.${stackName}.yaml`), hubStackFile(n, fleet.hub.kubeconfig));
@@ -96,17 +117,29 @@ export async function benchRealEngines(sizes: number[], log: (line: string) => v
             floorProject(floorDir, n, fleet.hub.kubeconfig);
             const floor = await pulumiStack(floorDir, "floor", path.join(runDir, `floor-state-${n}`), bins);
             installProvider(floor.env, bins, JSON.parse(fs.readFileSync(path.join(project, "package.json"), "utf8")).dependencies["@pulumi/kubernetes"]);
-            for (const [program, run] of [["floor: N Secrets", floor], ["agentfleet hub", hub]] as const) {
+            const inline = await inlineHubStack(stackName, project, { envVars: hub.env, pulumiCommand: await PulumiCommand.get({ root: path.dirname(bins.pulumi) }) });
+            for (const [program, stack] of [["floor: N Secrets", floor.stack], ["agentfleet hub, pulumi CLI", hub.stack], ["agentfleet hub, npm run hub", inline]] as const) {
                 log(`bench: ${n} tenants, ${program}: preview`);
-                const previewSeconds = await seconds(() => run.stack.preview());
+                let previewSeconds: number;
+                try {
+                    previewSeconds = await seconds(() => stack.preview());
+                } catch (err) {
+                    // Above about 50 tenants the CLI cannot start node with the configuration (commands/hub.ts).
+                    const failure = /argument list too long/.test(String(err)) ? "fork/exec node: argument list too long" : String((err as Error).message).split("\n")[0];
+                    log(`bench: ${n} tenants, ${program}: failed: ${failure}`);
+                    rows.push({ tenants: n, program, previewSeconds: NaN, upSeconds: NaN, resources: 0, failure });
+                    continue;
+                }
                 log(`bench: ${n} tenants, ${program}: up (${previewSeconds.toFixed(1)}s preview)`);
                 let resources = 0;
                 const upSeconds = await seconds(async () => {
-                    const up = await run.stack.up({ onOutput: () => undefined });
+                    const up = await stack.up({ onOutput: () => undefined });
                     resources = Object.values(up.summary.resourceChanges ?? {}).reduce((a, b) => a + (b ?? 0), 0);
                 });
                 log(`bench: ${n} tenants, ${program}: ${upSeconds.toFixed(1)}s up, ${resources} resources`);
                 rows.push({ tenants: n, program, previewSeconds, upSeconds, resources });
+                // Both hub rows deploy the same stack: the second measures a fresh deployment too.
+                if (program === "agentfleet hub, pulumi CLI") await stack.destroy({ onOutput: () => undefined });
             }
         }
         fs.rmSync(project, { recursive: true, force: true });

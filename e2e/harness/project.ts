@@ -66,6 +66,13 @@ async function preIssuedToken(fleet: LoopbackFleet, tenant: string): Promise<{ b
     return { bearerToken: Buffer.from(token, "base64").toString("utf8"), caData: Buffer.from(fleet.cluster(tenant).ca).toString("base64") };
 }
 
+/** Gives the project copy's stand-in argo-cd chart Argo CD's own CRDs at the pinned version. */
+export function withArgoCdCrds(project: string, engines: Record<string, { dir: string }>): void {
+    const crdSource = path.join(project, "e2e", "argo-cd-standin", "crds-source");
+    fs.mkdirSync(crdSource, { recursive: true });
+    for (const f of fs.readdirSync(path.join(engines["argocd-crds"].dir, "crds"))) fs.copyFileSync(path.join(engines["argocd-crds"].dir, "crds", f), path.join(crdSource, f));
+}
+
 /** Builds or finds the engines, starts the fleet, prepares the project and selects the stack. */
 export async function startWorld(runDir: string): Promise<E2eWorld> {
     const engines = await ensureEngines({ log });
@@ -81,10 +88,7 @@ export async function startWorld(runDir: string): Promise<E2eWorld> {
     });
     await fleet.start();
 
-    // The stand-in chart gets Argo CD's own CRDs at the pinned version.
-    const crdSource = path.join(project, "e2e", "argo-cd-standin", "crds-source");
-    fs.mkdirSync(crdSource, { recursive: true });
-    for (const f of fs.readdirSync(path.join(engines["argocd-crds"].dir, "crds"))) fs.copyFileSync(path.join(engines["argocd-crds"].dir, "crds", f), path.join(crdSource, f));
+    withArgoCdCrds(project, engines);
 
     const bins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
     const pulumi = await pulumiStack(project, E2E_STACK, runDir, bins);
