@@ -7,7 +7,8 @@ import * as fs from "fs";
 import * as path from "path";
 
 /** Project folder: the one holding stacks/ (the program's own checkout, also for a diff's base). */
-const PROJECT_DIR = path.resolve(__dirname, "..");
+/** The project root (Pulumi.yaml, charts/): relative paths in a stack file are relative to it, whatever the working directory. */
+export const PROJECT_DIR = path.resolve(__dirname, "..");
 
 /** Environment names with a `values-<env>.yaml` in the chart, or undefined when the folder is not there. */
 export function chartEnvironments(chartPath: string): string[] | undefined {

@@ -4,7 +4,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { chartEnvironments, isTimeZone } from "./chart-environments";
+import { PROJECT_DIR, chartEnvironments, isTimeZone } from "./chart-environments";
 import {
     APPLICATIONS_SYNC_POLICIES,
     ARGO_HELM_REPO,
@@ -62,7 +62,7 @@ function chartRepositoryOf(r: Reader, key: string, value: unknown): string {
         r.problem(key, `${JSON.stringify(text)}: only https:// Helm repositories, oci:// registries and local chart folders are supported`);
         return text;
     }
-    const folder = path.resolve(text);
+    const folder = path.resolve(PROJECT_DIR, text);
     if (!fs.existsSync(path.join(folder, "Chart.yaml"))) r.problem(key, `${JSON.stringify(text)} is not a chart folder (no Chart.yaml in ${folder}); give an https or oci:// repository, or the path of an unpacked argo-cd chart`);
     return folder;
 }

@@ -1,9 +1,10 @@
 import * as assert from "assert";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { PROGRESSIVE_SYNCS_PARAM, REDIS_SECRET, chartSource } from "../components/argocd-hub";
 import { hasRollingSyncFix } from "../stacks/config";
-import { GENERATED_PREFIX, SECRET_PREFIX, declaredObjects, secretPaths } from "../evaluator/evaluate";
+import { GENERATED_PREFIX, ROOT, SECRET_PREFIX, declaredObjects, evaluate, secretPaths } from "../evaluator/evaluate";
 import { validateObjects } from "./doubles/k8s-schema";
 import { STACKS, type Obj, assertProblem, configProblems, evaluated, releaseOf, resourceOf } from "./helpers";
 
@@ -138,6 +139,18 @@ describe("where the argo-cd chart comes from (hub.chartRepository)", () => {
         assert.deepStrictEqual(chartSource("https://argoproj.github.io/argo-helm"), { chart: "argo-cd", repositoryOpts: { repo: "https://argoproj.github.io/argo-helm" } });
         assert.deepStrictEqual(chartSource("oci://registry.example.net/charts/"), { chart: "oci://registry.example.net/charts/argo-cd" });
         assert.deepStrictEqual(chartSource("/srv/charts/argo-cd"), { chart: "/srv/charts/argo-cd" });
+    });
+
+    it("reads a relative chart folder from the project root, whatever the working directory (npm run hub runs the program in its own process)", async () => {
+        const cwd = process.cwd();
+        process.chdir(os.tmpdir());
+        try {
+            const ev = await evaluate("e2e");
+            const release = ev.resources.find((r) => r.type === "kubernetes:helm.sh/v3:Release")!;
+            assert.strictEqual(release.inputs.chart, path.join(ROOT, "e2e", "argo-cd-standin"));
+        } finally {
+            process.chdir(cwd);
+        }
     });
 
     it("refuses a folder without a Chart.yaml and other URL schemes, naming the key", async () => {
