@@ -251,8 +251,10 @@ export const BENCH: CommandSpec = {
         size: { type: "string", value: "N", description: "internal: size of the child's measurement" },
         "floor-root": { type: "string", value: "DIR", description: "internal: the floor program's folder" },
         "real-engines": { type: "string", value: "N,N,...", description: "also run pulumi preview and up of an N-tenant hub stack on a loopback hub, beside a plain N-Secret program (needs npm run engines)" },
+        onboarding: { type: "string", value: "N", description: "also bootstrap N loopback tenants (at least 2) with npm run tenant's code and report tenants per minute (needs npm run engines)" },
+        "onboarding-parallel": { type: "string", value: "P", default: "4", description: "onboarding stacks run at a time for --onboarding (npm run tenant's default)" },
     },
-    examples: ["npm run bench", "npm run bench -- --sizes 10,100 --runs 1 --startup-runs 2", "npm run bench -- --sizes 100 --real-engines 100,1000"],
+    examples: ["npm run bench", "npm run bench -- --sizes 10,100 --runs 1 --startup-runs 2", "npm run bench -- --sizes 100 --real-engines 100,1000", "npm run bench -- --sizes 10 --onboarding 4 --onboarding-parallel 2"],
 };
 
 const positiveIntegers = (flag: string, text: string): number[] => {
@@ -286,7 +288,7 @@ export function main(argv: string[]): Promise<number> {
             // Loaded only here: the real-engine harness is not needed by the offline bench.
             const { benchRealEngines } = require("../e2e/engine-bench") as typeof import("../e2e/engine-bench");
             const rows = await benchRealEngines(positiveIntegers("real-engines", String(values["real-engines"])), (line) => report.step(line));
-            out("\nReal engines: pulumi preview and pulumi up on a loopback hub (seconds; floor: one provider and N Secrets of the same size, same engine, same run)\n");
+            out("\nReal engines: pulumi preview and pulumi up on a loopback hub (seconds; floor: one provider and N Secrets of the same size, same engine, same run; PULUMI_SKIP_CHECKPOINTS=true for all)\n");
             const floorOf = (n: number) => rows.find((r) => r.tenants === n && r.program === "floor: N Secrets")!;
             out(
                 formatTable(
@@ -299,6 +301,15 @@ export function main(argv: string[]): Promise<number> {
                 ),
             );
             out("pulumi CLI: the program run by the CLI's Node.js language host, as `pulumi up` runs it; npm run hub: run inline by the Automation API (commands/hub.ts).\n");
+        }
+        if (values.onboarding) {
+            const [tenants] = positiveIntegers("onboarding", String(values.onboarding));
+            if (tenants < 2) throw new UsageError("--onboarding needs at least 2 tenants (the bench fleet has a canary and a main ring)");
+            const [parallel] = positiveIntegers("onboarding-parallel", String(values["onboarding-parallel"]));
+            const { benchOnboarding } = require("../e2e/engine-bench") as typeof import("../e2e/engine-bench");
+            const r = await benchOnboarding(tenants, parallel, (line) => report.step(line));
+            out(`\nOnboarding on the real engines: ${r.tenants} loopback tenants bootstrapped by npm run tenant's code (one onboarding stack each, Automation API), ${r.parallel} at a time\n`);
+            out(formatTable(["tenants", "parallel", "seconds", "tenants per minute"], [[r.tenants, r.parallel, r.seconds.toFixed(1), r.perMinute.toFixed(1)]]));
         }
         report.done();
         return 0;
