@@ -44,7 +44,7 @@ export function clusterSecretData(tenant: TenantConfig, bearerToken: string, caD
     };
 }
 
-/** Type token of the per-tenant component that held each cluster Secret until 0.1 (one component per tenant). */
+/** Type token of the per-tenant component that held each cluster Secret up to commit ce80472 (one component per tenant). */
 export const PREVIOUS_PARENT_TYPE = "agentfleet:index:TenantCluster";
 
 /**
