@@ -122,11 +122,11 @@ export async function benchRealEngines(sizes: number[], log: (line: string) => v
             const stackName = `bench${n}`;
             fs.writeFileSync(path.join(project, `Pulumi.${stackName}.yaml`), hubStackFile(n, fleet.hub.kubeconfig));
             const hub = await pulumiStack(project, stackName, path.join(runDir, `hub-${n}`), bins);
-            installProvider(hub.env, bins, JSON.parse(fs.readFileSync(path.join(project, "package.json"), "utf8")).dependencies["@pulumi/kubernetes"]);
+            installProvider(hub.env, bins, project);
             const floorDir = path.join(runDir, `floor-${n}`);
             floorProject(floorDir, n, fleet.hub.kubeconfig);
             const floor = await pulumiStack(floorDir, "floor", path.join(runDir, `floor-state-${n}`), bins);
-            installProvider(floor.env, bins, JSON.parse(fs.readFileSync(path.join(project, "package.json"), "utf8")).dependencies["@pulumi/kubernetes"]);
+            installProvider(floor.env, bins, project);
             const inline = await inlineHubStack(stackName, project, { envVars: hub.env, pulumiCommand: await PulumiCommand.get({ root: path.dirname(bins.pulumi) }) });
             // The local file backend rewrites the whole state after every step (quadratic: the floor's
             // up of 1,000 Secrets took 607 s with it, the engine using 13 GB): measure the programs,
@@ -189,7 +189,7 @@ export async function benchOnboarding(tenants: number, parallel: number, log: (l
         fs.writeFileSync(path.join(project, "Pulumi.onboard.yaml"), hubStackFile(0, fleet.hub.kubeconfig, new Map(names.map((n) => [n, fleet.cluster(n).server]))));
         const bins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
         const hub = await pulumiStack(project, "onboard", path.join(runDir, "hub"), bins);
-        installProvider(hub.env, bins, JSON.parse(fs.readFileSync(path.join(project, "package.json"), "utf8")).dependencies["@pulumi/kubernetes"]);
+        installProvider(hub.env, bins, project);
         const engine = automationEngine({ hubStack: "onboard", root: project, env: hub.env, pulumiBin: bins.pulumi });
         const targets = names.map((name) => ({ name, kubeconfigFile: fleet.cluster(name).kubeconfigPath }));
         const start = process.hrtime.bigint();

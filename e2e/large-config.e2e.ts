@@ -39,7 +39,7 @@ describe(`real engines: a hub stack of ${TENANTS} tenants, its configuration ove
         fs.writeFileSync(path.join(project, `Pulumi.${STACK}.yaml`), stackFile);
         const bins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
         run = await pulumiStack(project, STACK, runDir, bins);
-        installProvider(run.env, bins, JSON.parse(fs.readFileSync(path.join(project, "package.json"), "utf8")).dependencies["@pulumi/kubernetes"]);
+        installProvider(run.env, bins, project);
     });
 
     after(async function () {

@@ -16,7 +16,7 @@ import { ROOT } from "../evaluator/evaluate";
 import { LoopbackFleet } from "./harness/fleet";
 import { request } from "./harness/kube";
 import { stopAll } from "./harness/processes";
-import { E2E_STACK, HUB, e2eTenants, onboardingEngine } from "./harness/project";
+import { E2E_STACK, HUB, e2eTenants, onboardingEngine, withArgoCdCrds } from "./harness/project";
 import { type PulumiRun, installProvider, pulumiStack } from "./harness/pulumi";
 
 /** The last commit whose program bootstrapped tenants inside the hub stack. */
@@ -61,17 +61,11 @@ describe("real engines: migrating a hub stack with in-hub bootstrap tenants to o
         });
         await fleet.start();
         const bins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
-        const crds = path.join(engines["argocd-crds"].dir, "crds");
-        const withCrds = (project: string) => {
-            const target = path.join(project, "e2e", "argo-cd-standin", "crds-source");
-            fs.mkdirSync(target, { recursive: true });
-            for (const f of fs.readdirSync(crds)) fs.copyFileSync(path.join(crds, f), path.join(target, f));
-        };
-        withCrds(legacy);
+        withArgoCdCrds(legacy, engines);
 
         // The legacy layout, deployed: the bootstrap tenant's kubeconfig in the hub stack.
         const old: PulumiRun = await pulumiStack(legacy, E2E_STACK, runDir, bins);
-        installProvider(old.env, bins, JSON.parse(fs.readFileSync(path.join(legacy, "package.json"), "utf8")).dependencies["@pulumi/kubernetes"]);
+        installProvider(old.env, bins, legacy);
         const secret = (value: string) => ({ value, secret: true });
         await old.stack.setConfig("agentfleet:hubKubeconfig", secret(fleet.hub.kubeconfig));
         await old.stack.setConfig(`agentfleet:tenantCredentials.${bootstrap.name}.kubeconfig`, secret(fleet.cluster(bootstrap.name).kubeconfig), true);
@@ -98,7 +92,7 @@ describe("real engines: migrating a hub stack with in-hub bootstrap tenants to o
 
         // The current program, on the same state and the same stack file.
         const current = checkoutAt("HEAD", path.join(runDir, "current"));
-        withCrds(current);
+        withArgoCdCrds(current, engines);
         fs.copyFileSync(path.join(legacy, `Pulumi.${E2E_STACK}.yaml`), path.join(current, `Pulumi.${E2E_STACK}.yaml`));
         const now = await pulumiStack(current, E2E_STACK, runDir, bins);
         const kubeconfigFile = fleet.cluster(bootstrap.name).kubeconfigPath;

@@ -92,7 +92,7 @@ export async function startWorld(runDir: string): Promise<E2eWorld> {
 
     const bins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
     const pulumi = await pulumiStack(project, E2E_STACK, runDir, bins);
-    installProvider(pulumi.env, bins, JSON.parse(fs.readFileSync(path.join(project, "package.json"), "utf8")).dependencies["@pulumi/kubernetes"]);
+    installProvider(pulumi.env, bins, project);
     const secret = (value: string) => ({ value, secret: true });
     await pulumi.stack.setConfig("agentfleet:hubKubeconfig", secret(fleet.hub.kubeconfig));
     for (const t of tenants.filter((t) => t.credentials === "token")) {

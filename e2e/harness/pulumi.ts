@@ -43,7 +43,9 @@ export function pulumiEnv(runDir: string, bins: PulumiBins): Record<string, stri
 }
 
 /** Installs the built Kubernetes provider into the run's Pulumi home, at the version @pulumi/kubernetes asks for. */
-export function installProvider(env: Record<string, string>, bins: PulumiBins, version: string): void {
+export function installProvider(env: Record<string, string>, bins: PulumiBins, projectDir: string): void {
+    // The version the project's package.json pins for @pulumi/kubernetes: the plugin its program asks for.
+    const version = JSON.parse(fs.readFileSync(path.join(projectDir, "package.json"), "utf8")).dependencies["@pulumi/kubernetes"];
     execFileSync(path.join(bins.pulumi, "pulumi"), ["plugin", "install", "resource", "kubernetes", version, "--file", path.join(bins.kubernetesProvider, "pulumi-resource-kubernetes")], {
         env: { ...process.env, ...env },
         stdio: ["ignore", "pipe", "pipe"],
