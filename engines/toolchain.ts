@@ -129,7 +129,8 @@ export function engines(): Engine[] {
             binaries: [{ name: "pulumi-resource-kubernetes", pkg: ".", ldflags: [`-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=${k8sProvider}`] }],
             // The provider's main embeds files its module zip lacks; write them from the committed sources.
             prepare: async (buildDir, run) => {
-                const dir = (await run("go", ["list", "-m", "-f", "{{.Dir}}", "github.com/pulumi/pulumi-kubernetes/provider/v4"], buildDir)).trim();
+                // `go mod download -json` fetches the module first: `go list -m` prints no Dir for one not downloaded yet (a cold cache).
+                const dir = JSON.parse(await run("go", ["mod", "download", "-json", "github.com/pulumi/pulumi-kubernetes/provider/v4"], buildDir)).Dir as string;
                 const cmd = path.join(dir, "cmd", "pulumi-resource-kubernetes");
                 fs.copyFileSync(path.join(cmd, "schema.json"), path.join(buildDir, "schema-embed.json"));
                 fs.copyFileSync(path.join(cmd, "terraform-mapping.json"), path.join(buildDir, "terraform-mapping-embed.json"));
