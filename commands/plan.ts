@@ -5,7 +5,7 @@
  * and resources by kind. Large fleets are summarised; `--json` prints everything.
  */
 import { PROGRESSIVE_SYNCS_PARAM } from "../components/argocd-hub";
-import { HA_MIN_HUB_NODES } from "../stacks/config";
+import { type CredentialMode, HA_MIN_HUB_NODES, PROJECT, type TenantConfig } from "../stacks/config";
 import { type CommandSpec, requireStack, runAsProgram, runCommand } from "./cli";
 import { ROOT, reveal } from "../evaluator/evaluate";
 import { type RenderResult, renderStack } from "../evaluator/render";
@@ -22,6 +22,16 @@ export const TENANTS_PER_STEP_SHOWN = 8;
 
 export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
+/**
+ * Each tenant's credential mode, from the stack configuration's tenants[].credentials, the field
+ * `tenant list` shows (the program's loader validated it). Nothing declared on the hub tells the
+ * modes apart: every tenant's cluster Secret holds a token and CA.
+ */
+export function credentialModes(config: Record<string, string>): Map<string, CredentialMode> {
+    const tenants = JSON.parse(config[`${PROJECT}:tenants`] ?? "[]") as TenantConfig[];
+    return new Map(tenants.map((t) => [t.name, t.credentials]));
+}
+
 /** Everything the plan shows, as data (`--json`). Reads only what the program declared. */
 export function planSummary(stack: string, result: RenderResult) {
     const { evaluation, objects, apps, plan } = result;
@@ -34,6 +44,7 @@ export function planSummary(stack: string, result: RenderResult) {
     const cm = (values.configs?.cm ?? {}) as Record<string, string>;
     const notifications = (values.notifications ?? {}) as Obj;
     const source = appSet?.spec.template.spec.source ?? {};
+    const modes = credentialModes(evaluation.config);
     const counts = new Map<string, number>();
     for (const r of evaluation.resources) counts.set(r.type, (counts.get(r.type) ?? 0) + 1);
     return {
@@ -57,7 +68,7 @@ export function planSummary(stack: string, result: RenderResult) {
                     tenant: String(l.tenant),
                     env: String(l.env),
                     region: String(l.region),
-                    credentials: objects.some((o) => o.cluster === l.tenant) ? "bootstrap" : "token",
+                    credentials: modes.get(String(l.tenant)) ?? "unknown",
                     paused: s.metadata.annotations?.["argocd.argoproj.io/skip-reconcile"] === "true",
                 };
             })

@@ -145,6 +145,8 @@ export interface Evaluation {
     resources: CapturedResource[];
     /** Placeholders standing for the stack's secure values. */
     placeholders: string[];
+    /** The configuration the program read (`<project>:<key>` -> value; secure values as placeholders). */
+    config: Record<string, string>;
     /** Stack outputs the program returned. */
     outputs: Record<string, unknown>;
 }
@@ -268,7 +270,7 @@ async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Eva
         if (failure instanceof Error) Object.defineProperty(failure, "registered", { value: declaredResources({ resources: captured }), enumerable: false });
         throw failure;
     }
-    return { stack, resources: captured, placeholders: stackConfig.placeholders, outputs: (outputs ?? {}) as Record<string, unknown> };
+    return { stack, resources: captured, placeholders: stackConfig.placeholders, config: stackConfig.config, outputs: (outputs ?? {}) as Record<string, unknown> };
 }
 
 interface RegisterRequest {

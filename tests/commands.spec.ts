@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { REDACTED, SECRET_PREFIX } from "../evaluator/evaluate";
-import { formatPlan } from "../commands/plan";
+import { formatPlan, planSummary } from "../commands/plan";
 import { type Obj, STACKS, evaluated, projectCopy, rendered, runTool } from "./helpers";
 
 const docs = (text: string): Obj[] => YAML.parseAllDocuments(text).map((d) => d.toJSON()).filter(Boolean);
@@ -86,6 +86,18 @@ describe("npm run render and npm run plan", function () {
             assert.match(typo.stderr, /unknown stack "prdo" \(did you mean 'prod'\?\)/, tool);
             assert.doesNotMatch(typo.stderr, /\n\s+at /, `${tool} printed a stack trace`);
         }
+    });
+
+    it("plan shows each tenant's credential mode as the stack file declares it (tenant list's source), in the table and in --json", async () => {
+        const declared = (YAML.parse(fs.readFileSync(path.join(root, "Pulumi.prod.yaml"), "utf8")).config["agentfleet:tenants"] as Obj[]).map((t) => [t.name, t.credentials]).sort();
+        assert.ok(declared.some(([, c]) => c === "bootstrap") && declared.some(([, c]) => c === "token"), "prod declares both modes");
+        const summary = planSummary("prod", await rendered("prod"));
+        assert.deepStrictEqual(summary.tenants.map((t) => [t.tenant, t.credentials]).sort(), declared);
+        const json = runTool(root, "plan", ["--stack", "prod", "--json"]);
+        assert.strictEqual(json.status, 0, json.stderr);
+        assert.deepStrictEqual((JSON.parse(json.stdout).tenants as Obj[]).map((t) => [t.tenant, t.credentials]).sort(), declared);
+        const text = formatPlan("prod", await rendered("prod"));
+        for (const [tenant, mode] of declared) assert.match(text, new RegExp(`^  \\S+\\s+${tenant}\\s+\\S+\\s+\\S+\\s+${mode}\\b`, "m"), `${tenant} is not shown as ${mode}:\n${text}`);
     });
 
     it("plan lists the hub, health checks, notification triggers, tenants by ring, the rollout table and the waves", async () => {
