@@ -39,9 +39,25 @@ export const describeValue = (v: unknown): string => (v === null ? "null" : Arra
 /** Collects problems while reading raw configuration values. */
 export class Reader {
     readonly problems: string[] = [];
+    /** What a list entry is called, by its key path (`agentfleet:tenants[2]` -> `tenant acme`). */
+    private readonly entryNames = new Map<string, string>();
+
+    /**
+     * Names the list entry at `path`: every problem at or below it then says which entry it is,
+     * `agentfleet:tenants[2].server (tenant acme): ...`, since an index alone is hard to find.
+     */
+    name(path: string, what: string): void {
+        this.entryNames.set(path, what);
+    }
+
+    /** `path`, with the name of the entry it lies in (see `name`). */
+    named(path: string): string {
+        const entry = [...this.entryNames.keys()].filter((e) => path === e || path.startsWith(`${e}.`) || path.startsWith(`${e}[`)).sort((a, b) => b.length - a.length)[0];
+        return entry === undefined ? path : `${path} (${this.entryNames.get(entry)})`;
+    }
 
     problem(path: string, message: string): void {
-        this.problems.push(`${path}: ${message}`);
+        this.problems.push(`${this.named(path)}: ${message}`);
     }
 
     /** A plain object; unknown keys are problems (likely typos). */

@@ -73,14 +73,14 @@ const DIGEST = /^sha256:[a-f0-9]{64}$/;
  * deploy.agentBaseDomain and deploy.agentImage, checked; also that the stack's environments have
  * a values-<env>.yaml in the chart (Argo CD would skip a missing one silently).
  */
-function agentSettings(r: Reader, deployRaw: Record<string, unknown>, chartPath: string, environment: string, tenants: TenantConfig[]): Pick<DeployConfig, "agentBaseDomain" | "agentImage"> {
+function agentSettings(r: Reader, deployRaw: Record<string, unknown>, chartPath: string, environment: string, tenants: TenantConfig[], tenantPath: (name: string) => string): Pick<DeployConfig, "agentBaseDomain" | "agentImage"> {
     const d = `${PROJECT}:deploy`;
     const envs = chartEnvironments(chartPath);
     if (envs) {
         const valid = `the chart ${chartPath} has value files for ${envs.join(", ")}`;
         if (environment !== "invalid" && !envs.includes(environment)) r.problem(`${PROJECT}:environment`, `${JSON.stringify(environment)} has no values-${environment}.yaml in ${chartPath}${suggestion(environment, envs)}; ${valid} (add the file to the chart for a new environment)`);
-        tenants.forEach((t, i) => {
-            if (t.env !== environment && !envs.includes(t.env)) r.problem(`${PROJECT}:tenants[${i}].env`, `${JSON.stringify(t.env)} has no values-${t.env}.yaml in ${chartPath}${suggestion(t.env, envs)}; ${valid}`);
+        tenants.forEach((t) => {
+            if (t.env !== environment && !envs.includes(t.env)) r.problem(`${tenantPath(t.name)}.env`, `${JSON.stringify(t.env)} has no values-${t.env}.yaml in ${chartPath}${suggestion(t.env, envs)}; ${valid}`);
         });
     }
     const agentBaseDomain = r.string(`${d}.agentBaseDomain`, deployRaw.agentBaseDomain, "a DNS domain such as agents.example.net (each tenant's agent is served on <tenant>.<domain>)", HOSTNAME);
@@ -140,6 +140,8 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
     const servers = new Map<string, number>();
     tenantList.forEach((item, i) => {
         const p = `${k("tenants")}[${i}]`;
+        // Named from here on, even when the name itself is invalid: it is what the user wrote.
+        if (item !== null && typeof item === "object" && typeof (item as Record<string, unknown>).name === "string" && (item as Record<string, unknown>).name !== "") r.name(p, `tenant ${(item as Record<string, unknown>).name}`);
         const t = r.object(p, item, ["name", "server", "env", "ring", "region", "labels", "namespaces", "paused", "credentials", "decommissioned"]);
         if (!t) return;
         r.required(`${p}.name`, t.name, "a DNS label naming the tenant");
@@ -150,7 +152,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         const name = r.string(`${p}.name`, t.name, "a DNS label (lowercase letters, digits and '-', at most 63 characters)", DNS_LABEL);
         if (name && name.length > 63) r.problem(`${p}.name`, "must be at most 63 characters");
         if (name !== undefined) {
-            if (names.has(name)) r.problem(`${p}.name`, `duplicate tenant name ${JSON.stringify(name)} (also agentfleet:tenants[${names.get(name)}].name); tenant names must be unique`);
+            if (names.has(name)) r.problem(`${p}.name`, `duplicate tenant name ${JSON.stringify(name)} (also ${k("tenants")}[${names.get(name)}].name); tenant names must be unique`);
             else names.set(name, i);
         }
         const server = r.string(`${p}.server`, t.server, "an https URL");
@@ -172,7 +174,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
                     r.problem(`${p}.server`, `${shown} is a loopback address (the k3s kubeconfig default); use the address the hub reaches, and make sure the k3s serving certificate carries it as a SAN (k3s --tls-san <host>)`);
                 }
                 const normalized = `${url.protocol}//${url.host.toLowerCase()}${url.pathname.replace(/\/$/, "")}`;
-                if (servers.has(normalized)) r.problem(`${p}.server`, `duplicate server ${shown} (also agentfleet:tenants[${servers.get(normalized)}].server); Argo CD keys clusters by server URL, so each tenant needs its own`);
+                if (servers.has(normalized)) r.problem(`${p}.server`, `duplicate server ${shown} (also ${r.named(`${k("tenants")}[${servers.get(normalized)}].server`)}); Argo CD keys clusters by server URL, so each tenant needs its own`);
                 else servers.set(normalized, i);
             }
         }
@@ -390,7 +392,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         syncTimeoutSeconds,
     };
 
-    const agent = agentSettings(r, deployRaw, chartPath, environment, tenants);
+    const agent = agentSettings(r, deployRaw, chartPath, environment, tenants, (name) => `${k("tenants")}[${names.get(name)}]`);
     if (r.problems.length > 0) throw new ConfigError(r.problems);
     return {
         stack,

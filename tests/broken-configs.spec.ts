@@ -8,7 +8,8 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { type BrokenFixture, assertProblem, brokenFixtures, configProblems, projectCopy, runTool, secretMaterial } from "./helpers";
+import * as YAML from "yaml";
+import { type BrokenFixture, assertProblem, brokenFixtures, configProblems, problemPath, projectCopy, runTool, secretMaterial } from "./helpers";
 
 const FIXTURES = brokenFixtures();
 const fixture = (name: string): BrokenFixture => {
@@ -32,8 +33,13 @@ describe("broken stack configurations", () => {
             // configProblems asserts a ConfigError and that nothing was registered before it.
             const problems = await configProblems(f.name, undefined, { stackFile: f.file });
             for (const e of f.expectations) assertProblem(problems, e.path, ...e.fragments);
+            const tenants = (YAML.parseDocument(fs.readFileSync(f.file, "utf8")).toJS()?.config?.["agentfleet:tenants"] ?? []) as Array<{ name?: unknown }>;
             for (const p of problems) {
                 assert.ok(p.startsWith("agentfleet:") || p.startsWith(`${f.name}.yaml: `), `${f.name}: a problem that names no key path: ${p}`);
+                // An index alone is hard to find in a long list: a problem in a named tenant names it.
+                const index = /^agentfleet:tenants\[(\d+)\]/.exec(p)?.[1];
+                const name = index !== undefined && Array.isArray(tenants) ? tenants[Number(index)]?.name : undefined;
+                if (typeof name === "string" && name !== "") assert.ok(p.startsWith(`${problemPath(p)} (tenant ${name}): `), `${f.name}: a problem in tenant ${name} that does not name it: ${p}`);
                 assert.ok(!/:\s*$/.test(p), `${f.name}: a problem that ends in a dangling colon: ${p}`);
             }
         });
@@ -59,7 +65,7 @@ describe("broken stack configurations through the commands", function () {
     const expectInStderr = (stderr: string, f: BrokenFixture, fileName: string) => {
         for (const e of f.expectations) {
             const keyPath = e.path === `${f.name}.yaml` ? fileName : e.path;
-            const line = stderr.split("\n").find((l) => l.includes(`${keyPath}: `) && e.fragments.every((fr) => l.includes(fr)));
+            const line = stderr.split("\n").find((l) => (l.includes(`${keyPath}: `) || l.includes(`${keyPath} (tenant `)) && e.fragments.every((fr) => l.includes(fr)));
             assert.ok(line, `stderr names no problem at ${keyPath} with ${e.fragments.join(", ")}:\n${stderr}`);
         }
     };

@@ -69,7 +69,7 @@ describe("npm run render and npm run plan", function () {
         const target = path.join(root, "out-broken");
         const r = runTool(root, "render", ["--stack", "broken", "--out", target]);
         assert.notStrictEqual(r.status, 0);
-        assert.match(r.stderr, /agentfleet:tenants\[0\]\.server: .*loopback/);
+        assert.match(r.stderr, /agentfleet:tenants\[0\]\.server \(tenant dev-acme\): .*loopback/);
         assert.ok(!fs.existsSync(target), "render wrote output for an invalid configuration");
         const plan = runTool(root, "plan", ["--stack", "broken"]);
         assert.notStrictEqual(plan.status, 0);

@@ -59,9 +59,12 @@ export async function configProblems(stack: string, edit: EvaluateOptions["edit"
     assert.fail("expected the configuration to be rejected, but it evaluated");
 }
 
+/** The key path a problem line starts with, without the name of the entry it lies in (`agentfleet:tenants[2].server (tenant acme): ...`). */
+export const problemPath = (problem: string): string => /^(.*?)(?: \((?:tenant) [^)]+\))?: /.exec(problem)?.[1] ?? problem;
+
 /** Asserts some problem names `path` and contains every fragment. */
 export function assertProblem(problems: string[], path: string, ...fragments: string[]): void {
-    const hit = problems.find((p) => p.startsWith(`${path}:`) && fragments.every((f) => p.includes(f)));
+    const hit = problems.find((p) => problemPath(p) === path && fragments.every((f) => p.includes(f)));
     assert.ok(hit, `no problem at ${path} mentioning ${fragments.map((f) => JSON.stringify(f)).join(", ")}; got:\n  ${problems.join("\n  ")}`);
 }
 
