@@ -101,9 +101,36 @@ function getOnce<T>(hub: HubConnection, apiPath: string, timeoutMs: number): Pro
             },
         );
         req.on("timeout", () => req.destroy(Object.assign(new Error("timeout"), { code: "ETIMEDOUT" })));
-        req.on("error", (err: NodeJS.ErrnoException) => reject(new UserError(`the hub API server ${hub.server} is unreachable (${err.code ?? err.message}); kubeconfig from ${hub.source}`)));
+        req.on("error", (err: NodeJS.ErrnoException) =>
+            reject(new UserError(certificateProblem(hub, err) ?? `the hub API server ${hub.server} is unreachable (${err.code ?? err.message}); kubeconfig from ${hub.source}`)),
+        );
         req.end();
     });
+}
+
+/** OpenSSL's verification failures, as Node reports them (err.code): the server answered, but is not trusted. */
+const UNTRUSTED_ISSUER = ["SELF_SIGNED_CERT_IN_CHAIN", "DEPTH_ZERO_SELF_SIGNED_CERT", "UNABLE_TO_VERIFY_LEAF_SIGNATURE", "UNABLE_TO_GET_ISSUER_CERT", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "CERT_UNTRUSTED", "CERT_SIGNATURE_FAILURE", "UNABLE_TO_DECRYPT_CERT_SIGNATURE", "CERT_REJECTED", "INVALID_CA", "CERT_CHAIN_TOO_LONG", "PATH_LENGTH_EXCEEDED", "INVALID_PURPOSE"];
+const OUT_OF_DATE = ["CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID", "ERROR_IN_CERT_NOT_BEFORE_FIELD", "ERROR_IN_CERT_NOT_AFTER_FIELD"];
+
+/**
+ * A certificate the hub presented that the kubeconfig does not trust, as one line saying which
+ * check failed and what to do; undefined for any other error (the server is then unreachable).
+ */
+export function certificateProblem(hub: Pick<HubConnection, "server" | "source">, err: NodeJS.ErrnoException): string | undefined {
+    const code = err.code ?? "";
+    const prefix = `the hub API server ${hub.server} presented a TLS certificate that the kubeconfig from ${hub.source} does not trust (${code})`;
+    if (UNTRUSTED_ISSUER.includes(code)) {
+        return `${prefix}: it is not signed by the kubeconfig's CA. Put the CA that signed the hub's serving certificate in the cluster's certificate-authority-data (k3s: the certificate-authority-data of /etc/rancher/k3s/k3s.yaml on the hub, from /var/lib/rancher/k3s/server/tls/server-ca.crt), or use the kubeconfig the hub's installer wrote`;
+    }
+    if (OUT_OF_DATE.includes(code)) {
+        return `${prefix}: ${code === "CERT_HAS_EXPIRED" || code === "ERROR_IN_CERT_NOT_AFTER_FIELD" ? "it has expired" : "it is not valid yet"}. Renew the hub's serving certificate (k3s renews certificates within 90 days of expiry when it restarts; \`k3s certificate rotate\`), and check this machine's clock`;
+    }
+    if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
+        // Node's reason names the host and the certificate's names: neither is secret.
+        const reason = String((err as { reason?: string }).reason ?? "").split("\n")[0];
+        return `${prefix}: it does not name the host of the server URL${reason ? ` (${reason})` : ""}. Use a server address the certificate names, or add the address to it (k3s: --tls-san <host>, then restart k3s)`;
+    }
+    return undefined;
 }
 
 /** The API's own message (a Status object), one line. */

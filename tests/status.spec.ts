@@ -5,8 +5,13 @@
  * what it waits for. The command against a real API server is proven in e2e/status.e2e.ts.
  */
 import * as assert from "assert";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as https from "https";
 import * as net from "net";
-import { hubGet, parseKubeconfig } from "../commands/hub-client";
+import * as os from "os";
+import * as path from "path";
+import { certificateProblem, hubGet, parseKubeconfig } from "../commands/hub-client";
 import { validateObjects } from "./doubles/k8s-schema";
 import { formatRolloutStatus, rolloutStatus } from "../commands/rollout-status";
 import { type AppState, type Obj, applicationStatus, clusterParams, generatedApplication, objectsOf, rollingSyncEntry } from "./helpers";
@@ -184,5 +189,72 @@ describe("npm run status: the hub connection", () => {
         });
         const hub = { ...parseKubeconfig(kubeconfig({ token: "tok-secret-9" }), "hub.yaml"), server: `https://127.0.0.1:${port}` };
         await assert.rejects(hubGet(hub, "/apis"), (err: Error) => err.message === `the hub API server https://127.0.0.1:${port} is unreachable (ECONNREFUSED); kubeconfig from hub.yaml`);
+    });
+
+    describe("a hub whose certificate the kubeconfig does not trust is a certificate problem saying what to do, not 'unreachable'", () => {
+        let dir: string;
+        const read = (f: string) => fs.readFileSync(path.join(dir, f), "utf8");
+        const servers: https.Server[] = [];
+
+        before(() => {
+            // Two CAs; serving certificates for 127.0.0.1 and for another host, signed by the first.
+            dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-tls-"));
+            const openssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+            const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+            for (const ca of ["ca", "other-ca"]) openssl("req", "-x509", ...ec, "-days", "1", "-subj", `/CN=${ca}`, "-keyout", `${ca}.key`, "-out", `${ca}.crt`);
+            for (const [name, san] of [["serving", "IP:127.0.0.1"], ["wrong-host", "DNS:hub.example.net"]]) {
+                openssl("req", ...ec, "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.csr`);
+                fs.writeFileSync(path.join(dir, `${name}.ext`), `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
+                openssl("x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", `${name}.ext`, "-out", `${name}.crt`);
+            }
+        });
+        after(() => {
+            for (const s of servers) s.close();
+            fs.rmSync(dir, { recursive: true, force: true });
+        });
+
+        /** An API server on loopback answering every GET with an empty list, presenting `cert` (and `chain`). */
+        const apiServer = (cert: string, key: string) =>
+            new Promise<string>((resolve) => {
+                const server = https.createServer({ cert, key }, (_req, res) => res.writeHead(200, { "Content-Type": "application/json" }).end('{"items":[]}'));
+                servers.push(server);
+                server.listen(0, "127.0.0.1", () => resolve(`https://127.0.0.1:${(server.address() as net.AddressInfo).port}`));
+            });
+        const hubTrusting = (server: string, ca: string) => ({ ...parseKubeconfig(kubeconfig({ token: "tok-secret-9" }), "hub.yaml"), server, ca });
+        const refusal = (err: Error, ...fragments: string[]) => {
+            assert.doesNotMatch(err.message, /unreachable/);
+            assert.ok(!err.message.includes("tok-secret-9"), "the message repeats the token");
+            for (const f of fragments) assert.ok(err.message.includes(f), `${JSON.stringify(f)} not in: ${err.message}`);
+            return true;
+        };
+
+        it("trusted: the same server and CA answer (the set-up is right)", async () => {
+            const server = await apiServer(read("serving.crt"), read("serving.key"));
+            assert.deepStrictEqual(await hubGet(hubTrusting(server, read("ca.crt")), "/apis"), { items: [] });
+        });
+
+        it("signed by a CA the kubeconfig does not hold (UNABLE_TO_VERIFY_LEAF_SIGNATURE)", async () => {
+            const server = await apiServer(read("serving.crt"), read("serving.key"));
+            await assert.rejects(hubGet(hubTrusting(server, read("other-ca.crt")), "/apis"), (err: Error) =>
+                refusal(err, `the hub API server ${server} presented a TLS certificate that the kubeconfig from hub.yaml does not trust (UNABLE_TO_VERIFY_LEAF_SIGNATURE)`, "certificate-authority-data", "server-ca.crt"),
+            );
+        });
+
+        it("a chain ending in a CA the kubeconfig does not hold (SELF_SIGNED_CERT_IN_CHAIN)", async () => {
+            const server = await apiServer(read("serving.crt") + read("ca.crt"), read("serving.key"));
+            await assert.rejects(hubGet(hubTrusting(server, read("other-ca.crt")), "/apis"), (err: Error) => refusal(err, "does not trust (SELF_SIGNED_CERT_IN_CHAIN)", "not signed by the kubeconfig's CA"));
+        });
+
+        it("a certificate for another host name (ERR_TLS_CERT_ALTNAME_INVALID)", async () => {
+            const server = await apiServer(read("wrong-host.crt"), read("wrong-host.key"));
+            await assert.rejects(hubGet(hubTrusting(server, read("ca.crt")), "/apis"), (err: Error) => refusal(err, "(ERR_TLS_CERT_ALTNAME_INVALID)", "does not name the host", "127.0.0.1", "--tls-san"));
+        });
+
+        it("an expired or not yet valid certificate, naming the clock", () => {
+            const hub = { server: "https://hub.example.net:6443", source: "hub.yaml" };
+            assert.match(certificateProblem(hub, Object.assign(new Error("certificate has expired"), { code: "CERT_HAS_EXPIRED" }))!, /does not trust \(CERT_HAS_EXPIRED\): it has expired\. Renew .*clock/);
+            assert.match(certificateProblem(hub, Object.assign(new Error("certificate is not yet valid"), { code: "CERT_NOT_YET_VALID" }))!, /it is not valid yet\. .*clock/);
+            assert.strictEqual(certificateProblem(hub, Object.assign(new Error("refused"), { code: "ECONNREFUSED" })), undefined);
+        });
     });
 });
