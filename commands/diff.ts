@@ -12,7 +12,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { gitTopLevel } from "../evaluator/chart-source";
+import { ChartSourceError, gitTopLevel } from "../evaluator/chart-source";
 import { type CommandSpec, requireStack, runAsProgram, runCommand } from "./cli";
 import { UserError } from "../evaluator/report";
 import { ROOT, resourcesJson } from "../evaluator/evaluate";
@@ -202,8 +202,9 @@ export async function diffStack(stack: string, baseRef: string, root: string = R
         if (fs.existsSync(path.join(baseDir, `Pulumi.${stack}.yaml`))) base = snapshotOf(await renderStack(stack, baseDir, { ...options, repo: root, head: commit }));
         else notes.push(`Stack ${stack} does not exist at ${baseRef}: everything is new.`);
     } catch (err) {
-        // The base may predate a fix; the change under review is what matters.
-        if (!isConfigError(err)) throw err;
+        // The base may predate a fix; the change under review is what matters. A chart revision
+        // missing here (a tag not fetched) is not the base's fault: comparing with nothing would mislead.
+        if (!isConfigError(err) || err instanceof ChartSourceError) throw err;
         notes.push(`The configuration at ${baseRef} did not evaluate (${(err as Error).message.split("\n")[0]}); compared against nothing.`);
     } finally {
         fs.rmSync(baseDir, { recursive: true, force: true });

@@ -9,9 +9,16 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { ConfigError } from "../stacks/config-types";
 import { UserError } from "./report";
 
 const TARGET_REVISION = "agentfleet:deploy.targetRevision";
+
+/**
+ * deploy.targetRevision or deploy.chartPath names nothing in the repository: a configuration
+ * problem (the commands exit 2, as for any other), found after the loader, when the chart is read.
+ */
+export class ChartSourceError extends ConfigError {}
 
 const git = (repo: string, args: string[]) => execFileSync("git", args, { cwd: repo, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 28 });
 
@@ -44,11 +51,11 @@ export function resolveRevision(revision: string, context: RevisionContext): str
     }
     const tags = (tryGit(top, ["tag", "--list"]) ?? "").split("\n").filter(Boolean);
     const branches = (tryGit(top, ["for-each-ref", "--format=%(refname:short)", "refs/heads", "refs/remotes"]) ?? "").split("\n").filter(Boolean);
-    throw new UserError(
+    throw new ChartSourceError([
         `${TARGET_REVISION}: ${JSON.stringify(revision)} is not a tag, branch or commit of the repository at ${top}` +
             ` (tags: ${tags.slice(-10).join(", ") || "none"}; branches: ${branches.slice(0, 10).join(", ") || "none"}).` +
             ` Argo CD would fail to fetch it too. Fetch it (git fetch --tags origin), create it (git tag ${revision} <commit>), or set targetRevision to a revision that exists (e.g. HEAD or main).`,
-    );
+    ]);
 }
 
 const extracted = new Map<string, string>();
@@ -70,7 +77,7 @@ export function chartAtRevision(revision: string, chartPath: string, context: Re
         try {
             archive = git(top, ["archive", "--format=tar", commit, "--", inRepo]);
         } catch {
-            throw new UserError(`agentfleet:deploy.chartPath: ${JSON.stringify(chartPath)} does not exist at ${TARGET_REVISION} ${JSON.stringify(revision)} (commit ${commit.slice(0, 12)})`);
+            throw new ChartSourceError([`agentfleet:deploy.chartPath: ${JSON.stringify(chartPath)} does not exist at ${TARGET_REVISION} ${JSON.stringify(revision)} (commit ${commit.slice(0, 12)}); set deploy.chartPath to the chart's folder in the repository at that revision`]);
         }
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-chart-"));
         if (!cleanupRegistered) {

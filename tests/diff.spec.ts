@@ -2,7 +2,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { EMPTY_SNAPSHOT, EXIT_CHANGES, EXIT_NO_CHANGES, type Snapshot, diffStack, formatDiff } from "../commands/diff";
+import { EMPTY_SNAPSHOT, EXIT_CHANGES, EXIT_ERROR, EXIT_NO_CHANGES, type Snapshot, diffStack, formatDiff } from "../commands/diff";
 import { SECRET_PREFIX } from "../evaluator/evaluate";
 import { git, projectCopy, runTool } from "./helpers";
 
@@ -164,12 +164,12 @@ describe("npm run diff and render read the agent chart at the stack's deploy.tar
         assert.match(r.stdout, /agent chart at v1, commit [0-9a-f]{12}/);
     });
 
-    it("a revision that is not in the repository is an error naming deploy.targetRevision, for render, plan and diff", () => {
+    it("a revision that is not in the repository is a configuration problem naming deploy.targetRevision: exit 2 for render and plan, 1 for diff (as documented)", () => {
         setRevision(repo, "v9.9.9");
         try {
-            for (const [tool, args] of [["render", ["--out", path.join(repo, "out-missing")]], ["plan", []], ["diff", ["--base", "HEAD"]]] as const) {
+            for (const [tool, args, code] of [["render", ["--out", path.join(repo, "out-missing")], 2], ["plan", [], 2], ["diff", ["--base", "HEAD"], EXIT_ERROR]] as const) {
                 const r = runTool(repo, tool, ["--stack", "dev", ...args]);
-                assert.strictEqual(r.status, 1, `${tool}: ${r.stdout}${r.stderr}`);
+                assert.strictEqual(r.status, code, `${tool}: ${r.stdout}${r.stderr}`);
                 assert.match(r.stderr, /agentfleet:deploy\.targetRevision: "v9\.9\.9" is not a tag, branch or commit .*tags: v1, v2/);
                 assert.match(r.stderr, /git tag v9\.9\.9 <commit>/);
                 assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
