@@ -11,6 +11,8 @@ export const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9](
 export const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 export const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
 export const SEMVER = /^v?(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.-]+)?$/;
+/** A release tag as Argo CD's images carry it: always v-prefixed (quay.io/argoproj/argocd:v3.4.7). */
+export const V_TAG = /^v(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.-]+)?$/;
 export const PERCENT = /^(\d{1,3})%$/;
 export const DURATION = /^(\d+h)?(\d+m)?(\d+s)?$/;
 

@@ -28,7 +28,7 @@ import {
     type SyncWindow,
     type TenantConfig,
 } from "./config-types";
-import { DNS_LABEL, DURATION, HOSTNAME, LABEL_VALUE, Reader, SEMVER, describeValue, suggestion } from "./reader";
+import { DNS_LABEL, DURATION, HOSTNAME, LABEL_VALUE, Reader, SEMVER, V_TAG, describeValue, suggestion } from "./reader";
 import { controllerShardsFor, durationSeconds, hasRollingSyncFix, isLoopbackHost, parseMaxUpdate, sharedFreeformLabelKeys, stepIndexes } from "./rollout-rules";
 
 // ---------------------------------------------------------------------------------------------
@@ -119,7 +119,11 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
     const loopbackTenants = r.boolean(`${k("hub")}.loopbackTenants`, hubRaw.loopbackTenants) ?? false;
     const chartRepository = chartRepositoryOf(r, `${k("hub")}.chartRepository`, hubRaw.chartRepository);
     if (raw.hub !== undefined) r.required(`${k("hub")}.domain`, hubRaw.domain, "the host name Argo CD is served on");
-    const argocdVersion = r.string(`${k("hub")}.argocdVersion`, hubRaw.argocdVersion, "a version such as v3.4.7", SEMVER) ?? DEFAULT_ARGOCD_VERSION;
+    // The version is the image tag: "3.4.7" names no image, and the hub would sit in ImagePullBackOff.
+    const argocdVersionKey = `${k("hub")}.argocdVersion`;
+    const unprefixed = typeof hubRaw.argocdVersion === "string" && SEMVER.test(hubRaw.argocdVersion) && !V_TAG.test(hubRaw.argocdVersion);
+    if (unprefixed) r.problem(argocdVersionKey, `${JSON.stringify(hubRaw.argocdVersion)} is not an Argo CD image tag: Argo CD's tags are v-prefixed; write v${hubRaw.argocdVersion}`);
+    const argocdVersion = (unprefixed ? undefined : r.string(argocdVersionKey, hubRaw.argocdVersion, "a version such as v3.4.7 (an Argo CD release tag: v-prefixed, as its images are tagged)", V_TAG)) ?? DEFAULT_ARGOCD_VERSION;
     if (SEMVER.test(argocdVersion) && !hasRollingSyncFix(argocdVersion)) {
         r.problem(`${k("hub")}.argocdVersion`, `${argocdVersion} has the RollingSync reconcile tight loop (argo-cd #27577); use v3.4.7 or later on 3.4, v3.5.1 or later on 3.5, or 3.6+`);
     }

@@ -124,7 +124,7 @@ function drawFleet(g: Gen, minTenants: number, maxTenants: number): Fleet {
     }
 
     const hub: Obj = { domain: `argocd.${environment}.${zone}` };
-    if (g(fc.boolean)) hub.argocdVersion = g(fc.constantFrom, "v3.4.7", "v3.4.12", "v3.5.1", "v3.6.0", "3.6.4", "v4.0.0");
+    if (g(fc.boolean)) hub.argocdVersion = g(fc.constantFrom, "v3.4.7", "v3.4.12", "v3.5.1", "v3.6.0", "v3.6.4", "v4.0.0");
     if (g(fc.boolean)) hub.chartVersion = g(fc.constantFrom, "10.1.1", "10.2.0");
     if (g(fc.integer, { min: 0, max: 3 }) === 0) hub.namespace = g(dnsLabel, 15);
     if (g(fc.integer, { min: 0, max: 3 }) === 0) hub.ha = g(fc.boolean);
