@@ -78,12 +78,44 @@ export interface FieldChange {
     after: unknown;
 }
 
-/** Leaf-level differences between two JSON values, as dotted paths. */
+/**
+ * The fields that identify an entry of a list of objects, in the order they are tried: Kubernetes'
+ * own merge keys (containers, env, volumes, ports by name), AppProject destinations by server and
+ * namespace, label matchers by key, resource kinds by group and kind.
+ */
+const IDENTITIES = [["name"], ["server", "namespace"], ["key"], ["group", "kind"]];
+
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === "object";
+
+/**
+ * Each entry of both lists by its identity (`name=voice-agent`, `server=https://..., namespace=voice-agent`),
+ * when one rule identifies every entry on both sides uniquely; otherwise undefined (compared by position).
+ */
+function byIdentity(before: unknown[], after: unknown[]): [Map<string, unknown>, Map<string, unknown>] | undefined {
+    const entries = [...before, ...after];
+    if (entries.length === 0 || !entries.every((e) => isObj(e) && !Array.isArray(e))) return undefined;
+    for (const fields of IDENTITIES) {
+        if (!entries.every((e) => ["string", "number"].includes(typeof (e as Obj)[fields[0]]))) continue;
+        const id = (e: Obj) => fields.filter((f) => e[f] !== undefined).map((f) => `${f}=${e[f]}`).join(", ");
+        const keyed = (list: unknown[]) => new Map(list.map((e) => [id(e as Obj), e]));
+        const sides: [Map<string, unknown>, Map<string, unknown>] = [keyed(before), keyed(after)];
+        if (sides[0].size === before.length && sides[1].size === after.length) return sides;
+    }
+    return undefined;
+}
+
+/** Leaf-level differences between two JSON values, as dotted paths; list entries by identity where they have one. */
 export function fieldChanges(before: unknown, after: unknown, prefix = ""): FieldChange[] {
-    const isObj = (v: unknown) => v !== null && typeof v === "object";
+    if (Array.isArray(before) && Array.isArray(after)) {
+        const keyed = byIdentity(before, after);
+        if (keyed) {
+            const [a, b] = keyed;
+            return [...new Set([...a.keys(), ...b.keys()])].flatMap((id) => fieldChanges(a.get(id), b.get(id), `${prefix}[${id}]`));
+        }
+    }
     if (isObj(before) && isObj(after) && Array.isArray(before) === Array.isArray(after)) {
-        const keys = [...new Set([...Object.keys(before as Obj), ...Object.keys(after as Obj)])];
-        return keys.flatMap((k) => fieldChanges((before as Obj)[k], (after as Obj)[k], Array.isArray(before) ? `${prefix}[${k}]` : prefix ? `${prefix}.${k}` : k));
+        const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])];
+        return keys.flatMap((k) => fieldChanges(before[k], after[k], Array.isArray(before) ? `${prefix}[${k}]` : prefix ? `${prefix}.${k}` : k));
     }
     return JSON.stringify(before) === JSON.stringify(after) ? [] : [{ path: prefix || ".", before, after }];
 }

@@ -2,7 +2,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { EMPTY_SNAPSHOT, EXIT_CHANGES, EXIT_ERROR, EXIT_NO_CHANGES, type Snapshot, diffStack, formatDiff } from "../commands/diff";
+import { EMPTY_SNAPSHOT, EXIT_CHANGES, EXIT_ERROR, EXIT_NO_CHANGES, type Snapshot, diffStack, fieldChanges, formatDiff } from "../commands/diff";
 import { SECRET_PREFIX } from "../evaluator/evaluate";
 import { git, projectCopy, runTool } from "./helpers";
 
@@ -81,6 +81,27 @@ describe("npm run diff (offline drift preview)", function () {
         assert.strictEqual(r.status, 1);
     });
 
+    it("compares lists by each entry's identity, not its position: a removed tenant's AppProject destination shows as removed", async () => {
+        const { markdown } = await diffStack("dev", "HEAD~1", repo);
+        const server = (t: string) => `https://${t}.k3s.agentfleet.example.net:6443`;
+        const project = /#### ~ changed: `kubernetes:argoproj.io\/v1alpha1:AppProject::[^`]*`\n((?:- .*\n)*)/.exec(markdown)?.[1] ?? "";
+        const line = (tenant: string) => project.split("\n").find((l) => l.startsWith(`- \`inputs.spec.destinations[server=${server(tenant)}, namespace=voice-agent]\`: `)) ?? "";
+        assert.match(line("dev-acme"), /: \{.*\} → \(absent\)$/, `dev-acme's destination is not shown removed:\n${markdown}`);
+        assert.match(line("dev-initech"), /: \(absent\) → \{.*\}$/, `dev-initech's destination is not shown added:\n${markdown}`);
+        assert.doesNotMatch(markdown, /destinations\[\d+\]/, "a destination compared by position");
+    });
+
+    it("keys entries by name (containers, env), by server and namespace (destinations), by label key (matchExpressions); steps by index", () => {
+        const paths = (before: unknown, after: unknown) => fieldChanges(before, after).map((c) => `${c.path}: ${JSON.stringify(c.before)} → ${JSON.stringify(c.after)}`);
+        const env = (...names: string[]) => ({ env: names.map((name) => ({ name, value: name.toLowerCase() })) });
+        assert.deepStrictEqual(paths(env("A", "B", "C"), env("A", "C")), ['env[name=B]: {"name":"B","value":"b"} → undefined']);
+        const steps = (...rings: string[][]) => ({ steps: rings.map((values) => ({ matchExpressions: [{ key: "ring", operator: "In", values }] })) });
+        assert.deepStrictEqual(paths(steps(["canary"], ["main"]), steps(["canary"], ["main", "early"])), ['steps[1].matchExpressions[key=ring].values[1]: undefined → "early"']);
+        // Entries without one identity (or with duplicates) are compared by position, as before.
+        assert.deepStrictEqual(paths({ args: ["--a", "--b"] }, { args: ["--b", "--a"] }), ['args[0]: "--a" → "--b"', 'args[1]: "--b" → "--a"']);
+        assert.deepStrictEqual(paths([{ name: "x", v: 1 }, { name: "x", v: 2 }], [{ name: "x", v: 1 }, { name: "x", v: 3 }]), ["[1].v: 2 → 3"]);
+    });
+
     it("a resource renamed with an alias to its old URN is one changed resource, not removed and added (Pulumi keeps it)", () => {
         const previousUrn = "urn:pulumi:dev::agentfleet::agentfleet:index:TenantCluster$kubernetes:core/v1:Secret::dev-acme-cluster-secret";
         const secret = (name: string, parent: string) => ({ type: "kubernetes:core/v1:Secret", name, parent, inputs: { metadata: { name: "cluster-dev-acme" } } });
@@ -131,7 +152,7 @@ describe("npm run diff and render read the agent chart at the stack's deploy.tar
                     "- ~ changed: `Deployment/voice-agent`",
                     "  - `spec.replicas`: 1 → 3",
                     "- ~ changed: `Job/voice-agent-warmup`",
-                    '  - `spec.template.spec.containers[0].env[1].value`: "1" → "3"',
+                    '  - `spec.template.spec.containers[name=warmup].env[name=WARMUP_REQUESTS].value`: "1" → "3"',
                     "",
                 ].join("\n");
                 assert.ok(markdown.includes(section), `no ${tenant} section:\n${markdown}`);
