@@ -51,6 +51,8 @@ interface Workflow {
 
 const ROOT = path.resolve(__dirname, "..");
 const PACKAGE = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { engines: { node: string } };
+/** Node.js LTS lines up to the newest (even majors); ci.yml tests those engines.node accepts. */
+const NODE_LTS_LINES = [18, 20, 22, 24];
 const WORKFLOW_DIR = path.join(ROOT, ".github", "workflows");
 const EXPECTED_WORKFLOWS = ["ci.yml", "deploy.yml", "drift.yml", "offline-diff.yml", "preview.yml"];
 const DEPLOYED_STACKS = ["dev", "staging", "prod"];
@@ -526,14 +528,14 @@ describe("GitHub workflows", () => {
                 }
             });
 
-            it("sets up the oldest Node line package.json's engines.node accepts, with the npm cache (ci.yml also tests the next line)", () => {
-                const oldest = semver.minVersion(String(PACKAGE.engines.node))!.major;
+            it("sets up Node with the npm cache: ci.yml tests every LTS line package.json's engines.node accepts, the others use one of those", () => {
+                const lines = NODE_LTS_LINES.filter((major) => semver.intersects(`${major}.x`, String(PACKAGE.engines.node)));
                 for (const { job, step, where } of stepsOf(wf)) {
                     if (actionOf(step) !== "actions/setup-node") continue;
                     assert.equal(step.with?.cache, "npm", `${where}: cache: npm`);
                     const version = step.with?.["node-version"];
-                    if (wf.file === "ci.yml") assert.deepStrictEqual(job.strategy?.matrix?.node, [oldest, oldest + 2]);
-                    else assert.equal(String(version), String(oldest), `${where}: node-version ${oldest}`);
+                    if (wf.file === "ci.yml") assert.deepStrictEqual(job.strategy?.matrix?.node, lines, `${where}: matrix.node`);
+                    else assert.ok(lines.includes(Number(version)), `${where}: node-version ${version} is not a line ci.yml tests (${lines.join(", ")})`);
                 }
             });
 
