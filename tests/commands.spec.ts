@@ -76,6 +76,27 @@ describe("npm run render and npm run plan", function () {
         assert.match(plan.stderr, /agentfleet:tenants\[0\]\.server/);
     });
 
+    it("exit codes are as documented: a configuration problem is 2 for plan, render and status, 1 for diff and tenant; bad flags 2", () => {
+        const dev = fs.readFileSync(path.join(root, "Pulumi.dev.yaml"), "utf8");
+        fs.writeFileSync(path.join(root, "Pulumi.codes.yaml"), dev.replace("https://dev-acme.k3s.agentfleet.example.net:6443", "https://127.0.0.1:6443"));
+        fs.writeFileSync(path.join(root, "Pulumi.codes-yaml.yaml"), `${dev}\n  agentfleet:hub: [unclosed\n`);
+        const runs: Array<[tool: string, args: string[], code: number]> = [
+            ["plan", ["--stack", "codes"], 2],
+            ["render", ["--stack", "codes", "--out", path.join(root, "out-codes")], 2],
+            ["diff", ["--stack", "codes", "--base", "HEAD"], 1],
+            ["tenant", ["list", "--stack", "codes"], 1],
+            ["status", ["--stack", "codes-yaml"], 2],
+            ["status", ["--stack", "codes", "--interval", "0"], 2],
+            ["plan", ["--stack", "codes", "--jsn"], 2],
+            ["tenant", ["list"], 2],
+        ];
+        for (const [tool, args, code] of runs) {
+            const r = runTool(root, tool, args);
+            assert.strictEqual(r.status, code, `${tool} ${args.join(" ")}: ${r.stderr}`);
+            assert.doesNotMatch(r.stderr, /\n\s+at /, `${tool} printed a stack trace`);
+        }
+    });
+
     it("accepts any stack with a Pulumi.<name>.yaml; an unknown one is named, with a did-you-mean and no stack trace, by every command", () => {
         const r = runTool(root, "render", ["--stack", "nope", "--out", path.join(root, "out-nope")]);
         assert.strictEqual(r.status, 1);
