@@ -49,7 +49,7 @@ function seconds(flag: string, value: unknown): number {
 }
 
 /** The Argo CD namespace the stack configures (agentfleet:hub.namespace, default argocd). */
-function hubNamespace(stack: string): string {
+export function hubNamespace(stack: string): string {
     const hub = readStackConfig(stack).config[`${PROJECT}:hub`];
     return (hub ? JSON.parse(hub).namespace : undefined) ?? "argocd";
 }
@@ -70,7 +70,7 @@ function pulumiHubKubeconfig(stack: string): Promise<string> {
     });
 }
 
-async function hubConnection(stack: string, flag: string | undefined): Promise<HubConnection> {
+export async function hubConnection(stack: string, flag: string | undefined): Promise<HubConnection> {
     const fromEnv = (process.env.KUBECONFIG ?? "").split(path.delimiter).find((f) => f !== "");
     const file = flag ?? fromEnv;
     if (file !== undefined) {

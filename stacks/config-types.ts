@@ -140,6 +140,16 @@ export interface NotificationSecrets {
     webhookToken?: string;
 }
 
+/** The gate a revision passes before this stack may run it: healthy on the `from` stack's fleet for `soakSeconds`. */
+export interface PromotionConfig {
+    /** The stack (stage) a revision is promoted from, e.g. staging for prod. */
+    from: string;
+    /** How long every tenant of `from` must have run the revision Synced and Healthy, as written (e.g. 2h). */
+    soak: string;
+    /** The same in seconds. */
+    soakSeconds: number;
+}
+
 export interface FleetConfig {
     /** Pulumi stack name. */
     stack: string;
@@ -154,6 +164,8 @@ export interface FleetConfig {
     notifications: NotificationsConfig;
     /** Protect the rollout objects against deletion (prod). */
     protectRollout: boolean;
+    /** The soak gate `npm run promote` checks before this stack's targetRevision moves; none when unset. */
+    promotion?: PromotionConfig;
     hubKubeconfig: pulumi.Output<string>;
     tenantCredentials: pulumi.Output<Record<string, TenantCredential>>;
     notificationSecrets: pulumi.Output<NotificationSecrets>;
@@ -180,4 +192,6 @@ export const CONFIG_KEYS: Record<string, { secret: boolean; required: boolean }>
     // Optional: without it Argo CD sends no notifications (README, config reference).
     notifications: { secret: false, required: false },
     notificationSecrets: { secret: true, required: true },
+    // Optional: without it `npm run promote` has no gate to check for this stack.
+    promotion: { secret: false, required: false },
 };

@@ -23,6 +23,7 @@ import {
     type HubConfig,
     type MatchExpression,
     PROJECT,
+    type PromotionConfig,
     ROLLOUT_LABELS,
     type RolloutStep,
     type SyncWindow,
@@ -364,6 +365,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
     const syncTimeoutSeconds = syncWindows.length > 0 || (Array.isArray(rolloutRaw.syncWindows) && rolloutRaw.syncWindows.length > 0) ? 0 : durationSeconds(syncTimeoutRaw || DEFAULT_SYNC_TIMEOUT);
 
     const emergencyRollout = r.boolean(k("emergencyRollout"), raw.emergencyRollout) ?? false;
+    const promotion = promotionOf(r, stack, k("promotion"), raw.promotion);
 
     // Notifications
     const notifRaw = r.object(k("notifications"), raw.notifications, ["argocdUrl", "slack", "webhook"]) ?? {};
@@ -409,7 +411,30 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         emergencyRollout,
         notifications: { argocdUrl, slackChannels, ...(webhookUrl ? { webhookUrl } : {}) },
         protectRollout: environment === "prod",
+        ...(promotion ? { promotion } : {}),
     };
+}
+
+/**
+ * promotion: {from, soak}: the stack a revision comes from must have a stack file here (and not be
+ * this stack), and the soak must be a non-zero duration. An empty object (Pulumi.yaml's default) is no gate.
+ */
+function promotionOf(r: Reader, stack: string, key: string, value: unknown): PromotionConfig | undefined {
+    const raw = r.object(key, value, ["from", "soak"]);
+    if (!raw || Object.keys(raw).length === 0) return undefined;
+    r.required(`${key}.from`, raw.from, "the stack a revision is promoted from, e.g. staging");
+    r.required(`${key}.soak`, raw.soak, "how long the revision must run healthy there, e.g. 2h");
+    const from = r.string(`${key}.from`, raw.from, "a stack name such as staging", /^[A-Za-z0-9_.-]+$/);
+    const soak = r.string(`${key}.soak`, raw.soak, "a duration such as 2h or 90m", DURATION);
+    if (from === stack) r.problem(`${key}.from`, `is this stack itself; name the stack whose fleet must run the revision first, e.g. staging`);
+    else if (from && !fs.existsSync(path.join(PROJECT_DIR, `Pulumi.${from}.yaml`))) {
+        const stacks = fs.readdirSync(PROJECT_DIR).map((f) => /^Pulumi\.([A-Za-z0-9_.-]+)\.yaml$/.exec(f)?.[1]).filter((s): s is string => s !== undefined && s !== stack);
+        r.problem(`${key}.from`, `no stack ${JSON.stringify(from)}: there is no Pulumi.${from}.yaml${suggestion(from, stacks)}; stacks: ${stacks.join(", ")}`);
+    }
+    const soakSeconds = soak ? durationSeconds(soak) : 0;
+    if (soak !== undefined && soak !== "" && soakSeconds === 0 && DURATION.test(soak)) r.problem(`${key}.soak`, `must be longer than 0s; without a soak use no promotion rule`);
+    if (soak === "") r.problem(`${key}.soak`, "must not be empty: a duration such as 2h");
+    return from && soak && soakSeconds > 0 ? { from, soak, soakSeconds } : undefined;
 }
 
 /** Waits for an Output's value to compute something non-secret from it. */

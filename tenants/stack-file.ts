@@ -117,6 +117,17 @@ export function decommissionTenant(stackText: string, name: string): string {
     });
 }
 
+export const DEPLOY_KEY = `${PROJECT}:deploy`;
+
+/** Sets `agentfleet:deploy.targetRevision` (a promotion); everything else stays byte-identical. */
+export function setTargetRevision(stackText: string, revision: string): string {
+    return editStackText(stackText, (config) => {
+        const deploy = config.get(DEPLOY_KEY, true);
+        if (!YAML.isMap(deploy)) throw new CommandError([`${DEPLOY_KEY}: is not a map with targetRevision`]);
+        deploy.set("targetRevision", revision);
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Validation with the project's loader
 

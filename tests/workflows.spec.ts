@@ -545,7 +545,11 @@ describe("GitHub workflows", () => {
                     const version = String(step.with?.["pulumi-version"] ?? "");
                     assert.match(version, /^\d+\.\d+\.\d+$/, `${where}: pin pulumi-version to an exact CLI version`);
                     assert.ok(atLeast(version, MIN_PULUMI_CLI), `${where}: pulumi-version ${version} is older than ${MIN_PULUMI_CLI.join(".")}`);
-                    assert.ok(step.with?.command, `${where}: no command`);
+                    // Without a command pulumi/actions only installs the CLI (for a command that runs it, e.g. npm run promote).
+                    if (step.with?.command === undefined) {
+                        assert.deepStrictEqual(Object.keys(step.with ?? {}), ["pulumi-version"], `${where}: an install-only step takes only pulumi-version`);
+                        continue;
+                    }
                     assert.match(String(step.with?.["stack-name"]), /^(?:[\w-]+|\$\{\{ matrix\.stack \}\})$/, `${where}: stack-name`);
                     for (const secret of ["PULUMI_ACCESS_TOKEN", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"]) {
                         assert.equal(step.env?.[secret], `\${{ secrets.${secret} }}`, `${where}: env ${secret} from secrets`);
@@ -903,6 +907,54 @@ describe("GitHub workflows", () => {
 
         it("documents the emergency rollback path", () => {
             assert.match(workflow("deploy.yml").source, /EMERGENCY ROLLBACK PATH/);
+        });
+
+        describe("the soak gate before prod", () => {
+            const gateJob = () => {
+                const wf = workflow("deploy.yml");
+                const [prodJob] = upJobs().find(([, job]) => environmentOf(job) === "prod") ?? [];
+                const gate = needsOf(wf.jobs[prodJob!]).find((j) => (wf.jobs[j].steps ?? []).some((s) => /npm run --silent promote -- --to prod --check/.test(s.run ?? "")));
+                assert.ok(gate, "prod needs a job that runs npm run promote -- --to prod --check");
+                return { id: gate, job: wf.jobs[gate] };
+            };
+            const step = (name: string) => (gateJob().job.steps ?? []).find((s) => s.name === name)!;
+            const FAKE_PROMOTE = `
+if (args.join(" ") !== "run --silent promote -- --to prod --check") { console.error("unexpected npm " + args.join(" ")); process.exit(99); }
+process.stdout.write(process.env.FAKE_GATE_STDOUT);
+process.exit(Number(process.env.FAKE_GATE_CODE));`;
+
+            it("runs after staging's up and before prod's (so before prod's approval), with staging's credentials", () => {
+                const { job } = gateJob();
+                assert.ok(needsOf(job).includes(upJobs().find(([, j]) => environmentOf(j) === "staging")![0]), "the gate needs staging's up");
+                assert.equal(environmentOf(job), "staging");
+                assert.equal(step("Soak gate").if, "${{ !inputs.emergency && !inputs.skip_soak_gate }}");
+            });
+
+            it("fails the run with the gate's refusal, shown in the run summary", () => {
+                const refused = "v1.4.2: staging -> prod, soak 2h on staging's 3 tenant(s): REFUSED, 1 of 3 tenant(s) not ready:\n  - stg-acme: is Degraded: probe failed, since 2026-05-01T11:48:00Z\n";
+                const run = runStep(step("Soak gate").run ?? "", { env: { FAKE_GATE_STDOUT: refused, FAKE_GATE_CODE: "3" }, fakes: { npm: FAKE_PROMOTE } });
+                assert.equal(run.status, 3);
+                assert.match(run.summary, /## Soak gate staging -> prod\n```\n.*REFUSED/s);
+                assert.match(run.summary, /stg-acme: is Degraded/);
+                const passed = runStep(step("Soak gate").run ?? "", { env: { FAKE_GATE_STDOUT: "ok\n", FAKE_GATE_CODE: "0" }, fakes: { npm: FAKE_PROMOTE } });
+                assert.equal(passed.status, 0);
+            });
+
+            it("can be skipped only with a reason, and the override names who and why in the summary", () => {
+                const override = step("Soak gate overridden");
+                assert.equal(override.if, "${{ inputs.emergency || inputs.skip_soak_gate }}");
+                const inputs = workflow("deploy.yml").doc.on.workflow_dispatch.inputs;
+                assert.deepStrictEqual([inputs.skip_soak_gate.type, inputs.skip_soak_gate.default, inputs.skip_soak_gate_reason.type], ["boolean", false, "string"]);
+                const noReason = runStep(override.run ?? "", { env: { EMERGENCY: "false", REASON: "", ACTOR: "octocat" } });
+                assert.equal(noReason.status, 1);
+                assert.match(noReason.stdout, /skip_soak_gate needs skip_soak_gate_reason/);
+                const skipped = runStep(override.run ?? "", { env: { EMERGENCY: "false", REASON: "CVE fix, staging down", ACTOR: "octocat" } });
+                assert.equal(skipped.status, 0);
+                assert.match(skipped.stdout, /::warning::soak gate staging -> prod SKIPPED by octocat: CVE fix, staging down/);
+                assert.match(skipped.summary, /SKIPPED\nby @octocat: CVE fix, staging down/);
+                const emergency = runStep(override.run ?? "", { env: { EMERGENCY: "true", REASON: "", ACTOR: "octocat" } });
+                assert.match(emergency.summary, /by @octocat: emergency rollout/);
+            });
         });
 
         it("tests before the first up, and deploys only main", () => {
