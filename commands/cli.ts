@@ -11,7 +11,7 @@ import { parseArgs } from "util";
 import { ConfigError, suggestion } from "../stacks/config";
 import { ROOT, stackNames } from "../evaluator/evaluate";
 import { UserError } from "../evaluator/report";
-import { cacheRoot } from "../engines/toolchain";
+import { cacheRoot, npmVersion } from "../engines/toolchain";
 
 /** A wrong or missing flag: the message, then the command's usage. */
 export class UsageError extends UserError {
@@ -177,7 +177,7 @@ function builtPulumiFolder(): string {
         .filter((d) => /^pulumi-v\d/.test(d))
         .map((d) => path.join(engines, d, "bin"))
         .find((bin) => fs.existsSync(path.join(bin, "pulumi")));
-    return built ?? path.join(engines, "pulumi-v<version>-<key>", "bin");
+    return built ?? path.join(engines, `pulumi-v${npmVersion("@pulumi/pulumi")}-<key>`, "bin");
 }
 
 /**
