@@ -49,12 +49,12 @@ export const USAGE = `Usage: npm run tenant -- <command> [options]
           A bootstrap tenant's onboarding stack is destroyed first (its agent namespaces are kept);
           --decommission: the cluster is gone, its onboarding stack is dropped without contacting it.
 
-Every command takes --project-root DIR (default: this repository). Paths are relative to the folder
-you run the command in. bootstrap, rotate, migrate, and remove of a bootstrap tenant need the
-Pulumi CLI on PATH. Edits lock the stack file
-(Pulumi.<stack>.yaml.lock) and replace it atomically, so commands can run at the same time.
-Storing a credential needs the Pulumi CLI; the onboarding stacks use the hub stack's backend and
-secrets provider (the same pulumi login and passphrase or KMS key).
+Every command takes --project-root DIR (default: this repository); relative paths are from the
+folder you run npm in. Edits lock the stack file (Pulumi.<stack>.yaml.lock) and replace it
+atomically, so commands can run at the same time. bootstrap, rotate, migrate, and remove of a
+bootstrap tenant need the Pulumi CLI on PATH, and so does add --credentials token to store the
+credential; the onboarding stacks use the hub stack's backend and secrets provider (the same
+pulumi login and passphrase or KMS key).
 
 Examples:
   npm run tenant -- bootstrap --stack prod --name acme --kubeconfig ./acme.yaml \
