@@ -136,9 +136,12 @@ async function childMain(args: ChildArgs): Promise<void> {
     process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
+/** Set in a measuring child's environment: what it measures (ChildArgs as JSON). Not a user flag. */
+export const BENCH_CHILD_ENV = "AGENTFLEET_BENCH_CHILD";
+
 function runChild(args: ChildArgs): EvalResult {
-    const argv = ["--child", args.kind, "--size", String(args.size), "--runs", String(args.runs), "--floor-root", args.floorRoot];
-    const r = spawnSync(process.execPath, ["--expose-gc", ...(args.nodeArgs ?? []), "-r", "ts-node/register/transpile-only", __filename, ...argv], { cwd: ROOT, encoding: "utf8", maxBuffer: 1 << 26 });
+    const env = { ...process.env, [BENCH_CHILD_ENV]: JSON.stringify({ kind: args.kind, size: args.size, runs: args.runs, floorRoot: args.floorRoot }) };
+    const r = spawnSync(process.execPath, ["--expose-gc", ...(args.nodeArgs ?? []), "-r", "ts-node/register/transpile-only", __filename], { cwd: ROOT, env, encoding: "utf8", maxBuffer: 1 << 26 });
     const line = r.stdout.trim().split("\n").pop() ?? "";
     if (r.status !== 0 || !line.startsWith("{")) throw new Error(`bench child ${args.kind} ${args.size} failed (exit ${r.status}):\n${r.stderr}`);
     return JSON.parse(line);
@@ -245,14 +248,11 @@ export const BENCH: CommandSpec = {
     summary: "Measures how the hub stack's evaluation scales with the fleet (against a floor of bare resources, peak RSS per process) and how long the program takes to load; prints two tables on stdout, progress on stderr. About 10 minutes on 2 cores with the defaults.",
     options: {
         sizes: { type: "string", value: "N,N,...", default: "1000,10000", description: "fleet sizes (tenants) to evaluate" },
-        runs: { type: "string", value: "N", default: "1", description: "timed evaluations per cell (median reported)" },
-        "startup-runs": { type: "string", value: "N", default: "5", description: "start-up measurements per mode" },
-        child: { type: "string", value: "KIND", description: "internal: run one measurement in this process" },
-        size: { type: "string", value: "N", description: "internal: size of the child's measurement" },
-        "floor-root": { type: "string", value: "DIR", description: "internal: the floor program's folder" },
+        runs: { type: "string", value: "N", default: "1", number: { integer: true }, description: "timed evaluations per cell (median reported)" },
+        "startup-runs": { type: "string", value: "N", default: "5", number: { integer: true }, description: "start-up measurements per mode" },
         "real-engines": { type: "string", value: "N,N,...", description: "also run pulumi preview and up of an N-tenant hub stack on a loopback hub, beside a plain N-Secret program (needs npm run engines)" },
-        onboarding: { type: "string", value: "N", description: "also bootstrap N loopback tenants (at least 2) with npm run tenant's code and report tenants per minute (needs npm run engines)" },
-        "onboarding-parallel": { type: "string", value: "P", default: "4", description: "onboarding stacks run at a time for --onboarding (npm run tenant's default)" },
+        onboarding: { type: "string", value: "N", number: { integer: true, min: 2 }, description: "also bootstrap N loopback tenants (at least 2) with npm run tenant's code and report tenants per minute (needs npm run engines)" },
+        "onboarding-parallel": { type: "string", value: "P", default: "4", number: { integer: true }, description: "onboarding stacks run at a time for --onboarding (npm run tenant's default)" },
     },
     examples: ["npm run bench", "npm run bench -- --sizes 10,100 --runs 1 --startup-runs 2", "npm run bench -- --sizes 100 --real-engines 100,1000", "npm run bench -- --sizes 10 --onboarding 4 --onboarding-parallel 2"],
 };
@@ -265,13 +265,11 @@ const positiveIntegers = (flag: string, text: string): number[] => {
 
 export function main(argv: string[]): Promise<number> {
     return runCommand(BENCH, argv, async (values) => {
-        if (values.child) {
-            await childMain({ kind: values.child as Kind, size: Number(values.size), runs: Number(values.runs), floorRoot: String(values["floor-root"]) });
-            return 0;
-        }
+        // Every flag is checked before the first measurement.
         const sizes = positiveIntegers("sizes", String(values.sizes));
-        const [runs] = positiveIntegers("runs", String(values.runs));
-        const [startupRuns] = positiveIntegers("startup-runs", String(values["startup-runs"]));
+        const realEngineSizes = values["real-engines"] ? positiveIntegers("real-engines", String(values["real-engines"])) : undefined;
+        const runs = values.runs as number;
+        const startupRuns = values["startup-runs"] as number;
         const report = progress("bench", 0);
         const out = (s: string) => process.stdout.write(s);
         out(`agentfleet bench: node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}\n\n`);
@@ -284,10 +282,10 @@ export function main(argv: string[]): Promise<number> {
         const startup = startupTable(startupRuns, report);
         out(`Start-up: time to require index.ts and its imports in a fresh node process (median of ${startupRuns})\n`);
         out(startup);
-        if (values["real-engines"]) {
+        if (realEngineSizes) {
             // Loaded only here: the real-engine harness is not needed by the offline bench.
             const { benchRealEngines } = require("../e2e/engine-bench") as typeof import("../e2e/engine-bench");
-            const rows = await benchRealEngines(positiveIntegers("real-engines", String(values["real-engines"])), (line) => report.step(line));
+            const rows = await benchRealEngines(realEngineSizes, (line) => report.step(line));
             out("\nReal engines: pulumi preview and pulumi up on a loopback hub (seconds; floor: one provider and N Secrets of the same size, same engine, same run; PULUMI_SKIP_CHECKPOINTS=true for all)\n");
             const floorOf = (n: number) => rows.find((r) => r.tenants === n && r.program === "floor: N Secrets")!;
             out(
@@ -303,9 +301,9 @@ export function main(argv: string[]): Promise<number> {
             out("pulumi CLI: the program run by the CLI's Node.js language host, as `pulumi up` runs it; npm run hub: run inline by the Automation API (commands/hub.ts).\n");
         }
         if (values.onboarding) {
-            const [tenants] = positiveIntegers("onboarding", String(values.onboarding));
-            if (tenants < 2) throw new UsageError("--onboarding needs at least 2 tenants (the bench fleet has a canary and a main ring)");
-            const [parallel] = positiveIntegers("onboarding-parallel", String(values["onboarding-parallel"]));
+            // At least 2 (NumberSpec): the bench fleet has a canary and a main ring.
+            const tenants = values.onboarding as number;
+            const parallel = values["onboarding-parallel"] as number;
             const { benchOnboarding } = require("../e2e/engine-bench") as typeof import("../e2e/engine-bench");
             const r = await benchOnboarding(tenants, parallel, (line) => report.step(line));
             out(`\nOnboarding on the real engines: ${r.tenants} loopback tenants bootstrapped by npm run tenant's code (one onboarding stack each, Automation API), ${r.parallel} at a time\n`);
@@ -316,4 +314,12 @@ export function main(argv: string[]): Promise<number> {
     });
 }
 
-if (require.main === module) runAsProgram(main);
+if (require.main === module) {
+    const child = process.env[BENCH_CHILD_ENV];
+    if (child !== undefined) {
+        childMain(JSON.parse(child) as ChildArgs).catch((err) => {
+            process.stderr.write(`${(err as Error)?.stack ?? err}\n`);
+            process.exitCode = 1;
+        });
+    } else runAsProgram(main);
+}

@@ -14,7 +14,7 @@ import * as path from "path";
 import { LocalWorkspace, type PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { ROOT } from "../evaluator/evaluate";
 import { UserError } from "../evaluator/report";
-import { type CommandSpec, UsageError, requireStack, runAsProgram, runCommand } from "./cli";
+import { type CommandSpec, UsageError, requirePulumiCli, requireStack, runAsProgram, runCommand } from "./cli";
 
 const ACTIONS = ["preview", "up"] as const;
 type Action = (typeof ACTIONS)[number];
@@ -44,6 +44,7 @@ export function main(argv: string[]): Promise<number> {
     const action = argv[0]?.startsWith("-") === false ? argv[0] : undefined;
     return runCommand(HUB, action === undefined ? argv : argv.slice(1), async (values) => {
         if (!ACTIONS.includes(action as Action)) throw new UsageError(action === undefined ? "give preview or up first" : `expected preview or up first, not ${JSON.stringify(action)}`);
+        requirePulumiCli(`npm run hub -- ${action}`);
         const stack = requireStack(String(values.stack));
         // What Pulumi.yaml's runtime.options.nodeargs does for `pulumi up` (commands/bench.ts measures why).
         Error.stackTraceLimit = 0;

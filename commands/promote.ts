@@ -11,12 +11,12 @@ import * as fs from "fs";
 import * as path from "path";
 import { AGENT_APP, ARGO_API } from "../components/fleet-rollout";
 import { PROJECT } from "../stacks/config";
-import { type CommandSpec, requireStack, runAsProgram, runCommand } from "./cli";
+import { type CommandSpec, requirePulumiCli, requireStack, runAsProgram, runCommand } from "./cli";
 import { UserError } from "../evaluator/report";
 import { ROOT } from "../evaluator/evaluate";
 import { hubGet } from "./hub-client";
 import { ownedApplications } from "./rollout-status";
-import { hubConnection, hubNamespace } from "./status";
+import { hubConnection, hubNamespace, kubeconfigFile } from "./status";
 import { formatSoakVerdict, soakVerdict } from "./promotion-gate";
 import { CommandError, checkStack, setTargetRevision } from "../tenants/stack-file";
 import { withStackLock, writeFileAtomic } from "../tenants/stack-lock";
@@ -58,6 +58,8 @@ function loadStack(stack: string) {
 
 export function main(argv: string[]): Promise<number> {
     return runCommand(PROMOTE, argv, async (values) => {
+        const kubeconfig = kubeconfigFile(values.kubeconfig as string | undefined);
+        if (kubeconfig === undefined) requirePulumiCli(`npm run promote without --kubeconfig FILE or $KUBECONFIG (it reads the from stack's secret ${PROJECT}:hubKubeconfig with \`pulumi config get\`)`);
         const to = requireStack(String(values.to));
         const target = loadStack(to);
         const rule = target.promotion;
@@ -73,7 +75,7 @@ export function main(argv: string[]): Promise<number> {
         if (tenants.length === 0) throw new UserError(`${rule.from} has no active tenant to soak ${revision} on; a promotion from it proves nothing`, EXIT_NOT_SOAKED);
 
         const namespace = hubNamespace(rule.from);
-        const hub = await hubConnection(rule.from, values.kubeconfig as string | undefined);
+        const hub = await hubConnection(rule.from, kubeconfig);
         const base = `/apis/${ARGO_API}/namespaces/${namespace}`;
         const appSet = await hubGet(hub, `${base}/applicationsets/${AGENT_APP}`);
         if (!appSet) throw new UserError(`no ApplicationSet ${namespace}/${AGENT_APP} on ${rule.from}'s hub ${hub.server}: \`pulumi up --stack ${rule.from}\` creates it`);

@@ -12,7 +12,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { AGENT_APP, ARGO_API } from "../components/fleet-rollout";
 import { PROJECT } from "../stacks/config";
-import { type CommandSpec, UsageError, requireStack, runAsProgram, runCommand } from "./cli";
+import { type CommandSpec, requirePulumiCli, requireStack, runAsProgram, runCommand, userPath } from "./cli";
 import { UserError, progress } from "../evaluator/report";
 import { ROOT, readStackConfig } from "../evaluator/evaluate";
 import { type HubConnection, hubGet, parseKubeconfig } from "./hub-client";
@@ -35,18 +35,12 @@ export const STATUS: CommandSpec = {
         stack: { type: "string", value: "STACK", required: true, description: "stack whose rollout to show (a Pulumi.<STACK>.yaml in the project root)" },
         json: { type: "boolean", description: "print the status as JSON (with --watch: one JSON object per line, on each change)" },
         watch: { type: "boolean", description: "refresh until the rollout completes or fails" },
-        interval: { type: "string", value: "SECONDS", default: "5", description: "seconds between refreshes with --watch" },
-        timeout: { type: "string", value: "SECONDS", default: "3600", description: "give up watching after this many seconds" },
+        interval: { type: "string", value: "SECONDS", default: "5", number: {}, description: "seconds between refreshes with --watch" },
+        timeout: { type: "string", value: "SECONDS", default: "3600", number: {}, description: "give up watching after this many seconds" },
         kubeconfig: { type: "string", value: "FILE", description: "the hub's kubeconfig (default: $KUBECONFIG, else the stack's hubKubeconfig via the Pulumi CLI)" },
     },
     examples: ["npm run status -- --stack prod", "npm run status -- --stack prod --watch --timeout 1800", "npm run status -- --stack staging --json --kubeconfig hub.yaml"],
 };
-
-function seconds(flag: string, value: unknown): number {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${flag} must be a positive number of seconds, not ${JSON.stringify(value)}`);
-    return n;
-}
 
 /** The Argo CD namespace the stack configures (agentfleet:hub.namespace, default argocd). */
 export function hubNamespace(stack: string): string {
@@ -70,18 +64,22 @@ function pulumiHubKubeconfig(stack: string): Promise<string> {
     });
 }
 
-export async function hubConnection(stack: string, flag: string | undefined): Promise<HubConnection> {
+/** The hub kubeconfig file the user named (--kubeconfig, else the first of $KUBECONFIG), absolute; undefined: read the stack's secret. */
+export function kubeconfigFile(flag: string | undefined): { file: string; source: string } | undefined {
+    if (flag !== undefined) return { file: userPath(flag), source: userPath(flag) };
     const fromEnv = (process.env.KUBECONFIG ?? "").split(path.delimiter).find((f) => f !== "");
-    const file = flag ?? fromEnv;
-    if (file !== undefined) {
-        const source = flag !== undefined ? path.resolve(file) : `$KUBECONFIG (${path.resolve(file)})`;
+    return fromEnv === undefined ? undefined : { file: userPath(fromEnv), source: `$KUBECONFIG (${userPath(fromEnv)})` };
+}
+
+export async function hubConnection(stack: string, given: { file: string; source: string } | undefined): Promise<HubConnection> {
+    if (given !== undefined) {
         let text: string;
         try {
-            text = fs.readFileSync(file, "utf8");
+            text = fs.readFileSync(given.file, "utf8");
         } catch (err) {
-            throw new UserError(`cannot read the kubeconfig ${source} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+            throw new UserError(`cannot read the kubeconfig ${given.source} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
         }
-        return parseKubeconfig(text, flag !== undefined ? path.resolve(file) : source);
+        return parseKubeconfig(text, given.source);
     }
     return parseKubeconfig(await pulumiHubKubeconfig(stack), `the stack's ${PROJECT}:hubKubeconfig`);
 }
@@ -137,11 +135,13 @@ async function watch(hub: HubConnection, namespace: string, stack: string, first
 
 export function main(argv: string[]): Promise<number> {
     return runCommand(STATUS, argv, async (values) => {
+        const kubeconfig = kubeconfigFile(values.kubeconfig as string | undefined);
+        if (kubeconfig === undefined) requirePulumiCli(`npm run status without --kubeconfig FILE or $KUBECONFIG (it reads the stack's secret ${PROJECT}:hubKubeconfig with \`pulumi config get\`)`);
         const stack = requireStack(String(values.stack));
-        const intervalS = seconds("interval", values.interval);
-        const timeoutS = seconds("timeout", values.timeout);
+        const intervalS = values.interval as number;
+        const timeoutS = values.timeout as number;
         const namespace = hubNamespace(stack);
-        const hub = await hubConnection(stack, values.kubeconfig as string | undefined);
+        const hub = await hubConnection(stack, kubeconfig);
         const status = await readStatus(hub, namespace, stack);
         if (!values.watch) {
             print(status, values.json === true, false);

@@ -8,7 +8,6 @@
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { parseArgs } from "util";
 import * as YAML from "yaml";
 import { type CredentialMode, ConfigError, DEFAULT_AGENT_NAMESPACE, PROJECT, stepIndexes, suggestion } from "../stacks/config";
 import { type OnboardingEngine, automationEngine } from "../tenants/engine";
@@ -17,7 +16,7 @@ import { migrateTenant } from "../tenants/migrate";
 import { type HubStack, type OnboardMode, type OnboardTarget, onboardTenants, pendingTenants } from "../tenants/onboard";
 import { onboardingStackName } from "../tenants/onboarding-program";
 import { type TenantEntry, CommandError, TENANTS_KEY, addTenant, checkStack, decommissionTenant, isObject, removeTenant, storedCredentialFields } from "../tenants/stack-file";
-import { requireStack } from "./cli";
+import { type FlagSpec, type FlagValues, UsageError, parseFlags, pulumiOnPath, requirePulumiCli, requireStack, userCwd } from "./cli";
 import { UserError } from "../evaluator/report";
 import { ROOT } from "../evaluator/evaluate";
 import { withStackLock, writeFileAtomic } from "../tenants/stack-lock";
@@ -50,10 +49,12 @@ export const USAGE = `Usage: npm run tenant -- <command> [options]
           A bootstrap tenant's onboarding stack is destroyed first (its agent namespaces are kept);
           --decommission: the cluster is gone, its onboarding stack is dropped without contacting it.
 
-Every command takes --project-root DIR (default: this repository). Edits lock the stack file
-(Pulumi.<stack>.yaml.lock) and replace it atomically, so commands can run at the same time.
-Storing a credential needs the Pulumi CLI; the onboarding stacks use the hub stack's backend and
-secrets provider (the same pulumi login and passphrase or KMS key).
+Every command takes --project-root DIR (default: this repository); relative paths are from the
+folder you run npm in. Edits lock the stack file (Pulumi.<stack>.yaml.lock) and replace it
+atomically, so commands can run at the same time. bootstrap, rotate, migrate, and remove of a
+bootstrap tenant need the Pulumi CLI on PATH, and so does add --credentials token to store the
+credential; the onboarding stacks use the hub stack's backend and secrets provider (the same
+pulumi login and passphrase or KMS key).
 
 Examples:
   npm run tenant -- bootstrap --stack prod --name acme --kubeconfig ./acme.yaml \
@@ -62,8 +63,6 @@ Examples:
   npm run tenant -- list --stack prod
   npm run tenant -- remove --stack prod --name acme
 `;
-
-class UsageError extends Error {}
 
 /** The credential fields stored in `tenantCredentials.<tenant>` of the hub stack. */
 const CREDENTIAL_FIELDS = ["bearerToken", "caData"];
@@ -104,10 +103,10 @@ const defaultIO = (): CommandIO => ({
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
     env: process.env,
-    cwd: process.env.INIT_CWD ?? process.cwd(),
+    cwd: userCwd(),
 });
 
-const common = { stack: { type: "string" }, "project-root": { type: "string" } } as const;
+const common = { stack: { type: "string" }, "project-root": { type: "string" } } as const satisfies Record<string, FlagSpec>;
 /** The flags that describe a tenant entry to add (add, bootstrap of a new tenant). */
 const newEntry = {
     server: { type: "string" },
@@ -116,7 +115,8 @@ const newEntry = {
     env: { type: "string" },
     namespace: { type: "string", multiple: true },
     label: { type: "string", multiple: true },
-} as const;
+} as const satisfies Record<string, FlagSpec>;
+const parallel = { type: "string", number: { integer: true, min: 1, max: 64 } } as const satisfies FlagSpec;
 const OPTIONS = {
     add: {
         ...common,
@@ -134,13 +134,22 @@ const OPTIONS = {
         "all-pending": { type: "boolean" },
         kubeconfig: { type: "string" },
         "kubeconfig-dir": { type: "string" },
-        parallel: { type: "string" },
+        parallel,
         context: { type: "string" },
         ...newEntry,
     },
-    rotate: { ...common, name: { type: "string", multiple: true }, all: { type: "boolean" }, finish: { type: "boolean" }, kubeconfig: { type: "string" }, "kubeconfig-dir": { type: "string" }, parallel: { type: "string" }, context: { type: "string" } },
+    rotate: { ...common, name: { type: "string", multiple: true }, all: { type: "boolean" }, finish: { type: "boolean" }, kubeconfig: { type: "string" }, "kubeconfig-dir": { type: "string" }, parallel, context: { type: "string" } },
     migrate: { ...common, name: { type: "string" }, kubeconfig: { type: "string" }, context: { type: "string" } },
-} as const;
+} as const satisfies Record<string, Record<string, FlagSpec>>;
+
+/** The command's flags, parsed strictly (an unknown one with a "did you mean"); a UsageError otherwise. */
+const flagsOf = <C extends keyof typeof OPTIONS>(command: C, argv: string[], io: CommandIO): FlagValues<(typeof OPTIONS)[C]> =>
+    parseFlags(OPTIONS[command], argv, `npm run tenant -- ${command} --stack STACK ...`, io.env) as FlagValues<(typeof OPTIONS)[C]>;
+
+/** The real onboarding engine runs the Pulumi CLI: refused before any work without one (an injected engine is the specs' fake). */
+const requirePulumiFor = (what: string, io: CommandIO) => {
+    if (!io.engine) requirePulumiCli(what, io.env);
+};
 
 const engineFor = (io: CommandIO, hub: HubStack): OnboardingEngine => (io.engine ?? ((h) => automationEngine({ hubStack: h.stack, root: h.root, env: io.env as Record<string, string> })))(hub);
 
@@ -163,19 +172,6 @@ function openStack(stack: string, projectRoot: string | undefined, cwd: string):
     const fileName = `Pulumi.${stack}.yaml`;
     const file = path.join(root, fileName);
     return { stack, root, file, fileName, text: fs.readFileSync(file, "utf8") };
-}
-
-/** Whether an executable `pulumi` is on the PATH of `env`. */
-function pulumiOnPath(env: NodeJS.ProcessEnv): boolean {
-    return (env.PATH ?? "").split(path.delimiter).some((dir) => {
-        if (!dir) return false;
-        try {
-            fs.accessSync(path.join(dir, "pulumi"), fs.constants.X_OK);
-            return true;
-        } catch {
-            return false;
-        }
-    });
 }
 
 /** Runs a stack-file step, naming the file in its problems. */
@@ -204,10 +200,10 @@ const stepLabel = (cfg: ReturnType<typeof checkStack>, index: number): string =>
 };
 
 type AddValues = ReturnType<typeof parseAdd>;
-const parseAdd = (argv: string[]) => parseArgs({ args: argv, options: OPTIONS.add, strict: true }).values;
+const parseAdd = (argv: string[], io: CommandIO) => flagsOf("add", argv, io);
 
 async function add(argv: string[], io: CommandIO): Promise<number> {
-    const values = parseAdd(argv);
+    const values = parseAdd(argv, io);
     required(values, "stack", "name", "kubeconfig", "server", "ring", "region");
     const credentials = (values.credentials ?? "bootstrap") as CredentialMode;
     if (credentials !== "bootstrap" && credentials !== "token") throw new UsageError(`--credentials must be bootstrap or token, not ${JSON.stringify(values.credentials)}`);
@@ -250,8 +246,8 @@ async function addLocked(values: AddValues, given: { name: string; server: strin
     const cfg = newText === undefined ? undefined : attempt(() => checkText(target, newText, true, CREDENTIAL_FIELDS.map((f) => credentialKey(name, f))));
     const kubeconfigPath = path.resolve(io.cwd, values.kubeconfig!);
     const checked = attempt(() => {
-        if (!fs.existsSync(kubeconfigPath) || !fs.statSync(kubeconfigPath).isFile()) throw new CommandError([`${values.kubeconfig}: no such kubeconfig file`]);
-        return inFile(values.kubeconfig!, () => parseKubeconfig(fs.readFileSync(kubeconfigPath, "utf8"), { server, credentials, context: values.context }));
+        if (!fs.existsSync(kubeconfigPath) || !fs.statSync(kubeconfigPath).isFile()) throw new CommandError([`${kubeconfigPath}: no such kubeconfig file`]);
+        return inFile(kubeconfigPath, () => parseKubeconfig(fs.readFileSync(kubeconfigPath, "utf8"), { server, credentials, context: values.context }));
     });
     if (problems.length > 0 || !newText || !cfg || !checked) throw new CommandError([`not adding tenant ${name}:`, ...problems]);
 
@@ -301,7 +297,7 @@ async function addLocked(values: AddValues, given: { name: string; server: strin
 }
 
 function list(argv: string[], io: CommandIO): number {
-    const { values } = parseArgs({ args: argv, options: OPTIONS.list, strict: true });
+    const values = flagsOf("list", argv, io);
     required(values, "stack");
     const target = openStack(values.stack!, values["project-root"], io.cwd);
     const cfg = checkText(target, target.text, false);
@@ -322,7 +318,7 @@ function list(argv: string[], io: CommandIO): number {
 }
 
 async function remove(argv: string[], io: CommandIO): Promise<number> {
-    const { values } = parseArgs({ args: argv, options: OPTIONS.remove, strict: true });
+    const values = flagsOf("remove", argv, io);
     required(values, "stack", "name");
     const root = values["project-root"] ? path.resolve(io.cwd, values["project-root"]) : ROOT;
     requireStack(values.stack!, root);
@@ -332,10 +328,17 @@ async function remove(argv: string[], io: CommandIO): Promise<number> {
     checkText(target, edit(target.text), true);
     const entry = (YAML.parse(target.text).config[TENANTS_KEY] as unknown[]).find((e): e is Record<string, unknown> => isObject(e) && e.name === values.name)!;
     if (entry.credentials === "bootstrap" && entry.decommissioned !== true) {
+        // Known only from the entry: checked before its onboarding stack is touched.
+        requirePulumiFor(`npm run tenant -- remove of bootstrap tenant ${values.name} (it destroys the tenant's onboarding stack)`, io);
         const stack = onboardingStackName(target.stack, values.name!);
         const started = Date.now();
         io.stderr(`${values.decommission ? "Dropping" : "Destroying"} onboarding stack ${stack}${values.decommission ? " without contacting the cluster" : " (argocd-manager on the tenant; its agent namespaces are kept)"}...\n`);
-        await engineFor(io, { stack: target.stack, root: target.root }).destroy(stack, { forget: values.decommission === true });
+        try {
+            await engineFor(io, { stack: target.stack, root: target.root }).destroy(stack, { forget: values.decommission === true });
+        } catch (err) {
+            // The engine's account, without a trace; the stack file is untouched, so removing again retries.
+            throw new UserError(`${(err as Error).message}\n${target.fileName} is unchanged: run the same command again once that is fixed.`);
+        }
         io.stderr(`Onboarding stack ${stack} removed in ${((Date.now() - started) / 1000).toFixed(1)}s.\n`);
     }
     return withStackLock(target.file, () => removeLocked(values, io));
@@ -394,15 +397,10 @@ function kubeconfigFiles(names: string[], values: { kubeconfig?: string; "kubeco
     return new Map(names.map((n) => [n, values.kubeconfig ? path.resolve(cwd, values.kubeconfig) : path.join(path.resolve(cwd, values["kubeconfig-dir"]!), `${n}.yaml`)]));
 }
 
-function parallelOf(text: string | undefined): number {
-    const n = text === undefined ? 4 : Number(text);
-    if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(`--parallel must be a whole number from 1 to 64, not ${JSON.stringify(text)}`);
-    return n;
-}
-
 async function onboard(argv: string[], io: CommandIO, rotate: boolean): Promise<number> {
-    const values = parseArgs({ args: argv, options: rotate ? OPTIONS.rotate : OPTIONS.bootstrap, strict: true }).values as Record<string, string | string[] | boolean | undefined>;
+    const values = flagsOf(rotate ? "rotate" : "bootstrap", argv, io) as Record<string, string | string[] | boolean | number | undefined>;
     required(values, "stack");
+    requirePulumiFor(`npm run tenant -- ${rotate ? "rotate" : "bootstrap"}`, io);
     const target = openStack(values.stack as string, values["project-root"] as string | undefined, io.cwd);
     const hub: HubStack = { stack: target.stack, root: target.root };
     const all = rotate ? values.all === true : values["all-pending"] === true;
@@ -437,7 +435,7 @@ async function onboard(argv: string[], io: CommandIO, rotate: boolean): Promise<
     }
     const targets: OnboardTarget[] = names.map((name) => ({ name, kubeconfigFile: files.get(name)!, context: values.context as string | undefined, ...(entry ? { entry } : {}) }));
     const mode: OnboardMode = !rotate ? "bootstrap" : values.finish === true ? "finish-rotation" : "rotate";
-    const outcomes = await onboardTenants({ hub, engine: engineFor(io, hub), targets, parallel: parallelOf(values.parallel as string | undefined), log: (l) => io.stderr(`${l}\n`), mode, heartbeatMs: 30000 });
+    const outcomes = await onboardTenants({ hub, engine: engineFor(io, hub), targets, parallel: (values.parallel as number | undefined) ?? 4, log: (l) => io.stderr(`${l}\n`), mode, heartbeatMs: 30000 });
     const done = outcomes.filter((o) => o.ok);
     const tenants = done.map((o) => o.tenant).join(", ");
     const stack = shellQuote(target.stack);
@@ -448,7 +446,7 @@ async function onboard(argv: string[], io: CommandIO, rotate: boolean): Promise<
         io.stdout(`${mode === "rotate" ? "Rotated the token of" : "Bootstrapped"} ${tenants}: ${target.fileName} holds ${done.length === 1 ? "its" : "their"} token and CA (secret).\nNext: pulumi preview --stack ${stack} && pulumi up --stack ${stack}\n`);
         if (mode === "rotate") {
             const names = done.map((o) => `--name ${shellQuote(o.tenant)}`).join(" ");
-            io.stdout(`The old token stays valid, so Argo CD keeps working until that pulumi up. Then revoke it:\n  npm run tenant -- rotate --finish --stack ${stack} ${names} ${values["kubeconfig-dir"] ? `--kubeconfig-dir ${shellQuote(String(values["kubeconfig-dir"]))}` : `--kubeconfig ${shellQuote(String(values.kubeconfig))}`}\n`);
+            io.stdout(`The old token stays valid, so Argo CD keeps working until that pulumi up. Then revoke it:\n  npm run tenant -- rotate --finish --stack ${stack} ${names} ${values["kubeconfig-dir"] ? `--kubeconfig-dir ${shellQuote(path.resolve(io.cwd, String(values["kubeconfig-dir"])))}` : `--kubeconfig ${shellQuote(path.resolve(io.cwd, String(values.kubeconfig)))}`}\n`);
         }
     }
     return outcomes.every((o) => o.ok) ? 0 : 1;
@@ -458,8 +456,9 @@ const bootstrap = (argv: string[], io: CommandIO) => onboard(argv, io, false);
 const rotate = (argv: string[], io: CommandIO) => onboard(argv, io, true);
 
 async function migrate(argv: string[], io: CommandIO): Promise<number> {
-    const { values } = parseArgs({ args: argv, options: OPTIONS.migrate, strict: true });
+    const values = flagsOf("migrate", argv, io);
     required(values, "stack", "name", "kubeconfig");
+    requirePulumiFor("npm run tenant -- migrate", io);
     const target = openStack(values.stack!, values["project-root"], io.cwd);
     const hub: HubStack = { stack: target.stack, root: target.root };
     const started = Date.now();
@@ -500,8 +499,7 @@ export async function main(argv: string[], io: CommandIO = defaultIO()): Promise
         if (!run) throw new UsageError(`unknown command ${JSON.stringify(command)}${suggestion(command, Object.keys(COMMANDS))}`);
         return await run(rest, io);
     } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? "";
-        if (err instanceof UsageError || code.startsWith("ERR_PARSE_ARGS")) {
+        if (err instanceof UsageError) {
             io.stderr(`tenant ${command}: ${(err as Error).message}\n\n${USAGE}`);
             return 2;
         }

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ensureEngines } from "../engines/toolchain";
-import { type CommandSpec, UsageError, runAsProgram, runCommand } from "../commands/cli";
+import { type CommandSpec, UsageError, runAsProgram, runCommand, userPath } from "../commands/cli";
 import { LoopbackFleet } from "./harness/fleet";
 import { stopAll } from "./harness/processes";
 
@@ -16,7 +16,7 @@ export const FLEET_COMMAND: CommandSpec = {
     summary: "Starts a loopback fleet of real Kubernetes API servers (127.0.0.1 only) and keeps it running until Ctrl-C.",
     options: {
         tenants: { type: "string", value: "N", default: "2", description: "number of tenant clusters besides the hub" },
-        dir: { type: "string", value: "DIR", description: "folder for certificates, kubeconfigs, etcd data and logs (default: a new temporary folder)" },
+        dir: { type: "string", value: "DIR", description: "folder (relative to where you run npm) for certificates, kubeconfigs, etcd data and logs (default: a new temporary folder)" },
     },
     examples: ["npm run fleet -- --tenants 3", "KUBECONFIG=<dir>/hub/admin.kubeconfig kubectl get nodes"],
 };
@@ -25,7 +25,7 @@ export function main(argv: string[]): Promise<number> {
     return runCommand(FLEET_COMMAND, argv, async (values) => {
         const count = Number(values.tenants);
         if (!Number.isInteger(count) || count < 0 || count > 20) throw new UsageError("--tenants takes a whole number from 0 to 20");
-        const dir = values.dir ? path.resolve(String(values.dir)) : fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-fleet-"));
+        const dir = values.dir ? userPath(String(values.dir)) : fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-fleet-"));
         const engines = await ensureEngines({ only: ["etcd", "kubernetes", "kwok"] });
         const names = ["hub", ...Array.from({ length: count }, (_, i) => `tenant-${i + 1}`)];
         const fleet = new LoopbackFleet({ clusters: names, dir, bins: { etcd: engines.etcd.bin, kubernetes: engines.kubernetes.bin, kwok: engines.kwok.bin } });

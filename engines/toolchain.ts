@@ -26,7 +26,8 @@ export const ENGINE_VERSIONS = { kubernetes: "v1.34.4", etcd: "v3.6.4", kwok: "v
  */
 export const KUBERNETES_PROVIDER_COMMITS: Record<string, string> = { "4.25.0": "v4.0.0-20260115033456-f47bc2d6f199" };
 
-const npmVersion = (pkg: string): string => JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).dependencies[pkg];
+/** The version package.json pins for an npm dependency (Pulumi's engines are built at the same versions). */
+export const npmVersion = (pkg: string): string => JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).dependencies[pkg];
 
 /** Where built engines live: $AGENTFLEET_CACHE, else ~/.cache/agentfleet (never inside the repository). */
 export function cacheRoot(): string {

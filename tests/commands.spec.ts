@@ -4,7 +4,22 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { REDACTED, SECRET_PREFIX } from "../evaluator/evaluate";
 import { formatPlan, planSummary } from "../commands/plan";
-import { type Obj, STACKS, evaluated, projectCopy, rendered, runTool } from "./helpers";
+import { RENDER_MARKER } from "../commands/render";
+import { type Obj, STACKS, evaluated, git, projectCopy, rendered, runTool } from "./helpers";
+
+/** Every file under `dir` (relative paths, sorted) with its content; .git's too. */
+const snapshot = (dir: string): Map<string, string> => {
+    const files = new Map<string, string>();
+    const walk = (d: string): void => {
+        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+            const full = path.join(d, e.name);
+            if (e.isDirectory()) walk(full);
+            else if (e.isFile()) files.set(path.relative(dir, full), fs.readFileSync(full, "latin1"));
+        }
+    };
+    walk(dir);
+    return files;
+};
 
 const docs = (text: string): Obj[] => YAML.parseAllDocuments(text).map((d) => d.toJSON()).filter(Boolean);
 
@@ -126,5 +141,70 @@ describe("npm run render and npm run plan", function () {
         for (const expected of ["Argo CD:               v3.4.7", "progressive syncs:     enabled", "health checks:         apps_Deployment, networking.k8s.io_Ingress", "on-health-degraded", "canary  prod-canary-eu", "ring In (main)    25%", "Sync      -1    Job                  voice-agent-migrate", "PostSync  0     Job                  voice-agent-warmup"]) {
             assert.ok(text.includes(expected), `plan lacks ${JSON.stringify(expected)}:\n${text}`);
         }
+    });
+});
+
+describe("npm run render replaces only a folder it wrote itself", function () {
+    this.timeout(300000);
+    // The project copy sits in a folder of its own, so "a folder above the project" is a scratch folder too.
+    let outer: string;
+    let root: string;
+
+    before(() => {
+        const copy = projectCopy();
+        outer = fs.mkdtempSync(path.join(path.dirname(copy), "agentfleet-outer-"));
+        root = path.join(outer, "project");
+        fs.renameSync(copy, root);
+        fs.writeFileSync(path.join(outer, "keep.txt"), "a file beside the project\n");
+    });
+    after(() => fs.rmSync(outer, { recursive: true, force: true }));
+
+    const refused = (out: string, what: RegExp) => {
+        const before = snapshot(outer);
+        const r = runTool(root, "render", ["--stack", "dev", "--out", out]);
+        assert.notStrictEqual(r.status, 0, `render into ${out} succeeded:\n${r.stdout}`);
+        assert.match(r.stderr, what);
+        assert.doesNotMatch(r.stderr, /\n\s+at /, "a stack trace");
+        const after = snapshot(outer);
+        assert.deepStrictEqual([...before.keys()].filter((f) => !after.has(f)), [], "files were deleted");
+        assert.deepStrictEqual([...after.keys()].filter((f) => !before.has(f)), [], "files were written");
+        for (const [f, content] of before) assert.strictEqual(after.get(f), content, `${f} changed`);
+    };
+
+    it("refuses the project folder itself: every file, .git included, survives", () => {
+        refused(root, /--out .*project is the project folder/);
+    });
+
+    it("refuses a folder above the project", () => {
+        refused(outer, /--out .* is a folder above the project folder/);
+    });
+
+    it("refuses a folder holding a file render did not write", () => {
+        fs.mkdirSync(path.join(outer, "notes"));
+        fs.writeFileSync(path.join(outer, "notes", "todo.txt"), "buy milk\n");
+        refused(path.join(outer, "notes"), /holds files render did not write \(no \.agentfleet-render in it: todo\.txt\)/);
+    });
+
+    it("refuses a folder holding a git repository, even one with a marker", () => {
+        const repo = path.join(outer, "repo");
+        fs.mkdirSync(repo);
+        git(repo, "init", "-q");
+        fs.writeFileSync(path.join(repo, RENDER_MARKER), "");
+        refused(repo, /holds a git repository/);
+    });
+
+    it("writes into a missing or empty folder, marks it, and replaces its own output on the next render", () => {
+        const out = path.join(outer, "out", "dev");
+        fs.mkdirSync(out, { recursive: true });
+        const first = runTool(root, "render", ["--stack", "dev", "--out", out]);
+        assert.strictEqual(first.status, 0, first.stderr);
+        assert.ok(fs.existsSync(path.join(out, RENDER_MARKER)));
+        assert.doesNotMatch(first.stdout, /replacing/);
+        fs.writeFileSync(path.join(out, "apps", "stale.yaml"), "kind: Stale\n");
+        const second = runTool(root, "render", ["--stack", "dev", "--out", out]);
+        assert.strictEqual(second.status, 0, second.stderr);
+        assert.ok(second.stdout.includes(`to ${out}, replacing its previous output`), second.stdout);
+        assert.ok(!fs.existsSync(path.join(out, "apps", "stale.yaml")), "the folder is replaced as a whole");
+        assert.ok(fs.existsSync(path.join(out, RENDER_MARKER)) && fs.existsSync(path.join(out, "resources.json")));
     });
 });

@@ -93,9 +93,17 @@ export function projectCopy(): string {
 
 export const git = (cwd: string, ...args: string[]) => execFileSync("git", ["-c", "user.name=test", "-c", "user.email=test@example.net", ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] }).toString();
 
-/** Runs one of the project's commands (commands/<name>.ts) in `root` the way npm runs it. */
-export function runTool(root: string, tool: string, args: string[]) {
-    return spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(root, "commands", `${tool}.ts`), ...args], { cwd: root, encoding: "utf8" });
+/**
+ * Runs one of the project's commands (commands/<name>.ts) in `root` the way npm runs it: in the
+ * project root, with the user's folder as INIT_CWD (`from`; default: none, as when run directly),
+ * and `env` added to this process's environment (a key set to undefined is removed).
+ */
+export function runTool(root: string, tool: string, args: string[], options: { from?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) {
+    // `npm test` sets INIT_CWD (the checkout the specs run from) and npm_lifecycle_event: not the command's own npm run.
+    const { INIT_CWD: _initCwd, npm_lifecycle_event: _event, ...inherited } = process.env;
+    const env: NodeJS.ProcessEnv = { ...inherited, ...(options.from !== undefined ? { INIT_CWD: options.from } : {}), ...options.env };
+    for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+    return spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(root, "commands", `${tool}.ts`), ...args], { cwd: root, env, encoding: "utf8", timeout: options.timeoutMs ?? 300_000 });
 }
 
 // ---------------------------------------------------------------------------------------------

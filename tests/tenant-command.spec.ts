@@ -358,7 +358,8 @@ describe("npm run tenant -- add", () => {
             { title: "a loopback --server", args: (a) => withOption(a, "--server", K3S_DEFAULT_SERVER), expect: [/agentfleet:tenants\[2\]\.server \(tenant acme\): "https:\/\/127\.0\.0\.1:6443" is a loopback address/] },
             { title: "an unknown stack", args: (a) => withOption(a, "--stack", "prd"), expect: [/unknown stack "prd" \(did you mean 'prod'\?\)/] },
             { title: "a missing option", args: (a) => a.filter((x, i) => x !== "--server" && a[i - 1] !== "--server"), expect: [/missing --server/, /Usage:/], exitCode: 2 },
-            { title: "an unknown option", args: (a) => [...a, "--zone", "x"], expect: [/Unknown option '--zone'/], exitCode: 2 },
+            { title: "an unknown option", args: (a) => [...a, "--zone", "x"], expect: [/unknown option --zone/], exitCode: 2 },
+            { title: "a mistyped option", args: (a) => [...a.filter((x, i) => x !== "--name" && a[i - 1] !== "--name"), "--nam", "acme"], expect: [/unknown option --nam \(did you mean '--name'\?\)/, /Usage:/], exitCode: 2 },
         ];
         for (const c of cases) {
             it(c.title, async () => {
@@ -557,6 +558,86 @@ describe("npm run tenant -- remove", () => {
         assert.equal(removal.code, 0);
         assert.match(removal.stdout, /Removed decommissioned tenant prod-hooli-us/);
         assert.equal(configOf(project.stackText("prod"))["agentfleet:tenantCredentials"]["prod-hooli-us"], undefined);
+    });
+});
+
+describe("npm run tenant: flags", () => {
+    it("refuses a mistyped flag of every command with a did-you-mean, before reading anything", async () => {
+        for (const [args, expected] of [
+            [["remove", "--stack", "prod", "--name", "prod-hooli-us", "--decomission"], "unknown option --decomission (did you mean '--decommission'?)"],
+            [["list", "--stak", "prod"], "unknown option --stak (did you mean '--stack'?)"],
+            [["rotate", "--stack", "prod", "--al"], "unknown option --al (did you mean '--all'?)"],
+            [["bootstrap", "--stack", "prod", "--name", "x", "--kubeconfig-dri", "k"], "unknown option --kubeconfig-dri (did you mean '--kubeconfig-dir'?)"],
+        ] as Array<[string[], string]>) {
+            const before = project.stackText("prod");
+            const { code, stdout, stderr } = await tenant(args);
+            assert.equal(code, 2, stderr);
+            assert.ok(stderr.includes(expected), stderr);
+            assert.equal(stdout, "");
+            assert.deepEqual([...engines.values()].flatMap((e) => e.calls), []);
+            assert.equal(project.stackText("prod"), before);
+        }
+    });
+
+    it("--parallel takes a whole number, negative ones included, with a plain message", async () => {
+        for (const value of ["-5", "0", "1.5", "x"]) {
+            const { code, stderr } = await tenant(["bootstrap", "--stack", "prod", "--all-pending", "--kubeconfig-dir", ".", "--parallel", value]);
+            assert.equal(code, 2, stderr);
+            assert.ok(stderr.includes(`--parallel must be a whole number from 1 to 64, not "${value}"`), stderr);
+        }
+    });
+
+    it("resolves --kubeconfig against the folder the user ran npm in, and names it by its absolute path", async () => {
+        const sub = path.join(project.root, "kube");
+        fs.mkdirSync(sub);
+        const { code, stderr } = await tenant(withOption(ADD_TOKEN, "--kubeconfig", "./missing.yaml"), { cwd: sub });
+        assert.equal(code, 1);
+        assert.ok(stderr.includes(`${path.join(sub, "missing.yaml")}: no such kubeconfig file`), stderr);
+        fs.renameSync(path.join(project.root, "acme.k3s.yaml"), path.join(sub, "acme.k3s.yaml"));
+        const added = await tenant(ADD_ACME, { cwd: sub });
+        assert.equal(added.code, 0, added.stderr);
+    });
+});
+
+describe("npm run tenant without the Pulumi CLI on PATH", function () {
+    this.timeout(120000);
+
+    /** The command as a program (the real onboarding engine), on a PATH with node and no pulumi. */
+    const withoutPulumi = (args: string[]) =>
+        new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+            const env: NodeJS.ProcessEnv = { ...process.env, PATH: [project.withoutPulumi, path.dirname(process.execPath)].join(path.delimiter), TS_NODE_PROJECT: path.join(ROOT, "tsconfig.json"), INIT_CWD: project.root };
+            const child = spawn(process.execPath, ["-r", require.resolve("ts-node/register/transpile-only"), path.join(ROOT, "commands/tenant.ts"), ...args, "--project-root", project.root], { cwd: ROOT, env });
+            let [stdout, stderr] = ["", ""];
+            child.stdout.on("data", (d) => (stdout += d));
+            child.stderr.on("data", (d) => (stderr += d));
+            child.on("close", (code) => resolve({ code, stdout, stderr }));
+        });
+
+    it("bootstrap, rotate, migrate and remove of a bootstrap tenant say in one line that the CLI is needed and how to get it, and touch nothing", async () => {
+        const before = project.stackText("prod");
+        const commands: Array<[string, string[]]> = [
+            ["bootstrap", ["bootstrap", "--stack", "prod", "--name", "acme", "--kubeconfig", "acme.k3s.yaml", "--server", ACME_SERVER, "--ring", "main", "--region", "eu-west"]],
+            ["rotate", ["rotate", "--stack", "prod", "--all", "--kubeconfig-dir", "."]],
+            ["migrate", ["migrate", "--stack", "prod", "--name", "prod-acme-eu", "--kubeconfig", "acme.k3s.yaml"]],
+            ["remove of bootstrap tenant prod-hooli-us", ["remove", "--stack", "prod", "--name", "prod-hooli-us"]],
+        ];
+        const results = await Promise.all(commands.map(([, args]) => withoutPulumi(args)));
+        results.forEach((r, i) => {
+            const [what] = commands[i];
+            assert.equal(r.code, 1, `${what}: ${r.stderr}`);
+            assert.equal(r.stdout, "", what);
+            const lines = r.stderr.trimEnd().split("\n");
+            assert.equal(lines.length, 1, `${what}: more than one line:\n${r.stderr}`);
+            assert.match(lines[0], new RegExp(`^tenant \\w+: npm run tenant -- ${what}.* needs the Pulumi CLI, and there is no pulumi on PATH: install it \\(https://www\\.pulumi\\.com/docs/install/\\), or build it with \`npm run engines\`, which puts it in .*/engines/pulumi-v.*bin .*export PATH=`));
+            assert.doesNotMatch(r.stderr, /unexpected|ENOENT|run the same command again/, what);
+        });
+        assert.equal(project.stackText("prod"), before);
+    });
+
+    it("remove of a token tenant needs no CLI", async () => {
+        const r = await withoutPulumi(["remove", "--stack", "prod", "--name", "prod-initech-eu"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /Removed tenant prod-initech-eu/);
     });
 });
 
