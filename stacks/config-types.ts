@@ -177,7 +177,7 @@ export const CONFIG_KEYS: Record<string, { secret: boolean; required: boolean }>
     tenantCredentials: { secret: true, required: true },
     rollout: { secret: false, required: true },
     emergencyRollout: { secret: false, required: false },
-    // Optional: without it Argo CD sends no notifications (README, config reference).
+    // Optional: without it Argo CD sends no notifications (docs/configuration.md).
     notifications: { secret: false, required: false },
     notificationSecrets: { secret: true, required: true },
 };

@@ -107,7 +107,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
     const k = (key: string) => `${PROJECT}:${key}`;
     for (const key of unknownKeys) r.problem(k(key), `unknown configuration key${suggestion(key, Object.keys(CONFIG_KEYS))}; agentfleet reads ${Object.keys(CONFIG_KEYS).join(", ")}`);
     for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
-        if (spec.required && !spec.secret && (raw as Record<string, unknown>)[key] === undefined) r.problem(k(key), "is required (see the config reference in README.md)");
+        if (spec.required && !spec.secret && (raw as Record<string, unknown>)[key] === undefined) r.problem(k(key), "is required (see docs/configuration.md)");
     }
     if (!secrets.hubKubeconfig) r.problem(k("hubKubeconfig"), "is required: the hub cluster's kubeconfig, set with `pulumi config set --secret hubKubeconfig < hub.yaml`");
     else if (secrets.hubKubeconfigProblem) r.problem(k("hubKubeconfig"), `is not a valid kubeconfig: ${secrets.hubKubeconfigProblem}; store the file as it is with \`pulumi config set --secret hubKubeconfig < hub.yaml\``);
@@ -211,7 +211,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
                     // Nothing of a token tenant was ever in the hub state: migrate refuses it.
                     r.problem(`${p}.kubeconfig`, `tenant ${name} uses credentials: token, whose credential is bearerToken and caData, never a kubeconfig; store them with \`pulumi config set --stack ${stack} --secret --path 'tenantCredentials.${name}.bearerToken' < <token file>\` (and caData), and remove this key with \`pulumi config rm --stack ${stack} --path 'tenantCredentials.${name}.kubeconfig'\``);
                 } else if (f === "kubeconfig") {
-                    r.problem(`${p}.kubeconfig`, `the hub stack no longer holds a tenant kubeconfig (the hub never reaches a tenant); move ${name}'s argocd-manager objects to its onboarding stack with \`npm run tenant -- migrate --stack ${stack} --name ${name} --kubeconfig <file>\` before the next pulumi up (README, "Migrating to onboarding stacks"), which also removes this key`);
+                    r.problem(`${p}.kubeconfig`, `the hub stack no longer holds a tenant kubeconfig (the hub never reaches a tenant); move ${name}'s argocd-manager objects to its onboarding stack with \`npm run tenant -- migrate --stack ${stack} --name ${name} --kubeconfig <file>\` before the next pulumi up (docs/operations.md, "Migrating to onboarding stacks"), which also removes this key`);
                 } else if (!["bearerToken", "caData"].includes(f)) {
                     r.problem(`${p}.${f}`, `unknown credential field${suggestion(f, ["bearerToken", "caData"])}; expected bearerToken and caData`);
                 }
