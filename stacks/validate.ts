@@ -19,6 +19,8 @@ import {
     DEFAULT_SYNC_TIMEOUT,
     type DeployConfig,
     type FleetConfig,
+    GIT_WEBHOOK_PROVIDERS,
+    type GitWebhookProvider,
     HA_MIN_HUB_NODES,
     type HubConfig,
     type MatchExpression,
@@ -49,6 +51,22 @@ export interface SecretShapes {
 }
 
 export type Plain = Omit<FleetConfig, "hubKubeconfig" | "tenantCredentials" | "notificationSecrets">;
+
+/**
+ * hub.gitWebhook: `{provider}`, one of the git hosts that share a secret with Argo CD. Bitbucket
+ * Cloud gets its own message: it shares none (Argo CD checks its account UUID).
+ */
+function gitWebhookOf(r: Reader, key: string, value: unknown): { gitWebhook?: { provider: GitWebhookProvider } } {
+    const raw = r.object(key, value, ["provider"]);
+    const expected = `one of ${GIT_WEBHOOK_PROVIDERS.join(", ")}: the git host that sends Argo CD the push webhook`;
+    if (!raw || !r.required(`${key}.provider`, raw.provider, expected)) return {};
+    if (raw.provider === "bitbucket") {
+        r.problem(`${key}.provider`, `bitbucket (Bitbucket Cloud) shares no secret with Argo CD (it checks the account UUID, argocd-secret's webhook.bitbucket.uuid), so there is nothing to generate; remove hub.gitWebhook, or use ${GIT_WEBHOOK_PROVIDERS.join(", ")}`);
+        return {};
+    }
+    const provider = r.string(`${key}.provider`, raw.provider, expected, new RegExp(`^(${GIT_WEBHOOK_PROVIDERS.join("|")})$`));
+    return provider ? { gitWebhook: { provider: provider as GitWebhookProvider } } : {};
+}
 
 /**
  * hub.chartRepository: an https Helm repository or oci:// registry as given, or a local chart
@@ -115,7 +133,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
     const environment = r.string(k("environment"), raw.environment, "a DNS label such as dev, staging or prod", DNS_LABEL) ?? "invalid";
 
     // Hub
-    const hubRaw = r.object(k("hub"), raw.hub, ["domain", "namespace", "chartVersion", "chartRepository", "argocdVersion", "ha", "controllerShards", "nodes", "syncTimeout", "loopbackTenants"]) ?? {};
+    const hubRaw = r.object(k("hub"), raw.hub, ["domain", "namespace", "chartVersion", "chartRepository", "argocdVersion", "ha", "controllerShards", "nodes", "syncTimeout", "loopbackTenants", "gitWebhook"]) ?? {};
     const loopbackTenants = r.boolean(`${k("hub")}.loopbackTenants`, hubRaw.loopbackTenants) ?? false;
     const chartRepository = chartRepositoryOf(r, `${k("hub")}.chartRepository`, hubRaw.chartRepository);
     if (raw.hub !== undefined) r.required(`${k("hub")}.domain`, hubRaw.domain, "the host name Argo CD is served on");
@@ -388,6 +406,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         controllerShards: shardsRaw ?? controllerShardsFor(active.length, ha),
         nodes,
         syncTimeoutSeconds,
+        ...gitWebhookOf(r, `${k("hub")}.gitWebhook`, hubRaw.gitWebhook),
     };
 
     const agent = agentSettings(r, deployRaw, chartPath, environment, tenants);
