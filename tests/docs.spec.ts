@@ -127,6 +127,11 @@ describe("documentation", () => {
             assert.deepStrictEqual(unknown, []);
         });
 
+        it("every flag is handed to the command: after `--`, which npm would otherwise take for itself", () => {
+            const misplaced = all.filter((i) => /^npm run [a-z0-9-]+\s+\[?--[a-z]/.test(i.text)).map((i) => `${i.page}: ${i.text}`);
+            assert.deepStrictEqual(misplaced, []);
+        });
+
         it("every flag shown is one the command's --help lists", function () {
             this.timeout(180_000);
             // npm test and npm run e2e are mocha: their flags are mocha's, not ours.
