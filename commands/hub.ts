@@ -22,7 +22,7 @@ type Action = (typeof ACTIONS)[number];
 export const HUB: CommandSpec = {
     name: "hub -- preview|up",
     summary:
-        "pulumi preview or pulumi up of the hub stack, its program run by the Automation API in this process: for hub stacks whose configuration is too large for the pulumi CLI to hand to node (about 50 tenants or more; README \"Large fleets\"). The engine's output streams to stdout.",
+        "pulumi preview or pulumi up of the hub stack, its program run by the Automation API in this process: for hub stacks whose configuration is too large for the pulumi CLI to hand to node (about 50 tenants or more; docs/operations.md, \"Large fleets\"). The engine's output streams to stdout.",
     options: {
         stack: { type: "string", value: "STACK", required: true, description: "hub stack (a Pulumi.<STACK>.yaml in the project root), with the same pulumi login and passphrase as the CLI" },
         refresh: { type: "boolean", description: "refresh the state from the hub first (the drift check)" },

@@ -39,7 +39,7 @@ export const USAGE = `Usage: npm run tenant -- <command> [options]
           token, and revokes the old one.
   migrate --stack STACK --name NAME --kubeconfig FILE [--context NAME]
           Moves a tenant bootstrapped inside the hub stack (before onboarding stacks) to its own
-          onboarding stack, touching nothing on any cluster (README, "Migrating to onboarding stacks").
+          onboarding stack, touching nothing on any cluster (docs/operations.md, "Migrating to onboarding stacks").
   add     --stack STACK --name NAME --kubeconfig FILE --server URL --ring RING --region REGION
           [--env ENV] [--namespace NS ...] [--label KEY=VALUE ...]
           [--credentials bootstrap|token] [--context NAME]

@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { HubConfig, NotificationSecrets, NotificationsConfig } from "../stacks/config";
+import * as random from "@pulumi/random";
+import type { GitWebhookProvider, HubConfig, NotificationSecrets, NotificationsConfig } from "../stacks/config";
 import { SECRET_KEYS, notificationValues } from "../stacks/notifications";
 import { OWNED_ANNOTATIONS } from "./ownership";
 
@@ -12,6 +13,17 @@ export const PROGRESSIVE_SYNCS_PARAM = "applicationsetcontroller.enable.progress
  */
 export const REDIS_SECRET = "argocd-redis";
 export const NOTIFICATIONS_SECRET = "argocd-notifications-secret";
+/**
+ * Secret holding the git webhook's shared secret (key GIT_WEBHOOK_KEY). The chart's argocd-secret
+ * only references it (`$<secret>:<key>`, which Argo CD resolves in Secrets labelled part-of argocd),
+ * so the value never enters the Helm values.
+ */
+export const GIT_WEBHOOK_SECRET = "argocd-git-webhook";
+export const GIT_WEBHOOK_KEY = "secret";
+/** Basic-auth user name Azure DevOps service hooks send with the generated password. */
+export const AZURE_DEVOPS_WEBHOOK_USER = "argocd";
+/** Where Argo CD's API server takes git push webhooks. */
+export const WEBHOOK_PATH = "/api/webhook";
 
 export interface ArgoCdHubArgs {
     /** Hub settings from the stack configuration (versions, HA, shards, domain). */
@@ -24,6 +36,23 @@ export interface ArgoCdHubArgs {
     healthChecks: Record<string, string>;
     /** Provider of the hub cluster. */
     provider: k8s.Provider;
+}
+
+/** The chart's `configs.secret` values that point Argo CD at the git webhook's shared secret (never the secret itself). */
+export function gitWebhookValues(provider: GitWebhookProvider): Record<string, unknown> {
+    const reference = `$${GIT_WEBHOOK_SECRET}:${GIT_WEBHOOK_KEY}`;
+    switch (provider) {
+        case "github":
+            return { githubSecret: reference };
+        case "gitlab":
+            return { gitlabSecret: reference };
+        case "bitbucketserver":
+            return { bitbucketServerSecret: reference };
+        case "gogs":
+            return { gogsSecret: reference };
+        case "azuredevops":
+            return { azureDevops: { username: AZURE_DEVOPS_WEBHOOK_USER, password: reference } };
+    }
 }
 
 /** Helm values of the argo-cd chart for this hub: pure, so tests can assert on them directly. */
@@ -45,6 +74,7 @@ export function argoCdValues(hub: HubConfig, notifications: NotificationsConfig,
         configs: {
             params,
             cm: { create: true, ...healthChecks },
+            ...(hub.gitWebhook ? { secret: gitWebhookValues(hub.gitWebhook.provider) } : {}),
         },
         redisSecretInit: { enabled: true },
         redis: { enabled: !hub.ha },
@@ -73,14 +103,16 @@ export function notificationSecretData(secrets: NotificationSecrets): Record<str
 }
 
 /**
- * Argo CD on the hub: its namespace, generated credentials, the notifications Secret and the
- * pinned argo-cd chart with progressive syncs enabled. Custom resources that need Argo CD's CRDs
- * depend on `release`.
+ * Argo CD on the hub: its namespace, the notifications Secret, the git webhook's generated shared
+ * secret when the stack asks for one, and the pinned argo-cd chart with progressive syncs enabled.
+ * Custom resources that need Argo CD's CRDs depend on `release`.
  */
 export class ArgoCdHub extends pulumi.ComponentResource {
     public readonly namespace: pulumi.Output<string>;
     public readonly release: k8s.helm.v3.Release;
     public readonly argocdUrl: string;
+    /** The git webhook's shared secret (secret), for the repository's webhook setting; undefined unless hub.gitWebhook is set. */
+    public readonly gitWebhookSecret?: pulumi.Output<string>;
 
     constructor(name: string, args: ArgoCdHubArgs, opts?: pulumi.ComponentResourceOptions) {
         super("agentfleet:index:ArgoCdHub", name, {}, { ...opts, providers: [args.provider] });
@@ -98,6 +130,23 @@ export class ArgoCdHub extends pulumi.ComponentResource {
             },
             child,
         );
+        const secrets: k8s.core.v1.Secret[] = [notificationsSecret];
+        if (args.hub.gitWebhook) {
+            // Two parties share it: Argo CD (this Secret) and the git host's webhook setting (the stack output).
+            const password = new random.RandomPassword(`${name}-git-webhook`, { length: 40, special: false }, child);
+            this.gitWebhookSecret = pulumi.secret(password.result);
+            secrets.push(
+                new k8s.core.v1.Secret(
+                    `${name}-git-webhook`,
+                    {
+                        metadata: { name: GIT_WEBHOOK_SECRET, namespace: this.namespace, labels: { "app.kubernetes.io/part-of": "argocd" }, annotations: { ...OWNED_ANNOTATIONS } },
+                        type: "Opaque",
+                        stringData: pulumi.secret(this.gitWebhookSecret.apply((value) => ({ [GIT_WEBHOOK_KEY]: value }))),
+                    },
+                    child,
+                ),
+            );
+        }
 
         this.release = new k8s.helm.v3.Release(
             `${name}-argo-cd`,
@@ -112,10 +161,10 @@ export class ArgoCdHub extends pulumi.ComponentResource {
                 maxHistory: 10,
                 timeout: 900,
             },
-            { ...child, dependsOn: [notificationsSecret] },
+            { ...child, dependsOn: secrets },
         );
         this.argocdUrl = args.notifications.argocdUrl;
 
-        this.registerOutputs({ namespace: this.namespace, release: this.release.status, argocdUrl: this.argocdUrl });
+        this.registerOutputs({ namespace: this.namespace, release: this.release.status, argocdUrl: this.argocdUrl, gitWebhookSecret: this.gitWebhookSecret });
     }
 }

@@ -3,7 +3,7 @@
  * Argo CD's own CRDs (v3.4.7): the e2e stack's ApplicationSet and its Applications live on the hub.
  *
  * THE TEST PLAYS ARGO CD'S PART: Argo CD's controllers cannot be built on this machine (their
- * gitops-engine module is not served by the module proxy; README, "Proven on the real engines"),
+ * gitops-engine module is not served by the module proxy; docs/real-engines.md),
  * so this suite writes the status the ApplicationSet controller (status.applicationStatus,
  * RolloutProgressing) and the application controller (sync, health, operationState) would
  * write, with Argo CD v3.4.7's field names and messages. What is proven: the command reads the

@@ -68,7 +68,7 @@ export function engines(): Engine[] {
     ];
     return [
         {
-            // Argo CD itself cannot be built here (README); its CRDs come from its module at the pinned version.
+            // Argo CD itself cannot be built here (docs/real-engines.md); its CRDs come from its module at the pinned version.
             name: "argocd-crds",
             version: ENGINE_VERSIONS.argocd,
             module: "argocd",

@@ -149,6 +149,8 @@ export interface Evaluation {
     config: Record<string, string>;
     /** Stack outputs the program returned. */
     outputs: Record<string, unknown>;
+    /** Names of the stack outputs marked secret (`pulumi stack output` shows them as [secret]). */
+    secretOutputs: string[];
 }
 
 const isSecret = (v: unknown) => pulumi.runtime.isRpcSecret(v);
@@ -186,6 +188,7 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
         const b64 = (s: string) => Buffer.from(s).toString("base64");
         return { ...inputs, data: { token: b64(`${GENERATED_PREFIX}${name}-token__`), "ca.crt": b64(`${GENERATED_PREFIX}${name}-ca__`), namespace: b64("kube-system") } };
     }
+    if (type === "random:index/randomPassword:RandomPassword") return { ...inputs, result: `${GENERATED_PREFIX}${name}__` };
     return inputs;
 }
 
@@ -256,9 +259,14 @@ async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Eva
 
     const program = options.program?.run ?? loadProgram(root);
     let failure: unknown;
+    const secretOutputs: string[] = [];
     const outputs = await pulumi.runtime.runInPulumiStack(async () => {
         try {
-            return await program();
+            const result = await program();
+            for (const [name, value] of Object.entries((result ?? {}) as Record<string, unknown>)) {
+                if (pulumi.Output.isInstance(value) && (await pulumi.isSecret(value))) secretOutputs.push(name);
+            }
+            return result;
         } catch (err) {
             failure = err;
             return {};
@@ -270,7 +278,7 @@ async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Eva
         if (failure instanceof Error) Object.defineProperty(failure, "registered", { value: declaredResources({ resources: captured }), enumerable: false });
         throw failure;
     }
-    return { stack, resources: captured, placeholders: stackConfig.placeholders, config: stackConfig.config, outputs: (outputs ?? {}) as Record<string, unknown> };
+    return { stack, resources: captured, placeholders: stackConfig.placeholders, config: stackConfig.config, outputs: (outputs ?? {}) as Record<string, unknown>, secretOutputs };
 }
 
 interface RegisterRequest {

@@ -32,6 +32,14 @@ export const HA_MIN_HUB_NODES = 3;
 /** Default controller sync timeout, only for stacks without sync windows (see validateConfig). */
 export const DEFAULT_SYNC_TIMEOUT = "1h";
 
+/**
+ * Git hosts whose push webhook Argo CD checks with a shared secret (argocd-secret's
+ * `webhook.<host>.secret`; Azure DevOps: basic auth). Bitbucket Cloud is not one: it sends no
+ * secret, and Argo CD checks its account UUID instead.
+ */
+export const GIT_WEBHOOK_PROVIDERS = ["github", "gitlab", "bitbucketserver", "gogs", "azuredevops"] as const;
+export type GitWebhookProvider = (typeof GIT_WEBHOOK_PROVIDERS)[number];
+
 export interface HubConfig {
     /** Host name Argo CD is served on; also the default notification link base. */
     domain: string;
@@ -56,6 +64,8 @@ export interface HubConfig {
     nodes: number;
     /** Controller sync timeout in seconds; 0 = none (always 0 when the stack has sync windows). */
     syncTimeoutSeconds: number;
+    /** The git host whose push webhook makes Argo CD refresh at once, with a generated shared secret; unset: Argo CD polls (every 3 minutes). */
+    gitWebhook?: { provider: GitWebhookProvider };
 }
 
 export interface TenantConfig {
@@ -189,7 +199,7 @@ export const CONFIG_KEYS: Record<string, { secret: boolean; required: boolean }>
     tenantCredentials: { secret: true, required: true },
     rollout: { secret: false, required: true },
     emergencyRollout: { secret: false, required: false },
-    // Optional: without it Argo CD sends no notifications (README, config reference).
+    // Optional: without it Argo CD sends no notifications (docs/configuration.md).
     notifications: { secret: false, required: false },
     notificationSecrets: { secret: true, required: true },
     // Optional: without it `npm run promote` has no gate to check for this stack.

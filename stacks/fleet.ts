@@ -4,7 +4,8 @@
  * their own onboarding stacks (onboarding/), which hand the hub a token and CA.
  */
 import * as k8s from "@pulumi/kubernetes";
-import { ArgoCdHub } from "../components/argocd-hub";
+import type * as pulumi from "@pulumi/pulumi";
+import { ArgoCdHub, WEBHOOK_PATH } from "../components/argocd-hub";
 import { FleetRollout } from "../components/fleet-rollout";
 import { TenantClusters } from "../components/tenant-clusters";
 import type { FleetConfig } from "./config";
@@ -16,6 +17,9 @@ export interface FleetOutputs {
     argocdVersion: string;
     tenants: string[];
     rolloutSteps: string[];
+    /** With hub.gitWebhook: the URL and shared secret (a stack secret) the repository's push webhook takes. */
+    gitWebhookUrl?: string;
+    gitWebhookSecret?: pulumi.Output<string>;
 }
 
 /** Declares the whole stack. Call only with a configuration that `loadConfig` validated. */
@@ -63,5 +67,6 @@ export async function deployFleet(cfg: FleetConfig): Promise<FleetOutputs> {
         argocdVersion: cfg.hub.argocdVersion,
         tenants: cfg.tenants.map((t) => t.name),
         rolloutSteps: cfg.steps.map((s) => s.name),
+        ...(hub.gitWebhookSecret ? { gitWebhookUrl: `https://${cfg.hub.domain}${WEBHOOK_PATH}`, gitWebhookSecret: hub.gitWebhookSecret } : {}),
     };
 }

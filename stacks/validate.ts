@@ -19,6 +19,8 @@ import {
     DEFAULT_SYNC_TIMEOUT,
     type DeployConfig,
     type FleetConfig,
+    GIT_WEBHOOK_PROVIDERS,
+    type GitWebhookProvider,
     HA_MIN_HUB_NODES,
     type HubConfig,
     type MatchExpression,
@@ -50,6 +52,22 @@ export interface SecretShapes {
 }
 
 export type Plain = Omit<FleetConfig, "hubKubeconfig" | "tenantCredentials" | "notificationSecrets">;
+
+/**
+ * hub.gitWebhook: `{provider}`, one of the git hosts that share a secret with Argo CD. Bitbucket
+ * Cloud gets its own message: it shares none (Argo CD checks its account UUID).
+ */
+function gitWebhookOf(r: Reader, key: string, value: unknown): { gitWebhook?: { provider: GitWebhookProvider } } {
+    const raw = r.object(key, value, ["provider"]);
+    const expected = `one of ${GIT_WEBHOOK_PROVIDERS.join(", ")}: the git host that sends Argo CD the push webhook`;
+    if (!raw || !r.required(`${key}.provider`, raw.provider, expected)) return {};
+    if (raw.provider === "bitbucket") {
+        r.problem(`${key}.provider`, `bitbucket (Bitbucket Cloud) shares no secret with Argo CD (it checks the account UUID, argocd-secret's webhook.bitbucket.uuid), so there is nothing to generate; remove hub.gitWebhook, or use ${GIT_WEBHOOK_PROVIDERS.join(", ")}`);
+        return {};
+    }
+    const provider = r.string(`${key}.provider`, raw.provider, expected, new RegExp(`^(${GIT_WEBHOOK_PROVIDERS.join("|")})$`));
+    return provider ? { gitWebhook: { provider: provider as GitWebhookProvider } } : {};
+}
 
 /**
  * hub.chartRepository: an https Helm repository or oci:// registry as given, or a local chart
@@ -108,7 +126,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
     const k = (key: string) => `${PROJECT}:${key}`;
     for (const key of unknownKeys) r.problem(k(key), `unknown configuration key${suggestion(key, Object.keys(CONFIG_KEYS))}; agentfleet reads ${Object.keys(CONFIG_KEYS).join(", ")}`);
     for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
-        if (spec.required && !spec.secret && (raw as Record<string, unknown>)[key] === undefined) r.problem(k(key), "is required (see the config reference in README.md)");
+        if (spec.required && !spec.secret && (raw as Record<string, unknown>)[key] === undefined) r.problem(k(key), "is required (see docs/configuration.md)");
     }
     if (!secrets.hubKubeconfig) r.problem(k("hubKubeconfig"), "is required: the hub cluster's kubeconfig, set with `pulumi config set --secret hubKubeconfig < hub.yaml`");
     else if (secrets.hubKubeconfigProblem) r.problem(k("hubKubeconfig"), `is not a valid kubeconfig: ${secrets.hubKubeconfigProblem}; store the file as it is with \`pulumi config set --secret hubKubeconfig < hub.yaml\``);
@@ -116,7 +134,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
     const environment = r.string(k("environment"), raw.environment, "a DNS label such as dev, staging or prod", DNS_LABEL) ?? "invalid";
 
     // Hub
-    const hubRaw = r.object(k("hub"), raw.hub, ["domain", "namespace", "chartVersion", "chartRepository", "argocdVersion", "ha", "controllerShards", "nodes", "syncTimeout", "loopbackTenants"]) ?? {};
+    const hubRaw = r.object(k("hub"), raw.hub, ["domain", "namespace", "chartVersion", "chartRepository", "argocdVersion", "ha", "controllerShards", "nodes", "syncTimeout", "loopbackTenants", "gitWebhook"]) ?? {};
     const loopbackTenants = r.boolean(`${k("hub")}.loopbackTenants`, hubRaw.loopbackTenants) ?? false;
     const chartRepository = chartRepositoryOf(r, `${k("hub")}.chartRepository`, hubRaw.chartRepository);
     if (raw.hub !== undefined) r.required(`${k("hub")}.domain`, hubRaw.domain, "the host name Argo CD is served on");
@@ -218,7 +236,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
                     // Nothing of a token tenant was ever in the hub state: migrate refuses it.
                     r.problem(`${p}.kubeconfig`, `tenant ${name} uses credentials: token, whose credential is bearerToken and caData, never a kubeconfig; store them with \`pulumi config set --stack ${stack} --secret --path 'tenantCredentials.${name}.bearerToken' < <token file>\` (and caData), and remove this key with \`pulumi config rm --stack ${stack} --path 'tenantCredentials.${name}.kubeconfig'\``);
                 } else if (f === "kubeconfig") {
-                    r.problem(`${p}.kubeconfig`, `the hub stack no longer holds a tenant kubeconfig (the hub never reaches a tenant); move ${name}'s argocd-manager objects to its onboarding stack with \`npm run tenant -- migrate --stack ${stack} --name ${name} --kubeconfig <file>\` before the next pulumi up (README, "Migrating to onboarding stacks"), which also removes this key`);
+                    r.problem(`${p}.kubeconfig`, `the hub stack no longer holds a tenant kubeconfig (the hub never reaches a tenant); move ${name}'s argocd-manager objects to its onboarding stack with \`npm run tenant -- migrate --stack ${stack} --name ${name} --kubeconfig <file>\` before the next pulumi up (docs/operations.md, "Migrating to onboarding stacks"), which also removes this key`);
                 } else if (!["bearerToken", "caData"].includes(f)) {
                     r.problem(`${p}.${f}`, `unknown credential field${suggestion(f, ["bearerToken", "caData"])}; expected bearerToken and caData`);
                 }
@@ -396,6 +414,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         controllerShards: shardsRaw ?? controllerShardsFor(active.length, ha),
         nodes,
         syncTimeoutSeconds,
+        ...gitWebhookOf(r, `${k("hub")}.gitWebhook`, hubRaw.gitWebhook),
     };
 
     const agent = agentSettings(r, deployRaw, chartPath, environment, tenants, (name) => `${k("tenants")}[${names.get(name)}]`);

@@ -1,9 +1,9 @@
 /**
  * Secret-leak scan. For every committed stack, no secret placeholder (`__SECRET__<key path>__`, a
- * stand-in for a `secure:` value), no generated credential (`__GENERATED__...__`: the Redis
- * password, the argocd-manager token and CA), no base64 form of either and no ciphertext of the
+ * stand-in for a `secure:` value), no generated credential (`__GENERATED__...__`: the git
+ * webhook's shared secret, the argocd-manager token and CA), no base64 form of either and no ciphertext of the
  * stack file may appear in anything a person or CI log sees: the render files, the plan and diff
- * commands' stdout and stderr, the stack outputs, and the error messages of broken
+ * commands' stdout and stderr, the stack outputs (but secret ones, which show as [secret]), and the error messages of broken
  * configurations. And every captured input that carries a credential is marked secret, so the
  * engine encrypts it in state.
  */
@@ -14,19 +14,26 @@ import * as pulumi from "@pulumi/pulumi";
 import { NOTIFICATIONS_SECRET } from "../components/argocd-hub";
 import { ConfigError } from "../stacks/config";
 import { EMPTY_SNAPSHOT, type Snapshot, formatDiff, snapshotOf } from "../commands/diff";
-import { type Evaluation, GENERATED_PREFIX, ROOT, SECRET_PREFIX, declaredObjects, secretPaths } from "../evaluator/evaluate";
+import { type Evaluation, GENERATED_PREFIX, REDACTED, ROOT, SECRET_PREFIX, declaredObjects, secretPaths } from "../evaluator/evaluate";
 import { main as planMain } from "../commands/plan";
 import { STACKS, type Obj, brokenFixtures, configProblems, evaluated, projectCopy, rendered, runTool, secretMaterial } from "./helpers";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 
-/** The credential values the mocks make up for this evaluation (see evaluator/evaluate.ts mockState). */
-function generatedValues(ev: Evaluation): string[] {
-    return ev.resources.flatMap((r) => {
-        if (r.type === "kubernetes:core/v1:Secret" && r.inputs.type === "kubernetes.io/service-account-token") return [`${GENERATED_PREFIX}${r.name}-token__`, `${GENERATED_PREFIX}${r.name}-ca__`];
-        return [];
-    });
+/** The service-account tokens and CAs the mocks make up for this evaluation (see evaluator/evaluate.ts mockState). */
+function tokenValues(ev: Evaluation): string[] {
+    return ev.resources.flatMap((r) => (r.type === "kubernetes:core/v1:Secret" && r.inputs.type === "kubernetes.io/service-account-token" ? [`${GENERATED_PREFIX}${r.name}-token__`, `${GENERATED_PREFIX}${r.name}-ca__`] : []));
 }
+
+/** The passwords the mocks make up for RandomPasswords (the git webhook's shared secret). */
+function passwordValues(ev: Evaluation): string[] {
+    return ev.resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword").map((r) => `${GENERATED_PREFIX}${r.name}__`);
+}
+
+const generatedValues = (ev: Evaluation): string[] => [...tokenValues(ev), ...passwordValues(ev)];
+
+/** The stack outputs as `pulumi stack output` shows them: secret ones as [secret]. */
+const shownOutputs = (ev: Evaluation) => Object.fromEntries(Object.entries(ev.outputs).map(([k, v]) => [k, ev.secretOutputs.includes(k) ? REDACTED : v]));
 
 /** Everything that must never be shown, as it is and base64-encoded. */
 function needlesOf(stack: string, ev: Evaluation): string[] {
@@ -91,12 +98,12 @@ describe("secret-leak scan", function () {
                 needles = needlesOf(stack, await evaluated(stack));
             });
 
-            it("has secrets to look for: a placeholder per secure value; the hub stack generates no credential", async () => {
+            it("has secrets to look for: a placeholder per secure value; the hub stack generates no tenant credential", async () => {
                 const ev = await evaluated(stack);
                 assert.strictEqual(ev.placeholders.length, secretMaterial(path.join(ROOT, `Pulumi.${stack}.yaml`)).ciphertexts.length);
                 assert.ok(ev.placeholders.length >= 3);
                 // Tenant tokens are generated in the onboarding stacks (tests/tenant-access.spec.ts), never in the hub's.
-                assert.deepStrictEqual(generatedValues(ev), []);
+                assert.deepStrictEqual(tokenValues(ev), []);
             });
 
             it("marks every captured input that carries a credential secret", async () => {
@@ -124,7 +131,7 @@ describe("secret-leak scan", function () {
             });
 
             it("keeps them out of the stack outputs", async () => {
-                assertClean("the stack outputs", JSON.stringify((await evaluated(stack)).outputs), needles);
+                assertClean("the stack outputs as pulumi stack output shows them", JSON.stringify(shownOutputs(await evaluated(stack))), needles);
             });
 
             it("keeps them out of `npm run plan` (stdout and stderr)", async () => {

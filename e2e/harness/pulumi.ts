@@ -35,6 +35,9 @@ export function pulumiEnv(runDir: string, bins: PulumiBins): Record<string, stri
         PULUMI_BACKEND_URL: `file://${state}`,
         PULUMI_CONFIG_PASSPHRASE: EXAMPLE_PASSPHRASE,
         PULUMI_SKIP_UPDATE_CHECK: "true",
+        // Nothing is downloaded: the Node.js language host reports every provider package in node_modules,
+        // @pulumi/random included, whose provider cannot be built here. The engine's install of reported
+        // plugins is best effort, and no e2e stack declares a random resource (tests/git-webhook.spec.ts).
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
         PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
         PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "false",

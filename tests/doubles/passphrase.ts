@@ -6,7 +6,7 @@
  */
 import * as crypto from "crypto";
 
-/** The passphrase of the committed example stacks (README, "Example stacks"), and only of them. */
+/** The passphrase of the committed example stacks (docs/configuration.md, "Example stacks"), and only of them. */
 export const EXAMPLE_PASSPHRASE = "agentfleet-example-only";
 
 export interface PassphraseCrypter {
