@@ -177,17 +177,18 @@ describe("rollout gates on a real kube-apiserver (probe gate, argocd-manager's r
             const before = await live();
             const revision = before.metadata.annotations["deployment.kubernetes.io/revision"];
             assert.ok(revision, "the Deployment controller recorded no revision");
-            assert.deepStrictEqual(await health(), { status: "Progressing", message: `Waiting for the agent prober to pass revision ${revision} (no probe yet)` });
+            assert.strictEqual((await health()).status, "Progressing", "Healthy before any probe");
 
             const first = runProber();
             assert.strictEqual(first.status, 0, first.output);
+            await settled();
+            // The gate's verdict once the Deployment controller has observed the prober's own write.
+            assert.deepStrictEqual(await health(), { status: "Healthy", message: `Agent prober passed revision ${revision}` });
             const written = await live();
             assert.strictEqual(written.metadata.annotations["agentfleet.io/probe-result"], "pass", first.output);
             assert.strictEqual(written.metadata.annotations["agentfleet.io/probe-revision"], revision);
             assert.ok(written.metadata.generation > before.metadata.generation, `the annotation write did not bump the generation (${before.metadata.generation} -> ${written.metadata.generation}): the premise of this test is gone`);
             assert.strictEqual(written.metadata.annotations["deployment.kubernetes.io/revision"], revision, "the prober's write changed the revision");
-            await settled();
-            assert.deepStrictEqual(await health(), { status: "Healthy", message: `Agent prober passed revision ${revision}` });
 
             // The next CronJob runs: nothing probed, nothing written, still Healthy.
             const probes = agent.probes;
