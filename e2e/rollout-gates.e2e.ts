@@ -117,7 +117,27 @@ describe("rollout gates on a real kube-apiserver (probe gate, argocd-manager's r
         let scriptDir: string;
         const deploymentPath = objectPath("apps/v1", "Deployment", "voice-agent", NS);
         const live = () => request(admin, "GET", deploymentPath);
-        const health = async () => runHealthScript(deploymentLua, await live());
+        /**
+         * The gate's verdict on the live Deployment: the Lua VM double (Argo CD's restrictions), and
+         * with AGENTFLEET_ARGOCD set to an `argocd` binary also Argo CD's own evaluation
+         * (`argocd admin settings resource-overrides health`), which must agree. Once the Argo CD
+         * engine is merged (branch i-argocd) this should come from ensureEngines instead.
+         */
+        const health = async () => {
+            const deployment = await live();
+            const verdict = runHealthScript(deploymentLua, deployment);
+            if (process.env.AGENTFLEET_ARGOCD) assert.deepStrictEqual(argoCdHealth(process.env.AGENTFLEET_ARGOCD, deployment), verdict, "Argo CD's own Lua evaluation disagrees with the VM double");
+            return verdict;
+        };
+        function argoCdHealth(argocd: string, deployment: Obj): { status: string; message: string } {
+            const dir = fs.mkdtempSync(path.join(runDir, "argocd-health-"));
+            fs.writeFileSync(path.join(dir, "argocd-cm.yaml"), stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "argocd-cm", namespace: "argocd" }, data: { "resource.customizations.health.apps_Deployment": deploymentLua } }));
+            fs.writeFileSync(path.join(dir, "deployment.yaml"), stringify(deployment));
+            const out = spawnSync(argocd, ["admin", "settings", "resource-overrides", "health", path.join(dir, "deployment.yaml"), "--argocd-cm-path", path.join(dir, "argocd-cm.yaml")], { encoding: "utf8", timeout: 60_000 });
+            assert.strictEqual(out.status, 0, out.stderr);
+            const field = (name: string) => (out.stdout.split("\n").find((l) => l.startsWith(`${name}:`)) ?? "").slice(name.length + 1).trim();
+            return { status: field("STATUS"), message: field("MESSAGE") };
+        }
 
         /** One run of files/prober.sh, as one CronJob run: the CronJob's env, the prober's token. */
         function runProber(): { status: number | null; output: string } {
