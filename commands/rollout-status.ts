@@ -6,7 +6,11 @@
  * Follows Argo CD v3.4.7 (applicationset_controller.go): steps are 1-based strings in
  * applicationStatus, -1 for an Application no step matches; a step is complete when each of its
  * Applications is Healthy there; the RolloutProgressing condition names the active step and its
- * lastTransitionTime changes exactly when the step does.
+ * lastTransitionTime changes exactly when the step does. And v3.6.2
+ * (applicationset/progressivesync/progressive_sync.go): steps are assigned to the Applications the
+ * generator still produces, so one it no longer produces (its tenant removed) has step -1 although
+ * its labels match a step; controller/sync.go keeps a sync a deny window blocks Running with
+ * "Sync operation blocked by sync window".
  */
 import { stepMatches } from "../stacks/config";
 import { formatTable } from "./table";
@@ -36,6 +40,8 @@ export interface TenantStatus {
     done: boolean;
     /** Why this Application stops the rollout, when it does. */
     failure?: string;
+    /** The ApplicationSet no longer generates it (its tenant was removed): Argo CD keeps it and never syncs it. */
+    leftBehind?: boolean;
 }
 
 export interface StepStatus {
@@ -67,6 +73,7 @@ export interface RolloutStatus {
 const MOVING = new Set(["Waiting", "Pending", "Progressing"]);
 const FAILED_PHASES = new Set(["Failed", "Error"]);
 const SHA = /^[0-9a-f]{40}$/;
+const BLOCKED_BY_WINDOW = "Sync operation blocked by sync window";
 
 const matcherText = (exprs: Obj[] = []) => exprs.map((e) => `${e.key} ${e.operator} (${(e.values ?? []).join(", ")})`).join(" and ") || "(everything)";
 const sourceOf = (spec: Obj | undefined): Obj => spec?.source ?? spec?.sources?.[0] ?? {};
@@ -92,7 +99,9 @@ function tenantStatus(app: Obj, entry: Obj | undefined, steps: Obj[], target: st
     const labels = app.metadata?.labels ?? {};
     const name = String(app.metadata.name);
     // Argo CD's own step assignment when it has one; otherwise the same first-match rule it uses.
-    const step = entry?.step !== undefined ? Number(entry.step) : steps.findIndex((s) => stepMatches({ matchExpressions: s.matchExpressions ?? [] }, labels)) + 1 || -1;
+    const labelStep = steps.findIndex((s) => stepMatches({ matchExpressions: s.matchExpressions ?? [] }, labels)) + 1 || -1;
+    const step = entry?.step !== undefined ? Number(entry.step) : labelStep;
+    const leftBehind = step === -1 && labelStep !== -1;
     const revision = String(status.sync?.revision ?? status.sync?.revisions?.[0] ?? "");
     const compared = sourceOf(status.sync?.comparedTo).targetRevision;
     const atTarget = sourceOf(app.spec).targetRevision === target && (compared === undefined || compared === target) && (!SHA.test(target) || revision === target);
@@ -105,7 +114,7 @@ function tenantStatus(app: Obj, entry: Obj | undefined, steps: Obj[], target: st
     let failure: string | undefined;
     if (health === "Degraded") failure = `${labels.tenant ?? name} is Degraded${status.health?.message ? `: ${status.health.message}` : ""}`;
     else if (!done && operation && FAILED_PHASES.has(operation.phase) && rollout !== "Waiting") failure = `${labels.tenant ?? name}: sync ${operation.phase}${operation.message ? `: ${operation.message}` : ""}`;
-    else if (!done && step === -1) failure = `${labels.tenant ?? name} matches no rollout step: Argo CD never syncs it (check its labels against the steps)`;
+    else if (!done && step === -1 && !leftBehind) failure = `${labels.tenant ?? name} matches no rollout step: Argo CD never syncs it (check its labels against the steps)`;
     return {
         application: name,
         tenant: String(labels.tenant ?? name),
@@ -121,6 +130,7 @@ function tenantStatus(app: Obj, entry: Obj | undefined, steps: Obj[], target: st
         ...(operation ? { operation } : {}),
         done,
         ...(failure ? { failure } : {}),
+        ...(leftBehind ? { leftBehind } : {}),
     };
 }
 
@@ -128,6 +138,7 @@ function tenantStatus(app: Obj, entry: Obj | undefined, steps: Obj[], target: st
 function waitsFor(t: TenantStatus, maxUpdate: string, target: string): string {
     const now = `${t.sync}, ${t.health}${t.healthMessage ? `: ${t.healthMessage}` : ""}`;
     if (t.failure) return `${t.tenant}: FAILED (${t.failure})`;
+    if (t.operation?.phase === "Running" && t.operation.message.startsWith(BLOCKED_BY_WINDOW)) return `${t.tenant}: a sync window to allow its sync (Argo CD started it; a deny window blocks it)`;
     switch (t.rollout) {
         case "Waiting":
             return maxUpdate === "0" || maxUpdate === "0%" ? `${t.tenant}: a manual sync (maxUpdate ${maxUpdate}: Argo CD does not sync this step itself)` : `${t.tenant}: its turn to sync (maxUpdate ${maxUpdate})`;
@@ -145,9 +156,11 @@ export function rolloutStatus(appSet: Obj, applications: Obj[], now: Date = new 
     const steps: Obj[] = appSet.spec?.strategy?.rollingSync?.steps ?? [];
     const target = String(sourceOf(appSet.spec?.template?.spec).targetRevision ?? "HEAD");
     const entries = new Map<string, Obj>(((appSet.status?.applicationStatus ?? []) as Obj[]).map((e) => [e.application, e]));
-    const tenants = ownedApplications(appSet, applications)
+    const owned = ownedApplications(appSet, applications)
         .map((a) => tenantStatus(a, entries.get(a.metadata.name), steps, target))
         .sort((a, b) => a.tenant.localeCompare(b.tenant));
+    const leftBehind = owned.filter((t) => t.leftBehind);
+    const tenants = owned.filter((t) => !t.leftBehind);
 
     let activeStep: number | null = null;
     const stepStatuses: StepStatus[] = steps.map((s, i) => {
@@ -171,6 +184,9 @@ export function rolloutStatus(appSet: Obj, applications: Obj[], now: Date = new 
     if (tenants.length === 0) notes.push("the ApplicationSet owns no Applications yet (does any cluster Secret match its generator?)");
     if (tenants.length > 0 && entries.size === 0) notes.push("the ApplicationSet has no RollingSync status: are progressive syncs enabled (applicationsetcontroller.enable.progressive.syncs)?");
     if (steps.length === 0) notes.push("the ApplicationSet has no RollingSync steps: every Application syncs at once");
+    for (const t of leftBehind) {
+        notes.push(`${t.tenant}: Application ${t.application} is left behind: the ApplicationSet no longer generates it (its tenant was removed from the stack, or its cluster Secret no longer matches the generator), so Argo CD never syncs it again; once its workloads are dealt with, delete it with \`kubectl -n ${String(appSet.metadata.namespace)} delete application ${t.application}\` (preserveResourcesOnDeletion leaves the workloads on the tenant)`);
+    }
 
     const active = stepStatuses.find((s) => s.step === activeStep);
     const waitingFor = active ? active.tenants.filter((t) => !t.done).map((t) => waitsFor(t, active.maxUpdate, target)) : unmatched.filter((t) => !t.done).map((t) => waitsFor(t, "100%", target));

@@ -18,14 +18,18 @@ export const NAMESPACE_RULES: PolicyRule[] = [{ apiGroups: ["*"], resources: ["*
  * The only rights Argo CD gets outside the agent namespaces. With `namespaces` set on the cluster
  * Secret, Argo CD lists and watches inside those namespaces only, so it needs:
  * - API discovery (`/api`, `/apis` and their sub-paths) and `/version`, to learn which kinds exist
- *   and how to reach them (k3s grants these to authenticated users too; listed so the grant is
- *   explicit and survives a hardened cluster);
+ *   and how to reach them;
+ * - the OpenAPI documents: `/openapi/v2`, which gitops-engine's cluster cache loads on every sync
+ *   (an error fails the cache for the whole tenant), and `/openapi/v3` with its per-group paths,
+ *   which kubectl's apply validator reads when Argo CD syncs. k3s and kubeadm grant all of these
+ *   to every authenticated user through `system:discovery`; a hardened cluster does not, so the
+ *   grant is explicit;
  * - `get` on its own agent Namespaces (by name), to check the sync destination exists.
  * Nothing else: no cluster-scoped writes, no reads of other namespaces or of Secrets elsewhere.
  */
 export function managerClusterRules(namespaces: string[]): PolicyRule[] {
     return [
-        { nonResourceURLs: ["/api", "/api/*", "/apis", "/apis/*", "/version"], verbs: ["get"] },
+        { nonResourceURLs: ["/api", "/api/*", "/apis", "/apis/*", "/version", "/openapi/v2", "/openapi/v3", "/openapi/v3/*"], verbs: ["get"] },
         { apiGroups: [""], resources: ["namespaces"], resourceNames: [...namespaces], verbs: ["get"] },
     ];
 }

@@ -21,7 +21,24 @@ export interface TriggerCondition {
     oncePer?: string;
 }
 
-const syncedRevision = "app.status.operationState?.syncResult?.revision";
+
+/**
+ * One key per rollout of a revision to an Application: the revision, plus the id of the newest
+ * history entry of another revision (-1 when none). RollingSync may sync an Application twice at
+ * the same revision (history ids 0 and 1, measured with v3.6.2): both syncs share the key. A later
+ * rollout back to the same revision (a rollback) follows another revision's history entry, so it
+ * gets a new key and is reported again; keying on the revision alone would stay silent for it.
+ */
+/*
+ * The revision is the operation's syncResult.revision: RollingSync pins it (v3.6.2) and sync.go
+ * resolves it to a commit. Written with `let`: expr v1.17.8 evaluates a closure builtin (filter,
+ * findLast) inside a `+` chain wrongly ("invalid operation: bool + string"), and the engine would
+ * only log that and drop the key.
+ */
+const rolloutKey =
+    "let revision = app.status.operationState?.syncResult?.revision ?? ''; " +
+    "let before = findLast(app.status.history ?? [], {.revision != revision}); " +
+    "revision + ':' + string(before?.id ?? -1)";
 
 /** Triggers, by catalog name where the catalog has one. */
 export const TRIGGERS: Record<string, TriggerCondition[]> = {
@@ -30,7 +47,7 @@ export const TRIGGERS: Record<string, TriggerCondition[]> = {
             description: "The agent was synced and is healthy on this tenant",
             when: "app.status.operationState != nil and app.status.operationState.phase in ['Succeeded'] and app.status.health.status == 'Healthy'",
             send: ["app-deployed"],
-            oncePer: syncedRevision,
+            oncePer: rolloutKey,
         },
     ],
     "on-health-degraded": [
@@ -45,17 +62,18 @@ export const TRIGGERS: Record<string, TriggerCondition[]> = {
             description: "Syncing the agent failed on this tenant",
             when: "app.status.operationState != nil and app.status.operationState.phase in ['Error', 'Failed']",
             send: ["app-sync-failed"],
-            oncePer: syncedRevision,
+            oncePer: rolloutKey,
         },
     ],
     "on-rollout-step-started": [
         {
-            description: "The RollingSync rollout reached this tenant",
-            when: "app.status.operationState != nil and app.status.operationState.phase in ['Running'] and app.status.operationState.operation?.initiatedBy?.username == 'applicationset-controller'",
+            description: "The RollingSync rollout reached this tenant: Argo CD applied its first objects",
+            // Not "phase Running": Argo CD writes a Running operation state before it checks sync
+            // windows, and a deny window then keeps it Running ("Sync operation blocked by sync
+            // window") with nothing applied. syncResult.resources lists only tasks that ran.
+            when: "app.status.operationState?.operation?.initiatedBy?.username == 'applicationset-controller' and len(app.status.operationState?.syncResult?.resources ?? []) > 0",
             send: ["app-rollout-step-started"],
-            // The ApplicationSet controller starts syncs with an empty SyncOperation (no revision),
-            // so only the operation's start time tells one RollingSync operation from the next.
-            oncePer: "app.status.operationState?.startedAt",
+            oncePer: rolloutKey,
         },
     ],
 };
@@ -122,8 +140,8 @@ const TEMPLATE_TEXT: Record<string, TemplateText> = {
     "app-deployed": { title: "Agent deployed", color: "#18be52", body: text`revision ${go(".app.status.sync.revision")} is synced and healthy.` },
     "app-health-degraded": { title: "Agent degraded", color: "#f4c030", body: text`health is ${go(".app.status.health.status")}: ${go(".app.status.health.message")}. The rollout stops at this step.` },
     "app-sync-failed": { title: "Agent sync failed", color: "#e96d76", body: text`sync ${go(".app.status.operationState.phase")}: ${go(".app.status.operationState.message")}` },
-    // The operation RollingSync starts carries no revision; the Application's target revision is what it syncs to.
-    "app-rollout-step-started": { title: "Rollout reached tenant", color: "#0dadea", body: text`RollingSync started syncing ${go(".app.spec.source.targetRevision")}.` },
+    // targetRevision is what people wrote (a tag or branch); syncResult.revision is the commit RollingSync pinned.
+    "app-rollout-step-started": { title: "Rollout reached tenant", color: "#0dadea", body: text`RollingSync started syncing ${go(".app.spec.source.targetRevision")} (${go(".app.status.operationState.syncResult.revision")}).` },
 };
 
 /** The fields of one notification template, as notifications-engine reads them. */

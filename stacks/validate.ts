@@ -165,7 +165,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         const p = `${k("tenants")}[${i}]`;
         // Named from here on, even when the name itself is invalid: it is what the user wrote.
         if (item !== null && typeof item === "object" && typeof (item as Record<string, unknown>).name === "string" && (item as Record<string, unknown>).name !== "") r.name(p, `tenant ${(item as Record<string, unknown>).name}`);
-        const t = r.object(p, item, ["name", "server", "env", "ring", "region", "labels", "namespaces", "paused", "credentials", "decommissioned"]);
+        const t = r.object(p, item, ["name", "server", "env", "ring", "region", "labels", "namespaces", "grantedNamespaces", "paused", "credentials", "decommissioned"]);
         if (!t) return;
         r.required(`${p}.name`, t.name, "a DNS label naming the tenant");
         r.required(`${p}.server`, t.server, "the tenant's API server URL as the hub reaches it, e.g. https://acme.k3s.example.net:6443");
@@ -212,6 +212,14 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         const namespaces = r.stringList(`${p}.namespaces`, t.namespaces, "namespace names (DNS labels)", DNS_LABEL) ?? [DEFAULT_AGENT_NAMESPACE];
         if (Array.isArray(t.namespaces) && t.namespaces.length === 0) r.problem(`${p}.namespaces`, "must list at least one namespace for the agent");
         if (new Set(namespaces).size !== namespaces.length) r.problem(`${p}.namespaces`, "lists a namespace twice");
+        // Written by the onboarding command: where its stack gave argocd-manager a Role. Argo CD lists in
+        // every namespace of the cluster Secret, and one 403 stops its cache of the whole tenant
+        // (gitops-engine pkg/cache/cluster.go), so the hub alone may drop a namespace but never add one.
+        const granted = t.grantedNamespaces === undefined ? undefined : r.stringList(`${p}.grantedNamespaces`, t.grantedNamespaces, "namespace names (DNS labels)", DNS_LABEL);
+        const ungranted = granted ? namespaces.filter((ns) => !granted.includes(ns)) : [];
+        if (ungranted.length > 0) {
+            r.problem(`${p}.namespaces`, `lists ${ungranted.map((ns) => JSON.stringify(ns)).join(", ")}, which tenant ${String(t.name)}'s onboarding stack has not granted argocd-manager (grantedNamespaces: ${granted!.join(", ")}); Argo CD would get 403 listing there, and one 403 stops its cache of the whole tenant. Grant it first with \`npm run tenant -- bootstrap --stack ${stack} --name ${String(t.name)} --kubeconfig <admin kubeconfig>\` (it records grantedNamespaces), then run pulumi up`);
+        }
         const paused = r.boolean(`${p}.paused`, t.paused) ?? false;
         const decommissioned = r.boolean(`${p}.decommissioned`, t.decommissioned) ?? false;
         const credentials = r.string(`${p}.credentials`, t.credentials, "bootstrap or token", /^(bootstrap|token)$/) as CredentialMode | undefined;

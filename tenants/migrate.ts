@@ -7,12 +7,12 @@
  */
 import * as fs from "fs";
 import { LEGACY_PARENT_TYPE } from "../components/tenant-access";
-import { withStackLock } from "./stack-lock";
+import { withStackLock, writeFileAtomic } from "./stack-lock";
 import type { OnboardingEngine, StateResource } from "./engine";
 import { parseKubeconfig } from "./kubeconfig";
 import { type HubStack, checkHub, hubFile } from "./onboard";
 import { onboardingStackName } from "./onboarding-program";
-import { CommandError, storedCredentialFields, tenantEntries } from "./stack-file";
+import { CommandError, entryNamespaces, recordGrantedNamespaces, storedCredentialFields, tenantEntries } from "./stack-file";
 
 /** The hub state's resources of the tenant that belong on the tenant: every child of its TenantCluster but the providers and the cluster Secret. */
 export function inTenantResources(resources: StateResource[], tenant: string): string[] {
@@ -59,13 +59,14 @@ export async function migrateTenant(options: MigrateOptions): Promise<MigrateRes
     }
     const tokens = await engine.tokenState(stack);
     log(`${tenant}: adopting them in ${stack} (pulumi up: aliases, no replacement)`);
-    const namespaces = Array.isArray(entry.namespaces) ? entry.namespaces.map(String) : ["voice-agent"];
+    const namespaces = entryNamespaces(entry);
     const credential = await engine.up(stack, { tenant, namespaces, tokenGenerations: tokens?.generations ?? [0], legacyTokenGeneration: tokens?.legacyGeneration, kubeconfig });
 
     await withStackLock(hubFile(hub), async () => {
         const current = fs.readFileSync(hubFile(hub), "utf8");
         const legacy = storedCredentialFields(current, tenant).includes("kubeconfig") ? [`tenantCredentials.${tenant}.kubeconfig`] : [];
         await engine.storeHubCredential(tenant, credential, legacy);
+        writeFileAtomic(hubFile(hub), recordGrantedNamespaces(fs.readFileSync(hubFile(hub), "utf8"), tenant, namespaces));
     });
     log(`${tenant}: the hub stack holds its token and CA, and no kubeconfig`);
     // Says whether the hub stack is ready for pulumi up (other tenants may still need migrating).

@@ -11,13 +11,13 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { ConfigError, DEFAULT_AGENT_NAMESPACE } from "../stacks/config";
+import { ConfigError } from "../stacks/config";
 import { withStackLock, writeFileAtomic } from "./stack-lock";
 import type { HubCredential, OnboardingEngine, TokenState } from "./engine";
 import { parseKubeconfig } from "./kubeconfig";
 import { onboardingStackName } from "./onboarding-program";
 import { type TenantOutcome, forEachTenant } from "./parallel";
-import { type TenantEntry, CommandError, addTenant, checkStack, storedCredentialFields, tenantEntries } from "./stack-file";
+import { type TenantEntry, CommandError, addTenant, checkStack, entryNamespaces, recordGrantedNamespaces, storedCredentialFields, tenantEntries } from "./stack-file";
 
 export interface HubStack {
     stack: string;
@@ -105,17 +105,22 @@ function plannedEntry(hub: HubStack, target: OnboardTarget, mode: OnboardMode): 
     const entry = existing ?? (target.entry as unknown as Record<string, unknown>);
     if (entry.credentials !== "bootstrap") throw new CommandError([`tenant ${target.name} uses credentials: ${String(entry.credentials)} (a pre-issued token); only credentials: bootstrap tenants have an onboarding stack`]);
     if (entry.decommissioned === true) throw new CommandError([`tenant ${target.name} is decommissioned; remove it with \`npm run tenant -- remove --stack ${hub.stack} --name ${target.name}\``]);
-    checkHub(hub, existing ? text : inHubFile(hub, () => addTenant(text, target.entry!)), othersPending(hub, target.name));
+    // Checked as it will be once this run has granted the entry's namespaces and recorded them.
+    const planned = inHubFile(hub, () => recordGrantedNamespaces(existing ? text : addTenant(text, target.entry!), target.name, entryNamespaces(entry)));
+    checkHub(hub, planned, othersPending(hub, target.name));
     return { entry, isNew: !existing };
 }
 
-/** Writes the entry (when new) and stores the credential, holding the stack file's lock; the file is restored when storing fails. */
-async function register(hub: HubStack, engine: OnboardingEngine, name: string, entry: TenantEntry | undefined, credential: HubCredential): Promise<void> {
+/**
+ * Writes the entry (when new) with the namespaces its onboarding stack granted, and stores the
+ * credential, holding the stack file's lock; the file is restored when storing fails.
+ */
+async function register(hub: HubStack, engine: OnboardingEngine, name: string, entry: TenantEntry | undefined, granted: string[], credential: HubCredential): Promise<void> {
     const file = hubFile(hub);
     await withStackLock(file, async () => {
         const before = fs.readFileSync(file, "utf8");
         const present = tenantEntries(before).some((e) => e.name === name);
-        const after = present || !entry ? before : addTenant(before, entry);
+        const after = recordGrantedNamespaces(present || !entry ? before : addTenant(before, entry), name, granted);
         checkHub(hub, after, othersPending(hub, name));
         if (after !== before) writeFileAtomic(file, after);
         try {
@@ -152,10 +157,10 @@ export async function onboardTenants(options: OnboardOptions): Promise<Array<Ten
             if (mode === "finish-rotation" && retired !== undefined && (await engine.hubRegisteredToken(name)) !== tokens!.bearerToken) {
                 throw new CommandError([`tenant ${name}: the hub's last pulumi up did not register token ${tokenGeneration} yet, so Argo CD still uses token ${retired}; run \`pulumi up --stack ${hub.stack}\` first (both tokens stay valid until then)`]);
             }
-            const namespaces = Array.isArray(entry.namespaces) ? entry.namespaces.map(String) : [DEFAULT_AGENT_NAMESPACE];
+            const namespaces = entryNamespaces(entry);
             const credential = await engine.up(stack, { tenant: name, namespaces, tokenGenerations, legacyTokenGeneration: tokens?.legacyGeneration, kubeconfig });
             // Finishing a rotation changes no token the hub holds.
-            if (mode !== "finish-rotation") await register(hub, engine, name, isNew ? target.entry : undefined, credential);
+            if (mode !== "finish-rotation") await register(hub, engine, name, isNew ? target.entry : undefined, namespaces, credential);
             return { stack, tokenGeneration, ...(retired !== undefined ? { retired } : {}) };
         },
         { parallel: options.parallel, log: options.log, action: mode === "bootstrap" ? "bootstrap" : mode === "rotate" ? "rotate" : "finish rotation", heartbeatMs: options.heartbeatMs },

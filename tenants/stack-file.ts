@@ -4,7 +4,7 @@
  * written. Used by every `npm run tenant` command that changes a stack file.
  */
 import * as YAML from "yaml";
-import { type CredentialMode, type RawConfig, type SecretShapes, CONFIG_KEYS, ConfigError, PROJECT, credentialShape, notificationSecretsShape, parseConfigValue, suggestion, unknownConfigKeys, validateConfig, yamlErrorText } from "../stacks/config";
+import { type CredentialMode, type RawConfig, type SecretShapes, CONFIG_KEYS, ConfigError, DEFAULT_AGENT_NAMESPACE, PROJECT, credentialShape, notificationSecretsShape, parseConfigValue, suggestion, unknownConfigKeys, validateConfig, yamlErrorText } from "../stacks/config";
 import { SECRET_PREFIX, readStackConfig } from "../evaluator/evaluate";
 
 /** A refusal with a message for the user (never containing credential content). */
@@ -51,7 +51,12 @@ export interface TenantEntry {
     credentials: CredentialMode;
     labels?: Record<string, string>;
     namespaces?: string[];
+    /** Written by the onboarding command: the namespaces its stack granted argocd-manager. */
+    grantedNamespaces?: string[];
 }
+
+/** The agent namespaces of a tenant entry. */
+export const entryNamespaces = (entry: Record<string, unknown>): string[] => (Array.isArray(entry.namespaces) ? entry.namespaces.map(String) : [DEFAULT_AGENT_NAMESPACE]);
 
 export function parseYaml(text: string): YAML.Document {
     const doc = YAML.parseDocument(text);
@@ -125,6 +130,15 @@ export function setTargetRevision(stackText: string, revision: string): string {
         const deploy = config.get(DEPLOY_KEY, true);
         if (!YAML.isMap(deploy)) throw new CommandError([`${DEPLOY_KEY}: is not a map with targetRevision`]);
         deploy.set("targetRevision", revision);
+    });
+}
+
+/** Records on the tenant's entry the namespaces its onboarding stack granted argocd-manager. */
+export function recordGrantedNamespaces(stackText: string, name: string, namespaces: string[]): string {
+    return editStackText(stackText, (config, doc) => {
+        const tenants = tenantsOf(config);
+        const entry = tenants.items[tenantIndex(tenants, name)];
+        if (YAML.isMap(entry)) entry.set("grantedNamespaces", doc.createNode([...namespaces]));
     });
 }
 

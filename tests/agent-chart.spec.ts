@@ -534,16 +534,17 @@ echo "$url" >> "$STUB_DIR/probed.txt"
             fs.rmSync(dir, { recursive: true, force: true });
         }
     }
-    // generation observed desired current updated available resourceVersion recordedGeneration recordedResult
-    const rolledOut = "4 4 2 2 2 2 rv-77 3 pass";
+    // generation observed desired current updated available resourceVersion revision recordedRevision recordedResult
+    const rolledOut = "4 4 2 2 2 2 rv-77 3 2 pass";
     const twoPods = ["agent-a 10.0.0.1", "agent-b 10.0.0.2"];
 
-    it("records pass for the generation once every pod of a completed rollout passes", function () {
+    it("records pass for the pod template revision once every pod of a completed rollout passes", function () {
         const run = runProber({ deployment: rolledOut, pods: twoPods });
         assert.equal(run.status, 0, run.output);
         assert.ok(run.annotateArgs, run.output);
         assert.ok(run.annotateArgs.includes("--resource-version=rv-77"));
-        assert.ok(run.annotateArgs.includes("agentfleet.io/probe-generation=4"));
+        assert.ok(run.annotateArgs.includes("agentfleet.io/probe-revision=3"), run.annotateArgs.join(" "));
+        assert.ok(!run.annotateArgs.some((a) => a.startsWith("agentfleet.io/probe-generation")));
         assert.ok(run.annotateArgs.includes("agentfleet.io/probe-result=pass"));
         assert.ok(run.annotateArgs.some((a) => a.startsWith("agentfleet.io/probe-message=2/2 pods passed")));
         assert.match(run.probed ?? "", /http:\/\/10\.0\.0\.1:8080\/probe/);
@@ -557,7 +558,7 @@ echo "$url" >> "$STUB_DIR/probed.txt"
     });
 
     it("records nothing while the generation is still rolling out", function () {
-        for (const deployment of ["4 3 2 2 2 2 rv 3 pass", "4 4 2 3 2 2 rv 3 pass", "4 4 2 2 1 1 rv 3 pass", "4 4 2 2 2 1 rv 3 pass"]) {
+        for (const deployment of ["4 3 2 2 2 2 rv 3 2 pass", "4 4 2 3 2 2 rv 3 2 pass", "4 4 2 2 1 1 rv 3 2 pass", "4 4 2 2 2 1 rv 3 2 pass", "4 4 2 2 2 2 rv none none none"]) {
             const run = runProber({ deployment, pods: twoPods });
             assert.equal(run.status, 0, run.output);
             assert.equal(run.annotateArgs, undefined, `${deployment}: ${run.output}`);
@@ -565,9 +566,19 @@ echo "$url" >> "$STUB_DIR/probed.txt"
         }
     });
 
-    it("does not re-probe a generation that already passed, but re-probes one that failed", function () {
-        assert.equal(runProber({ deployment: "4 4 2 2 2 2 rv 4 pass", pods: twoPods }).annotateArgs, undefined);
-        assert.ok(runProber({ deployment: "4 4 2 2 2 2 rv 4 fail", pods: twoPods }).annotateArgs);
+    it("does not re-probe a revision that already passed, but re-probes one that failed", function () {
+        assert.equal(runProber({ deployment: "4 4 2 2 2 2 rv 3 3 pass", pods: twoPods }).annotateArgs, undefined);
+        assert.ok(runProber({ deployment: "4 4 2 2 2 2 rv 3 3 fail", pods: twoPods }).annotateArgs);
+    });
+
+    // Its own annotate bumped metadata.generation 4 -> 5 (Kubernetes deployment strategy.go); the
+    // revision stayed 3, so the next run must see the pass as current and write nothing.
+    it("sees its own pass as current after the write bumped metadata.generation", function () {
+        const run = runProber({ deployment: "5 5 2 2 2 2 rv-78 3 3 pass", pods: twoPods });
+        assert.equal(run.status, 0, run.output);
+        assert.equal(run.annotateArgs, undefined, run.output);
+        assert.equal(run.probed, undefined);
+        assert.match(run.output, /revision 3 already passed/);
     });
 
     it("waits for the Deployment to exist", function () {
@@ -605,7 +616,7 @@ echo "$url" >> "$STUB_DIR/probed.txt"
             }
         }
 
-        it("prints the nine deployment-state fields, defaulting missing status and annotations", function () {
+        it("prints the ten deployment-state fields, defaulting missing status and annotations", function () {
             const deployment = (status: KubeObject, annotations?: KubeObject) => ({
                 metadata: { generation: 4, resourceVersion: "77", ...(annotations ? { annotations } : {}) },
                 spec: { replicas: 2 },
@@ -614,12 +625,12 @@ echo "$url" >> "$STUB_DIR/probed.txt"
             assert.equal(
                 evaluate("deployment-state.gotmpl", deployment(
                     { observedGeneration: 4, replicas: 2, updatedReplicas: 2, availableReplicas: 2 },
-                    { "agentfleet.io/probe-gate": "true", "agentfleet.io/probe-generation": "3", "agentfleet.io/probe-result": "pass" },
+                    { "agentfleet.io/probe-gate": "true", "deployment.kubernetes.io/revision": "3", "agentfleet.io/probe-revision": "2", "agentfleet.io/probe-result": "pass" },
                 )),
-                "4 4 2 2 2 2 77 3 pass",
+                "4 4 2 2 2 2 77 3 2 pass",
             );
-            assert.equal(evaluate("deployment-state.gotmpl", deployment({}, { "agentfleet.io/probe-gate": "true" })), "4 0 2 0 0 0 77 none none");
-            assert.equal(evaluate("deployment-state.gotmpl", deployment({})), "4 0 2 0 0 0 77 none none");
+            assert.equal(evaluate("deployment-state.gotmpl", deployment({}, { "agentfleet.io/probe-gate": "true" })), "4 0 2 0 0 0 77 none none none");
+            assert.equal(evaluate("deployment-state.gotmpl", deployment({})), "4 0 2 0 0 0 77 none none none");
         });
 
         it("lists running, non-terminating pods with their IPs", function () {

@@ -1,5 +1,6 @@
 import * as assert from "assert";
 import { ConfigError, controllerShardsFor, hasRollingSyncFix, isLoopbackHost, kubeconfigProblem, parseMaxUpdate, stepMatches, validateConfig } from "../stacks/config";
+import { evaluate } from "../evaluator/evaluate";
 import { assertProblem, configProblems, key } from "./helpers";
 
 type Config = Record<string, unknown>;
@@ -11,6 +12,13 @@ describe("configuration validation", () => {
         it("a missing required key", async () => {
             const problems = await configProblems("dev", (c) => delete c["agentfleet:deploy"]);
             assertProblem(problems, "agentfleet:deploy", "is required");
+        });
+
+        // Argo CD lists in every namespace of the cluster Secret; where argocd-manager has no Role, the
+        // 403 stops its cache of the whole tenant (gitops-engine pkg/cache/cluster.go).
+        it("a tenant namespace its onboarding stack has not granted argocd-manager (grantedNamespaces)", async () => {
+            const problems = await configProblems("dev", (c) => Object.assign(tenants(c)[0], { namespaces: ["voice-agent", "voice-agent-eu"], grantedNamespaces: ["voice-agent"] }));
+            assertProblem(problems, "agentfleet:tenants[0].namespaces", '"voice-agent-eu"', "has not granted", "403", "`npm run tenant -- bootstrap --stack dev --name dev-acme --kubeconfig <admin kubeconfig>`");
         });
 
         it("a value of the wrong type", async () => {
@@ -236,5 +244,12 @@ describe("the hub kubeconfig", () => {
         assert.strictEqual(kubeconfigProblem("- a\n- b\n"), "it is not a map with clusters, contexts and users");
         assert.strictEqual(kubeconfigProblem("/home/ops/.kube/hub.yaml"), undefined);
         assert.strictEqual(kubeconfigProblem(BAD_INDENT.replace("     certificate", "      certificate").replace("users:", "contexts: [{name: hub, context: {cluster: hub, user: admin}}]\nusers:")), undefined);
+    });
+});
+
+describe("a tenant's namespaces and what its onboarding stack granted", () => {
+    it("accepts granted namespaces, and dropping one from the hub alone (Argo CD just stops listing there)", async () => {
+        const ev = await evaluate("dev", { edit: (c) => Object.assign(tenants(c)[0], { namespaces: ["voice-agent"], grantedNamespaces: ["voice-agent", "voice-agent-old"] }) });
+        assert.ok(ev.resources.length > 0);
     });
 });

@@ -37,7 +37,9 @@ function runOrExplain(script: string, input: unknown): HealthStatus {
 }
 
 const PROBE_GATE = "agentfleet.io/probe-gate";
-const PROBE_GENERATION = "agentfleet.io/probe-generation";
+const PROBE_REVISION = "agentfleet.io/probe-revision";
+/** Set by the Deployment controller; raised only for a new pod template (a rollback included). */
+const REVISION = "deployment.kubernetes.io/revision";
 const PROBE_RESULT = "agentfleet.io/probe-result";
 
 /** Objects a live cluster should never send, but a controller mid-upgrade or a stale cache might. */
@@ -51,7 +53,7 @@ const HOSTILE_INPUTS: unknown[] = [
     { metadata: { generation: 4 }, status: { replicas: 1 } },
     { metadata: { annotations: { [PROBE_GATE]: "true" } } },
     { metadata: { annotations: { [PROBE_GATE]: "true", [PROBE_RESULT]: "fail" } }, spec: { replicas: 0 } },
-    { metadata: { annotations: { [PROBE_GATE]: "true", [PROBE_GENERATION]: "0", [PROBE_RESULT]: "pass" } }, spec: { replicas: 0 } },
+    { metadata: { annotations: { [PROBE_GATE]: "true", [PROBE_REVISION]: "0", [PROBE_RESULT]: "pass" } }, spec: { replicas: 0 } },
     { spec: {} },
     { spec: { replicas: 0 } },
     { status: {} },
@@ -70,8 +72,9 @@ function fieldCombinations(): unknown[] {
         {},
         { annotations: {} },
         { generation: 3, annotations: { [PROBE_GATE]: "true" } },
-        { generation: 3, annotations: { [PROBE_GATE]: "true", [PROBE_GENERATION]: "3", [PROBE_RESULT]: "pass" } },
-        { name: "voice-agent", generation: 3, annotations: { [PROBE_GATE]: "true", [PROBE_GENERATION]: "3", [PROBE_RESULT]: "fail" } },
+        { generation: 3, annotations: { [PROBE_GATE]: "true", [REVISION]: "2", [PROBE_REVISION]: "2", [PROBE_RESULT]: "pass" } },
+        { name: "voice-agent", generation: 3, annotations: { [PROBE_GATE]: "true", [REVISION]: "2", [PROBE_REVISION]: "2", [PROBE_RESULT]: "fail" } },
+        { generation: 3, annotations: { [PROBE_GATE]: "true", [REVISION]: 2, [PROBE_REVISION]: ["2"], [PROBE_RESULT]: "pass" } },
     ];
     const specs = [undefined, {}, { replicas: 0 }, { replicas: 2 }, { paused: true }];
     const statuses = [
@@ -151,16 +154,25 @@ describe("custom Argo CD health checks", () => {
             status: { observedGeneration: generation, replicas: 1, updatedReplicas: 1, availableReplicas: 1 },
         });
 
-        it("is Healthy only with a pass for exactly the current generation", () => {
-            const generations = [1, 2, 9, 10, 11, 100];
-            for (const generation of generations) {
-                for (const probed of generations) {
+        it("is Healthy only with a pass for exactly the current pod template revision", () => {
+            const revisions = [1, 2, 9, 10, 11, 100];
+            for (const revision of revisions) {
+                for (const probed of revisions) {
                     for (const result of ["pass", "fail"]) {
-                        const input = rolledOut(generation, { [PROBE_GENERATION]: String(probed), [PROBE_RESULT]: result });
-                        const expected = probed !== generation ? "Progressing" : result === "pass" ? "Healthy" : "Degraded";
+                        const input = rolledOut(40, { [REVISION]: String(revision), [PROBE_REVISION]: String(probed), [PROBE_RESULT]: result });
+                        const expected = probed !== revision ? "Progressing" : result === "pass" ? "Healthy" : "Degraded";
                         assert.equal(runHealthScript(deployment.script, input).status, expected, JSON.stringify(input));
                     }
                 }
+            }
+        });
+
+        // kubectl annotate bumps metadata.generation (Kubernetes pkg/registry/apps/deployment/strategy.go);
+        // a verdict keyed on the generation would be stale the moment it is written.
+        it("stays Healthy however often the prober's own writes bump metadata.generation", () => {
+            const verdict = { [REVISION]: "3", [PROBE_REVISION]: "3", [PROBE_RESULT]: "pass" };
+            for (const generation of [3, 4, 5, 17]) {
+                assert.deepEqual(runHealthScript(deployment.script, rolledOut(generation, verdict)), { status: "Healthy", message: "Agent prober passed revision 3" });
             }
         });
     });

@@ -204,26 +204,60 @@ export interface GoTemplateResult {
     fields: string[][];
 }
 
-let goTemplateBinary: string | undefined;
+const goToolBinaries = new Map<string, string>();
 
 /**
- * Parses every template with Go's text/template in one batch. The parser is a small Go program
- * under tests/gotemplate (standard library only: builds offline), built once per test run into a
- * temporary folder removed at exit; Go's build cache makes later builds fast.
+ * Builds the small Go program under tests/<name> once per test run into a temporary folder removed
+ * at exit; Go's build cache makes later builds fast. GOTOOLCHAIN=local: never download a toolchain.
+ * `offline` (standard library only) adds GOPROXY=off; otherwise a module missing from the module
+ * cache comes from the Go module proxy, pinned by the tool's go.sum.
  */
-export function parseGoTemplates(requests: GoTemplateRequest[]): GoTemplateResult[] {
-    if (!goTemplateBinary) {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-gotemplate-"));
+function goTool(name: string, offline: boolean): string {
+    let binary = goToolBinaries.get(name);
+    if (!binary) {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), `agentfleet-${name}-`));
         process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
         const started = Date.now();
-        const binary = path.join(dir, "gotemplate");
-        // GOPROXY=off and GOTOOLCHAIN=local: never reach the network for a module or a toolchain.
-        execFileSync("go", ["build", "-o", binary, "."], { cwd: path.join(__dirname, "gotemplate"), stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, GOPROXY: "off", GOTOOLCHAIN: "local", GOFLAGS: "-mod=mod" } });
-        process.stderr.write(`      (built tests/gotemplate in ${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
-        goTemplateBinary = binary;
+        binary = path.join(dir, name);
+        const env = { ...process.env, GOTOOLCHAIN: "local", GOFLAGS: "-mod=mod", ...(offline ? { GOPROXY: "off" } : {}) };
+        execFileSync("go", ["build", "-o", binary, "."], { cwd: path.join(__dirname, name), stdio: ["ignore", "ignore", "inherit"], env });
+        process.stderr.write(`      (built tests/${name} in ${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
+        goToolBinaries.set(name, binary);
     }
-    const out = execFileSync(goTemplateBinary, [], { input: JSON.stringify(requests), maxBuffer: 64 * 1024 * 1024 }).toString();
+    return binary;
+}
+
+/** Parses every template with Go's text/template (tests/gotemplate, standard library only) in one batch. */
+export function parseGoTemplates(requests: GoTemplateRequest[]): GoTemplateResult[] {
+    const out = execFileSync(goTool("gotemplate", true), [], { input: JSON.stringify(requests), maxBuffer: 64 * 1024 * 1024 }).toString();
     return JSON.parse(out) as GoTemplateResult[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trigger expressions, evaluated by expr-lang/expr (tests/exprtrigger)
+
+export interface ExprRequest {
+    id: string;
+    expression: string;
+    app: unknown;
+}
+export interface ExprResult {
+    id: string;
+    /** The expression's value (JSON). */
+    value: unknown;
+    /** fmt.Sprintf("%v", value): what notifications-engine keys a oncePer state with. */
+    text: string;
+    /** Compile or run error: the engine logs it and counts the condition as false. */
+    error?: string;
+}
+
+/**
+ * Evaluates trigger expressions with expr-lang/expr at the version Argo CD v3.6.2 builds its
+ * notifications controller with, as notifications-engine does (`app` is the Application).
+ */
+export function evaluateExpressions(requests: ExprRequest[]): ExprResult[] {
+    const out = execFileSync(goTool("exprtrigger", false), [], { input: JSON.stringify(requests), maxBuffer: 64 * 1024 * 1024 }).toString();
+    return JSON.parse(out) as ExprResult[];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import { NOTIFICATIONS_SECRET } from "../components/argocd-hub";
 import { healthCheckCmValues, loadHealthChecks } from "../stacks/health-checks";
 import { SECRET_KEYS, TRIGGERS, WEBHOOK_SERVICE } from "../stacks/notifications";
 import { GENERATED_PREFIX, SECRET_PREFIX, secretPaths } from "../evaluator/evaluate";
-import { STACKS, type Obj, evaluated, objectsOf, releaseOf } from "./helpers";
+import { STACKS, type Obj, evaluateExpressions, evaluated, objectsOf, releaseOf } from "./helpers";
 
 /** The catalog's trigger names, plus the one agentfleet adds for rollout progress. */
 const CATALOG_TRIGGERS = ["on-created", "on-deleted", "on-deployed", "on-health-degraded", "on-sync-failed", "on-sync-running", "on-sync-status-unknown", "on-sync-succeeded"];
@@ -42,8 +42,9 @@ for (const stack of STACKS) {
             }
             for (const name of ["on-deployed", "on-health-degraded", "on-sync-failed"]) assert.ok(`trigger.${name}` in triggers && CATALOG_TRIGGERS.includes(name));
             assert.ok(!("trigger.on-degraded" in triggers), "there is no on-degraded in Argo CD");
-            const deployed = YAML.parse(triggers["trigger.on-deployed"])[0];
-            assert.strictEqual(deployed.oncePer, "app.status.operationState?.syncResult?.revision");
+            // One key per rollout for each outcome of it (behaviour: the v3.6.2 rollout specs below).
+            const oncePer = ["on-deployed", "on-sync-failed", "on-rollout-step-started"].map((name) => YAML.parse(triggers[`trigger.${name}`])[0].oncePer);
+            assert.ok(oncePer[0] && oncePer.every((o) => o === oncePer[0]), JSON.stringify(oncePer));
         });
 
         it("subscribes only to triggers that exist, through configured services", () => {
@@ -91,11 +92,172 @@ for (const stack of STACKS) {
     });
 }
 
-describe("agentfleet's own rollout trigger", () => {
-    it("reports a tenant reached by the RollingSync controller, once per operation", () => {
-        const [c] = TRIGGERS["on-rollout-step-started"];
-        assert.match(c.when, /initiatedBy\?\.username == 'applicationset-controller'/);
-        // Why startedAt and not a revision: argocd-templates.spec.ts, against a RollingSync-started operation.
-        assert.ok(c.oncePer);
+// ---------------------------------------------------------------------------------------------
+// The triggers over a rollout as Argo CD v3.6.2 records it, evaluated by expr-lang/expr
+
+const REV_A = "3f9c2a1d0b7e4c5a8f6e2d1c0b9a8f7e6d5c4b3a";
+const REV_B = "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d";
+const source = { repoURL: "https://github.com/example-org/agentfleet.git", targetRevision: "main", path: "charts/voice-agent" };
+const BLOCKED = "Sync operation blocked by sync window";
+const applied = [{ group: "", version: "v1", kind: "ConfigMap", namespace: "voice-agent", name: "voice-agent", status: "Synced", message: "configmap/voice-agent created", syncPhase: "Sync" }];
+
+interface Observed {
+    /** What happened, for failure messages. */
+    what: string;
+    app: Obj;
+}
+
+/**
+ * One tenant's Application through RollingSync rollouts, each state as the notifications
+ * controller may observe it, following Argo CD v3.6.2:
+ * - applicationset/progressivesync/progressive_sync.go syncApplication: the operation is
+ *   initiatedBy applicationset-controller with SyncOperation{Revision: <the step's pinned revision>};
+ * - controller/appcontroller.go: NewOperationState (Running, startedAt, nothing else) is written
+ *   before the sync runs;
+ * - controller/sync.go SyncAppState: syncResult {revision, source} is set, then a deny window
+ *   leaves the operation Running with "Sync operation blocked by sync window" and applies nothing;
+ * - once tasks run, syncResult.resources lists them; success appends status.history (ids count up);
+ * - a RollingSync step may sync an Application twice at the same revision (measured: history ids 0 and 1).
+ */
+class RolloutRecorder {
+    readonly observed: Observed[] = [];
+    private history: Array<{ id: number; revision: string; source: Obj; deployedAt: string }> = [];
+    private clock = 0;
+
+    private at(): string {
+        return new Date(Date.UTC(2026, 11, 4, 12, 0, this.clock++)).toISOString().replace(".000Z", "Z");
+    }
+
+    private record(what: string, revision: string, health: string, operationState: Obj | undefined): void {
+        const synced = operationState?.phase === "Succeeded";
+        this.observed.push({
+            what,
+            app: {
+                apiVersion: "argoproj.io/v1alpha1",
+                kind: "Application",
+                metadata: { name: "voice-agent-prod-acme-eu", namespace: "argocd", labels: { env: "prod", ring: "early", region: "eu-west", tenant: "prod-acme-eu" } },
+                spec: { project: "voice-agent-prod", source, destination: { server: "https://127.0.0.1:36444", namespace: "voice-agent" } },
+                status: {
+                    sync: { status: synced ? "Synced" : "OutOfSync", revision },
+                    health: { status: health, message: health === "Degraded" ? "Agent prober failed revision 3" : "" },
+                    history: this.history.map((h) => ({ ...h })),
+                    ...(operationState ? { operationState } : {}),
+                },
+            },
+        });
+    }
+
+    /** One sync RollingSync starts; `window` first holds it with a deny window. */
+    sync(revision: string, opts: { window?: boolean; fail?: boolean; health?: string } = {}): this {
+        const operation = {
+            initiatedBy: { username: "applicationset-controller", automated: true },
+            info: [{ name: "Reason", value: "ApplicationSet RollingSync triggered a sync of this Application resource" }],
+            sync: { revision, prune: true, syncOptions: ["PruneLast=true"] },
+            retry: { limit: 5 },
+        };
+        const startedAt = this.at();
+        const before = this.observed.length > 0 ? (this.observed[this.observed.length - 1].app.status.health.status as string) : "Missing";
+        const running = (message: string | undefined, syncResult: Obj | undefined) => ({ operation, phase: "Running", startedAt, ...(message ? { message } : {}), ...(syncResult ? { syncResult } : {}) });
+        this.record(`sync to ${revision.slice(0, 4)}: operation initialised`, revision, before, running(undefined, undefined));
+        if (opts.window) {
+            this.record(`sync to ${revision.slice(0, 4)}: blocked by a deny window`, revision, before, running(BLOCKED, { revision, source }));
+            this.record(`sync to ${revision.slice(0, 4)}: still blocked`, revision, before, running(BLOCKED, { revision, source }));
+        }
+        this.record(`sync to ${revision.slice(0, 4)}: first wave applied`, revision, "Progressing", running("waiting for healthy state of apps/Deployment/voice-agent", { revision, source, resources: applied }));
+        const finishedAt = this.at();
+        if (opts.fail) {
+            this.record(`sync to ${revision.slice(0, 4)}: failed`, revision, "Degraded", { operation, phase: "Failed", message: "one or more objects failed to apply", startedAt, finishedAt, retryCount: 5, syncResult: { revision, source, resources: applied } });
+            return this;
+        }
+        this.history.push({ id: this.history.length, revision, source, deployedAt: finishedAt });
+        const done = { operation, phase: "Succeeded", message: "successfully synced (all tasks run)", startedAt, finishedAt, syncResult: { revision, source, resources: applied } };
+        this.record(`sync to ${revision.slice(0, 4)}: succeeded`, revision, opts.health ?? "Healthy", done);
+        this.record(`sync to ${revision.slice(0, 4)}: succeeded, observed again`, revision, opts.health ?? "Healthy", done);
+        return this;
+    }
+
+    /** The last operation stays; only health changes (the probe gate turning a verdict). */
+    health(status: string): this {
+        const last = this.observed[this.observed.length - 1];
+        this.record(`health turns ${status}`, last.app.status.sync.revision, status, last.app.status.operationState);
+        return this;
+    }
+}
+
+/**
+ * What notifications-engine sends for a sequence of observed states (pkg/triggers/service.go and
+ * pkg/controller/state.go): a condition whose `when` is true sends unless its state key is
+ * recorded, the key being `<oncePer value>:<trigger>...` with oncePer, else `<trigger>...`, which a
+ * false `when` deletes again. An expression error counts as false (the engine logs it).
+ */
+function sentNotifications(observed: Observed[]): { sent: string[]; errors: string[] } {
+    const conditions = Object.entries(TRIGGERS).flatMap(([trigger, list]) => list.map((c, i) => ({ trigger, key: `${trigger}[${i}]`, ...c })));
+    const requests = observed.flatMap((o, s) =>
+        conditions.flatMap((c) => [{ id: `${s} ${c.key} when`, expression: c.when, app: o.app }, ...(c.oncePer ? [{ id: `${s} ${c.key} oncePer`, expression: c.oncePer, app: o.app }] : [])]),
+    );
+    const results = new Map(evaluateExpressions(requests).map((r) => [r.id, r]));
+    const notified = new Set<string>();
+    const sent: string[] = [];
+    const errors = [...results.values()].filter((r) => r.error).map((r) => `${observed[Number(r.id.split(" ")[0])].what}: ${r.id}: ${r.error}`);
+    observed.forEach((o, s) => {
+        for (const c of conditions) {
+            const when = results.get(`${s} ${c.key} when`)!;
+            if (when.value !== true) {
+                notified.delete(c.key);
+                continue;
+            }
+            const oncePer = c.oncePer ? results.get(`${s} ${c.key} oncePer`)! : undefined;
+            const key = oncePer && !oncePer.error && oncePer.text !== "" ? `${oncePer.text}:${c.key}` : c.key;
+            if (!notified.has(key)) {
+                notified.add(key);
+                sent.push(`${c.trigger} (${o.what})`);
+            }
+        }
+    });
+    return { sent, errors };
+}
+
+describe("notification triggers over RollingSync rollouts as Argo CD v3.6.2 records them (expr-lang evaluates them)", function () {
+    this.timeout(180_000);
+    const only = (sent: string[], trigger: string) => sent.filter((s) => s.startsWith(`${trigger} (`));
+
+    it("reads every state without an expression error (an error silently counts as false)", () => {
+        const rollout = new RolloutRecorder().sync(REV_A).sync(REV_A).sync(REV_B, { window: true }).sync(REV_A, { fail: true });
+        assert.deepStrictEqual(sentNotifications(rollout.observed).errors, []);
+    });
+
+    it("step-started: once per tenant per rollout, although RollingSync syncs the Application twice at the same revision", () => {
+        const rollout = new RolloutRecorder().sync(REV_A).sync(REV_A);
+        assert.deepStrictEqual(only(sentNotifications(rollout.observed).sent, "on-rollout-step-started"), [`on-rollout-step-started (sync to ${REV_A.slice(0, 4)}: first wave applied)`]);
+    });
+
+    it("step-started: nothing while a deny window blocks the sync, once when the window closes and the sync applies", () => {
+        const rollout = new RolloutRecorder().sync(REV_B, { window: true });
+        assert.deepStrictEqual(only(sentNotifications(rollout.observed).sent, "on-rollout-step-started"), [`on-rollout-step-started (sync to ${REV_B.slice(0, 4)}: first wave applied)`]);
+    });
+
+    it("step-started and deployed: again for a rollback to a revision this tenant ran before", () => {
+        const rollout = new RolloutRecorder().sync(REV_A).sync(REV_A).sync(REV_B).sync(REV_B).sync(REV_A).sync(REV_A);
+        const { sent } = sentNotifications(rollout.observed);
+        const starts = [REV_A, REV_B, REV_A].map((r) => `on-rollout-step-started (sync to ${r.slice(0, 4)}: first wave applied)`);
+        assert.deepStrictEqual(only(sent, "on-rollout-step-started"), starts);
+        assert.deepStrictEqual(only(sent, "on-deployed"), [REV_A, REV_B, REV_A].map((r) => `on-deployed (sync to ${r.slice(0, 4)}: succeeded)`));
+    });
+
+    it("deployed: only once the synced revision is Healthy (the probe gate passed), once per rollout", () => {
+        const rollout = new RolloutRecorder().sync(REV_A, { health: "Progressing" }).health("Progressing").health("Healthy").health("Healthy").sync(REV_A);
+        assert.deepStrictEqual(only(sentNotifications(rollout.observed).sent, "on-deployed"), ["on-deployed (health turns Healthy)"]);
+    });
+
+    it("sync-failed: once when the operation ends Failed, nothing while it runs or is blocked", () => {
+        const rollout = new RolloutRecorder().sync(REV_A).sync(REV_B, { window: true, fail: true });
+        const { sent } = sentNotifications(rollout.observed);
+        assert.deepStrictEqual(only(sent, "on-sync-failed"), [`on-sync-failed (sync to ${REV_B.slice(0, 4)}: failed)`]);
+        assert.deepStrictEqual(only(sent, "on-deployed"), [`on-deployed (sync to ${REV_A.slice(0, 4)}: succeeded)`]);
+    });
+
+    it("degraded: once each time health turns Degraded, not on every state it stays Degraded", () => {
+        const rollout = new RolloutRecorder().sync(REV_A).health("Degraded").health("Degraded").health("Healthy").health("Degraded");
+        assert.deepStrictEqual(only(sentNotifications(rollout.observed).sent, "on-health-degraded"), ["on-health-degraded (health turns Degraded)", "on-health-degraded (health turns Degraded)"]);
     });
 });

@@ -11,6 +11,8 @@ import { inTenantResources } from "../tenants/migrate";
 import { forEachTenant } from "../tenants/parallel";
 import { main } from "../commands/tenant";
 import { FakeOnboardingEngine, hubFileOf } from "./doubles/fake-onboarding-engine";
+import { ConfigError } from "../stacks/config";
+import { checkStack } from "../tenants/stack-file";
 import { projectCopy } from "./helpers";
 
 const CA = Buffer.from("-----BEGIN CERTIFICATE-----\nFAKE-CA-FOR-TESTS-ONLY\n-----END CERTIFICATE-----\n").toString("base64");
@@ -99,8 +101,27 @@ describe("npm run tenant -- bootstrap (fake Automation API)", function () {
         const { code, stderr } = await run(engine, ["bootstrap", "--stack", "prod", "--project-root", root, "--name", "newco", "--kubeconfig", path.join(kubeDir, "acme.yaml"), "--server", "https://newco.k3s.example.net:6443", "--ring", "main", "--region", "eu-west"]);
         assert.strictEqual(code, 0, stderr);
         const entry = YAML.parse(fs.readFileSync(file, "utf8")).config["agentfleet:tenants"].find((t: { name: string }) => t.name === "newco");
-        assert.deepStrictEqual(entry, { name: "newco", server: "https://newco.k3s.example.net:6443", ring: "main", region: "eu-west", credentials: "bootstrap" });
+        assert.deepStrictEqual(entry, { name: "newco", server: "https://newco.k3s.example.net:6443", ring: "main", region: "eu-west", credentials: "bootstrap", grantedNamespaces: ["voice-agent"] });
         assert.deepStrictEqual(stored(file, "newco"), ["bearerToken", "caData"]);
+    });
+
+    it("a namespace added to the hub entry: the hub refuses it until a bootstrap grants it, which records grantedNamespaces", async () => {
+        const file = prodWithPending(["t-ns"]);
+        const engine = new FakeOnboardingEngine(file);
+        const args = ["bootstrap", "--stack", "prod", "--project-root", root, "--name", "t-ns", "--kubeconfig", path.join(kubeDir, "t-ns.yaml")];
+        assert.strictEqual((await run(engine, args)).code, 0);
+        const doc = YAML.parseDocument(fs.readFileSync(file, "utf8"));
+        const entry = (doc.getIn(["config", "agentfleet:tenants"]) as YAML.YAMLSeq<YAML.YAMLMap>).items.find((t) => t.get("name") === "t-ns")!;
+        assert.deepStrictEqual(entry.toJSON().grantedNamespaces, ["voice-agent"]);
+        entry.set("namespaces", doc.createNode(["voice-agent", "voice-agent-eu"]));
+        fs.writeFileSync(file, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
+        assert.throws(() => checkStack("prod", fs.readFileSync(file, "utf8"), root), (err: unknown) => err instanceof ConfigError && err.problems.some((p) => p.includes("voice-agent-eu") && p.includes("has not granted")));
+
+        const again = await run(engine, args);
+        assert.strictEqual(again.code, 0, again.stderr);
+        const granted = YAML.parse(fs.readFileSync(file, "utf8")).config["agentfleet:tenants"].find((t: { name: string }) => t.name === "t-ns").grantedNamespaces;
+        assert.deepStrictEqual(granted, ["voice-agent", "voice-agent-eu"]);
+        checkStack("prod", fs.readFileSync(file, "utf8"), root);
     });
 
     it("refuses a new tenant the hub stack would not accept before touching any cluster", async () => {

@@ -144,6 +144,34 @@ describe("npm run status: a rollout as Argo CD reports it", () => {
         assert.deepStrictEqual(s.waitingFor, ["stg-acme: Argo CD to start its sync"]);
     });
 
+    // Argo CD v3.6.2 controller/sync.go: a deny window keeps the operation Running with this message, applying nothing.
+    it("a sync a deny window blocks is shown as that, not as Argo CD yet to start it", async () => {
+        const { appSet, apps } = await fleetAt({
+            ...canaryDone,
+            "stg-acme": { app: { sync: "OutOfSync", revision: OLD, operation: { phase: "Running", message: "Sync operation blocked by sync window", startedAt: at("12:06:10") } }, rollout: ["Pending", "Application moved to Pending status, watching for the Application resource to start Progressing", at("12:06:00")] },
+            "stg-initech": { app: {}, rollout: ["Healthy", ROLLED_OUT, at("12:08:00")] },
+        });
+        const s = rolloutStatus(appSet, apps, NOW);
+        assert.strictEqual(s.state, "progressing");
+        assert.deepStrictEqual(s.waitingFor, ["stg-acme: a sync window to allow its sync (Argo CD started it; a deny window blocks it)"]);
+    });
+
+    // Argo CD v3.6.2 progressive_sync.go: steps come from the Applications the generator still produces;
+    // one it no longer produces keeps its status entry with step -1, although its labels match a step.
+    it("an Application left behind by a removed tenant is named as that, and does not hold the rollout", async () => {
+        const { appSet, apps } = await fleetAt({ ...canaryDone, "stg-acme": { app: {}, rollout: ["Healthy", ROLLED_OUT, at("12:07:00")] }, "stg-initech": { app: {}, rollout: ["Healthy", ROLLED_OUT, at("12:08:00")] } });
+        const removed = structuredClone(apps.find((a) => a.metadata.labels.tenant === "stg-initech")!);
+        removed.metadata.name = "voice-agent-stg-gone";
+        removed.metadata.labels.tenant = "stg-gone";
+        removed.status.sync.revision = OLD;
+        appSet.status.applicationStatus.push(rollingSyncEntry(removed, -1, "Healthy", ROLLED_OUT, at("11:00:00"), OLD));
+        const s = rolloutStatus(appSet, [...apps, removed], NOW);
+        assert.strictEqual(s.state, "complete", [...s.failures, ...s.waitingFor].join("\n"));
+        assert.deepStrictEqual(s.unmatched, []);
+        assert.ok(s.notes.some((n) => n.startsWith("stg-gone: Application voice-agent-stg-gone is left behind: the ApplicationSet no longer generates it") && n.includes("kubectl -n argocd delete application voice-agent-stg-gone")), s.notes.join("\n"));
+        assert.ok(!formatRolloutStatus(s).includes("check its labels"));
+    });
+
     it("without Argo CD's RollingSync status: steps from the Applications' labels, and a note that progressive syncs look off", async () => {
         const { appSet, apps } = await fleetAt({ "stg-canary": { app: { sync: "OutOfSync", revision: OLD } } });
         const s = rolloutStatus(appSet, apps, NOW);

@@ -55,6 +55,15 @@ describe("a tenant's onboarding stack (TenantAccess)", () => {
         assert.deepStrictEqual(managerClusterRules(["a"])[1].resourceNames, ["a"]);
     });
 
+    // gitops-engine v3.6.2 pkg/cache/cluster.go sync(): GetServerVersion, discovery, then
+    // LoadOpenAPISchema (GET /openapi/v2), and an error there fails the whole cluster cache. kubectl's
+    // apply validator (Argo CD syncs with validation) reads /openapi/v3. A hardened cluster does not
+    // grant these to every authenticated user (k3s and kubeadm do, through system:discovery).
+    it("grants exactly the non-resource URLs Argo CD reads: version, discovery and the OpenAPI documents", () => {
+        const urls = managerClusterRules(["a"]).flatMap((rule) => (rule.nonResourceURLs ?? []) as string[]);
+        assert.deepStrictEqual([...urls].sort(), ["/api", "/api/*", "/apis", "/apis/*", "/openapi/v2", "/openapi/v3", "/openapi/v3/*", "/version"]);
+    });
+
     it("keeps the agent namespaces when the stack is destroyed (retainOnDelete)", async () => {
         const ns = declaredObjects(await onboard()).filter((o) => o.object.kind === "Namespace");
         assert.ok(ns.length === 1 && ns.every((o) => o.resource.retainOnDelete));

@@ -199,6 +199,7 @@ describe("npm run tenant -- add", () => {
             credentials: "bootstrap",
             labels: { tier: "gold" },
             namespaces: ["voice-agent", "voice-agent-eu"],
+            grantedNamespaces: ["voice-agent", "voice-agent-eu"],
         });
         assert.deepEqual(engineOf("dev").calls, ["up dev-tenant-acme generations 0", "store acme"]);
         assert.deepEqual(engineOf("dev").stacks.get("dev-tenant-acme")!.settings.namespaces, ["voice-agent", "voice-agent-eu"]);

@@ -2,7 +2,9 @@
  * A minimal Kubernetes API client for the real-engine suite: JSON over HTTPS to a loopback API
  * server, authenticated by a client certificate or a bearer token.
  */
+import * as fs from "fs";
 import * as https from "https";
+import * as path from "path";
 
 export interface Credentials {
     /** https://127.0.0.1:<port> */
@@ -89,16 +91,39 @@ const PLURALS: Record<string, string> = {
     Endpoints: "endpoints",
 };
 
-/** Whether the API server says `user` (or the token's identity) may do `verb` on `resource`: its own SubjectAccessReview. */
-export async function canI(admin: Credentials, review: { user: string; groups?: string[]; verb: string; resource: string; group?: string; namespace?: string; name?: string }): Promise<boolean> {
+/**
+ * Whether the API server says `user` (or the token's identity) may do `verb` on `resource`, or on
+ * the non-resource URL `path` (`/openapi/v2`): its own SubjectAccessReview.
+ */
+export async function canI(admin: Credentials, review: { user: string; groups?: string[]; verb: string; resource?: string; path?: string; group?: string; namespace?: string; name?: string }): Promise<boolean> {
     const result = await request(admin, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
         apiVersion: "authorization.k8s.io/v1",
         kind: "SubjectAccessReview",
         spec: {
             user: review.user,
             groups: review.groups ?? ["system:serviceaccounts", "system:authenticated"],
-            resourceAttributes: { verb: review.verb, resource: review.resource, group: review.group ?? "", namespace: review.namespace, name: review.name },
+            ...(review.path !== undefined
+                ? { nonResourceAttributes: { verb: review.verb, path: review.path } }
+                : { resourceAttributes: { verb: review.verb, resource: review.resource, group: review.group ?? "", namespace: review.namespace, name: review.name } }),
         },
     });
     return result.status?.allowed === true;
+}
+
+/**
+ * A kubectl for the chart's scripts under test: $AGENTFLEET_KUBECTL, else `kubectl` on PATH. The
+ * Google Cloud SDK's `kubectl` is a version dispatcher; the real binaries it dispatches to sit next
+ * to it as `kubectl.<major>.<minor>`, and the newest of them is used directly.
+ */
+export function kubectlBinary(): string {
+    if (process.env.AGENTFLEET_KUBECTL) return process.env.AGENTFLEET_KUBECTL;
+    const onPath = (process.env.PATH ?? "").split(path.delimiter).map((dir) => path.join(dir, "kubectl")).find((file) => fs.existsSync(file));
+    if (!onPath) throw new Error("no kubectl on PATH: install one, or set AGENTFLEET_KUBECTL to its path");
+    const real = fs.realpathSync(onPath);
+    const versioned = fs
+        .readdirSync(path.dirname(real))
+        .map((name) => /^kubectl\.(\d+)\.(\d+)$/.exec(name))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .sort((a, b) => Number(a[1]) - Number(b[1]) || Number(a[2]) - Number(b[2]));
+    return versioned.length > 0 ? path.join(path.dirname(real), versioned[versioned.length - 1][0]) : real;
 }

@@ -3,14 +3,17 @@
 -- A custom apps_Deployment check replaces Argo CD's built-in one, so the first half re-implements
 -- gitops-engine pkg/health/health_deployment.go step by step, with its messages. The second half
 -- is the agent probe gate: a Deployment annotated agentfleet.io/probe-gate: "true" is only Healthy
--- once the agent prober has passed its current generation.
+-- once the agent prober has passed its current pod template revision.
 --
 -- argocd-cm runs this without useOpenLibs (gopher-lua, Lua 5.1, no string/math/os), and any
 -- runtime error turns the whole Application Unknown and stalls the sync, so every field access
 -- is nil-safe and every path returns a status and a message.
 
 local PROBE_GATE = "agentfleet.io/probe-gate"
-local PROBE_GENERATION = "agentfleet.io/probe-generation"
+local PROBE_REVISION = "agentfleet.io/probe-revision"
+-- Written by the Deployment controller through the status subresource; raised only for a new pod
+-- template (a rollback included), never by an annotation write.
+local REVISION = "deployment.kubernetes.io/revision"
 local PROBE_RESULT = "agentfleet.io/probe-result"
 local PROBE_MESSAGE = "agentfleet.io/probe-message"
 
@@ -76,30 +79,35 @@ local function builtin_health(generation)
   return health("Healthy", "")
 end
 
--- The prober writes the generation it probed as a decimal string; tostring() gives the same
--- text for the live generation without the string library.
-local function probe_gate(generation)
-  local wanted = tostring(generation)
-  local probed = ann[PROBE_GENERATION]
-  local waiting = "Waiting for the agent prober to pass generation " .. wanted
+-- The verdict is keyed on the pod template's revision, not metadata.generation: the prober's own
+-- annotation write bumps the generation (Kubernetes pkg/registry/apps/deployment/strategy.go), so a
+-- verdict for generation N would be stale the moment it is written. Both sides are the
+-- annotation strings, compared as text: no string library needed.
+local function probe_gate()
+  local wanted = ann[REVISION]
+  if type(wanted) ~= "string" or wanted == "" then
+    return health("Progressing", "Waiting for the Deployment controller to record the pod template's revision")
+  end
+  local probed = ann[PROBE_REVISION]
+  local waiting = "Waiting for the agent prober to pass revision " .. wanted
   if type(probed) ~= "string" or probed == "" then
     return health("Progressing", waiting .. " (no probe yet)")
   end
   if probed ~= wanted then
-    return health("Progressing", waiting .. " (last probe: generation " .. probed .. ")")
+    return health("Progressing", waiting .. " (last probe: revision " .. probed .. ")")
   end
   local result = ann[PROBE_RESULT]
   if result == "pass" then
-    return health("Healthy", "Agent prober passed generation " .. wanted)
+    return health("Healthy", "Agent prober passed revision " .. wanted)
   end
   if result == "fail" then
     local detail = ann[PROBE_MESSAGE]
     if type(detail) == "string" and detail ~= "" then
-      return health("Degraded", "Agent prober failed generation " .. wanted .. ": " .. detail)
+      return health("Degraded", "Agent prober failed revision " .. wanted .. ": " .. detail)
     end
-    return health("Degraded", "Agent prober failed generation " .. wanted)
+    return health("Degraded", "Agent prober failed revision " .. wanted)
   end
-  return health("Progressing", waiting .. " (last probe of generation " .. wanted
+  return health("Progressing", waiting .. " (last probe of revision " .. wanted
     .. " has no pass/fail result)")
 end
 
@@ -109,4 +117,4 @@ local builtin = builtin_health(generation)
 if builtin.status ~= "Healthy" or ann[PROBE_GATE] ~= "true" then
   return builtin
 end
-return probe_gate(generation)
+return probe_gate()

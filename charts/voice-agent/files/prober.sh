@@ -1,13 +1,16 @@
 #!/bin/sh
 # Probe gate for the voice agent (chart README, "Probe gate").
 #
-# Once the agent Deployment's current generation has fully rolled out, probe every agent pod by its
-# pod IP (the Service does not exist yet on a first install) and record the verdict on the
-# Deployment, which the probe-gated Argo CD health check reads:
-#   agentfleet.io/probe-generation  metadata.generation that was probed
-#   agentfleet.io/probe-result      pass | fail
-#   agentfleet.io/probe-message     detail
-# A pass is final for its generation; a fail is probed again on the next run, so a transient
+# Once the agent Deployment has fully rolled out, probe every agent pod by its pod IP (the Service
+# does not exist yet on a first install) and record the verdict on the Deployment, which the
+# probe-gated Argo CD health check reads:
+#   agentfleet.io/probe-revision  the deployment.kubernetes.io/revision that was probed
+#   agentfleet.io/probe-result    pass | fail
+#   agentfleet.io/probe-message   detail
+# The verdict is keyed on the pod template's revision, never on metadata.generation: this script's
+# own annotate bumps the generation (Kubernetes pkg/registry/apps/deployment/strategy.go), while the
+# Deployment controller raises the revision only for a new pod template (a rollback included).
+# A pass is final for its revision; a fail is probed again on the next run, so a transient
 # failure can recover (an Argo CD sync retry then finds the Deployment Healthy).
 #
 # Exit status: 0 when a verdict was recorded or there was nothing to do yet. Non-zero only when the
@@ -36,17 +39,21 @@ if [ -z "$state" ]; then
   log "deployment $DEPLOYMENT does not exist yet"
   exit 0
 fi
-# shellcheck disable=SC2086 # deliberate word splitting: nine fields, each defaulted in the template
+# shellcheck disable=SC2086 # deliberate word splitting: ten fields, each defaulted in the template
 set -- $state
 generation=$1 observed=$2 desired=$3 current=$4 updated=$5 available=$6 resource_version=$7
-recorded_generation=$8 recorded_result=$9
+revision=$8 recorded_revision=$9 recorded_result=${10}
 
 if [ "$observed" != "$generation" ] || [ "$updated" != "$desired" ] || [ "$available" != "$desired" ] || [ "$current" != "$desired" ]; then
   log "generation $generation is still rolling out (observed=$observed desired=$desired current=$current updated=$updated available=$available)"
   exit 0
 fi
-if [ "$recorded_generation" = "$generation" ] && [ "$recorded_result" = "pass" ]; then
-  log "generation $generation already passed"
+if [ "$revision" = "none" ]; then
+  log "the Deployment controller has not recorded a revision yet"
+  exit 0
+fi
+if [ "$recorded_revision" = "$revision" ] && [ "$recorded_result" = "pass" ]; then
+  log "revision $revision already passed"
   exit 0
 fi
 
@@ -114,13 +121,13 @@ fi
 message=$(printf '%s' "$message" | cut -c1-512)
 
 # --resource-version makes the write conditional: if the Deployment changed while we probed, the
-# verdict may belong to a stale generation, so drop it and probe again next run.
+# verdict may belong to a stale revision, so drop it and probe again next run.
 if output=$(kubectl -n "$NAMESPACE" annotate deployment "$DEPLOYMENT" --overwrite \
   --resource-version="$resource_version" \
-  "agentfleet.io/probe-generation=$generation" \
+  "agentfleet.io/probe-revision=$revision" \
   "agentfleet.io/probe-result=$result" \
   "agentfleet.io/probe-message=$message" 2>&1); then
-  log "generation $generation: $result: $message"
+  log "revision $revision: $result: $message"
   exit 0
 fi
 case "$output" in
