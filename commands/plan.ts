@@ -32,6 +32,12 @@ export function credentialModes(config: Record<string, string>): Map<string, Cre
     return new Map(tenants.map((t) => [t.name, t.credentials]));
 }
 
+/** The stack's soak gate (agentfleet:promotion, validated by the program's loader), or null without one. */
+function promotionRule(config: Record<string, string>): { from: string; soak: string } | null {
+    const rule = JSON.parse(config[`${PROJECT}:promotion`] ?? "{}") as { from?: string; soak?: string };
+    return rule.from && rule.soak ? { from: rule.from, soak: rule.soak } : null;
+}
+
 /** Everything the plan shows, as data (`--json`). Reads only what the program declared. */
 export function planSummary(stack: string, result: RenderResult) {
     const { evaluation, objects, apps, plan } = result;
@@ -87,6 +93,7 @@ export function planSummary(stack: string, result: RenderResult) {
             steps: plan.steps.map((s) => ({ step: s.index + 1, matcher: matcherText(s.matchExpressions), maxUpdate: s.maxUpdate, tenants: s.tenants })),
             neverSynced: apps.filter((a) => a.step === -1).map((a) => a.tenant),
             syncWindows: ((project?.spec.syncWindows ?? []) as Obj[]).map((w) => ({ kind: w.kind, schedule: w.schedule, duration: w.duration, timeZone: w.timeZone ?? "UTC", manualSync: w.manualSync })),
+            promotion: promotionRule(evaluation.config),
         },
         waves: { tenant: apps[0]?.tenant, order: plan.waves },
         resources: { byType: Object.fromEntries([...counts.entries()].sort((a, b) => a[0].localeCompare(b[0]))), total: evaluation.resources.length },
@@ -133,6 +140,11 @@ export function formatPlan(stack: string, result: RenderResult): string {
     const tenantList = (tenants: string[]) => (tenants.length === 0 ? "(none)" : tenants.length <= TENANTS_PER_STEP_SHOWN ? tenants.join(", ") : `${plural(tenants.length, "tenant")}: ${tenants.slice(0, 5).join(", ")}, ... and ${tenants.length - 5} more`);
     out.push(indent(formatTable(["step", "matcher", "maxUpdate", "tenants"], r.steps.map((s) => [s.step, s.matcher, s.maxUpdate === null ? "100% (unset)" : String(s.maxUpdate), tenantList(s.tenants)]))));
     if (r.neverSynced.length > 0) out.push(`  WARNING: never synced (no step matches): ${r.neverSynced.join(", ")}`, "");
+    out.push(
+        r.promotion
+            ? `  Promotion: a revision reaches ${stack} only after every ${r.promotion.from} tenant ran it Synced and Healthy for ${r.promotion.soak} (npm run promote -- --to ${stack})`
+            : "  Promotion: no soak gate (agentfleet:promotion unset): deploy.targetRevision moves by any reviewed change",
+    );
     if (r.syncWindows.length === 0) out.push("  Sync windows: none (Argo CD may sync at any time)", "");
     else {
         out.push("  Sync windows (AppProject, every application)");

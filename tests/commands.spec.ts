@@ -91,7 +91,7 @@ describe("npm run render and npm run plan", function () {
         assert.match(plan.stderr, /agentfleet:tenants\[0\]\.server/);
     });
 
-    it("exit codes are as documented: a configuration problem is 2 for plan, render and status, 1 for diff and tenant; bad flags 2", () => {
+    it("exit codes are as documented: a configuration problem is 2 for plan, render, status and promote, 1 for diff and tenant; bad flags 2", () => {
         const dev = fs.readFileSync(path.join(root, "Pulumi.dev.yaml"), "utf8");
         fs.writeFileSync(path.join(root, "Pulumi.codes.yaml"), dev.replace("https://dev-acme.k3s.agentfleet.example.net:6443", "https://127.0.0.1:6443"));
         fs.writeFileSync(path.join(root, "Pulumi.codes-yaml.yaml"), `${dev}\n  agentfleet:hub: [unclosed\n`);
@@ -100,7 +100,9 @@ describe("npm run render and npm run plan", function () {
             ["render", ["--stack", "codes", "--out", path.join(root, "out-codes")], 2],
             ["diff", ["--stack", "codes", "--base", "HEAD"], 1],
             ["tenant", ["list", "--stack", "codes"], 1],
-            ["status", ["--stack", "codes-yaml"], 2],
+            // With a kubeconfig named, status needs no Pulumi CLI, so the stack file's problem is what it reports.
+            ["status", ["--stack", "codes-yaml", "--kubeconfig", path.join(root, "no-hub.yaml")], 2],
+            ["promote", ["--to", "codes-yaml", "--kubeconfig", path.join(root, "no-hub.yaml")], 2],
             ["status", ["--stack", "codes", "--interval", "0"], 2],
             ["plan", ["--stack", "codes", "--jsn"], 2],
             ["tenant", ["list"], 2],

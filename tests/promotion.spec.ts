@@ -10,8 +10,9 @@ import * as path from "path";
 import { validateObjects } from "./doubles/k8s-schema";
 import { formatSoakVerdict, soakVerdict } from "../commands/promotion-gate";
 import { setTargetRevision } from "../tenants/stack-file";
+import { formatPlan, planSummary } from "../commands/plan";
 import { ROOT } from "../evaluator/evaluate";
-import { type AppState, type Obj, applicationStatus, assertProblem, clusterParams, configProblems, generatedApplication, key, objectsOf, runTool } from "./helpers";
+import { type AppState, type Obj, applicationStatus, assertProblem, clusterParams, configProblems, generatedApplication, key, objectsOf, rendered, runTool } from "./helpers";
 
 const R = "v1.4.2";
 const COMMIT = "4f1c2a9e8b7d6c5f4e3d2c1b0a9f8e7d6c5b4a39";
@@ -118,9 +119,12 @@ describe("promotion: the soak gate on the stage a revision comes from", () => {
 });
 
 describe("promotion: the rule in the stack file", () => {
-    it("the example prod stack promotes from staging after a 2h soak, and plan-level config reads it", async () => {
-        const promotion = key((await import("yaml")).parse(fs.readFileSync(path.join(ROOT, "Pulumi.prod.yaml"), "utf8")).config, "promotion");
-        assert.deepStrictEqual(promotion, { from: "staging", soak: "2h" });
+    it("plan prints the rule: prod promotes from staging after a 2h soak; dev has no gate", async () => {
+        const prod = await rendered("prod");
+        assert.deepStrictEqual(planSummary("prod", prod).rollout.promotion, { from: "staging", soak: "2h" });
+        assert.match(formatPlan("prod", prod), /^ {2}Promotion: a revision reaches prod only after every staging tenant ran it Synced and Healthy for 2h \(npm run promote -- --to prod\)$/m);
+        assert.strictEqual(planSummary("dev", await rendered("dev")).rollout.promotion, null);
+        assert.match(formatPlan("dev", await rendered("dev")), /Promotion: no soak gate/);
     });
 
     it("refuses a from stack that does not exist, with a suggestion", async () => {
