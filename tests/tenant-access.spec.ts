@@ -60,7 +60,7 @@ describe("a tenant's onboarding stack (TenantAccess)", () => {
     // apply validator (Argo CD syncs with validation) reads /openapi/v3. A hardened cluster does not
     // grant these to every authenticated user (k3s and kubeadm do, through system:discovery).
     it("grants exactly the non-resource URLs Argo CD reads: version, discovery and the OpenAPI documents", () => {
-        const urls = managerClusterRules(["a"]).flatMap((rule) => rule.nonResourceURLs ?? []);
+        const urls = managerClusterRules(["a"]).flatMap((rule) => (rule.nonResourceURLs ?? []) as string[]);
         assert.deepStrictEqual([...urls].sort(), ["/api", "/api/*", "/apis", "/apis/*", "/openapi/v2", "/openapi/v3", "/openapi/v3/*", "/version"]);
     });
 
