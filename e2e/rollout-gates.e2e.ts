@@ -16,7 +16,7 @@
  * OpenAPI document, and list of every namespaced kind in the agent namespace.
  */
 import * as assert from "assert";
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
@@ -139,12 +139,24 @@ describe("rollout gates on a real kube-apiserver (probe gate, argocd-manager's r
             return { status: field("STATUS"), message: field("MESSAGE") };
         }
 
-        /** One run of files/prober.sh, as one CronJob run: the CronJob's env, the prober's token. */
-        function runProber(): { status: number | null; output: string } {
-            const out = spawnSync("sh", [path.join(scriptDir, "prober.sh")], { encoding: "utf8", env: proberEnv, timeout: 120_000 });
-            const output = `${out.stdout}${out.stderr}`.trim();
-            log(`prober: ${output.split("\n").join(" | ")}`);
-            return { status: out.status, output };
+        /**
+         * One run of files/prober.sh, as one CronJob run: the CronJob's env, the prober's token.
+         * Asynchronous: the stand-in agent answers from this process's event loop.
+         */
+        function runProber(): Promise<{ status: number | null; output: string }> {
+            return new Promise((resolve, reject) => {
+                const child = spawn("sh", [path.join(scriptDir, "prober.sh")], { env: proberEnv, stdio: ["ignore", "pipe", "pipe"] });
+                let output = "";
+                child.stdout.on("data", (d) => (output += d));
+                child.stderr.on("data", (d) => (output += d));
+                const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+                child.on("error", reject);
+                child.on("close", (status) => {
+                    clearTimeout(timer);
+                    log(`prober: ${output.trim().split("\n").join(" | ")}`);
+                    resolve({ status, output: output.trim() });
+                });
+            });
         }
 
         /** Rolled out, and the Deployment controller has observed the latest generation (the prober's own write included). */
@@ -199,7 +211,7 @@ describe("rollout gates on a real kube-apiserver (probe gate, argocd-manager's r
             assert.ok(revision, "the Deployment controller recorded no revision");
             assert.strictEqual((await health()).status, "Progressing", "Healthy before any probe");
 
-            const first = runProber();
+            const first = await runProber();
             assert.strictEqual(first.status, 0, first.output);
             await settled();
             // The gate's verdict once the Deployment controller has observed the prober's own write.
@@ -214,7 +226,7 @@ describe("rollout gates on a real kube-apiserver (probe gate, argocd-manager's r
             const probes = agent.probes;
             const resourceVersion = (await live()).metadata.resourceVersion;
             for (let run = 0; run < 3; run++) {
-                const again = runProber();
+                const again = await runProber();
                 assert.strictEqual(again.status, 0, again.output);
                 assert.match(again.output, new RegExp(`revision ${revision} already passed`));
             }
@@ -232,14 +244,14 @@ describe("rollout gates on a real kube-apiserver (probe gate, argocd-manager's r
             assert.deepStrictEqual(await health(), { status: "Progressing", message: `Waiting for the agent prober to pass revision ${revision} (last probe: revision ${previous})` });
 
             agent.status = 503;
-            assert.strictEqual(runProber().status, 0);
+            assert.strictEqual((await runProber()).status, 0);
             await settled();
             const failed = await health();
             assert.strictEqual(failed.status, "Degraded", failed.message);
             assert.match(failed.message, new RegExp(`^Agent prober failed revision ${revision}: 2/2 pods failed GET /healthz`));
 
             agent.status = 200;
-            assert.strictEqual(runProber().status, 0);
+            assert.strictEqual((await runProber()).status, 0);
             await settled();
             assert.deepStrictEqual(await health(), { status: "Healthy", message: `Agent prober passed revision ${revision}` });
         });

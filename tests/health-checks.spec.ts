@@ -138,6 +138,14 @@ describe("custom Argo CD health checks", () => {
                 }
             });
 
+            // A live Deployment's managedFields (fieldsV1) nest far deeper than any fixture.
+            it("reads an object nested as deep as a live object's managedFields", () => {
+                let fieldsV1: Record<string, unknown> = { ".": {} };
+                for (let depth = 0; depth < 40; depth++) fieldsV1 = { [`f:level${depth}`]: fieldsV1 };
+                const input = { metadata: { name: "voice-agent", generation: 2, managedFields: [{ manager: "kube-controller-manager", fieldsV1 }] }, spec: { replicas: 1 }, status: { observedGeneration: 2, replicas: 1, updatedReplicas: 1, availableReplicas: 1 } };
+                assertValidHealth(runOrExplain(check.script, input), input);
+            });
+
             it("returns a valid status for every mix of absent, empty and partial metadata, spec and status", () => {
                 for (const input of fieldCombinations()) {
                     assertValidHealth(runOrExplain(check.script, input), input);

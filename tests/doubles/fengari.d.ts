@@ -48,6 +48,7 @@ declare module "fengari" {
         LUA_PRELOAD_TABLE: LuaString;
         luaL_error(L: LuaState, fmt: LuaString, ...args: unknown[]): never;
         luaL_getsubtable(L: LuaState, index: number, name: LuaString): boolean;
+        luaL_checkstack(L: LuaState, space: number, message: LuaString | null): void;
         luaL_loadbuffer(L: LuaState, buffer: LuaString, size: number | null, chunkname: LuaString): number;
         luaL_newstate(): LuaState;
         luaL_requiref(L: LuaState, name: LuaString, open: LuaJsFunction, global: number | boolean): void;

@@ -169,6 +169,8 @@ const isLuaInteger = (value: number): boolean => Number.isInteger(value) && (val
 
 /** Pushes parsed JSON/YAML the way argo-cd's decodeValue does. */
 function pushJson(L: LuaState, value: unknown): void {
+    // A live object nests deeper (managedFields) than the 20 free slots a C function starts with.
+    lauxlib.luaL_checkstack(L, 3, to_luastring("object nested too deeply"));
     if (typeof value === "boolean") {
         lua.lua_pushboolean(L, value);
     } else if (typeof value === "number") {
