@@ -192,3 +192,48 @@ export class TenantObjectRecorder {
         return [...this.seen.values()].filter((o) => o.kind === kind && (!name || o.name === name)).sort((a, b) => +a.created - +b.created);
     }
 }
+
+/**
+ * What breaks "ring by ring" in the rollout of `revision` that started at `since` (empty: none):
+ * every sync is RollingSync's, a step's first sync (history) and its Pending (ApplicationSet status)
+ * come only once every Application of the step before is Healthy, and no step syncs more
+ * Applications at once than `maxUpdate` (history intervals, and what the recorder sampled).
+ * `steps` are lists of Application names, in order.
+ */
+export function ringByRingProblems(apps: any[], recorder: RolloutRecorder, o: { revision: string; since: Date; steps: string[][]; maxUpdate: number }): string[] {
+    const problems: string[] = [];
+    const syncs = syncIntervals(apps, o.revision).filter((s) => +s.start >= +o.since - 1000);
+    const by = [...new Set(syncs.map((s) => s.initiatedBy))];
+    if (by.length !== 1 || by[0] !== "applicationset-controller") problems.push(`syncs initiated by ${by.join(", ")}, not only applicationset-controller`);
+    const firstStart = (app: string) => Math.min(...syncs.filter((s) => s.application === app).map((s) => +s.start));
+    for (let i = 1; i < o.steps.length; i++) {
+        const previousHealthy = Math.max(...o.steps[i - 1].map((app) => +(recorder.firstAt(app, "Healthy", o.since) ?? new Date(8.64e15))));
+        for (const app of o.steps[i]) {
+            if (!(firstStart(app) >= previousHealthy)) problems.push(`${app} (step ${i + 1}) started syncing at ${new Date(firstStart(app)).toISOString()}, before step ${i} was Healthy (${new Date(previousHealthy).toISOString()})`);
+            const pending = recorder.firstAt(app, "Pending", o.since);
+            if (!pending || +pending < previousHealthy) problems.push(`${app} (step ${i + 1}) went Pending at ${pending?.toISOString()}, before step ${i} was Healthy`);
+        }
+    }
+    for (const [i, step] of o.steps.entries()) {
+        const inStep = syncs.filter((s) => step.includes(s.application));
+        if (maxOverlap(inStep) > o.maxUpdate) problems.push(`step ${i + 1} synced ${maxOverlap(inStep)} Applications at once (maxUpdate ${o.maxUpdate})`);
+    }
+    for (const [step, n] of recorder.maxInFlight) if (n > o.maxUpdate) problems.push(`step ${step} had ${n} Applications Pending/Progressing at once (maxUpdate ${o.maxUpdate})`);
+    return problems;
+}
+
+/**
+ * What breaks the wave order on a tenant (empty: none): each of `order` (kind, name), the first
+ * one the recorder saw of each, created strictly after the one before. Waves are at least 2 s
+ * apart (Argo CD's wave delay), so whole-second creation times still order them.
+ */
+export function waveOrderProblems(objects: TenantObjectRecorder, order: Array<[string, string]>): string[] {
+    const firsts = order.map(([kind, name]) => ({ what: `${kind} ${name}`, o: objects.objects(kind, name)[0] }));
+    const missing = firsts.filter((f) => !f.o).map((f) => `${f.what} was never created`);
+    if (missing.length > 0) return missing;
+    const problems: string[] = [];
+    for (let i = 1; i < firsts.length; i++) {
+        if (!(+firsts[i].o!.created > +firsts[i - 1].o!.created)) problems.push(`${firsts[i].what} created at ${firsts[i].o!.created.toISOString()}, not after ${firsts[i - 1].what} (${firsts[i - 1].o!.created.toISOString()})`);
+    }
+    return problems;
+}
