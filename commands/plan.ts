@@ -5,7 +5,7 @@
  * and resources by kind. Large fleets are summarised; `--json` prints everything.
  */
 import { PROGRESSIVE_SYNCS_PARAM } from "../components/argocd-hub";
-import { type CredentialMode, HA_MIN_HUB_NODES, PROJECT, type TenantConfig } from "../stacks/config";
+import { type CredentialMode, DEFAULT_ARGOCD_VERSION, HA_MIN_HUB_NODES, PROJECT, type TenantConfig } from "../stacks/config";
 import { type CommandSpec, requireStack, runAsProgram, runCommand } from "./cli";
 import { ROOT, reveal } from "../evaluator/evaluate";
 import { type RenderResult, renderStack } from "../evaluator/render";
@@ -14,6 +14,12 @@ import { formatTable } from "./table";
 type Obj = Record<string, any>;
 
 const matcherText = (exprs: Array<{ key: string; operator: string; values: string[] }>) => exprs.map((e) => `${e.key} ${e.operator} (${e.values.join(", ")})`).join(" and ");
+
+/** A note when the stack runs an Argo CD other than the one the real-engine suite runs the rollout with. */
+export function argocdVersionNote(version: string | undefined): string[] {
+    if (!version || version === DEFAULT_ARGOCD_VERSION) return [];
+    return [`hub.argocdVersion ${version} is not the Argo CD the real-engine suite proves the rollout with (${DEFAULT_ARGOCD_VERSION}, docs/real-argocd.md): RollingSync, the sync waves and the health checks were run by ${DEFAULT_ARGOCD_VERSION}'s controllers, not ${version}'s`];
+}
 
 /** Above this many tenants the text plan summarises per ring; `--json` lists every tenant. */
 export const TENANT_ROWS_SHOWN = 50;
@@ -97,7 +103,7 @@ export function planSummary(stack: string, result: RenderResult) {
         },
         waves: { tenant: apps[0]?.tenant, order: plan.waves },
         resources: { byType: Object.fromEntries([...counts.entries()].sort((a, b) => a[0].localeCompare(b[0]))), total: evaluation.resources.length },
-        notes: result.notes,
+        notes: [...argocdVersionNote(values.global?.image?.tag), ...result.notes],
     };
 }
 

@@ -94,10 +94,13 @@ describe("rollout gates on a real kube-apiserver (probe gate, argocd-manager's r
     let fleet: LoopbackFleet;
     let tenant: Cluster;
     let admin: Credentials;
+    /** The argocd engine's `argocd` (its `admin settings resource-overrides health` runs our Lua as Argo CD does). */
+    let argocdBinary: string;
 
     before(async function () {
         runDir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-e2e-gates-"));
-        const engines = await ensureEngines({ only: ["etcd", "kubernetes", "kwok"], log });
+        const engines = await ensureEngines({ only: ["etcd", "kubernetes", "kwok", "argocd"], log });
+        argocdBinary = path.join(engines.argocd.bin, "argocd");
         fleet = new LoopbackFleet({ clusters: ["tenant"], dir: path.join(runDir, "fleet"), bins: { etcd: engines.etcd.bin, kubernetes: engines.kubernetes.bin, kwok: engines.kwok.bin }, log });
         await fleet.start();
         tenant = fleet.hub;
@@ -118,15 +121,13 @@ describe("rollout gates on a real kube-apiserver (probe gate, argocd-manager's r
         const deploymentPath = objectPath("apps/v1", "Deployment", "voice-agent", NS);
         const live = () => request(admin, "GET", deploymentPath);
         /**
-         * The gate's verdict on the live Deployment: the Lua VM double (Argo CD's restrictions), and
-         * with AGENTFLEET_ARGOCD set to an `argocd` binary also Argo CD's own evaluation
-         * (`argocd admin settings resource-overrides health`), which must agree. Once the Argo CD
-         * engine is merged (branch i-argocd) this should come from ensureEngines instead.
+         * The gate's verdict on the live Deployment: Argo CD's own evaluation (`argocd admin settings
+         * resource-overrides health`, the argocd engine), which the Lua VM double must agree with.
          */
         const health = async () => {
             const deployment = await live();
-            const verdict = runHealthScript(deploymentLua, deployment);
-            if (process.env.AGENTFLEET_ARGOCD) assert.deepStrictEqual(argoCdHealth(process.env.AGENTFLEET_ARGOCD, deployment), verdict, "Argo CD's own Lua evaluation disagrees with the VM double");
+            const verdict = argoCdHealth(argocdBinary, deployment);
+            assert.deepStrictEqual(runHealthScript(deploymentLua, deployment), verdict, "the Lua VM double disagrees with Argo CD's own Lua evaluation");
             return verdict;
         };
         function argoCdHealth(argocd: string, deployment: Obj): { status: string; message: string } {

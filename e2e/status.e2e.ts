@@ -58,12 +58,12 @@ describe("npm run status against a real API server (the test plays Argo CD's con
 
     before(async function () {
         runDir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-e2e-status-"));
-        const engines = await ensureEngines({ only: ["etcd", "kubernetes", "kwok", "argocd-crds"], log });
+        const engines = await ensureEngines({ only: ["etcd", "kubernetes", "kwok", "argocd"], log });
         fleet = new LoopbackFleet({ clusters: ["hub"], dir: path.join(runDir, "fleet"), bins: { etcd: engines.etcd.bin, kubernetes: engines.kubernetes.bin, kwok: engines.kwok.bin }, log });
         await fleet.start();
         hub = fleet.hub.admin;
         adminKubeconfig = fleet.hub.kubeconfigPath;
-        const crdDir = path.join(engines["argocd-crds"].dir, "crds");
+        const crdDir = path.join(engines.argocd.dir, "crds");
         for (const file of fs.readdirSync(crdDir)) {
             for (const doc of parseAllDocuments(fs.readFileSync(path.join(crdDir, file), "utf8"))) {
                 const crd = doc.toJSON();

@@ -40,13 +40,27 @@ interface Binary {
     /** Go package to build, relative to the wrapper module (a path) or a module path. */
     pkg: string;
     ldflags?: string[];
+    /** Other names the binary is installed under (symlinks in the same folder). */
+    aliases?: string[];
 }
+
+/** The Argo CD components the fleet's hub runs, by the names the argocd engine's binary answers to. */
+export const ARGOCD_COMPONENTS = ["argocd-application-controller", "argocd-applicationset-controller", "argocd-repo-server", "argocd-notifications"] as const;
+/** The argo-cd module's manifests (under manifests/base) that run those components; the engine keeps them in manifests/. */
+const ARGOCD_MANIFESTS = [
+    "application-controller/argocd-application-controller-statefulset.yaml",
+    "applicationset-controller/argocd-applicationset-controller-deployment.yaml",
+    "repo-server/argocd-repo-server-deployment.yaml",
+    "notification/argocd-notifications-controller-deployment.yaml",
+];
 
 export interface Engine {
     name: string;
     version: string;
     /** Folder under engines/modules. */
     module: string;
+    /** The Go toolchain to build with (GOTOOLCHAIN; the proxy serves it): when the module needs a newer Go than the installed one. Default: the installed Go. */
+    toolchain?: string;
     /** `require` lines the wrapper's go.mod must hold: module path and the version it must be at. */
     pins: Array<[string, string]>;
     binaries: Binary[];
@@ -68,18 +82,29 @@ export function engines(): Engine[] {
     ];
     return [
         {
-            // Argo CD itself cannot be built here (docs/real-engines.md); its CRDs come from its module at the pinned version.
-            name: "argocd-crds",
+            // Argo CD's own controllers, one binary installed under each component's name (main.go dispatches on it).
+            name: "argocd",
             version: ENGINE_VERSIONS.argocd,
             module: "argocd",
+            // argo-cd v3.6's go.mod says `go 1.27.0`; the Go module proxy serves this toolchain.
+            toolchain: "go1.27.3",
             pins: [["github.com/argoproj/argo-cd/v3", ENGINE_VERSIONS.argocd]],
-            binaries: [],
+            binaries: [{ name: "argocd", pkg: ".", aliases: [...ARGOCD_COMPONENTS], ldflags: [`-X github.com/argoproj/argo-cd/v3/common.version=${ENGINE_VERSIONS.argocd.slice(1)}`] }],
+            // The CRDs of the same version (the API server prunes fields a CRD lacks), and the script the
+            // repo-server runs for every revision (in its image it is on PATH).
             files: async (outDir, run, buildDir) => {
                 const dir = JSON.parse(await run("go", ["mod", "download", "-json", `github.com/argoproj/argo-cd/v3@${ENGINE_VERSIONS.argocd}`], buildDir)).Dir as string;
                 const crds = path.join(dir, "manifests", "crds");
                 const target = path.join(outDir, "crds");
                 fs.mkdirSync(target, { recursive: true });
                 for (const f of fs.readdirSync(crds).filter((f) => f.endsWith("-crd.yaml"))) fs.copyFileSync(path.join(crds, f), path.join(target, f));
+                // The Deployments Argo CD's own install runs each component with: which argocd-cm and
+                // argocd-cmd-params-cm keys reach which component, as which environment variable.
+                fs.mkdirSync(path.join(outDir, "manifests"), { recursive: true });
+                for (const f of ARGOCD_MANIFESTS) fs.copyFileSync(path.join(dir, "manifests", "base", f), path.join(outDir, "manifests", path.basename(f)));
+                fs.mkdirSync(path.join(outDir, "bin"), { recursive: true });
+                fs.copyFileSync(path.join(dir, "hack", "git-verify-wrapper.sh"), path.join(outDir, "bin", "git-verify-wrapper.sh"));
+                fs.chmodSync(path.join(outDir, "bin", "git-verify-wrapper.sh"), 0o755);
             },
         },
         {
@@ -97,6 +122,7 @@ export function engines(): Engine[] {
             binaries: [
                 { name: "kube-apiserver", pkg: "k8s.io/kubernetes/cmd/kube-apiserver", ldflags: kubeVersionFlags },
                 { name: "kube-controller-manager", pkg: "k8s.io/kubernetes/cmd/kube-controller-manager", ldflags: kubeVersionFlags },
+                { name: "kube-scheduler", pkg: "k8s.io/kubernetes/cmd/kube-scheduler", ldflags: kubeVersionFlags },
             ],
         },
         {
@@ -155,10 +181,10 @@ export function pinMismatches(list: Engine[] = engines()): string[] {
 
 type Runner = (cmd: string, args: string[], cwd: string) => Promise<string>;
 
-/** Runs a command; on failure the error names the command and ends with its output. */
-const run: Runner = (cmd, args, cwd) =>
+/** A runner whose Go is `toolchain` (GOTOOLCHAIN), the installed one when absent; on failure the error names the command and ends with its output. */
+const runner = (toolchain = "local"): Runner => (cmd, args, cwd) =>
     new Promise((resolve, reject) => {
-        const child = spawn(cmd, args, { cwd, env: { ...process.env, GOTOOLCHAIN: "local", GOFLAGS: "-mod=readonly" }, stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn(cmd, args, { cwd, env: { ...process.env, GOTOOLCHAIN: toolchain, GOFLAGS: "-mod=readonly" }, stdio: ["ignore", "pipe", "pipe"] });
         let out = "";
         let err = "";
         child.stdout.on("data", (d) => (out += d));
@@ -180,7 +206,9 @@ function wrapperKey(engine: Engine, goVersion: string): string {
         }
     };
     walk(path.join(MODULES, engine.module));
-    for (const b of engine.binaries) hash.update(b.name + b.pkg + (b.ldflags ?? []).join(" "));
+    for (const b of engine.binaries) hash.update(b.name + b.pkg + (b.ldflags ?? []).join(" ") + (b.aliases ?? []).join(" "));
+    // What an engine provides besides binaries is part of it too.
+    if (engine.files) hash.update(engine.files.toString());
     return hash.digest("hex").slice(0, 12);
 }
 
@@ -207,10 +235,12 @@ export async function ensureEngines(options: EnsureOptions = {}): Promise<Record
     const list = engines().filter((e) => !options.only || options.only.includes(e.name));
     const mismatches = pinMismatches(list);
     if (mismatches.length > 0) throw new Error(`engine pins disagree:\n  ${mismatches.join("\n  ")}`);
-    const goVersion = (await run("go", ["env", "GOVERSION"], ROOT).catch((e) => Promise.reject(new Error(`Go is needed to build the engines: ${e.message}`)))).trim();
     const start = Date.now();
     const result: Record<string, BuiltEngine> = {};
     for (const engine of list) {
+        const run = runner(engine.toolchain);
+        // The engine's own Go version keys its cache (a toolchain the proxy serves is fetched here, once).
+        const goVersion = (await run("go", ["env", "GOVERSION"], ROOT).catch((e) => Promise.reject(new Error(`Go${engine.toolchain ? ` (${engine.toolchain} from the Go module proxy)` : ""} is needed to build the ${engine.name} engine: ${e.message}`)))).trim();
         const dir = path.join(cacheRoot(), "engines", `${engine.name}-${engine.version}-${wrapperKey(engine, goVersion)}`);
         const bin = path.join(dir, "bin");
         const stamp = path.join(dir, "complete");
@@ -235,7 +265,8 @@ export async function ensureEngines(options: EnsureOptions = {}): Promise<Record
                 await run("go", ["build", "-trimpath", "-ldflags", ldflags, "-o", path.join(bin, binary.name), binary.pkg], buildDir).catch((e: Error) => {
                     throw new Error(`engine ${engine.name} ${engine.version} failed to build ${binary.name}: ${e.message}`);
                 });
-                log(`engines: ${engine.name} ${engine.version}: built ${binary.name} (${elapsed()})`);
+                for (const alias of binary.aliases ?? []) fs.symlinkSync(binary.name, path.join(bin, alias));
+                log(`engines: ${engine.name} ${engine.version}: built ${binary.name}${binary.aliases ? ` (also as ${binary.aliases.join(", ")})` : ""} (${elapsed()})`);
             }
             fs.rmSync(buildDir, { recursive: true, force: true });
             fs.writeFileSync(stamp, `${new Date().toISOString()} ${goVersion}\n`);

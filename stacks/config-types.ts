@@ -10,7 +10,7 @@ export const PROJECT = "agentfleet";
 export const ROLLOUT_LABELS = ["env", "ring", "region", "tenant"] as const;
 
 /** Argo CD releases with the RollingSync tight-loop fix (#27577): v3.4.7+, v3.5.1+, 3.6+. */
-export const DEFAULT_ARGOCD_VERSION = "v3.4.7";
+export const DEFAULT_ARGOCD_VERSION = "v3.6.2";
 /** argo-helm argo-cd chart; its own appVersion is overridden by `argocdVersion`. */
 export const DEFAULT_CHART_VERSION = "10.1.1";
 /** Where the argo-cd chart comes from unless hub.chartRepository says otherwise. */

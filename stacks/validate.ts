@@ -276,7 +276,10 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         r.required(`${k("deploy")}.repoURL`, deployRaw.repoURL, "the git URL of the repository holding the agent chart");
         r.required(`${k("deploy")}.targetRevision`, deployRaw.targetRevision, "the git revision (tag, branch or commit) of the chart this stack runs");
     }
-    const repoURL = r.string(`${k("deploy")}.repoURL`, deployRaw.repoURL, "a git URL (https://..., ssh://... or git@host:org/repo.git)", /^(https:\/\/|ssh:\/\/|git@)\S+$/) ?? "";
+    // A fleet on this machine (hub.loopbackTenants) may also deploy from a local repository: the real-Argo CD suite's.
+    const repoURL = loopbackTenants
+        ? (r.string(`${k("deploy")}.repoURL`, deployRaw.repoURL, "a git URL (https://..., ssh://..., git@host:org/repo.git, or file:///path with hub.loopbackTenants)", /^(https:\/\/|ssh:\/\/|git@|file:\/\/\/)\S+$/) ?? "")
+        : (r.string(`${k("deploy")}.repoURL`, deployRaw.repoURL, "a git URL (https://..., ssh://... or git@host:org/repo.git)", /^(https:\/\/|ssh:\/\/|git@)\S+$/) ?? "");
     const targetRevision = r.string(`${k("deploy")}.targetRevision`, deployRaw.targetRevision, "a git revision", /^\S+$/) ?? "";
     // These are copied into the ApplicationSet's Go template: "{{" would be evaluated there.
     for (const field of ["repoURL", "targetRevision", "chartPath"]) {

@@ -3,7 +3,8 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { REDACTED, SECRET_PREFIX } from "../evaluator/evaluate";
-import { formatPlan, planSummary } from "../commands/plan";
+import { argocdVersionNote, formatPlan, planSummary } from "../commands/plan";
+import { DEFAULT_ARGOCD_VERSION } from "../stacks/config";
 import { RENDER_MARKER } from "../commands/render";
 import { type Obj, STACKS, evaluated, git, projectCopy, rendered, runTool } from "./helpers";
 
@@ -140,9 +141,16 @@ describe("npm run render and npm run plan", function () {
 
     it("plan lists the hub, health checks, notification triggers, tenants by ring, the rollout table and the waves", async () => {
         const text = formatPlan("prod", await rendered("prod"));
-        for (const expected of ["Argo CD:               v3.4.7", "progressive syncs:     enabled", "health checks:         apps_Deployment, networking.k8s.io_Ingress", "on-health-degraded", "canary  prod-canary-eu", "ring In (main)    25%", "Sync      -1    Job                  voice-agent-migrate", "PostSync  0     Job                  voice-agent-warmup"]) {
+        for (const expected of ["Argo CD:               v3.6.2", "progressive syncs:     enabled", "health checks:         apps_Deployment, networking.k8s.io_Ingress", "on-health-degraded", "canary  prod-canary-eu", "ring In (main)    25%", "Sync      -1    Job                  voice-agent-migrate", "PostSync  0     Job                  voice-agent-warmup"]) {
             assert.ok(text.includes(expected), `plan lacks ${JSON.stringify(expected)}:\n${text}`);
         }
+        assert.ok(!text.includes("is not the Argo CD the real-engine suite proves"), text);
+    });
+
+    it("plan notes a stack whose Argo CD is not the version the real-engine suite proves", () => {
+        assert.deepStrictEqual(argocdVersionNote(DEFAULT_ARGOCD_VERSION), []);
+        const [note] = argocdVersionNote("v3.5.1");
+        assert.match(note, /^hub\.argocdVersion v3\.5\.1 is not the Argo CD the real-engine suite proves the rollout with \(v3\.6\.2, docs\/real-argocd\.md\)/);
     });
 });
 

@@ -1,8 +1,9 @@
 /**
  * A loopback fleet: one etcd, and per cluster (a hub and N tenants) a kube-apiserver under its own
  * etcd prefix, a kube-controller-manager (service-account tokens, namespace finalization,
- * Deployments -> ReplicaSets -> Pods, Jobs) and kwok (a fake node that runs Pods and completes
- * Jobs). Certificates are made locally with openssl; everything listens on 127.0.0.1 only.
+ * Deployments -> ReplicaSets -> Pods, Jobs, the garbage collector), a kube-scheduler (binds Pods
+ * to the node) and kwok (a fake node that runs Pods and completes Jobs, handing pods addresses in
+ * 127.0.0.0/8). Certificates are made locally with openssl; everything listens on 127.0.0.1 only.
  *
  * What differs from k3s: no kubelet, containers or network (kwok fakes pod status), no Traefik or
  * service load balancer, no CoreDNS, no metrics-server; one etcd shared under prefixes instead of
@@ -80,11 +81,25 @@ const fakeNode = {
     spec: {},
 };
 
+/** The pod addresses kwok hands out on the fleet's `index`th cluster: inside 127.0.0.0/8. */
+export function podCidr(index: number): string {
+    return `127.${100 + index}.0.1/24`;
+}
+
 export class LoopbackFleet {
     readonly clusters = new Map<string, Cluster>();
     private etcd?: Started;
 
     constructor(private readonly options: FleetOptions) {}
+
+    /**
+     * The fleet's CA and its serving certificate (SAN 127.0.0.1), as files: a loopback receiver
+     * serves this certificate, and a process told to trust caFile (SSL_CERT_FILE) accepts it.
+     */
+    get tls(): { caFile: string; certFile: string; keyFile: string } {
+        const pki = path.join(this.options.dir, "pki");
+        return { caFile: path.join(pki, "ca.crt"), certFile: path.join(pki, "serving.crt"), keyFile: path.join(pki, "serving.key") };
+    }
 
     get hub(): Cluster {
         return this.cluster(this.options.clusters[0]);
@@ -124,7 +139,7 @@ export class LoopbackFleet {
             }, { attempts: 60, intervalMs: 250 });
             this.log(`fleet: etcd ready (${elapsed()})`);
 
-            await Promise.all(this.options.clusters.map(async (name) => {
+            await Promise.all(this.options.clusters.map(async (name, index) => {
                 const clusterDir = path.join(dir, name);
                 fs.mkdirSync(clusterDir, { recursive: true });
                 // Each cluster signs its own service-account tokens, so a token of one never works on another.
@@ -157,10 +172,17 @@ export class LoopbackFleet {
                     `--kubeconfig=${kubeconfigPath}`, "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0",
                     `--service-account-private-key-file=${path.join(clusterDir, "sa.key")}`, `--root-ca-file=${path.join(pki, "ca.crt")}`,
                     "--use-service-account-credentials=false", "--controllers=*,-nodeipam,-nodelifecycle,-service-lb-controller,-cloud-node-lifecycle",
+                    // Owned objects go with their owner (Applications of a deleted ApplicationSet, ReplicaSets, Pods).
+                    "--enable-garbage-collector=true",
                 ], path.join(clusterDir, "kube-controller-manager.log")));
+                processes.push(start(`${name} kube-scheduler`, path.join(bins.kubernetes, "kube-scheduler"), [
+                    `--kubeconfig=${kubeconfigPath}`, "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0",
+                ], path.join(clusterDir, "kube-scheduler.log")));
                 processes.push(start(`${name} kwok`, path.join(bins.kwok, "kwok"), [
                     `--kubeconfig=${kubeconfigPath}`, "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                     "--node-ip=127.0.0.1", "--server-address=127.0.0.1:0", "--node-lease-duration-seconds=40",
+                    // Pod IPs on loopback, one /24 per cluster: a prober that probes pod IPs never leaves this machine.
+                    `--cidr=${podCidr(index)}`,
                 ], path.join(clusterDir, "kwok.log")));
                 await request(admin, "POST", "/api/v1/nodes", fakeNode);
                 // The controller-manager is working once it has given "default" its service account.
@@ -172,6 +194,9 @@ export class LoopbackFleet {
                     const node = await request(admin, "GET", "/api/v1/nodes/kwok-node-0");
                     return node.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True");
                 }, { attempts: 120, intervalMs: 500 });
+                // The API server taints a new node not-ready; the node lifecycle controller, which is
+                // off here (no kubelet heartbeats to judge), would lift it once Ready: kwok's node is.
+                await request(admin, "PATCH", "/api/v1/nodes/kwok-node-0", { spec: { taints: null } }, "application/merge-patch+json");
                 this.log(`fleet: cluster ${name} ready at ${server} (${elapsed()})`);
             }));
         } catch (err) {

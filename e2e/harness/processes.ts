@@ -52,9 +52,12 @@ export function tail(p: Started, lines = 15): string {
     }
 }
 
-/** Throws, with the log's tail, if the process has exited. */
+/** A process that should be running has exited: waiting longer cannot help. */
+export class ProcessExited extends Error {}
+
+/** Throws ProcessExited, with the log's tail, if the process has exited. */
 export function assertRunning(p: Started): void {
-    if (exited(p.child)) throw new Error(`${p.name} exited (${p.child.exitCode ?? p.child.signalCode}); its log ${p.log} ends:\n${tail(p)}`);
+    if (exited(p.child)) throw new ProcessExited(`${p.name} exited (${p.child.exitCode ?? p.child.signalCode}); its log ${p.log} ends:\n${tail(p)}`);
 }
 
 /** Ports the e2e stack files name for their tenants (Pulumi.e2e.yaml): never handed out by freePort. */
@@ -94,6 +97,7 @@ export async function waitFor(what: string, check: () => Promise<boolean>, { att
         try {
             if (await check()) return;
         } catch (err) {
+            if (err instanceof ProcessExited) throw err;
             last = err;
         }
         await new Promise((r) => setTimeout(r, intervalMs));

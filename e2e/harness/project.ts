@@ -7,7 +7,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { parse } from "yaml";
+import { type Document, parse, parseDocument } from "yaml";
 import { projectCopy } from "../../tests/helpers";
 import { type BuiltEngine, ensureEngines } from "../../engines/toolchain";
 import { LoopbackFleet } from "./fleet";
@@ -66,17 +66,28 @@ async function preIssuedToken(fleet: LoopbackFleet, tenant: string): Promise<{ b
     return { bearerToken: Buffer.from(token, "base64").toString("utf8"), caData: Buffer.from(fleet.cluster(tenant).ca).toString("base64") };
 }
 
-/** Gives the project copy's stand-in argo-cd chart Argo CD's own CRDs at the pinned version. */
+/** Gives the project copy's stand-in argo-cd chart the CRDs of the Argo CD the argocd engine runs. */
 export function withArgoCdCrds(project: string, engines: Record<string, { dir: string }>): void {
     const crdSource = path.join(project, "e2e", "argo-cd-standin", "crds-source");
     fs.mkdirSync(crdSource, { recursive: true });
-    for (const f of fs.readdirSync(path.join(engines["argocd-crds"].dir, "crds"))) fs.copyFileSync(path.join(engines["argocd-crds"].dir, "crds", f), path.join(crdSource, f));
+    for (const f of fs.readdirSync(path.join(engines.argocd.dir, "crds"))) fs.copyFileSync(path.join(engines.argocd.dir, "crds", f), path.join(crdSource, f));
+}
+
+export interface WorldOptions {
+    /** Edits the scratch copy's stack file before anything reads it (tenants, rollout steps). */
+    editStack?: (doc: Document) => void;
 }
 
 /** Builds or finds the engines, starts the fleet, prepares the project and selects the stack. */
-export async function startWorld(runDir: string): Promise<E2eWorld> {
+export async function startWorld(runDir: string, options: WorldOptions = {}): Promise<E2eWorld> {
     const engines = await ensureEngines({ log });
     const project = projectCopy();
+    if (options.editStack) {
+        const file = path.join(project, `Pulumi.${E2E_STACK}.yaml`);
+        const doc = parseDocument(fs.readFileSync(file, "utf8"));
+        options.editStack(doc);
+        fs.writeFileSync(file, doc.toString());
+    }
     const tenants = e2eTenants(project);
     const ports: Record<string, number> = Object.fromEntries(tenants.map((t) => [t.name, Number(new URL(t.server).port)]));
     const fleet = new LoopbackFleet({

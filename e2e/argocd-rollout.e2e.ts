@@ -1,0 +1,150 @@
+/**
+ * The rollout, run by Argo CD v3.6's own controllers (the argocd engine) on the loopback fleet:
+ * agentfleet's `pulumi up` configures the hub (argocd-cm with the health Lua, argocd-cmd-params-cm
+ * with progressive syncs, the notifications, the cluster Secrets, the AppProject and the RollingSync
+ * ApplicationSet), the agent chart comes from a local git repository the test commits to, and each
+ * scenario asserts what Argo CD did, read from the hub's and the tenants' API servers.
+ *
+ * Four tenants in three steps: canary (e2e-edge-a), early (e2e-edge-b), main (e2e-edge-c, e2e-edge-d)
+ * with maxUpdate 1 everywhere, so the main step must sync its two tenants one at a time.
+ * The scenarios build on each other, in order, on one fleet.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { type ArgoCd, startArgoCd } from "./harness/argocd";
+import { type AgentRepo, createAgentRepo } from "./harness/agent-repo";
+import { type Credentials, getOrUndefined, request } from "./harness/kube";
+import { stopAll, waitFor } from "./harness/processes";
+import { type E2eWorld, startWorld, stopWorld } from "./harness/project";
+import { RolloutRecorder, TenantObjectRecorder, listApplications, ringByRingProblems, waitForRollout, waveOrderProblems } from "./harness/rollout";
+import { type StandIns, startTenantStandIns } from "./harness/tenant-standins";
+import { type WebhookReceiver, startWebhookReceiver } from "./harness/webhook";
+
+const APPSET = "voice-agent";
+const AGENT_NS = "voice-agent";
+/** Tenant -> ring, and the steps in order; every step has maxUpdate 1. */
+const RINGS: Record<string, string> = { "e2e-edge-a": "canary", "e2e-edge-b": "early", "e2e-edge-c": "main", "e2e-edge-d": "main" };
+const STEPS = ["canary", "early", "main"];
+const CANARY = "e2e-edge-a";
+const MAX_UPDATE = 1;
+const ROLLOUT_TIMEOUT = 10 * 60_000;
+
+const log = (line: string) => process.stderr.write(`e2e argocd: ${line}\n`);
+
+describe("real Argo CD v3.6: the rollout on a loopback fleet", function () {
+    const world: Partial<E2eWorld> = {};
+    let w: E2eWorld;
+    let argocd: ArgoCd | undefined;
+    let standIns: StandIns | undefined;
+    let receiver: WebhookReceiver | undefined;
+    let repo: AgentRepo;
+    let recorder: RolloutRecorder;
+    /** Every object the canary tenant's agent namespace ever held (hook Jobs included). */
+    let canaryObjects: TenantObjectRecorder;
+    let release1 = "";
+    const began = Date.now();
+    const step = (what: string) => log(`${what} (${((Date.now() - began) / 1000).toFixed(0)}s)`);
+
+    before(async function () {
+        const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-e2e-argocd-"));
+        world.runDir = runDir;
+        Object.assign(
+            world,
+            await startWorld(runDir, {
+                editStack: (doc) => {
+                    const tenants = doc.getIn(["config", "agentfleet:tenants"]) as any;
+                    for (const t of tenants.items) t.set("ring", RINGS[t.get("name")]);
+                    tenants.add(doc.createNode({ name: "e2e-edge-d", server: "https://127.0.0.1:36446", ring: "main", region: "loopback", credentials: "token" }));
+                    doc.setIn(["config", "agentfleet:rollout", "steps"], doc.createNode(STEPS.map((ring) => ({ name: ring, matchExpressions: [{ key: "ring", operator: "In", values: [ring] }], maxUpdate: MAX_UPDATE }))));
+                },
+            }),
+        );
+        w = world as E2eWorld;
+        step("fleet and stack ready");
+
+        // A tenant admin provides the agent namespace on a token tenant (bootstrap tenants get it from onboarding).
+        for (const t of w.tenants.filter((t) => t.credentials === "token")) {
+            await request(w.fleet.cluster(t.name).admin, "POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: AGENT_NS } });
+        }
+        repo = createAgentRepo(path.join(runDir, "agent-repo"), w.project);
+        release1 = repo.head();
+        receiver = await startWebhookReceiver(w.fleet.tls);
+        const set = (key: string, value: string) => w.pulumi.stack.setConfig(key, { value }, true);
+        await set("agentfleet:deploy.repoURL", repo.url);
+        await set("agentfleet:deploy.targetRevision", release1);
+        await set("agentfleet:notifications.webhook.url", `${receiver.url}/argocd`);
+        const up = await w.pulumi.stack.up({ onOutput: () => undefined });
+        assert.strictEqual(up.summary.result, "succeeded");
+        step("pulumi up configured the hub");
+
+        standIns = startTenantStandIns({ tenants: Object.fromEntries(w.tenants.map((t) => [t.name, w.fleet.cluster(t.name).admin])), log });
+        recorder = new RolloutRecorder(hub(), APPSET).start();
+        canaryObjects = new TenantObjectRecorder(w.fleet.cluster(CANARY).admin, AGENT_NS).start();
+        argocd = await startArgoCd({ engineDir: w.engines.argocd.dir, hub: w.fleet.hub, caFile: w.fleet.tls.caFile, dir: path.join(runDir, "argocd"), log });
+        step("Argo CD started");
+    });
+
+    after(async function () {
+        await recorder?.stop();
+        await canaryObjects?.stop();
+        await standIns?.stop();
+        await argocd?.stop();
+        await receiver?.stop();
+        await stopWorld(world);
+        await stopAll();
+    });
+
+    const hub = (): Credentials => w.fleet.hub.admin;
+    const tenantOf = (app: any): string => app.metadata.labels.tenant;
+
+    const stepsOf = (apps: any[]) => STEPS.map((ring) => apps.filter((a) => a.metadata.labels.ring === ring).map((a) => a.metadata.name as string));
+
+    it("RollingSync installs release 1 step by step: canary, early, then main one tenant at a time, each step only once the previous one is Healthy", async () => {
+        const apps = await waitForRollout(hub(), { applicationSet: APPSET, revision: release1, count: 4, timeoutMs: ROLLOUT_TIMEOUT, log: step });
+        step("release 1 rolled out");
+        assert.deepStrictEqual(apps.map((a) => [tenantOf(a), a.metadata.labels.ring]).sort(), Object.entries(RINGS).sort());
+        assert.deepStrictEqual(ringByRingProblems(apps, recorder, { revision: release1, since: new Date(0), steps: stepsOf(apps), maxUpdate: MAX_UPDATE }), []);
+        // And the agent really runs on every tenant.
+        for (const t of w.tenants) {
+            const d = await request(w.fleet.cluster(t.name).admin, "GET", `/apis/apps/v1/namespaces/${AGENT_NS}/deployments/voice-agent`);
+            assert.strictEqual(d.status?.availableReplicas, d.spec.replicas, `${t.name}: agent not available`);
+        }
+    });
+
+    it("sync waves on a tenant: its config, then the migration Job, then the Deployment, then Service and Ingress, then the PostSync warm-up", async () => {
+        // The first of each: a later sync deletes and recreates the hook Jobs, never the others.
+        const order: Array<[string, string]> = [
+            ["ConfigMap", "voice-agent-config"], // wave -2
+            ["Job", "voice-agent-migrate"], // Sync hook, wave -1
+            ["Deployment", "voice-agent"], // wave 0
+            ["Service", "voice-agent"], // wave 1
+            ["Job", "voice-agent-warmup"], // PostSync hook
+        ];
+        assert.deepStrictEqual(waveOrderProblems(canaryObjects, order), []);
+        const first = (kind: string, name: string) => canaryObjects.objects(kind, name)[0];
+        // The Ingress is in the Service's wave: applied in the same batch, after the Deployment and before the warm-up.
+        const ingress = first("Ingress", "voice-agent");
+        assert.ok(ingress && +ingress.created >= +first("Service", "voice-agent").created && +ingress.created < +first("Job", "voice-agent-warmup").created, `Ingress created at ${ingress?.created.toISOString()}, not in the Service's wave`);
+    });
+
+    it("deleting the ApplicationSet leaves every tenant's workloads (preserveResourcesOnDeletion); its Applications stay, orphaned", async () => {
+        const uid = async (tenant: string) => (await request(w.fleet.cluster(tenant).admin, "GET", `/apis/apps/v1/namespaces/${AGENT_NS}/deployments/voice-agent`)).metadata.uid as string;
+        const before = Object.fromEntries(await Promise.all(w.tenants.map(async (t) => [t.name, await uid(t.name)])));
+        const appsetPath = `/apis/argoproj.io/v1alpha1/namespaces/argocd/applicationsets/${APPSET}`;
+        await request(hub(), "DELETE", appsetPath);
+        await waitFor("the ApplicationSet to be deleted (its finalizer released)", async () => (await getOrUndefined(hub(), appsetPath)) === undefined, { attempts: 180, intervalMs: 1000 });
+        step("ApplicationSet deleted");
+        // Give a cascading delete time to reach the tenants, had there been one.
+        await new Promise((r) => setTimeout(r, 15_000));
+        for (const t of w.tenants) {
+            assert.strictEqual(await uid(t.name), before[t.name], `${t.name}: the agent Deployment was deleted or recreated`);
+            await request(w.fleet.cluster(t.name).admin, "GET", `/api/v1/namespaces/${AGENT_NS}/services/voice-agent`);
+        }
+        // Argo CD v3.6 orphans them (owner references removed), so no garbage collection takes them.
+        const apps = await listApplications(hub());
+        assert.strictEqual(apps.length, w.tenants.length);
+        for (const a of apps) assert.deepStrictEqual(a.metadata.ownerReferences ?? [], [], `${a.metadata.name} still has an owner`);
+    });
+});
