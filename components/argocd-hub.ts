@@ -55,6 +55,9 @@ export function gitWebhookValues(provider: GitWebhookProvider): Record<string, u
     }
 }
 
+/** argocd-cm: the application controller watches only the resources its credential may list (v3.6.2 util/settings). */
+export const RESPECT_RBAC_KEY = "resource.respectRBAC";
+
 /** Helm values of the argo-cd chart for this hub: pure, so tests can assert on them directly. */
 export function argoCdValues(hub: HubConfig, notifications: NotificationsConfig, healthChecks: Record<string, string>): Record<string, unknown> {
     const replicas = hub.ha ? 2 : 1;
@@ -73,7 +76,10 @@ export function argoCdValues(hub: HubConfig, notifications: NotificationsConfig,
         crds: { install: true, keep: true },
         configs: {
             params,
-            cm: { create: true, ...healthChecks },
+            // With a token whose rights stop short of some kind in the agent namespaces (a tenant's own
+            // pre-issued token; a hardened cluster), the cluster cache skips what it may not list instead
+            // of failing for the whole tenant (gitops-engine aborts on one 403; found on real Argo CD).
+            cm: { create: true, [RESPECT_RBAC_KEY]: "normal", ...healthChecks },
             ...(hub.gitWebhook ? { secret: gitWebhookValues(hub.gitWebhook.provider) } : {}),
         },
         redisSecretInit: { enabled: true },

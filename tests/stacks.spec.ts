@@ -87,6 +87,13 @@ describe("every committed stack", () => {
                 assert.ok(!names.includes("argocd-cm") && !names.includes("argocd-notifications-cm"));
             });
 
+            // Found by real Argo CD v3.6.2: a pre-issued token bound to the `admin` ClusterRole may not list
+            // PodTemplates, and without respectRBAC that one 403 stopped the tenant's whole cluster cache.
+            it("makes Argo CD watch only what each tenant's credential may list (argocd-cm resource.respectRBAC: normal)", async () => {
+                const values = releaseOf(await evaluated(stack)).inputs.values as Obj;
+                assert.strictEqual(values.configs.cm["resource.respectRBAC"], "normal");
+            });
+
             it("makes the custom resources depend on the Argo CD release that installs their CRDs", async () => {
                 const ev = await evaluated(stack);
                 const release = releaseOf(ev);
