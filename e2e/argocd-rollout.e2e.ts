@@ -18,7 +18,7 @@ import { type AgentRepo, createAgentRepo } from "./harness/agent-repo";
 import { type Credentials, getOrUndefined, request } from "./harness/kube";
 import { stopAll, waitFor } from "./harness/processes";
 import { type E2eWorld, startWorld, stopWorld } from "./harness/project";
-import { RolloutRecorder, TenantObjectRecorder, listApplications, ringByRingProblems, waitForRollout, waveOrderProblems } from "./harness/rollout";
+import { RolloutRecorder, TenantObjectRecorder, listApplications, ringByRingProblems, syncIntervals, waitForRollout, waveOrderProblems } from "./harness/rollout";
 import { type StandIns, startTenantStandIns } from "./harness/tenant-standins";
 import { type WebhookReceiver, startWebhookReceiver } from "./harness/webhook";
 
@@ -127,6 +127,37 @@ describe("real Argo CD v3.6: the rollout on a loopback fleet", function () {
         // The Ingress is in the Service's wave: applied in the same batch, after the Deployment and before the warm-up.
         const ingress = first("Ingress", "voice-agent");
         assert.ok(ingress && +ingress.created >= +first("Service", "voice-agent").created && +ingress.created < +first("Job", "voice-agent-warmup").created, `Ingress created at ${ingress?.created.toISOString()}, not in the Service's wave`);
+    });
+
+    it("a failing migration Job stops its tenant before the Deployment changes, and the next step never starts", async () => {
+        const values = fs.readFileSync(path.join(repo.dir, "charts", "voice-agent", "values.yaml"), "utf8");
+        assert.match(values, /tag: "1\.0\.0"/);
+        // The canary's migration asks for more CPU than kwok's node has: never scheduled, its deadline fails the Job.
+        const release2 = repo.commit("release 2: agent 1.1.0; the canary's migration cannot run", {
+            "values.yaml": values.replace('tag: "1.0.0"', 'tag: "1.1.0"'),
+            [`tenants/${CANARY}.yaml`]: 'migration:\n  activeDeadlineSeconds: 15\n  resources:\n    requests:\n      cpu: "2k"\n    limits:\n      cpu: "2k"\n',
+        });
+        const since = new Date();
+        await w.pulumi.stack.setConfig("agentfleet:deploy.targetRevision", { value: release2 }, true);
+        await w.pulumi.stack.up({ onOutput: () => undefined });
+        const appPath = `/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/voice-agent-${CANARY}`;
+        let op: any;
+        await waitFor(`${CANARY}: its release 2 sync failing on the migration`, async () => {
+            op = (await request(hub(), "GET", appPath)).status?.operationState;
+            return op?.syncResult?.revision === release2 && (["Failed", "Error"].includes(op.phase) || (op.retryCount ?? 0) >= 1);
+        }, { attempts: 300, intervalMs: 1000 });
+        step(`release 2 failed on ${CANARY}: ${op.message}`);
+        const canary = w.fleet.cluster(CANARY).admin;
+        const migrate = await request(canary, "GET", `/apis/batch/v1/namespaces/${AGENT_NS}/jobs/voice-agent-migrate`);
+        assert.ok(migrate.status?.conditions?.some((c: any) => c.type === "Failed" && c.status === "True"), JSON.stringify(migrate.status));
+        const deployment = await request(canary, "GET", `/apis/apps/v1/namespaces/${AGENT_NS}/deployments/voice-agent`);
+        assert.match(deployment.spec.template.spec.containers[0].image, /:1\.0\.0$/, `${CANARY}: the Deployment changed although its migration failed`);
+        for (const a of (await listApplications(hub())).filter((a) => a.metadata.labels.ring !== "canary")) {
+            // It compares against release 2 (OutOfSync) but never synced it.
+            assert.deepStrictEqual(syncIntervals([a], release2), [], `${a.metadata.name} synced release 2 while the canary failed`);
+            assert.notStrictEqual(a.status?.operationState?.syncResult?.revision, release2, `${a.metadata.name} is syncing release 2 while the canary failed`);
+            assert.strictEqual(recorder.firstAt(a.metadata.name, "Pending", since), undefined, `${a.metadata.name} went Pending while the canary failed`);
+        }
     });
 
     it("deleting the ApplicationSet leaves every tenant's workloads (preserveResourcesOnDeletion); its Applications stay, orphaned", async () => {
