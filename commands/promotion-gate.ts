@@ -77,7 +77,10 @@ function tenantSoak(tenant: string, app: Obj | undefined, input: SoakInput): Ten
     const sync = String(status.sync?.status ?? "Unknown");
     if (sync !== "Synced") {
         const op = status.operationState;
-        return not(`is ${sync} at ${input.revision}${op?.phase ? ` (last sync ${op.phase}${op.message ? `: ${op.message}` : ""})` : ""}`);
+        const history: Obj[] = [...(status.history ?? [])].sort((a, b) => Number(a.id) - Number(b.id));
+        const running = history[history.length - 1]?.revision;
+        const still = running && running !== commit ? `, still runs ${String(running).slice(0, 12)}` : "";
+        return not(`is ${sync} at ${input.revision}${still}${op?.phase ? ` (last sync ${op.phase}${op.message ? `: ${op.message}` : ""})` : ""}`);
     }
     const health = String(status.health?.status ?? "Unknown");
     const healthSince: string | undefined = status.health?.lastTransitionTime;

@@ -13,13 +13,15 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as YAML from "yaml";
+import { runTool } from "../tests/helpers";
 import { type ArgoCd, startArgoCd } from "./harness/argocd";
 import { type AgentRepo, createAgentRepo } from "./harness/agent-repo";
 import { type Credentials, getOrUndefined, request } from "./harness/kube";
 import { stopAll, waitFor } from "./harness/processes";
-import { type E2eWorld, startWorld, stopWorld } from "./harness/project";
+import { E2E_STACK, type E2eWorld, startWorld, stopWorld } from "./harness/project";
 import { RolloutRecorder, TenantObjectRecorder, listApplications, ringByRingProblems, syncIntervals, waitForRollout, waveOrderProblems } from "./harness/rollout";
-import { type StandIns, startTenantStandIns } from "./harness/tenant-standins";
+import { PROBE_MESSAGE, PROBE_RESULT, PROBE_REVISION, REVISION, type StandIns, startTenantStandIns } from "./harness/tenant-standins";
 import { type WebhookReceiver, startWebhookReceiver } from "./harness/webhook";
 
 const APPSET = "voice-agent";
@@ -129,6 +131,90 @@ describe("real Argo CD v3.6: the rollout on a loopback fleet", function () {
         assert.ok(ingress && +ingress.created >= +first("Service", "voice-agent").created && +ingress.created < +first("Job", "voice-agent-warmup").created, `Ingress created at ${ingress?.created.toISOString()}, not in the Service's wave`);
     });
 
+    /** `npm run promote` into a next stage whose rule soaks on this fleet (the e2e stack): its stack file, written here. */
+    const NEXT = "e2e-next";
+    const nextStage = (soak: string): string => {
+        const doc = YAML.parseDocument(fs.readFileSync(path.join(w.project, `Pulumi.${E2E_STACK}.yaml`), "utf8"));
+        doc.setIn(["config", "agentfleet:promotion"], doc.createNode({ from: E2E_STACK, soak }));
+        doc.setIn(["config", "agentfleet:deploy", "targetRevision"], "HEAD");
+        const file = path.join(w.project, `Pulumi.${NEXT}.yaml`);
+        // The stack files' own layout, so promote edits it in place (it refuses to reformat a file).
+        fs.writeFileSync(file, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
+        return file;
+    };
+    const promote = (...args: string[]) => {
+        const r = runTool(w.project, "promote", ["--to", NEXT, "--kubeconfig", w.fleet.hub.kubeconfigPath, "--json", ...args], { timeoutMs: 120_000 });
+        return { status: r.status, stderr: r.stderr, verdict: r.stdout ? JSON.parse(r.stdout) : undefined };
+    };
+    /** When Argo CD says each Application began running its commit Synced and Healthy (the later of the two records). */
+    const soakStarts = async () =>
+        Object.fromEntries(
+            (await listApplications(hub())).map((a) => {
+                const deployed = (a.status.history ?? []).filter((h: any) => h.revision === a.status.sync.revision).map((h: any) => Date.parse(h.deployedAt));
+                return [tenantOf(a), Math.max(Date.parse(a.status.health.lastTransitionTime), Math.min(...deployed))];
+            }),
+        );
+
+    it("npm run promote against this fleet's Argo CD: refuses release 1 until it soaked, naming the time left; refuses a revision the tenants do not run; then changes only the next stage's deploy.targetRevision", async () => {
+        // A soak that the last tenant to turn Healthy has not finished yet, but soon will.
+        const starts = await soakStarts();
+        const soakSeconds = Math.ceil((Date.now() - Math.max(...Object.values(starts))) / 1000) + 45;
+        const file = nextStage(`${soakSeconds}s`);
+        const before = fs.readFileSync(file, "utf8");
+
+        const early = promote();
+        assert.strictEqual(early.status, 3, `exit ${early.status}: ${early.stderr}`);
+        const refused = early.verdict;
+        assert.deepStrictEqual([refused.promotable, refused.revision, refused.from, refused.to], [false, release1, E2E_STACK, NEXT]);
+        assert.deepStrictEqual(refused.tenants.map((t: any) => t.tenant).sort(), Object.keys(RINGS).sort());
+        for (const t of refused.tenants) {
+            // `since` is Argo CD's own record, to the second it wrote.
+            assert.strictEqual(Date.parse(t.since), starts[t.tenant], `${t.tenant}: since ${t.since}`);
+            if (!t.ready) assert.match(t.reason, new RegExp(`^Synced and Healthy at ${release1} since .*: \\S+ of the ${soakSeconds}s soak left$`));
+        }
+        assert.ok(refused.remainingSeconds > 0 && refused.remainingSeconds <= 45 + 2, `time left ${refused.remainingSeconds}s`);
+        assert.strictEqual(fs.readFileSync(file, "utf8"), before, "a refusal changes no file");
+
+        const unknown = "0123456789abcdef0123456789abcdef01234567";
+        const other = promote("--revision", unknown);
+        assert.strictEqual(other.status, 3);
+        for (const t of other.verdict.tenants) assert.match(t.reason, new RegExp(`^runs ${release1} \\(${release1.slice(0, 12)}\\), not ${unknown}$`));
+
+        await new Promise((r) => setTimeout(r, (refused.remainingSeconds + 2) * 1000));
+        const done = promote();
+        assert.strictEqual(done.status, 0, `exit ${done.status}: ${done.stderr} ${JSON.stringify(done.verdict)}`);
+        assert.deepStrictEqual(done.verdict.promoted, { file: `Pulumi.${NEXT}.yaml`, key: "agentfleet:deploy.targetRevision", from: "HEAD", to: release1 });
+        const [was, now] = [before.split("\n"), fs.readFileSync(file, "utf8").split("\n")];
+        assert.deepStrictEqual(was.map((line, i) => [line, now[i]]).filter(([a, b]) => a !== b), [["    targetRevision: HEAD", `    targetRevision: ${release1}`]]);
+        assert.strictEqual(now.length, was.length);
+    });
+
+    it("npm run promote refuses while a tenant of the stage is Degraded, naming it with Argo CD's health message and since when; it passes again once the tenant is Healthy", async () => {
+        const tenant = "e2e-edge-b";
+        const deploymentPath = `/apis/apps/v1/namespaces/${AGENT_NS}/deployments/voice-agent`;
+        const admin = w.fleet.cluster(tenant).admin;
+        const appPath = `/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/voice-agent-${tenant}`;
+        const healthOf = async () => (await request(hub(), "GET", appPath)).status?.health ?? {};
+        // The prober's own write (files/prober.sh): a fail for the revision it probed; the stand-in keeps failing it.
+        standIns!.setVerdict((t) => (t === tenant ? { result: "fail", message: "stand-in prober: warm-up call timed out" } : { result: "pass", message: "stand-in prober: pass" }));
+        const d = await request(admin, "GET", deploymentPath);
+        await request(admin, "PATCH", deploymentPath, { metadata: { annotations: { [PROBE_REVISION]: d.metadata.annotations[REVISION], [PROBE_RESULT]: "fail", [PROBE_MESSAGE]: "stand-in prober: warm-up call timed out" } } }, "application/merge-patch+json");
+        await waitFor(`${tenant}: Argo CD reporting it Degraded`, async () => (await healthOf()).status === "Degraded", { attempts: 120, intervalMs: 1000 });
+        const degraded = await healthOf();
+        const refused = promote("--check");
+        assert.strictEqual(refused.status, 3, refused.stderr);
+        const named = refused.verdict.tenants.filter((t: any) => !t.ready);
+        assert.deepStrictEqual(named.map((t: any) => t.tenant), [tenant]);
+        assert.strictEqual(named[0].reason, `is Degraded${degraded.message ? `: ${degraded.message}` : ""}, since ${degraded.lastTransitionTime}`);
+
+        standIns!.setVerdict(() => ({ result: "pass", message: "stand-in prober: pass" }));
+        await waitFor(`${tenant}: Healthy again after a pass`, async () => (await healthOf()).status === "Healthy", { attempts: 120, intervalMs: 1000 });
+        // Healthy again, but its soak starts over at the health transition Argo CD recorded.
+        const again = promote("--check");
+        const t = again.verdict.tenants.find((x: any) => x.tenant === tenant);
+        assert.strictEqual(t.since, (await healthOf()).lastTransitionTime);
+    });
+
     it("a failing migration Job stops its tenant before the Deployment changes, and the next step never starts", async () => {
         const values = fs.readFileSync(path.join(repo.dir, "charts", "voice-agent", "values.yaml"), "utf8");
         assert.match(values, /tag: "1\.0\.0"/);
@@ -158,6 +244,16 @@ describe("real Argo CD v3.6: the rollout on a loopback fleet", function () {
             assert.notStrictEqual(a.status?.operationState?.syncResult?.revision, release2, `${a.metadata.name} is syncing release 2 while the canary failed`);
             assert.strictEqual(recorder.firstAt(a.metadata.name, "Pending", since), undefined, `${a.metadata.name} went Pending while the canary failed`);
         }
+    });
+
+    it("npm run promote refuses release 2 while the stage has not run it: the failed canary and every tenant still on release 1, each named", async () => {
+        const release2 = repo.head();
+        const refused = promote("--revision", release2);
+        assert.strictEqual(refused.status, 3, refused.stderr);
+        const reasons = Object.fromEntries(refused.verdict.tenants.map((t: any) => [t.tenant, t.reason]));
+        assert.deepStrictEqual(Object.keys(reasons).sort(), Object.keys(RINGS).sort());
+        assert.match(reasons[CANARY], new RegExp(`^is (OutOfSync|Unknown) at ${release2}, still runs ${release1.slice(0, 12)} \\(last sync (Failed|Error|Running)`));
+        for (const t of Object.keys(RINGS).filter((t) => t !== CANARY)) assert.match(reasons[t], new RegExp(`^is (OutOfSync|Unknown) at ${release2}, still runs ${release1.slice(0, 12)}`), t);
     });
 
     it("deleting the ApplicationSet leaves every tenant's workloads (preserveResourcesOnDeletion); its Applications stay, orphaned", async () => {

@@ -98,10 +98,10 @@ describe("promotion: the soak gate on the stage a revision comes from", () => {
     });
 
     it("refuses a tenant still on another revision, and one that is OutOfSync", async () => {
-        const v = await gate({ "stg-canary": { target: "v1.4.1", app: { revision: OLD_COMMIT } }, "stg-acme": { app: { sync: "OutOfSync" } } });
+        const v = await gate({ "stg-canary": { target: "v1.4.1", app: { revision: OLD_COMMIT } }, "stg-acme": { app: { sync: "OutOfSync" }, history: [[OLD_COMMIT, 300]] } });
         assert.deepStrictEqual(
             v.tenants.map((t) => t.reason),
-            ["runs v1.4.1 (0a1b2c3d4e5f), not v1.4.2", "is OutOfSync at v1.4.2"],
+            ["runs v1.4.1 (0a1b2c3d4e5f), not v1.4.2", "is OutOfSync at v1.4.2, still runs 0a1b2c3d4e5f"],
         );
     });
 
