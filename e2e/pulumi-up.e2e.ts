@@ -15,7 +15,7 @@ import { parseDocument } from "yaml";
 import { onboardTenants } from "../tenants/onboard";
 import { type E2eWorld, HUB, E2E_STACK, onboardingEngine, startWorld, stopWorld } from "./harness/project";
 import { type Credentials, KubeError, canI, getOrUndefined, objectPath, request } from "./harness/kube";
-import { stopAll } from "./harness/processes";
+import { stopAll, waitFor } from "./harness/processes";
 
 type Obj = Record<string, any>;
 const MERGE = "application/merge-patch+json";
@@ -237,6 +237,8 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
 
         const finished = tenantCommand("rotate", "--finish");
         assert.strictEqual(finished.status, 0, finished.stderr);
+        // The API server caches a token's successful authentication for 10 s (pkg/kubeapiserver/authenticator), so the revoked token is refused within that.
+        await waitFor("the revoked token to be refused (401)", async () => (await whoami(old)) === 401, { attempts: 30, intervalMs: 1000 });
         assert.deepStrictEqual([await whoami(old), await whoami(current)], [401, MANAGER], "after --finish only the registered token authenticates");
         await w.pulumi.stack.preview({ refresh: true, expectNoChanges: true });
     });

@@ -14,7 +14,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { stringify } from "yaml";
 import { type Credentials, request } from "./kube";
-import { type Started, assertPortFree, assertRunning, freePort, start, stop, waitFor } from "./processes";
+import { type Started, assertPortFree, assertRunning, freePort, reserveFixedPorts, start, stop, waitFor } from "./processes";
 
 export interface Cluster {
     name: string;
@@ -121,6 +121,7 @@ export class LoopbackFleet {
         const began = Date.now();
         const elapsed = () => `${((Date.now() - began) / 1000).toFixed(1)}s`;
         try {
+            reserveFixedPorts(this.options.log);
             const pki = path.join(dir, "pki");
             makePki(pki);
             const read = (f: string) => fs.readFileSync(path.join(pki, f), "utf8");

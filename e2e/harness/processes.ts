@@ -63,6 +63,26 @@ export function assertRunning(p: Started): void {
 /** Ports the e2e stack files name for their tenants (Pulumi.e2e.yaml): never handed out by freePort. */
 export const FIXED_PORTS = { from: 36400, to: 36499 };
 
+const RESERVED_PORTS_FILE = "/proc/sys/net/ipv4/ip_local_reserved_ports";
+
+/**
+ * Keeps the kernel from giving FIXED_PORTS to outgoing connections as their local port: they lie in
+ * Linux's ephemeral range (32768-60999), and one API server's connection to etcd once held 36446
+ * when a tenant's API server had to listen there (EADDRINUSE). Best effort: it needs root, which CI
+ * and the developers' machines have; elsewhere a collision stays as rare as it was.
+ */
+export function reserveFixedPorts(log: (line: string) => void = () => undefined): void {
+    const range = `${FIXED_PORTS.from}-${FIXED_PORTS.to}`;
+    try {
+        const current = fs.readFileSync(RESERVED_PORTS_FILE, "utf8").trim();
+        if (current.split(",").includes(range)) return;
+        fs.writeFileSync(RESERVED_PORTS_FILE, current ? `${current},${range}` : range);
+        log(`reserved ports ${range} from the kernel's ephemeral range (${RESERVED_PORTS_FILE})`);
+    } catch (err) {
+        log(`could not reserve ports ${range} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); an outgoing connection may rarely take one`);
+    }
+}
+
 /** A free TCP port on 127.0.0.1 outside FIXED_PORTS (the kernel picks it; nothing listens on it afterwards). */
 export async function freePort(): Promise<number> {
     for (let attempt = 0; attempt < 20; attempt++) {
