@@ -1,13 +1,20 @@
 /**
- * Read-only access to the hub's API server for the commands: a kubeconfig (client certificate or
- * bearer token, CA from certificate-authority-data) parsed with `yaml`, and JSON GETs over Node's
- * https. Credentials stay in memory; every error names the server and never the credential.
+ * Read-only access to a stack's hub for the commands that read it live (status, promote): its
+ * kubeconfig (--kubeconfig, $KUBECONFIG, or the stack's secret through `pulumi config get`; a
+ * client certificate or bearer token, CA from certificate-authority-data) parsed with `yaml`, and
+ * JSON GETs over Node's https. Credentials stay in memory; every error names the server and never
+ * the credential.
  */
+import { execFile } from "child_process";
 import * as fs from "fs";
 import * as https from "https";
 import * as path from "path";
 import { parse } from "yaml";
+import { AGENT_APP, ARGO_API } from "../components/fleet-rollout";
+import { PROJECT } from "../stacks/config";
 import { UserError } from "../evaluator/report";
+import { ROOT, readStackConfig } from "../evaluator/evaluate";
+import { userPath } from "./cli";
 
 export interface HubConnection {
     server: string;
@@ -141,3 +148,57 @@ const apiMessage = (body: string): string => {
         return body.split("\n")[0].slice(0, 300);
     }
 };
+
+// ---------------------------------------------------------------------------------------------
+// A stack's hub, as status and promote reach it
+
+/** The Argo CD namespace the stack configures (agentfleet:hub.namespace, default argocd). */
+export function hubNamespace(stack: string): string {
+    const hub = readStackConfig(stack).config[`${PROJECT}:hub`];
+    return (hub ? JSON.parse(hub).namespace : undefined) ?? "argocd";
+}
+
+const PULUMI_HINT = "pass --kubeconfig FILE (or set KUBECONFIG) with the hub's kubeconfig";
+
+/** The stack's hubKubeconfig through the Pulumi CLI, in memory only. */
+function pulumiHubKubeconfig(stack: string): Promise<string> {
+    const key = `${PROJECT}:hubKubeconfig`;
+    return new Promise((resolve, reject) => {
+        execFile("pulumi", ["config", "get", key, "--stack", stack], { cwd: ROOT, maxBuffer: 4 << 20, timeout: 60_000 }, (err, stdout, stderr) => {
+            if (!err) return resolve(stdout);
+            if ((err as NodeJS.ErrnoException).code === "ENOENT") return reject(new UserError(`no hub kubeconfig: the Pulumi CLI is not on PATH to read the stack's secret ${key}; ${PULUMI_HINT}, or install the Pulumi CLI`));
+            // Pulumi's own first error line (a missing passphrase, an unknown stack) says what is wrong; stdout is never shown.
+            const reason = String(stderr).split("\n").find((l) => l.trim() !== "")?.trim() ?? `exit ${err.code}`;
+            reject(new UserError(`could not read ${key} with \`pulumi config get ${key} --stack ${stack}\` (${reason}); set PULUMI_CONFIG_PASSPHRASE or log in to the stack's backend, or ${PULUMI_HINT}`));
+        });
+    });
+}
+
+/** The hub kubeconfig file the user named (--kubeconfig, else the first of $KUBECONFIG), absolute; undefined: read the stack's secret. */
+export function kubeconfigFile(flag: string | undefined): { file: string; source: string } | undefined {
+    if (flag !== undefined) return { file: userPath(flag), source: userPath(flag) };
+    const fromEnv = (process.env.KUBECONFIG ?? "").split(path.delimiter).find((f) => f !== "");
+    return fromEnv === undefined ? undefined : { file: userPath(fromEnv), source: `$KUBECONFIG (${userPath(fromEnv)})` };
+}
+
+export async function hubConnection(stack: string, given: { file: string; source: string } | undefined): Promise<HubConnection> {
+    if (given !== undefined) {
+        let text: string;
+        try {
+            text = fs.readFileSync(given.file, "utf8");
+        } catch (err) {
+            throw new UserError(`cannot read the kubeconfig ${given.source} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+        }
+        return parseKubeconfig(text, given.source);
+    }
+    return parseKubeconfig(await pulumiHubKubeconfig(stack), `the stack's ${PROJECT}:hubKubeconfig`);
+}
+
+/** The fleet's ApplicationSet on the stack's hub and every Application in its namespace; a UserError without the ApplicationSet. */
+export async function fleetApplications(hub: HubConnection, namespace: string, stack: string): Promise<{ appSet: Record<string, any>; applications: Array<Record<string, any>> }> {
+    const base = `/apis/${ARGO_API}/namespaces/${namespace}`;
+    const appSet = await hubGet(hub, `${base}/applicationsets/${AGENT_APP}`);
+    if (!appSet) throw new UserError(`no ApplicationSet ${namespace}/${AGENT_APP} on the hub ${hub.server}: \`pulumi up --stack ${stack}\` creates it (npm run plan -- --stack ${stack} shows what it declares)`);
+    const apps = await hubGet<{ items: Array<Record<string, any>> }>(hub, `${base}/applications`);
+    return { appSet, applications: apps?.items ?? [] };
+}

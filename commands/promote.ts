@@ -9,14 +9,12 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { AGENT_APP, ARGO_API } from "../components/fleet-rollout";
 import { PROJECT } from "../stacks/config";
 import { type CommandSpec, requirePulumiCli, requireStack, runAsProgram, runCommand } from "./cli";
 import { UserError } from "../evaluator/report";
 import { ROOT } from "../evaluator/evaluate";
-import { hubGet } from "./hub-client";
+import { fleetApplications, hubConnection, hubNamespace, kubeconfigFile } from "./hub-client";
 import { ownedApplications } from "./rollout-status";
-import { hubConnection, hubNamespace, kubeconfigFile } from "./status";
 import { formatSoakVerdict, soakVerdict } from "./promotion-gate";
 import { CommandError, checkStack, setTargetRevision } from "../tenants/stack-file";
 import { withStackLock, writeFileAtomic } from "../tenants/stack-lock";
@@ -76,11 +74,8 @@ export function main(argv: string[]): Promise<number> {
 
         const namespace = hubNamespace(rule.from);
         const hub = await hubConnection(rule.from, kubeconfig);
-        const base = `/apis/${ARGO_API}/namespaces/${namespace}`;
-        const appSet = await hubGet(hub, `${base}/applicationsets/${AGENT_APP}`);
-        if (!appSet) throw new UserError(`no ApplicationSet ${namespace}/${AGENT_APP} on ${rule.from}'s hub ${hub.server}: \`pulumi up --stack ${rule.from}\` creates it`);
-        const apps = await hubGet<{ items: Array<Record<string, unknown>> }>(hub, `${base}/applications`);
-        const verdict = soakVerdict({ from: rule.from, to, revision, soak: rule.soak, soakSeconds: rule.soakSeconds, tenants, applications: ownedApplications(appSet, apps?.items ?? []), now: new Date() });
+        const { appSet, applications } = await fleetApplications(hub, namespace, rule.from);
+        const verdict = soakVerdict({ from: rule.from, to, revision, soak: rule.soak, soakSeconds: rule.soakSeconds, tenants, applications: ownedApplications(appSet, applications), now: new Date() });
 
         const promotion = verdict.promotable && !values.check && target.deploy.targetRevision !== revision ? { file: `Pulumi.${to}.yaml`, key: `${PROJECT}:deploy.targetRevision`, from: target.deploy.targetRevision, to: revision } : undefined;
         if (promotion) {

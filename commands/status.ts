@@ -7,15 +7,10 @@
  * The hub kubeconfig is the stack's secret agentfleet:hubKubeconfig, read with the Pulumi CLI
  * unless --kubeconfig or $KUBECONFIG names a file; it is kept in memory only.
  */
-import { execFile } from "child_process";
-import * as fs from "fs";
-import * as path from "path";
-import { AGENT_APP, ARGO_API } from "../components/fleet-rollout";
 import { PROJECT } from "../stacks/config";
-import { type CommandSpec, requirePulumiCli, requireStack, runAsProgram, runCommand, userPath } from "./cli";
+import { type CommandSpec, requirePulumiCli, requireStack, runAsProgram, runCommand } from "./cli";
 import { UserError, progress } from "../evaluator/report";
-import { ROOT, readStackConfig } from "../evaluator/evaluate";
-import { type HubConnection, hubGet, parseKubeconfig } from "./hub-client";
+import { type HubConnection, fleetApplications, hubConnection, hubNamespace, kubeconfigFile } from "./hub-client";
 import { type RolloutStatus, formatRolloutStatus, rolloutStatus } from "./rollout-status";
 
 /** Exit codes beyond the usual 0 (complete / printed), 1 (error) and 2 (bad flags or config). */
@@ -42,54 +37,9 @@ export const STATUS: CommandSpec = {
     examples: ["npm run status -- --stack prod", "npm run status -- --stack prod --watch --timeout 1800", "npm run status -- --stack staging --json --kubeconfig hub.yaml"],
 };
 
-/** The Argo CD namespace the stack configures (agentfleet:hub.namespace, default argocd). */
-export function hubNamespace(stack: string): string {
-    const hub = readStackConfig(stack).config[`${PROJECT}:hub`];
-    return (hub ? JSON.parse(hub).namespace : undefined) ?? "argocd";
-}
-
-const PULUMI_HINT = "pass --kubeconfig FILE (or set KUBECONFIG) with the hub's kubeconfig";
-
-/** The stack's hubKubeconfig through the Pulumi CLI, in memory only. */
-function pulumiHubKubeconfig(stack: string): Promise<string> {
-    const key = `${PROJECT}:hubKubeconfig`;
-    return new Promise((resolve, reject) => {
-        execFile("pulumi", ["config", "get", key, "--stack", stack], { cwd: ROOT, maxBuffer: 4 << 20, timeout: 60_000 }, (err, stdout, stderr) => {
-            if (!err) return resolve(stdout);
-            if ((err as NodeJS.ErrnoException).code === "ENOENT") return reject(new UserError(`no hub kubeconfig: the Pulumi CLI is not on PATH to read the stack's secret ${key}; ${PULUMI_HINT}, or install the Pulumi CLI`));
-            // Pulumi's own first error line (a missing passphrase, an unknown stack) says what is wrong; stdout is never shown.
-            const reason = String(stderr).split("\n").find((l) => l.trim() !== "")?.trim() ?? `exit ${err.code}`;
-            reject(new UserError(`could not read ${key} with \`pulumi config get ${key} --stack ${stack}\` (${reason}); set PULUMI_CONFIG_PASSPHRASE or log in to the stack's backend, or ${PULUMI_HINT}`));
-        });
-    });
-}
-
-/** The hub kubeconfig file the user named (--kubeconfig, else the first of $KUBECONFIG), absolute; undefined: read the stack's secret. */
-export function kubeconfigFile(flag: string | undefined): { file: string; source: string } | undefined {
-    if (flag !== undefined) return { file: userPath(flag), source: userPath(flag) };
-    const fromEnv = (process.env.KUBECONFIG ?? "").split(path.delimiter).find((f) => f !== "");
-    return fromEnv === undefined ? undefined : { file: userPath(fromEnv), source: `$KUBECONFIG (${userPath(fromEnv)})` };
-}
-
-export async function hubConnection(stack: string, given: { file: string; source: string } | undefined): Promise<HubConnection> {
-    if (given !== undefined) {
-        let text: string;
-        try {
-            text = fs.readFileSync(given.file, "utf8");
-        } catch (err) {
-            throw new UserError(`cannot read the kubeconfig ${given.source} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-        }
-        return parseKubeconfig(text, given.source);
-    }
-    return parseKubeconfig(await pulumiHubKubeconfig(stack), `the stack's ${PROJECT}:hubKubeconfig`);
-}
-
 async function readStatus(hub: HubConnection, namespace: string, stack: string): Promise<RolloutStatus> {
-    const base = `/apis/${ARGO_API}/namespaces/${namespace}`;
-    const appSet = await hubGet(hub, `${base}/applicationsets/${AGENT_APP}`);
-    if (!appSet) throw new UserError(`no ApplicationSet ${namespace}/${AGENT_APP} on the hub ${hub.server}: \`pulumi up --stack ${stack}\` creates it (npm run plan -- --stack ${stack} shows what it declares)`);
-    const apps = await hubGet<{ items: Array<Record<string, unknown>> }>(hub, `${base}/applications`);
-    return rolloutStatus(appSet, apps?.items ?? []);
+    const { appSet, applications } = await fleetApplications(hub, namespace, stack);
+    return rolloutStatus(appSet, applications);
 }
 
 const print = (status: RolloutStatus, json: boolean, watching: boolean) =>
