@@ -59,8 +59,11 @@ export const TRIGGERS: Record<string, TriggerCondition[]> = {
     ],
     "on-sync-failed": [
         {
-            description: "Syncing the agent failed on this tenant",
-            when: "app.status.operationState != nil and app.status.operationState.phase in ['Error', 'Failed']",
+            description: "Syncing the agent failed on this tenant (its first failed attempt: Argo CD retries it)",
+            // Argo CD keeps a failed sync that it will retry Running, with finishedAt and retryCount
+            // set (controller/appcontroller.go), for up to ~15 min of backoff before it says Failed:
+            // the phase alone would report a failed canary only once every retry is spent.
+            when: "app.status.operationState != nil and (app.status.operationState.phase in ['Error', 'Failed'] or (app.status.operationState.phase == 'Running' and app.status.operationState.finishedAt != nil and (app.status.operationState.retryCount ?? 0) > 0))",
             send: ["app-sync-failed"],
             oncePer: rolloutKey,
         },
@@ -139,7 +142,8 @@ interface TemplateText {
 const TEMPLATE_TEXT: Record<string, TemplateText> = {
     "app-deployed": { title: "Agent deployed", color: "#18be52", body: text`revision ${go(".app.status.sync.revision")} is synced and healthy.` },
     "app-health-degraded": { title: "Agent degraded", color: "#f4c030", body: text`health is ${go(".app.status.health.status")}: ${go(".app.status.health.message")}. The rollout stops at this step.` },
-    "app-sync-failed": { title: "Agent sync failed", color: "#e96d76", body: text`sync ${go(".app.status.operationState.phase")}: ${go(".app.status.operationState.message")}` },
+    // While Argo CD retries, the phase is Running and the message says which attempt comes when.
+    "app-sync-failed": { title: "Agent sync failed", color: "#e96d76", body: text`sync failed: ${go(".app.status.operationState.message")}` },
     // targetRevision is what people wrote (a tag or branch); syncResult.revision is the commit RollingSync pinned.
     "app-rollout-step-started": { title: "Rollout reached tenant", color: "#0dadea", body: text`RollingSync started syncing ${go(".app.spec.source.targetRevision")} (${go(".app.status.operationState.syncResult.revision")}).` },
 };

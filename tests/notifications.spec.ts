@@ -113,7 +113,9 @@ interface Observed {
  * - applicationset/progressivesync/progressive_sync.go syncApplication: the operation is
  *   initiatedBy applicationset-controller with SyncOperation{Revision: <the step's pinned revision>};
  * - controller/appcontroller.go: NewOperationState (Running, startedAt, nothing else) is written
- *   before the sync runs;
+ *   before the sync runs; a failed attempt it will retry stays Running with finishedAt, retryCount and
+ *   "<why>. Retrying attempt #N at <when>.", the retry itself clears finishedAt and syncResult
+ *   ("Retrying operation. Attempt #N"), and only the last failed attempt ends Failed;
  * - controller/sync.go SyncAppState: syncResult {revision, source} is set, then a deny window
  *   leaves the operation Running with "Sync operation blocked by sync window" and applies nothing;
  * - once tasks run, syncResult.resources lists them; success appends status.history (ids count up);
@@ -166,7 +168,13 @@ class RolloutRecorder {
         this.record(`sync to ${revision.slice(0, 4)}: first wave applied`, revision, "Progressing", running("waiting for healthy state of apps/Deployment/voice-agent", { revision, source, resources: applied }));
         const finishedAt = this.at();
         if (opts.fail) {
-            this.record(`sync to ${revision.slice(0, 4)}: failed`, revision, "Degraded", { operation, phase: "Failed", message: "one or more objects failed to apply", startedAt, finishedAt, retryCount: 5, syncResult: { revision, source, resources: applied } });
+            const failed = "one or more objects failed to apply";
+            for (let attempt = 1; attempt <= operation.retry.limit; attempt++) {
+                const retryAt = this.at();
+                this.record(`sync to ${revision.slice(0, 4)}: attempt ${attempt} failed, retried at ${retryAt}`, revision, "Degraded", { operation, phase: "Running", message: `${failed}. Retrying attempt #${attempt} at ${retryAt}.`, startedAt, finishedAt, retryCount: attempt, syncResult: { revision, source, resources: applied } });
+                this.record(`sync to ${revision.slice(0, 4)}: retry ${attempt} running`, revision, "Degraded", { operation, phase: "Running", message: `Retrying operation. Attempt #${attempt}`, startedAt, retryCount: attempt });
+            }
+            this.record(`sync to ${revision.slice(0, 4)}: failed`, revision, "Degraded", { operation, phase: "Failed", message: failed, startedAt, finishedAt: this.at(), retryCount: operation.retry.limit, syncResult: { revision, source, resources: applied } });
             return this;
         }
         this.history.push({ id: this.history.length, revision, source, deployedAt: finishedAt });
@@ -249,10 +257,10 @@ describe("notification triggers over RollingSync rollouts as Argo CD v3.6.2 reco
         assert.deepStrictEqual(only(sentNotifications(rollout.observed).sent, "on-deployed"), ["on-deployed (health turns Healthy)"]);
     });
 
-    it("sync-failed: once when the operation ends Failed, nothing while it runs or is blocked", () => {
+    it("sync-failed: once, at the first failed attempt (not after Argo CD spent its retries), nothing while it runs or is blocked", () => {
         const rollout = new RolloutRecorder().sync(REV_A).sync(REV_B, { window: true, fail: true });
         const { sent } = sentNotifications(rollout.observed);
-        assert.deepStrictEqual(only(sent, "on-sync-failed"), [`on-sync-failed (sync to ${REV_B.slice(0, 4)}: failed)`]);
+        assert.deepStrictEqual(only(sent, "on-sync-failed"), [`on-sync-failed (sync to ${REV_B.slice(0, 4)}: attempt 1 failed, retried at ${rollout.observed.find((o) => o.what.includes("attempt 1 failed"))!.what.split("retried at ")[1]})`]);
         assert.deepStrictEqual(only(sent, "on-deployed"), [`on-deployed (sync to ${REV_A.slice(0, 4)}: succeeded)`]);
     });
 
