@@ -9,7 +9,7 @@
  *     history entries at status.sync.revision: RollingSync may sync the same revision twice).
  * A soak starts at the later of the two.
  */
-import { formatDuration } from "./rollout-status";
+import { formatDuration, healthMessage } from "./rollout-status";
 
 type Obj = Record<string, any>;
 
@@ -84,7 +84,8 @@ function tenantSoak(tenant: string, app: Obj | undefined, input: SoakInput): Ten
     }
     const health = String(status.health?.status ?? "Unknown");
     const healthSince: string | undefined = status.health?.lastTransitionTime;
-    if (health !== "Healthy") return not(`is ${health}${status.health?.message ? `: ${status.health.message}` : ""}${healthSince ? `, since ${healthSince}` : ""}`, healthSince);
+    const why = healthMessage(app);
+    if (health !== "Healthy") return not(`is ${health}${why ? `: ${why}` : ""}${healthSince ? `, since ${healthSince}` : ""}`, healthSince);
     const deployed = deployedSince(status, commit);
     if (time(healthSince) === undefined) return not("is Healthy, but Argo CD recorded no time it became Healthy (status.health.lastTransitionTime): wait for its next reconcile");
     if (time(deployed) === undefined) return not(`is Synced, but its history records no deployment of ${commit.slice(0, 12) || input.revision}: wait for Argo CD to record the sync`);

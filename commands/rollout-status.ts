@@ -85,6 +85,19 @@ export function ownedApplications(appSet: Obj, applications: Obj[]): Obj[] {
     );
 }
 
+/**
+ * Why an Application has its health. Argo CD v3 sums an unhealthy Application up as "Caused by
+ * <group/kind>:<namespace>/<name>" (controller/health.go); what each of those resources' health
+ * check said (e.g. the probe gate's "Agent prober failed revision 3: …") is in status.resources,
+ * which the hub keeps there (controller.resource.health.persist). Falls back to Argo CD's summary.
+ */
+export function healthMessage(app: Obj): string {
+    const health: Obj = app.status?.health ?? {};
+    const causes = ((app.status?.resources ?? []) as Obj[]).filter((r) => r.health?.status === health.status && r.health?.message);
+    if (health.status === "Healthy" || causes.length === 0) return String(health.message ?? "");
+    return causes.map((r) => `${r.kind} ${r.name}: ${r.health.message}`).join("; ");
+}
+
 /** "4m12s", "2h03m", "35s". */
 export function formatDuration(seconds: number): string {
     const s = Math.max(0, Math.floor(seconds));
@@ -112,7 +125,8 @@ function tenantStatus(app: Obj, entry: Obj | undefined, steps: Obj[], target: st
     const operation = op ? { phase: String(op.phase ?? ""), message: String(op.message ?? "") } : undefined;
     const done = sync === "Synced" && health === "Healthy" && atTarget && !MOVING.has(rollout);
     let failure: string | undefined;
-    if (health === "Degraded") failure = `${labels.tenant ?? name} is Degraded${status.health?.message ? `: ${status.health.message}` : ""}`;
+    const why = healthMessage(app);
+    if (health === "Degraded") failure = `${labels.tenant ?? name} is Degraded${why ? `: ${why}` : ""}`;
     else if (!done && operation && FAILED_PHASES.has(operation.phase) && rollout !== "Waiting") failure = `${labels.tenant ?? name}: sync ${operation.phase}${operation.message ? `: ${operation.message}` : ""}`;
     else if (!done && step === -1 && !leftBehind) failure = `${labels.tenant ?? name} matches no rollout step: Argo CD never syncs it (check its labels against the steps)`;
     return {
@@ -124,7 +138,7 @@ function tenantStatus(app: Obj, entry: Obj | undefined, steps: Obj[], target: st
         ...(entry?.lastTransitionTime ? { rolloutSince: String(entry.lastTransitionTime) } : {}),
         sync,
         health,
-        healthMessage: String(status.health?.message ?? ""),
+        healthMessage: why,
         revision,
         atTarget,
         ...(operation ? { operation } : {}),

@@ -55,6 +55,9 @@ export function gitWebhookValues(provider: GitWebhookProvider): Record<string, u
     }
 }
 
+/** argocd-cmd-params-cm: the application controller keeps each resource's health in status.resources (v3 default: off). */
+export const PERSIST_RESOURCE_HEALTH_PARAM = "controller.resource.health.persist";
+
 /** argocd-cm: the application controller watches only the resources its credential may list (v3.6.2 util/settings). */
 export const RESPECT_RBAC_KEY = "resource.respectRBAC";
 
@@ -65,6 +68,10 @@ export function argoCdValues(hub: HubConfig, notifications: NotificationsConfig,
         [PROGRESSIVE_SYNCS_PARAM]: "true",
         // Lets each ApplicationSet's own applicationsSync policy take effect (argocd.md §3).
         "applicationsetcontroller.enable.policy.override": "true",
+        // Each resource's health message in the Application itself (v3 keeps it only in Redis by
+        // default, and the Application says just "Caused by apps/Deployment:…"): status and promote
+        // read why a tenant is Degraded, e.g. the probe gate's verdict, from the Kubernetes API.
+        [PERSIST_RESOURCE_HEALTH_PARAM]: "true",
     };
     // A sync that waits on a resource forever (e.g. health Unknown) fails instead. Never with sync
     // windows: a blocked sync stays Running until the window ends, and a timeout would terminate it

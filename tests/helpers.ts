@@ -3,7 +3,7 @@
  * same evaluator the commands use, caching per stack because evaluations are deterministic.
  */
 import * as assert from "assert";
-import { execFileSync, spawnSync } from "child_process";
+import { execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -98,12 +98,37 @@ export const git = (cwd: string, ...args: string[]) => execFileSync("git", ["-c"
  * project root, with the user's folder as INIT_CWD (`from`; default: none, as when run directly),
  * and `env` added to this process's environment (a key set to undefined is removed).
  */
-export function runTool(root: string, tool: string, args: string[], options: { from?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) {
+export function runTool(root: string, tool: string, args: string[], options: ToolOptions = {}) {
+    const [command, argv, spawnOptions] = toolCommand(root, tool, args, options);
+    return spawnSync(command, argv, { ...spawnOptions, encoding: "utf8", timeout: options.timeoutMs ?? 300_000 });
+}
+
+export interface ToolOptions {
+    from?: string;
+    env?: NodeJS.ProcessEnv;
+    timeoutMs?: number;
+}
+
+/** runTool, running alongside the caller (e.g. `status --watch` while a rollout moves); killed after `timeoutMs`. */
+export function startTool(root: string, tool: string, args: string[], options: ToolOptions = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    const [command, argv, spawnOptions] = toolCommand(root, tool, args, options);
+    return new Promise((resolve, reject) => {
+        const child = spawn(command, argv, { ...spawnOptions, timeout: options.timeoutMs ?? 300_000 });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        child.on("error", reject);
+        child.on("close", (status) => resolve({ status, stdout, stderr }));
+    });
+}
+
+function toolCommand(root: string, tool: string, args: string[], options: ToolOptions): [string, string[], { cwd: string; env: NodeJS.ProcessEnv }] {
     // `npm test` sets INIT_CWD (the checkout the specs run from) and npm_lifecycle_event: not the command's own npm run.
     const { INIT_CWD: _initCwd, npm_lifecycle_event: _event, ...inherited } = process.env;
     const env: NodeJS.ProcessEnv = { ...inherited, ...(options.from !== undefined ? { INIT_CWD: options.from } : {}), ...options.env };
     for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-    return spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(root, "commands", `${tool}.ts`), ...args], { cwd: root, env, encoding: "utf8", timeout: options.timeoutMs ?? 300_000 });
+    return [process.execPath, ["-r", "ts-node/register/transpile-only", path.join(root, "commands", `${tool}.ts`), ...args], { cwd: root, env }];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -308,10 +333,14 @@ export function generatedApplication(appSet: Obj, cluster: ClusterParams): Obj {
     };
 }
 
+/** The agent chart's Deployment (charts/voice-agent), whose health the probe gate decides. */
+const AGENT_DEPLOYMENT = "voice-agent";
+
 /** What Argo CD's application controller reports for an Application (its status subresource). */
 export interface AppState {
     sync: "Synced" | "OutOfSync" | "Unknown";
     health: "Healthy" | "Progressing" | "Degraded" | "Missing" | "Suspended" | "Unknown";
+    /** What the agent Deployment's health check says (status.resources; the Application itself says "Caused by …"). */
     healthMessage?: string;
     /** The commit synced to (status.sync.revision). */
     revision: string;
@@ -324,7 +353,10 @@ export interface AppState {
 export function applicationStatus(app: Obj, s: AppState): Obj {
     return {
         sync: { status: s.sync, revision: s.revision, comparedTo: { source: app.spec.source, destination: app.spec.destination } },
-        health: { status: s.health, ...(s.healthMessage ? { message: s.healthMessage } : {}), lastTransitionTime: s.at },
+        // Argo CD v3 (controller/health.go): the Application names the resources that cause its
+        // health; their own messages are in status.resources, with controller.resource.health.persist.
+        health: { status: s.health, ...(s.health !== "Healthy" ? { message: `Caused by apps/Deployment:${app.spec.destination.namespace}/${AGENT_DEPLOYMENT}` } : {}), lastTransitionTime: s.at },
+        resources: [{ group: "apps", version: "v1", kind: "Deployment", namespace: app.spec.destination.namespace, name: AGENT_DEPLOYMENT, status: s.sync, health: { status: s.health, ...(s.healthMessage ? { message: s.healthMessage } : {}) } }],
         reconciledAt: s.at,
         sourceType: "Helm",
         ...(s.operation

@@ -90,10 +90,10 @@ describe("promotion: the soak gate on the stage a revision comes from", () => {
     });
 
     it("refuses a Degraded tenant, named with its health message and since when", async () => {
-        const v = await gate({ "stg-canary": healthy, "stg-acme": { app: { health: "Degraded", healthMessage: "voice-agent: probe failed (warm-up call timed out)", at: ago(12) } } });
+        const v = await gate({ "stg-canary": healthy, "stg-acme": { app: { health: "Degraded", healthMessage: "Agent prober failed revision 3: warm-up call timed out", at: ago(12) } } });
         assert.strictEqual(v.promotable, false);
         assert.strictEqual(v.remainingSeconds, null, "no time left to wait for: something else blocks");
-        assert.match(formatSoakVerdict(v), new RegExp(`stg-acme: is Degraded: voice-agent: probe failed \\(warm-up call timed out\\), since ${ago(12)}`));
+        assert.match(formatSoakVerdict(v), new RegExp(`stg-acme: is Degraded: Deployment voice-agent: Agent prober failed revision 3: warm-up call timed out, since ${ago(12)}`));
         assert.doesNotMatch(formatSoakVerdict(v), /Time left/);
     });
 

@@ -59,6 +59,11 @@ describe("every committed stack", () => {
                 assert.strictEqual(params["applicationsetcontroller.policy"], undefined);
             });
 
+            it("keeps each resource's health message in its Application, where status and promote read why a tenant is Degraded", async () => {
+                const params = (releaseOf(await evaluated(stack)).inputs.values as Obj).configs.params;
+                assert.strictEqual(params["controller.resource.health.persist"], "true");
+            });
+
             it("keeps every secret out of the Helm values", async () => {
                 const ev = await evaluated(stack);
                 const release = releaseOf(ev);

@@ -59,7 +59,7 @@ async function fleetAt(moment: Moment, edit: (appSet: Obj) => void = () => undef
 const canaryDone: Moment = { "stg-canary": { app: {}, rollout: ["Healthy", ROLLED_OUT, at("12:05:30")] } };
 const degradedAcme: Moment = {
     ...canaryDone,
-    "stg-acme": { app: { health: "Degraded", healthMessage: "voice-agent: probe failed for generation 7 (warm-up call timed out)", operation: { phase: "Succeeded", message: "successfully synced (all tasks run)", startedAt: at("12:06:10") } }, rollout: ["Progressing", "Application resource completed a sync successfully, updating status from Pending to Progressing", at("12:06:20")] },
+    "stg-acme": { app: { health: "Degraded", healthMessage: "Agent prober failed revision 3: warm-up call timed out", operation: { phase: "Succeeded", message: "successfully synced (all tasks run)", startedAt: at("12:06:10") } }, rollout: ["Progressing", "Application resource completed a sync successfully, updating status from Pending to Progressing", at("12:06:20")] },
     "stg-initech": { app: { sync: "OutOfSync", revision: OLD }, rollout: ["Waiting", "Application has pending changes, setting status to Waiting", at("12:04:00")] },
 };
 
@@ -76,14 +76,14 @@ describe("npm run status: a rollout as Argo CD reports it", () => {
         assert.strictEqual(s.activeStep, 2);
         assert.strictEqual(s.activeForSeconds, 4 * 60);
         assert.deepStrictEqual(s.steps.map((step) => [step.step, step.state, step.tenants.map((t) => t.tenant)]), [[1, "complete", ["stg-canary"]], [2, "active", ["stg-acme", "stg-initech"]]]);
-        assert.deepStrictEqual(s.waitingFor, ["stg-acme: Synced and Healthy (now Synced, Progressing: Waiting for rollout to finish: 1 of 2 updated replicas are available...)", "stg-initech: its turn to sync (maxUpdate 50%)"]);
+        assert.deepStrictEqual(s.waitingFor, ["stg-acme: Synced and Healthy (now Synced, Progressing: Deployment voice-agent: Waiting for rollout to finish: 1 of 2 updated replicas are available...)", "stg-initech: its turn to sync (maxUpdate 50%)"]);
         const acme = s.steps[1].tenants[0];
         assert.deepStrictEqual([acme.sync, acme.health, acme.revision, acme.rollout], ["Synced", "Progressing", NEW, "Progressing"]);
         const text = formatRolloutStatus(s);
         assert.match(text, /^ApplicationSet argocd\/voice-agent: target revision HEAD$/m);
         assert.match(text, /^Rollout: step 2 of 2 active for 4m00s$/m);
         assert.match(text, /^ {2}Step 2 of 2: ring In \(main\); maxUpdate 50%: ACTIVE for 4m00s$/m);
-        assert.match(text, /^ {4}stg-acme +Progressing +3m40s +Synced +Progressing +4f1c2a9e8b7d +Waiting for rollout to finish/m);
+        assert.match(text, /^ {4}stg-acme +Progressing +3m40s +Synced +Progressing +4f1c2a9e8b7d +Deployment voice-agent: Waiting for rollout to finish/m);
         assert.match(text, /^ {4}stg-initech +Waiting +6m00s +OutOfSync +Healthy +0a1b2c3d4e5f/m);
     });
 
@@ -99,8 +99,8 @@ describe("npm run status: a rollout as Argo CD reports it", () => {
     it("a Degraded Application fails the rollout, with its health message", async () => {
         const s = rolloutStatus(...Object.values(await fleetAt(degradedAcme)) as [Obj, Obj[]], NOW);
         assert.strictEqual(s.state, "failed");
-        assert.deepStrictEqual(s.failures, ["stg-acme is Degraded: voice-agent: probe failed for generation 7 (warm-up call timed out)"]);
-        assert.match(formatRolloutStatus(s), /^FAILED:\n {2}stg-acme is Degraded: voice-agent: probe failed/m);
+        assert.deepStrictEqual(s.failures, ["stg-acme is Degraded: Deployment voice-agent: Agent prober failed revision 3: warm-up call timed out"]);
+        assert.match(formatRolloutStatus(s), /^FAILED:\n {2}stg-acme is Degraded: Deployment voice-agent: Agent prober failed revision 3/m);
     });
 
     it("a sync that failed after its retries fails the rollout, with the operation's message", async () => {
