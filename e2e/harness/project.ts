@@ -78,16 +78,19 @@ export interface WorldOptions {
     editStack?: (doc: Document) => void;
 }
 
+/** Edits the scratch copy's stack file in place (comments and the secrets Pulumi wrote are kept). */
+export function editStackFile(project: string, edit: (doc: Document) => void): void {
+    const file = path.join(project, `Pulumi.${E2E_STACK}.yaml`);
+    const doc = parseDocument(fs.readFileSync(file, "utf8"));
+    edit(doc);
+    fs.writeFileSync(file, doc.toString());
+}
+
 /** Builds or finds the engines, starts the fleet, prepares the project and selects the stack. */
 export async function startWorld(runDir: string, options: WorldOptions = {}): Promise<E2eWorld> {
     const engines = await ensureEngines({ log });
     const project = projectCopy();
-    if (options.editStack) {
-        const file = path.join(project, `Pulumi.${E2E_STACK}.yaml`);
-        const doc = parseDocument(fs.readFileSync(file, "utf8"));
-        options.editStack(doc);
-        fs.writeFileSync(file, doc.toString());
-    }
+    if (options.editStack) editStackFile(project, options.editStack);
     const tenants = e2eTenants(project);
     const ports: Record<string, number> = Object.fromEntries(tenants.map((t) => [t.name, Number(new URL(t.server).port)]));
     const fleet = new LoopbackFleet({

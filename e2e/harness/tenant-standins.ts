@@ -63,7 +63,8 @@ export function startTenantStandIns(options: StandInOptions): StandIns {
             if (ann[PROBE_GATE] !== "true" || !rolledOut(d) || ann[REVISION] === undefined) continue;
             if (ann[PROBE_REVISION] === ann[REVISION] && ann[PROBE_RESULT] === "pass") continue;
             const v = verdict(tenant, d);
-            if (!v) continue;
+            // Already written: the same verdict again would change nothing (and flood the log).
+            if (!v || (ann[PROBE_REVISION] === ann[REVISION] && ann[PROBE_RESULT] === v.result && ann[PROBE_MESSAGE] === v.message)) continue;
             const body = {
                 metadata: {
                     resourceVersion: d.metadata.resourceVersion,
