@@ -114,6 +114,16 @@ class GoText {
     }
 }
 
+/** A Go template variable that a field's text sets up first (`prelude`, printing nothing). */
+class GoVariable extends GoPipeline {
+    constructor(
+        name: string,
+        readonly prelude: string,
+    ) {
+        super(name);
+    }
+}
+
 const go = (pipeline: string) => new GoPipeline(pipeline);
 function text(literals: TemplateStringsArray, ...pipelines: GoPipeline[]): GoText {
     return new GoText(literals.flatMap((l, i) => (i < pipelines.length ? [l, pipelines[i]] : [l])));
@@ -129,6 +139,35 @@ function jsonTemplate(value: unknown): string {
 }
 
 const server = go(".app.spec.destination.server");
+/**
+ * The commit the Application's last sync operation applied (RollingSync pins it), else the one Argo
+ * CD compares against. Templates render when the notification is sent, which can be after the next
+ * deploy moved spec.source.targetRevision and status.sync.revision on (seen on real Argo CD: a
+ * "deployed" naming the next release): the operation's own record stays until the next sync.
+ */
+const syncedRevision = go(`dig "operationState" "syncResult" "revision" (print .app.status.sync.revision) .app.status`);
+/**
+ * Why the Application has its health (`$why`): each resource of that health with its own message
+ * ("Deployment voice-agent: Agent prober failed revision 3: …", in status.resources because the hub
+ * sets controller.resource.health.persist), else Argo CD v3's own summary ("Caused by
+ * apps/Deployment:voice-agent/voice-agent", which says nothing of why). The rule `npm run status`
+ * follows too (commands/rollout-status.ts, healthMessage).
+ */
+const healthWhy = new GoVariable(
+    "$why",
+    [
+        '{{- $why := "" -}}',
+        "{{- $health := print .app.status.health.status -}}",
+        "{{- range (default list .app.status.resources) -}}",
+        "{{- if and .health (eq (print .health.status) $health) .health.message -}}",
+        '{{- $why = print $why (ternary "" "; " (eq $why "")) .kind " " .name ": " .health.message -}}',
+        "{{- end -}}",
+        "{{- end -}}",
+        '{{- if eq $why "" }}{{ $why = print (default "" .app.status.health.message) }}{{ end -}}',
+    ].join(""),
+);
+/** The preludes of the variables `texts` use, each once: what a field's template text starts with. */
+const preludes = (...texts: GoText[]): string => [...new Set(texts.flatMap((t) => t.parts.filter((p): p is GoVariable => p instanceof GoVariable).map((v) => v.prelude)))].join("");
 const tenantLine = text`Tenant ${label("tenant")} (ring ${label("ring")}, region ${label("region")}, env ${label("env")}) at ${server}`;
 const appLink = text`${go(".context.argocdUrl")}/applications/${go(".app.metadata.namespace")}/${go(".app.metadata.name")}`;
 const concat = (...texts: GoText[]) => new GoText(texts.flatMap((t) => t.parts));
@@ -140,12 +179,12 @@ interface TemplateText {
 }
 
 const TEMPLATE_TEXT: Record<string, TemplateText> = {
-    "app-deployed": { title: "Agent deployed", color: "#18be52", body: text`revision ${go(".app.status.sync.revision")} is synced and healthy.` },
-    "app-health-degraded": { title: "Agent degraded", color: "#f4c030", body: text`health is ${go(".app.status.health.status")}: ${go(".app.status.health.message")}. The rollout stops at this step.` },
+    "app-deployed": { title: "Agent deployed", color: "#18be52", body: text`revision ${syncedRevision} is synced and healthy.` },
+    "app-health-degraded": { title: "Agent degraded", color: "#f4c030", body: text`health is ${go(".app.status.health.status")}: ${healthWhy}. The rollout stops at this step.` },
     // While Argo CD retries, the phase is Running and the message says which attempt comes when.
     "app-sync-failed": { title: "Agent sync failed", color: "#e96d76", body: text`sync failed: ${go(".app.status.operationState.message")}` },
     // targetRevision is what people wrote (a tag or branch); syncResult.revision is the commit RollingSync pinned.
-    "app-rollout-step-started": { title: "Rollout reached tenant", color: "#0dadea", body: text`RollingSync started syncing ${go(".app.spec.source.targetRevision")} (${go(".app.status.operationState.syncResult.revision")}).` },
+    "app-rollout-step-started": { title: "Rollout reached tenant", color: "#0dadea", body: text`RollingSync started syncing ${go(".app.spec.source.targetRevision")} (${syncedRevision}).` },
 };
 
 /** The fields of one notification template, as notifications-engine reads them. */
@@ -158,13 +197,14 @@ export interface NotificationTemplate {
 export function templateFields(name: string): NotificationTemplate {
     const t = TEMPLATE_TEXT[name];
     const body = concat(tenantLine, text`: `, t.body);
+    const pre = preludes(body);
     return {
-        message: concat(new GoText([`${t.title}: `]), body, text`\n`, appLink).template,
-        slack: { attachments: jsonTemplate([{ title: concat(new GoText([`${t.title}: `]), new GoText([label("tenant")])), title_link: appLink, color: t.color, text: body }]) },
+        message: pre + concat(new GoText([`${t.title}: `]), body, text`\n`, appLink).template,
+        slack: { attachments: pre + jsonTemplate([{ title: concat(new GoText([`${t.title}: `]), new GoText([label("tenant")])), title_link: appLink, color: t.color, text: body }]) },
         webhook: {
             [WEBHOOK_SERVICE]: {
                 method: "POST",
-                body: jsonTemplate({
+                body: pre + jsonTemplate({
                     event: name,
                     tenant: new GoText([label("tenant")]),
                     ring: new GoText([label("ring")]),
@@ -173,8 +213,10 @@ export function templateFields(name: string): NotificationTemplate {
                     server: new GoText([server]),
                     application: new GoText([go(".app.metadata.name")]),
                     targetRevision: new GoText([go(".app.spec.source.targetRevision")]),
-                    revision: new GoText([go(".app.status.sync.revision")]),
+                    revision: new GoText([syncedRevision]),
                     health: new GoText([go(".app.status.health.status")]),
+                    // The human summary, as Slack gets it (for a Degraded tenant: why).
+                    message: body,
                     link: appLink,
                 }),
             },

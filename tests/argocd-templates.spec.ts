@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { templates } from "../stacks/notifications";
+import { WEBHOOK_SERVICE, templates } from "../stacks/notifications";
 import { helmBinary } from "../evaluator/helm";
 import { validateObject } from "./doubles/k8s-schema";
 import { type GoTemplateEngine, type GoTemplateResult, type Obj, STACKS, objectsOf, evaluated, parseGoTemplates, releaseOf } from "./helpers";
@@ -238,6 +238,42 @@ for (const stack of STACKS) {
                 }
             }
             assert.strictEqual(Object.keys(rendered).length, 2);
+        });
+
+        it("webhook bodies name the commit the last sync applied, also when sent after the next deploy moved the Application on, and the compared commit before any sync", () => {
+            const bodies = strings.filter((s) => /webhook\.\S+\.body$/.test(s.id));
+            const context = { argocdUrl: notifications.argocdUrl };
+            const NEXT = "9f8e7d6c5b4a39281706f5e4d3c2b1a0f9e8d7c6";
+            // Deployed, then (before the notification went out) the next release's targetRevision and compared commit.
+            const movedOn = rollingSyncRunningApp("2026-05-04T16:59:00Z");
+            Object.assign(movedOn.status.operationState, { phase: "Succeeded", message: "successfully synced (all tasks run)", finishedAt: "2026-05-04T17:00:00Z" });
+            movedOn.spec.source = { ...movedOn.spec.source, targetRevision: "v1.4.3" };
+            movedOn.status.sync = { ...movedOn.status.sync, revision: NEXT };
+            const neverSynced = rollingSyncRunningApp("2026-05-04T16:59:00Z");
+            delete neverSynced.status.operationState;
+            const rendered = executeWithHelm(bodies, { movedOn: { app: movedOn, context } });
+            for (const out of Object.values(rendered.movedOn)) assert.deepStrictEqual(((v) => [v.revision, v.targetRevision])(JSON.parse(out)), [REVISION, "v1.4.3"], out);
+            assert.strictEqual(Object.keys(rendered.movedOn).length, bodies.length);
+            // Only a health change can notify an Application that never synced.
+            const degraded = bodies.filter((s) => s.id.startsWith("template.app-health-degraded "));
+            for (const out of Object.values(executeWithHelm(degraded, { neverSynced: { app: neverSynced, context } }).neverSynced)) assert.strictEqual(JSON.parse(out).revision, REVISION, out);
+        });
+
+        it("a degraded notification says why in the resource's own words (the probe gate's verdict), not only Argo CD's 'Caused by …'", () => {
+            const fields = strings.filter((s) => s.id.startsWith("template.app-health-degraded ") && !s.id.endsWith(".method"));
+            const why = 'Agent prober failed revision 3: "no audio" within 5 s';
+            const app = rollingSyncRunningApp("2026-05-04T16:59:00Z");
+            app.status.health = { status: "Degraded", message: "Caused by apps/Deployment:voice-agent/voice-agent" };
+            app.status.resources = [
+                { group: "apps", version: "v1", kind: "Deployment", namespace: "voice-agent", name: "voice-agent", status: "Synced", health: { status: "Degraded", message: why } },
+                { version: "v1", kind: "Service", namespace: "voice-agent", name: "voice-agent", status: "Synced", health: { status: "Healthy" } },
+            ];
+            const rendered = executeWithHelm(fields, { degraded: { app, context: { argocdUrl: notifications.argocdUrl } } }).degraded;
+            assert.deepStrictEqual(Object.keys(rendered).map((id) => id.split(" ")[1]).sort(), ["message", "slack.attachments", `webhook.${WEBHOOK_SERVICE}.body`].sort());
+            for (const [id, out] of Object.entries(rendered)) {
+                const text = id.endsWith(" message") ? out : id.includes("slack") ? JSON.parse(out)[0].text : JSON.parse(out).message;
+                assert.ok(text.includes(`health is Degraded: Deployment voice-agent: ${why}. The rollout stops`), `${id}: ${out}`);
+            }
         });
 
         it("every ApplicationSet goTemplate string parses with the controller's functions and reads only cluster generator parameters", () => {
