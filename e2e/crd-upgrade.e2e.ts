@@ -49,8 +49,8 @@ describe("real engines: a hub whose CRDs the chart installed moves to the CRDs o
         bins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
         legacy = checkoutAt(OLD_LAYOUT_COMMIT, path.join(runDir, "legacy"));
         withArgoCdCrds(legacy, engines);
-        // One token tenant on a loopback server nobody contacts: the hub stack declares only its cluster Secret.
-        fs.writeFileSync(path.join(legacy, `Pulumi.${STACK}.yaml`), hubStackFile(1, fleet.hub.kubeconfig));
+        // Ten token tenants (a canary and nine main) on loopback servers nobody contacts: the hub stack declares only their cluster Secrets.
+        fs.writeFileSync(path.join(legacy, `Pulumi.${STACK}.yaml`), hubStackFile(10, fleet.hub.kubeconfig));
     });
 
     after(async function () {
