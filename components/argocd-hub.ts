@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import type { GitWebhookProvider, HubConfig, NotificationSecrets, NotificationsConfig } from "../stacks/config";
+import { ARGOCD_CRD_FILES, type GitWebhookProvider, type HubConfig, type NotificationSecrets, type NotificationsConfig } from "../stacks/config";
 import { SECRET_KEYS, notificationValues } from "../stacks/notifications";
 import { OWNED_ANNOTATIONS } from "./ownership";
 
@@ -80,7 +80,9 @@ export function argoCdValues(hub: HubConfig, notifications: NotificationsConfig,
     if (hub.controllerShards > 1) params["controller.sharding.algorithm"] = "round-robin";
     return {
         global: { domain: hub.domain, image: { tag: hub.argocdVersion } },
-        crds: { install: true, keep: true },
+        // The hub applies the CRDs of argocdVersion itself (ArgoCdHub.crds): the chart's are its appVersion's.
+        // keep: a hub upgraded from the chart's CRDs keeps them (and every Application) when Helm drops them.
+        crds: { install: false, keep: true },
         configs: {
             params,
             // With a token whose rights stop short of some kind in the agent namespaces (a tenant's own
@@ -100,6 +102,26 @@ export function argoCdValues(hub: HubConfig, notifications: NotificationsConfig,
     };
 }
 
+/** The manifests of Argo CD's CRDs the Kubernetes provider reads: one per file, under an https URL prefix or a local folder. */
+export function argoCdCrdFiles(source: string): string[] {
+    return ARGOCD_CRD_FILES.map((file) => `${source}/${file}`);
+}
+
+const CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition";
+
+/**
+ * Transform of the CRDs' ConfigGroup: agentfleet owns the CRDs outright (OWNED_ANNOTATIONS, i.e.
+ * patchForce). On a hub whose CRDs the chart installed, Helm's field manager owns their schemas,
+ * and a plain server-side apply of newer ones fails with a field conflict (found on the real
+ * engines); forcing takes the fields over in place, keeping the CRD and every Application. Other
+ * resources (the ConfigGroup itself) pass unchanged.
+ */
+export function forceCrdApply(args: pulumi.ResourceTransformArgs): pulumi.ResourceTransformResult | undefined {
+    if (args.type !== CRD_TYPE) return undefined;
+    const metadata = (args.props.metadata ?? {}) as Record<string, any>;
+    return { props: { ...args.props, metadata: { ...metadata, annotations: { ...(metadata.annotations ?? {}), ...OWNED_ANNOTATIONS } } }, opts: args.opts };
+}
+
 /** The Release's chart arguments for an https repository, an oci:// registry, or a local chart folder. */
 export function chartSource(repository: string): { chart: string; repositoryOpts?: { repo: string } } {
     if (repository.startsWith("https://")) return { chart: "argo-cd", repositoryOpts: { repo: repository } };
@@ -117,11 +139,17 @@ export function notificationSecretData(secrets: NotificationSecrets): Record<str
 
 /**
  * Argo CD on the hub: its namespace, the notifications Secret, the git webhook's generated shared
- * secret when the stack asks for one, and the pinned argo-cd chart with progressive syncs enabled.
- * Custom resources that need Argo CD's CRDs depend on `release`.
+ * secret when the stack asks for one, Argo CD's CRDs of the pinned version, and the pinned argo-cd
+ * chart with progressive syncs enabled. Custom resources of Argo CD's kinds depend on `crds` (their
+ * kinds) and `release` (the controllers that act on them).
  */
 export class ArgoCdHub extends pulumi.ComponentResource {
     public readonly namespace: pulumi.Output<string>;
+    /**
+     * Argo CD's CRDs of `hub.argocdVersion`, read by the Kubernetes provider from `hub.crdsSource`
+     * and applied server-side (the ApplicationSet CRD is too big for a last-applied annotation).
+     */
+    public readonly crds: k8s.yaml.v2.ConfigGroup;
     public readonly release: k8s.helm.v3.Release;
     public readonly argocdUrl: string;
     /** The git webhook's shared secret (secret), for the repository's webhook setting; undefined unless hub.gitWebhook is set. */
@@ -161,6 +189,9 @@ export class ArgoCdHub extends pulumi.ComponentResource {
             );
         }
 
+        // Never deleted by Pulumi (retainOnDelete reaches the CRDs): deleting a CRD deletes every Application.
+        this.crds = new k8s.yaml.v2.ConfigGroup(`${name}-crds`, { files: argoCdCrdFiles(args.hub.crdsSource) }, { ...child, retainOnDelete: true, transforms: [forceCrdApply] });
+
         this.release = new k8s.helm.v3.Release(
             `${name}-argo-cd`,
             {
@@ -174,7 +205,8 @@ export class ArgoCdHub extends pulumi.ComponentResource {
                 maxHistory: 10,
                 timeout: 900,
             },
-            { ...child, dependsOn: secrets },
+            // The controllers start with their kinds already defined.
+            { ...child, dependsOn: [...secrets, this.crds] },
         );
         this.argocdUrl = args.notifications.argocdUrl;
 

@@ -131,8 +131,8 @@ export interface FleetRolloutArgs extends RolloutInputs {
     protect: boolean;
     /** Provider of the hub cluster. */
     provider: k8s.Provider;
-    /** The Argo CD release that installs the AppProject and ApplicationSet CRDs. */
-    argocd: pulumi.Resource;
+    /** What the AppProject and ApplicationSet wait for: Argo CD's CRDs (their kinds) and its release (the controllers). */
+    argocd: pulumi.Resource[];
 }
 
 /** The fleet's AppProject and RollingSync ApplicationSet on the hub. */
@@ -148,12 +148,12 @@ export class FleetRollout extends pulumi.ComponentResource {
         this.project = new k8s.apiextensions.CustomResource(
             `${name}-project`,
             { apiVersion: ARGO_API, kind: "AppProject", metadata: { name: projectName(args.fleet), namespace: args.argocdNamespace, annotations: { ...OWNED_ANNOTATIONS } }, spec: appProjectSpec(args) },
-            { ...guard, dependsOn: [args.argocd] },
+            { ...guard, dependsOn: args.argocd },
         );
         this.applicationSet = new k8s.apiextensions.CustomResource(
             `${name}-applicationset`,
             { apiVersion: ARGO_API, kind: "ApplicationSet", metadata: { name: AGENT_APP, namespace: args.argocdNamespace, annotations: { ...OWNED_ANNOTATIONS } }, spec: applicationSetSpec(args) },
-            { ...guard, dependsOn: [args.argocd, this.project] },
+            { ...guard, dependsOn: [...args.argocd, this.project] },
         );
         this.registerOutputs({ applicationSet: this.applicationSet.metadata.name, project: this.project.metadata.name });
     }

@@ -48,15 +48,16 @@ export function exampleCredential(tenant: string): { bearerToken: string; caData
 /**
  * A hub stack file with `n` token tenants on (never contacted) loopback servers, every secret
  * encrypted; or, given `bootstrap` (tenant name -> its loopback server), those bootstrap tenants
- * instead, pending (no credential stored yet).
+ * instead, pending (no credential stored yet). `crdsSource`: the hub's hub.crdsSource (the argocd
+ * engine's CRDs; unset, the provider would read them from GitHub).
  */
-export function hubStackFile(n: number, hubKubeconfig: string, bootstrap?: Map<string, string>): string {
+export function hubStackFile(n: number, hubKubeconfig: string, bootstrap?: Map<string, string>, crdsSource?: string): string {
     const crypter = newPassphraseCrypter(EXAMPLE_PASSPHRASE);
     const names = bootstrap ? [...bootstrap.keys()] : Array.from({ length: n }, (_, i) => `bench-${String(i).padStart(5, "0")}`);
     const server = (name: string, i: number) => bootstrap?.get(name) ?? `https://127.0.0.${2 + Math.floor(i / 60000)}:${1025 + (i % 60000)}`;
     const config = {
         "agentfleet:environment": "dev",
-        "agentfleet:hub": { domain: "argocd.bench.example.net", chartRepository: "e2e/argo-cd-standin", loopbackTenants: true },
+        "agentfleet:hub": { domain: "argocd.bench.example.net", chartRepository: "e2e/argo-cd-standin", loopbackTenants: true, ...(crdsSource ? { crdsSource } : {}) },
         "agentfleet:hubKubeconfig": { secure: crypter.encrypt(hubKubeconfig) },
         "agentfleet:deploy": { repoURL: "https://github.com/example-org/agentfleet.git", targetRevision: "HEAD" },
         "agentfleet:tenants": names.map((name, i) => ({ name, server: server(name, i), ring: i < names.length / 10 ? "canary" : "main", region: "loopback", credentials: bootstrap ? "bootstrap" : "token" })),
@@ -117,10 +118,10 @@ export async function benchRealEngines(sizes: number[], log: (line: string) => v
     try {
         await fleet.start();
         const project = projectCopy();
-        withArgoCdCrds(project, engines);
+        const crdsSource = withArgoCdCrds(project, engines);
         for (const n of sizes) {
             const stackName = `bench${n}`;
-            fs.writeFileSync(path.join(project, `Pulumi.${stackName}.yaml`), hubStackFile(n, fleet.hub.kubeconfig));
+            fs.writeFileSync(path.join(project, `Pulumi.${stackName}.yaml`), hubStackFile(n, fleet.hub.kubeconfig, undefined, crdsSource));
             const hub = await pulumiStack(project, stackName, path.join(runDir, `hub-${n}`), bins);
             installProvider(hub.env, bins, project);
             const floorDir = path.join(runDir, `floor-${n}`);

@@ -34,8 +34,8 @@ describe(`real engines: a hub stack of ${TENANTS} tenants, its configuration ove
         fleet = new LoopbackFleet({ clusters: ["hub"], dir: path.join(runDir, "fleet"), bins: { etcd: engines.etcd.bin, kubernetes: engines.kubernetes.bin, kwok: engines.kwok.bin }, log });
         await fleet.start();
         project = projectCopy();
-        withArgoCdCrds(project, engines);
-        const stackFile = hubStackFile(TENANTS, fleet.hub.kubeconfig);
+        const crdsSource = withArgoCdCrds(project, engines);
+        const stackFile = hubStackFile(TENANTS, fleet.hub.kubeconfig, undefined, crdsSource);
         fs.writeFileSync(path.join(project, `Pulumi.${STACK}.yaml`), stackFile);
         const bins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
         run = await pulumiStack(project, STACK, runDir, bins);

@@ -6,35 +6,22 @@
  * objects keep their UIDs, and the hub keeps the same token.
  */
 import * as assert from "assert";
-import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ensureEngines } from "../engines/toolchain";
 import { migrateTenant } from "../tenants/migrate";
-import { ROOT } from "../evaluator/evaluate";
+import { ARGOCD_CRD_FILES } from "../stacks/config";
 import { LoopbackFleet } from "./harness/fleet";
 import { request } from "./harness/kube";
 import { stopAll } from "./harness/processes";
-import { E2E_STACK, HUB, e2eTenants, onboardingEngine, withArgoCdCrds } from "./harness/project";
+import { E2E_STACK, HUB, checkoutAt, e2eTenants, onboardingEngine, withArgoCdCrds } from "./harness/project";
 import { type PulumiRun, installProvider, pulumiStack } from "./harness/pulumi";
 
 /** The last commit whose program bootstrapped tenants inside the hub stack. */
 const LEGACY_COMMIT = "9b521c2~1";
 
 const log = (line: string) => process.stderr.write(`e2e migration: ${line}\n`);
-
-/** The project's files at `rev`, as a folder sharing this checkout's node_modules. */
-function checkoutAt(rev: string, dir: string): string {
-    fs.mkdirSync(dir, { recursive: true });
-    const tar = execFileSync("git", ["archive", "--format=tar", rev], { cwd: ROOT, maxBuffer: 256 * 1024 * 1024 });
-    execFileSync("tar", ["-x", "-C", dir], { input: tar });
-    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"), "dir");
-    execFileSync("git", ["init", "-q", "-b", "main"], { cwd: dir });
-    execFileSync("git", ["-c", "user.name=e2e", "-c", "user.email=e2e@example.net", "add", "-A"], { cwd: dir });
-    execFileSync("git", ["-c", "user.name=e2e", "-c", "user.email=e2e@example.net", "commit", "-qm", rev], { cwd: dir });
-    return dir;
-}
 
 describe("real engines: migrating a hub stack with in-hub bootstrap tenants to onboarding stacks", function () {
     let runDir = "";
@@ -92,9 +79,10 @@ describe("real engines: migrating a hub stack with in-hub bootstrap tenants to o
 
         // The current program, on the same state and the same stack file.
         const current = checkoutAt("HEAD", path.join(runDir, "current"));
-        withArgoCdCrds(current, engines);
+        const crdsSource = withArgoCdCrds(current, engines);
         fs.copyFileSync(path.join(legacy, `Pulumi.${E2E_STACK}.yaml`), path.join(current, `Pulumi.${E2E_STACK}.yaml`));
         const now = await pulumiStack(current, E2E_STACK, runDir, bins);
+        await now.stack.setConfig("agentfleet:hub.crdsSource", { value: crdsSource }, true);
         const kubeconfigFile = fleet.cluster(bootstrap.name).kubeconfigPath;
         const result = await migrateTenant({
             hub: { stack: E2E_STACK, root: current },
@@ -107,8 +95,9 @@ describe("real engines: migrating a hub stack with in-hub bootstrap tenants to o
 
         const up = await now.stack.up({ onOutput: () => undefined });
         const changes = up.summary.resourceChanges ?? {};
-        // The one create is the TenantClusters component that now parents every cluster Secret.
-        assert.ok(!changes.replace && changes.create === 1, `the hub's up after migration created or replaced: ${JSON.stringify(changes)}`);
+        // The creates: the TenantClusters component that now parents every cluster Secret, and the hub's
+        // own CRDs (their ConfigGroup and its CRDs, taking over the chart's in place: e2e/crd-upgrade.e2e.ts).
+        assert.ok(!changes.replace && changes.create === 2 + ARGOCD_CRD_FILES.length, `the hub's up after migration created or replaced: ${JSON.stringify(changes)}`);
         assert.deepStrictEqual(await clusterSecretUids(), hubUidsBefore, "a cluster Secret on the hub was recreated");
         assert.deepStrictEqual(await uids(), before, "an argocd-manager object on the tenant was recreated");
         assert.strictEqual((await request(fleet.hub.admin, "GET", hubSecret)).data.config, tokenBefore, "the hub's credential for the tenant changed");

@@ -11,9 +11,10 @@ import * as path from "path";
 import { healthCheckCmValues, loadHealthChecks } from "../stacks/health-checks";
 import { declaredObjects, evaluate } from "../evaluator/evaluate";
 import { spawnSync } from "child_process";
-import { parseDocument } from "yaml";
+import { parse, parseDocument } from "yaml";
+import { ARGOCD_CRD_FILES } from "../stacks/config";
 import { onboardTenants } from "../tenants/onboard";
-import { type E2eWorld, HUB, E2E_STACK, onboardingEngine, startWorld, stopWorld } from "./harness/project";
+import { type E2eWorld, HUB, E2E_STACK, V3_6_CRD_FIELDS, crdHasField, onboardingEngine, startWorld, stopWorld } from "./harness/project";
 import { type Credentials, KubeError, canI, getOrUndefined, objectPath, request } from "./harness/kube";
 import { stopAll, waitFor } from "./harness/processes";
 
@@ -54,7 +55,8 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
 
     it("pulumi preview on a fresh fleet plans exactly the resources the offline evaluation declares", async () => {
         const preview = await w.pulumi.stack.preview();
-        const expected = (await offline()).resources.length;
+        // And the CRDs the provider reads into the hub's CRD ConfigGroup (offline, the program only names their files).
+        const expected = (await offline()).resources.length + ARGOCD_CRD_FILES.length;
         assert.strictEqual(preview.changeSummary.create, expected, JSON.stringify(preview.changeSummary));
     });
 
@@ -90,6 +92,20 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         assert.ok(Object.keys(notifications.data).some((k) => k === "trigger.on-rollout-step-started"), Object.keys(notifications.data).join(", "));
         const crds = await request(hub, "GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions");
         for (const name of ["applications.argoproj.io", "applicationsets.argoproj.io", "appprojects.argoproj.io"]) assert.ok(crds.items.some((c: Obj) => c.metadata.name === name), `no CRD ${name}`);
+    });
+
+    it("the hub's CRDs are the argocd engine's (v3.6.2), from hub.crdsSource, applied server-side by Pulumi, not the chart's", async () => {
+        const hub = clusterOf(HUB);
+        const source = path.join(w.engines.argocd.dir, "crds");
+        for (const file of ARGOCD_CRD_FILES) {
+            const expected = parse(fs.readFileSync(path.join(source, file), "utf8"));
+            const live = await request(hub, "GET", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${expected.metadata.name}`);
+            assert.deepStrictEqual(differences(expected.spec, live.spec), [], `CRD ${expected.metadata.name} is not the engine's ${file}`);
+            assert.ok(crdHasField(live, V3_6_CRD_FIELDS[file]), `CRD ${expected.metadata.name} lacks ${V3_6_CRD_FIELDS[file].join(".")}`);
+            const managers = live.metadata.managedFields.map((m: Obj) => `${m.manager}/${m.operation}`);
+            assert.ok(managers.some((m: string) => /^pulumi-kubernetes-.*\/Apply$/.test(m)), `CRD ${expected.metadata.name} not applied server-side by Pulumi: ${managers.join(", ")}`);
+            assert.ok(!live.metadata.labels?.["app.kubernetes.io/managed-by"], `CRD ${expected.metadata.name} was installed by Helm`);
+        }
     });
 
     it("a second pulumi up changes nothing, and preview --refresh --expect-no-changes passes", async () => {

@@ -11,6 +11,13 @@ export const ROLLOUT_LABELS = ["env", "ring", "region", "tenant"] as const;
 
 /** Argo CD releases with the RollingSync tight-loop fix (#27577): v3.4.7+, v3.5.1+, 3.6+. */
 export const DEFAULT_ARGOCD_VERSION = "v3.6.2";
+/**
+ * The files of Argo CD's CRDs in argo-cd's `manifests/crds/`. The hub applies them at `argocdVersion`
+ * itself: the chart's own are its appVersion's, and the API server prunes fields a CRD lacks.
+ */
+export const ARGOCD_CRD_FILES = ["application-crd.yaml", "applicationset-crd.yaml", "appproject-crd.yaml"] as const;
+/** Where the CRDs of an Argo CD release are, unless hub.crdsSource says otherwise: the release tag's files on GitHub. */
+export const argoCdCrdsUrl = (version: string) => `https://raw.githubusercontent.com/argoproj/argo-cd/${version}/manifests/crds`;
 /** argo-helm argo-cd chart; its own appVersion is overridden by `argocdVersion`. */
 export const DEFAULT_CHART_VERSION = "10.1.1";
 /** Where the argo-cd chart comes from unless hub.chartRepository says otherwise. */
@@ -56,6 +63,12 @@ export interface HubConfig {
     loopbackTenants: boolean;
     /** Argo CD image tag, pinned (overrides the chart's appVersion). */
     argocdVersion: string;
+    /**
+     * Where Argo CD's CRDs of `argocdVersion` come from (ARGOCD_CRD_FILES in it): an https URL prefix
+     * (default: the release tag's manifests/crds on GitHub) or an absolute local folder (air-gapped hubs).
+     * The Kubernetes provider reads them at `pulumi up`, not the program.
+     */
+    crdsSource: string;
     /** Highly available install (redis-ha, replicated server/repo-server/applicationset). */
     ha: boolean;
     /** Application controller shards; derived from the fleet size unless set. */

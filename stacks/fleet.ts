@@ -58,7 +58,7 @@ export async function deployFleet(cfg: FleetConfig): Promise<FleetOutputs> {
         argocdNamespace: hub.namespace,
         protect: cfg.protectRollout,
         provider: hubProvider,
-        argocd: hub.release,
+        argocd: [hub.crds, hub.release],
     });
 
     await clusters.registered;

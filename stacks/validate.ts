@@ -7,6 +7,7 @@ import * as path from "path";
 import { PROJECT_DIR, chartEnvironments, isTimeZone } from "./chart-environments";
 import {
     APPLICATIONS_SYNC_POLICIES,
+    ARGOCD_CRD_FILES,
     ARGO_HELM_REPO,
     type ApplicationsSyncPolicy,
     CONFIG_KEYS,
@@ -30,6 +31,7 @@ import {
     type RolloutStep,
     type SyncWindow,
     type TenantConfig,
+    argoCdCrdsUrl,
 } from "./config-types";
 import { DNS_LABEL, DURATION, HOSTNAME, LABEL_VALUE, Reader, SEMVER, V_TAG, describeValue, suggestion } from "./reader";
 import { controllerShardsFor, durationSeconds, hasRollingSyncFix, isLoopbackHost, parseMaxUpdate, sharedFreeformLabelKeys, stepIndexes } from "./rollout-rules";
@@ -86,6 +88,28 @@ function chartRepositoryOf(r: Reader, key: string, value: unknown): string {
     return folder;
 }
 
+/**
+ * hub.crdsSource: where the Kubernetes provider reads Argo CD's CRDs of `argocdVersion` from: an
+ * https URL prefix as given, or a local folder that must hold the three files now (so a typo fails
+ * before anything is touched), made absolute. Unset: the release tag's files on GitHub.
+ */
+function crdsSourceOf(r: Reader, key: string, value: unknown, argocdVersion: string): string {
+    const files = ARGOCD_CRD_FILES.join(", ");
+    const text = r.string(key, value, `an https URL prefix or a local folder holding Argo CD's ${files}`, /^\S+$/);
+    if (text === undefined) return argoCdCrdsUrl(argocdVersion);
+    if (text.startsWith("https://")) return text.replace(/\/+$/, "");
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+        r.problem(key, `${JSON.stringify(text)}: only https:// URL prefixes and local folders are supported (the provider reads <prefix>/${ARGOCD_CRD_FILES[0]} and the others)`);
+        return text;
+    }
+    const folder = path.resolve(PROJECT_DIR, text);
+    const missing = ARGOCD_CRD_FILES.filter((f) => !fs.existsSync(path.join(folder, f)));
+    if (missing.length > 0) {
+        r.problem(key, `${JSON.stringify(text)} lacks ${missing.join(", ")} (looked in ${folder}); copy ${files} from argo-cd's manifests/crds/ at tag ${argocdVersion} there, or unset it to read them from GitHub`);
+    }
+    return folder;
+}
+
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 
 /**
@@ -134,7 +158,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
     const environment = r.string(k("environment"), raw.environment, "a DNS label such as dev, staging or prod", DNS_LABEL) ?? "invalid";
 
     // Hub
-    const hubRaw = r.object(k("hub"), raw.hub, ["domain", "namespace", "chartVersion", "chartRepository", "argocdVersion", "ha", "controllerShards", "nodes", "syncTimeout", "loopbackTenants", "gitWebhook"]) ?? {};
+    const hubRaw = r.object(k("hub"), raw.hub, ["domain", "namespace", "chartVersion", "chartRepository", "argocdVersion", "ha", "controllerShards", "nodes", "syncTimeout", "loopbackTenants", "gitWebhook", "crdsSource"]) ?? {};
     const loopbackTenants = r.boolean(`${k("hub")}.loopbackTenants`, hubRaw.loopbackTenants) ?? false;
     const chartRepository = chartRepositoryOf(r, `${k("hub")}.chartRepository`, hubRaw.chartRepository);
     if (raw.hub !== undefined) r.required(`${k("hub")}.domain`, hubRaw.domain, "the host name Argo CD is served on");
@@ -421,6 +445,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         chartRepository,
         loopbackTenants,
         argocdVersion,
+        crdsSource: crdsSourceOf(r, `${k("hub")}.crdsSource`, hubRaw.crdsSource, argocdVersion),
         ha,
         controllerShards: shardsRaw ?? controllerShardsFor(active.length, ha),
         nodes,

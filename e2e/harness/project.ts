@@ -1,14 +1,19 @@
 /**
  * The e2e stack on the loopback fleet: a scratch copy of the project (the committed files, one git
- * commit on main, node_modules shared), the argo-cd stand-in chart completed with Argo CD's CRDs,
+ * commit on main, node_modules shared), the argo-cd stand-in chart completed with chart 10.1.1's CRDs
+ * (the hub's own, the engine's version, come from hub.crdsSource),
  * and the stack's example secrets replaced by the fleet's real credentials: the hub's kubeconfig
  * and a token tenant's pre-issued token through the real CLI, and the bootstrap tenant's through
  * agentfleet's own onboarding (`npm run tenant -- bootstrap`'s code: an onboarding stack per tenant).
  */
+import { execFileSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { type Document, parse, parseDocument } from "yaml";
 import { projectCopy } from "../../tests/helpers";
+import { ARGOCD_CRD_FILES } from "../../stacks/config";
+import { ROOT } from "../../evaluator/evaluate";
 import { type BuiltEngine, ensureEngines } from "../../engines/toolchain";
 import { LoopbackFleet } from "./fleet";
 import { request } from "./kube";
@@ -66,11 +71,48 @@ async function preIssuedToken(fleet: LoopbackFleet, tenant: string): Promise<{ b
     return { bearerToken: Buffer.from(token, "base64").toString("utf8"), caData: Buffer.from(fleet.cluster(tenant).ca).toString("base64") };
 }
 
-/** Gives the project copy's stand-in argo-cd chart the CRDs of the Argo CD the argocd engine runs. */
-export function withArgoCdCrds(project: string, engines: Record<string, { dir: string }>): void {
-    const crdSource = path.join(project, "e2e", "argo-cd-standin", "crds-source");
+/**
+ * Completes the project copy's stand-in argo-cd chart with the CRDs chart 10.1.1 ships, its appVersion's
+ * (argo-cd's manifests/crds from the Go module at this checkout's stand-in Chart.yaml appVersion, also
+ * for a copy of an earlier layout), which it renders with crds.install: true; returns the folder of the
+ * argocd engine's own CRDs (its version's), for hub.crdsSource: what the hub applies itself.
+ */
+export function withArgoCdCrds(project: string, engines: Record<string, { dir: string }>): string {
+    const chart = path.join(project, "e2e", "argo-cd-standin");
+    const appVersion = parse(fs.readFileSync(path.join(ROOT, "e2e", "argo-cd-standin", "Chart.yaml"), "utf8")).appVersion as string;
+    const download = execFileSync("go", ["mod", "download", "-json", `github.com/argoproj/argo-cd/v3@${appVersion}`], { cwd: os.tmpdir(), env: { ...process.env, GOFLAGS: "-mod=mod" }, encoding: "utf8", timeout: 10 * 60_000 });
+    const moduleCrds = path.join(JSON.parse(download).Dir, "manifests", "crds");
+    const crdSource = path.join(chart, "crds-source");
     fs.mkdirSync(crdSource, { recursive: true });
-    for (const f of fs.readdirSync(path.join(engines.argocd.dir, "crds"))) fs.copyFileSync(path.join(engines.argocd.dir, "crds", f), path.join(crdSource, f));
+    for (const f of ARGOCD_CRD_FILES) fs.copyFileSync(path.join(moduleCrds, f), path.join(crdSource, f));
+    return path.join(engines.argocd.dir, "crds");
+}
+
+/** A field each of Argo CD v3.6.2's CRDs has and chart 10.1.1's (v3.4.4's) lack, by file: the API server would prune it. */
+export const V3_6_CRD_FIELDS: Record<(typeof ARGOCD_CRD_FILES)[number], string[]> = {
+    "application-crd.yaml": ["status", "summary", "isAppOfApps"],
+    "applicationset-crd.yaml": ["spec", "template", "spec", "source", "tagPrefix"],
+    "appproject-crd.yaml": ["spec", "syncWindows", "syncOverrun"],
+};
+
+/** Whether a live CRD's (first version's) schema has the field at `fields`, stepping through list items. */
+export function crdHasField(crd: { spec: { versions: Array<{ schema: { openAPIV3Schema: unknown } }> } }, fields: string[]): boolean {
+    type Schema = { properties?: Record<string, Schema>; items?: Schema } | undefined;
+    let schema = crd.spec.versions[0].schema.openAPIV3Schema as Schema;
+    for (const field of fields) schema = schema?.properties?.[field] ?? schema?.items?.properties?.[field];
+    return schema !== undefined;
+}
+
+/** The project's files at `rev`, as a folder sharing this checkout's node_modules (a program of an earlier layout). */
+export function checkoutAt(rev: string, dir: string): string {
+    fs.mkdirSync(dir, { recursive: true });
+    const tar = execFileSync("git", ["archive", "--format=tar", rev], { cwd: ROOT, maxBuffer: 256 * 1024 * 1024 });
+    execFileSync("tar", ["-x", "-C", dir], { input: tar });
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"), "dir");
+    execFileSync("git", ["init", "-q", "-b", "main"], { cwd: dir });
+    execFileSync("git", ["-c", "user.name=e2e", "-c", "user.email=e2e@example.net", "add", "-A"], { cwd: dir });
+    execFileSync("git", ["-c", "user.name=e2e", "-c", "user.email=e2e@example.net", "commit", "-qm", rev], { cwd: dir });
+    return dir;
 }
 
 export interface WorldOptions {
@@ -102,13 +144,15 @@ export async function startWorld(runDir: string, options: WorldOptions = {}): Pr
     });
     await fleet.start();
 
-    withArgoCdCrds(project, engines);
+    const crdsSource = withArgoCdCrds(project, engines);
 
     const bins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
     const pulumi = await pulumiStack(project, E2E_STACK, runDir, bins);
     installProvider(pulumi.env, bins, project);
     const secret = (value: string) => ({ value, secret: true });
     await pulumi.stack.setConfig("agentfleet:hubKubeconfig", secret(fleet.hub.kubeconfig));
+    // The hub applies the engine's CRDs (GitHub, the default source, cannot be reached here).
+    await pulumi.stack.setConfig("agentfleet:hub.crdsSource", { value: crdsSource }, true);
     for (const t of tenants.filter((t) => t.credentials === "token")) {
         const issued = await preIssuedToken(fleet, t.name);
         await pulumi.stack.setConfig(`agentfleet:tenantCredentials.${t.name}.bearerToken`, secret(issued.bearerToken), true);
