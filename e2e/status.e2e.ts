@@ -29,7 +29,7 @@ const MERGE = "application/merge-patch+json";
 const NEW = "4f1c2a9e8b7d6c5f4e3d2c1b0a9f8e7d6c5b4a39";
 const OLD = "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567";
 const PROGRESSING_MSG = "Waiting for rollout to finish: 0 of 1 updated replicas are available...";
-const DEGRADED_MSG = "voice-agent: probe of generation 3 failed (warm-up call timed out)";
+const DEGRADED_MSG = "Agent prober failed revision 3: warm-up call timed out";
 /** Bound on one `npm run status` run (ts-node start-up included, on a loaded 2-core machine). */
 const RUN_TIMEOUT_MS = 120_000;
 
@@ -166,11 +166,11 @@ describe("npm run status against a real API server (the test plays Argo CD's con
         const activeFor = Number(min) * 60 + Number(sec);
         // (+2: the condition's time is written in whole seconds, truncated, and the command rounds the duration.)
         assert.ok(activeFor >= 95 && activeFor <= 95 + (Date.now() - began) / 1000 + 2, `active for ${activeFor}s`);
-        assert.match(output, /^ {4}e2e-edge-b: Synced and Healthy \(now Synced, Progressing: Waiting for rollout to finish: 0 of 1 updated replicas are available\.\.\.\)$/m, output);
+        assert.match(output, /^ {4}e2e-edge-b: Synced and Healthy \(now Synced, Progressing: Deployment voice-agent: Waiting for rollout to finish: 0 of 1 updated replicas are available\.\.\.\)$/m, output);
         assert.match(output, /^ {4}e2e-edge-c: Argo CD to start its sync$/m, output);
         assert.match(output, /^ {2}Step 1 of 2: ring In \(canary\); maxUpdate 1: complete\n {4}tenant .*\n.*\n {4}e2e-edge-a +Healthy +\d+s +Synced +Healthy +4f1c2a9e8b7d *$/m, output);
         assert.match(output, /^ {2}Step 2 of 2: ring In \(main\); maxUpdate 100%: ACTIVE for \d+m\d\ds$/m, output);
-        assert.match(output, /^ {4}e2e-edge-b +Progressing +\d+s +Synced +Progressing +4f1c2a9e8b7d +Waiting for rollout to finish/m, output);
+        assert.match(output, /^ {4}e2e-edge-b +Progressing +\d+s +Synced +Progressing +4f1c2a9e8b7d +Deployment voice-agent: Waiting for rollout to finish/m, output);
         assert.match(output, /^ {4}e2e-edge-c +Pending +\d+s +OutOfSync +Healthy +0a1b2c3d4e5f *$/m, output);
     });
 
@@ -210,7 +210,7 @@ describe("npm run status against a real API server (the test plays Argo CD's con
         await argoReports({ ...midRollout, "e2e-edge-b": { sync: "Synced", health: "Degraded", healthMessage: DEGRADED_MSG, revision: NEW, rollout: "Progressing" } }, 95_000);
         const { code, output } = await finished(p);
         assert.strictEqual(code, 3, output);
-        assert.ok(output.includes(`status: rollout FAILED: e2e-edge-b is Degraded: ${DEGRADED_MSG}\n`), output);
+        assert.ok(output.includes(`status: rollout FAILED: e2e-edge-b is Degraded: Deployment voice-agent: ${DEGRADED_MSG}\n`), output);
     });
 
     it("a kubeconfig for a closed loopback port: one line naming the server, exit 1", async () => {
