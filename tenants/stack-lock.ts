@@ -15,6 +15,8 @@ export interface LockOptions {
     retryMs?: number;
     /** A lock older than this is stale even if its holder looks alive (default 10 min). */
     staleMs?: number;
+    /** Test seam: awaited after a lock was judged stale and before it is taken over. */
+    beforeTakeover?: (lockFile: string) => Promise<void> | void;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -58,6 +60,7 @@ export async function withStackLock<T>(file: string, edit: () => Promise<T> | T,
             continue; // released in between: try again at once
         }
         if (age > staleMs || (age > 1000 && !holderAlive(lockFile))) {
+            await options.beforeTakeover?.(lockFile);
             // Stale: its holder died. Rename first, so two waiters cannot both remove a fresh lock.
             const claimed = `${lockFile}.stale-${process.pid}`;
             try {
