@@ -156,7 +156,7 @@ async function attempt(lockFile: string, target: string, options: Required<Pick<
     if (depth >= MAX_CLAIM_DEPTH || !holderDead(seen, options.staleMs)) return { seen };
     await options.beforeTakeover?.(target);
     await removeIfStill(lockFile, target, seen.token, options, depth);
-    return { held: create(lockFile, target) };
+    return { held: create(lockFile, target), seen };
 }
 
 /** Removes `target` if it still holds `token`, under that token's claim; false when the lock was not `token`'s any more or another process holds the claim. */

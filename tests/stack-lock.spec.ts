@@ -175,6 +175,7 @@ describe("the stack file's lock", () => {
         const holder = start("hold");
         await until("the child to hold the lock", () => linesOf(log).some((l) => l.startsWith("held")));
         await holder.kill();
+        age(lockFile, 0);
         const started = Date.now();
         await withStackLock(file, () => fs.writeFileSync(file, "taken over"), { timeoutMs: 2000, retryMs: 10 });
         assert.equal(fs.readFileSync(file, "utf8"), "taken over");
