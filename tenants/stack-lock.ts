@@ -20,6 +20,8 @@
  *   earlier boot is dead. A holder the machine cannot ask (another host or pid namespace) is dead
  *   when its lock has not been refreshed for `staleMs`; every holder refreshes its own lock (by its
  *   open descriptor, so never another's). Age alone never ends a lock of a live local process.
+ *   (The one judgement that can be wrong: a remote holder frozen for longer than `staleMs`; its
+ *   release then finds its lock gone, leaves the new one and warns.)
  * - A claim whose claimant died between two system calls is removed the same way, under a claim on
  *   its own token.
  */
