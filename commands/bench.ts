@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --sizes 1000,10000 --runs 1 --startup-runs 5]`: how the hub stack's offline
+ * `npm run bench [-- --sizes 1000,4000 --runs 1 --startup-runs 5]`: how the hub stack's offline
  * evaluation scales with the fleet, and how long the program takes to load. Prints two tables on
  * stdout, progress with the elapsed time on stderr.
  *
@@ -29,6 +29,7 @@ import * as path from "path";
 import { type CommandSpec, UsageError, runAsProgram, runCommand } from "./cli";
 import { progress } from "../evaluator/report";
 import { ROOT, declaredResources, evaluate } from "../evaluator/evaluate";
+import { APPLICATIONSET_CEILING } from "../stacks/config";
 import { formatTable } from "./table";
 
 type Config = Record<string, unknown>;
@@ -164,7 +165,7 @@ function evaluationTable(sizes: number[], runs: number, report: ReturnType<typeo
     try {
         for (const [i, size] of sizes.entries()) {
             const step = (what: string) => report.step(`evaluation ${i + 1}/${sizes.length}: ${fmt(size)} tenants, ${what}`);
-            // Node's default stack traces grow superlinearly (1,094 s at 10,000 tenants once): measured only up to DEFAULT_TRACES_MAX_TENANTS.
+            // Node's default stack traces grow superlinearly (1,094 s at 10,000 tenants once, before the ceiling): measured only up to DEFAULT_TRACES_MAX_TENANTS.
             const withDefaultTraces = size <= DEFAULT_TRACES_MAX_TENANTS;
             if (withDefaultTraces) step("the program (default stack traces)");
             const program = withDefaultTraces ? runChild({ kind: "program", size, runs, floorRoot }) : undefined;
@@ -247,7 +248,7 @@ export const BENCH: CommandSpec = {
     name: "bench",
     summary: "Measures how the hub stack's evaluation scales with the fleet (against a floor of bare resources, peak RSS per process) and how long the program takes to load; prints two tables on stdout, progress on stderr. About 10 minutes on 2 cores with the defaults.",
     options: {
-        sizes: { type: "string", value: "N,N,...", default: "1000,10000", description: "fleet sizes (tenants) to evaluate" },
+        sizes: { type: "string", value: "N,N,...", default: `1000,${APPLICATIONSET_CEILING}`, description: `fleet sizes (tenants) to evaluate, at most ${APPLICATIONSET_CEILING} (a hub stack's ceiling)` },
         runs: { type: "string", value: "N", default: "1", number: { integer: true }, description: "timed evaluations per cell (median reported)" },
         "startup-runs": { type: "string", value: "N", default: "5", number: { integer: true }, description: "start-up measurements per mode" },
         "real-engines": { type: "string", value: "N,N,...", description: "also run pulumi preview and up of an N-tenant hub stack on a loopback hub, beside a plain N-Secret program (needs npm run engines)" },
@@ -263,11 +264,19 @@ const positiveIntegers = (flag: string, text: string): number[] => {
     return numbers;
 };
 
+/** Fleet sizes of hub stacks: the program refuses more active tenants than APPLICATIONSET_CEILING, so they cannot be measured. */
+const fleetSizes = (flag: string, text: string): number[] => {
+    const sizes = positiveIntegers(flag, text);
+    const over = sizes.filter((n) => n > APPLICATIONSET_CEILING);
+    if (over.length > 0) throw new UsageError(`--${flag} ${JSON.stringify(text)}: ${over.join(", ")} is more than the ${APPLICATIONSET_CEILING} active tenants one hub stack can roll out (its ApplicationSet's status must fit one etcd request; docs/performance.md), and the program refuses such a stack; measure at most ${APPLICATIONSET_CEILING}`);
+    return sizes;
+};
+
 export function main(argv: string[]): Promise<number> {
     return runCommand(BENCH, argv, async (values) => {
         // Every flag is checked before the first measurement.
-        const sizes = positiveIntegers("sizes", String(values.sizes));
-        const realEngineSizes = values["real-engines"] ? positiveIntegers("real-engines", String(values["real-engines"])) : undefined;
+        const sizes = fleetSizes("sizes", String(values.sizes));
+        const realEngineSizes = values["real-engines"] ? fleetSizes("real-engines", String(values["real-engines"])) : undefined;
         const runs = values.runs as number;
         const startupRuns = values["startup-runs"] as number;
         const report = progress("bench", 0);

@@ -58,6 +58,17 @@ export function gitWebhookValues(provider: GitWebhookProvider): Record<string, u
 /** argocd-cmd-params-cm: the application controller keeps each resource's health in status.resources (v3 default: off). */
 export const PERSIST_RESOURCE_HEALTH_PARAM = "controller.resource.health.persist";
 
+/** argocd-cmd-params-cm: how many entries the ApplicationSet controller keeps in an ApplicationSet's status.resources (v3.6.2 default 5000; 0 = unlimited). */
+export const APPSET_STATUS_RESOURCES_PARAM = "applicationsetcontroller.status.max.resources.count";
+
+/**
+ * The hub's cap on status.resources: a sample of the Applications (sorted by name; resourcesCount
+ * keeps the true count). Uncapped up to 5000, that list grows with the fleet beside
+ * applicationStatus and halves how many Applications one ApplicationSet's status can hold
+ * (docs/performance.md). Nothing in agentfleet reads it: status and promote read applicationStatus.
+ */
+export const APPSET_STATUS_RESOURCES_MAX = 100;
+
 /** argocd-cm: the application controller watches only the resources its credential may list (v3.6.2 util/settings). */
 export const RESPECT_RBAC_KEY = "resource.respectRBAC";
 
@@ -72,6 +83,8 @@ export function argoCdValues(hub: HubConfig, notifications: NotificationsConfig,
         // default, and the Application says just "Caused by apps/Deployment:…"): status and promote
         // read why a tenant is Degraded, e.g. the probe gate's verdict, from the Kubernetes API.
         [PERSIST_RESOURCE_HEALTH_PARAM]: "true",
+        // The fleet's ApplicationSet status must fit one etcd request (APPLICATIONSET_CEILING).
+        [APPSET_STATUS_RESOURCES_PARAM]: String(APPSET_STATUS_RESOURCES_MAX),
     };
     // A sync that waits on a resource forever (e.g. health Unknown) fails instead. Never with sync
     // windows: a blocked sync stays Running until the window ends, and a timeout would terminate it

@@ -15,9 +15,10 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { parseAllDocuments, stringify } from "yaml";
+import { stringify } from "yaml";
 import { ensureEngines } from "../engines/toolchain";
 import { type Obj, applicationStatus, clusterParams, generatedApplication, objectsOf, rollingSyncEntry } from "../tests/helpers";
+import { installArgoCdCrds } from "./harness/argocd";
 import { LoopbackFleet } from "./harness/fleet";
 import { type Credentials, request } from "./harness/kube";
 import { type Started, freePort, start, stopAll, waitFor } from "./harness/processes";
@@ -63,20 +64,7 @@ describe("npm run status against a real API server (the test plays Argo CD's con
         await fleet.start();
         hub = fleet.hub.admin;
         adminKubeconfig = fleet.hub.kubeconfigPath;
-        const crdDir = path.join(engines.argocd.dir, "crds");
-        for (const file of fs.readdirSync(crdDir)) {
-            for (const doc of parseAllDocuments(fs.readFileSync(path.join(crdDir, file), "utf8"))) {
-                const crd = doc.toJSON();
-                if (!crd) continue;
-                await request(hub, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
-                await waitFor(`CRD ${crd.metadata.name} Established`, async () => {
-                    const live = await request(hub, "GET", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`);
-                    return live.status?.conditions?.some((c: Obj) => c.type === "Established" && c.status === "True");
-                }, { attempts: 60, intervalMs: 500 });
-            }
-        }
-        await request(hub, "POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
-        for (const kind of ["applicationsets", "applications", "appprojects"]) await waitFor(`${kind} served`, async () => Array.isArray((await request(hub, "GET", `${ARGO}/${kind}`)).items), { attempts: 60, intervalMs: 500 });
+        await installArgoCdCrds(hub, engines.argocd.dir, NS);
 
         // A read-only identity, as a platform engineer's kubeconfig could be: get/list on the two kinds.
         await request(hub, "POST", `/api/v1/namespaces/${NS}/serviceaccounts`, { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "rollout-reader" } });

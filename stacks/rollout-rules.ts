@@ -32,6 +32,16 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 
+/**
+ * The most active tenants one hub stack may have. Each is an Application of the fleet's one
+ * RollingSync ApplicationSet, whose status lists every Application and is written in one update
+ * that must fit one etcd request; past it the update is refused and RollingSync stops recording
+ * progress. Measured on the real API server, with the hub's status.resources cap, by
+ * e2e/applicationset-ceiling.e2e.ts, which fails if this is raised past the measurement less its
+ * margin (docs/performance.md, "The ApplicationSet ceiling").
+ */
+export const APPLICATIONSET_CEILING = 4000;
+
 /** Application controller shards: one per 25 tenants, 2 to 10 in HA, 1 otherwise. */
 export function controllerShardsFor(tenantCount: number, ha: boolean): number {
     if (!ha) return 1;

@@ -34,7 +34,7 @@ import {
     argoCdCrdsUrl,
 } from "./config-types";
 import { DNS_LABEL, DURATION, HOSTNAME, LABEL_VALUE, Reader, SEMVER, V_TAG, describeValue, suggestion } from "./reader";
-import { controllerShardsFor, durationSeconds, hasRollingSyncFix, isLoopbackHost, parseMaxUpdate, sharedFreeformLabelKeys, stepIndexes } from "./rollout-rules";
+import { APPLICATIONSET_CEILING, controllerShardsFor, durationSeconds, hasRollingSyncFix, isLoopbackHost, parseMaxUpdate, sharedFreeformLabelKeys, stepIndexes } from "./rollout-rules";
 
 // ---------------------------------------------------------------------------------------------
 // The configuration as a whole
@@ -251,6 +251,15 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
             tenants.push({ name, server, env, ring, region, labels, namespaces, paused, credentials, decommissioned });
         }
     });
+
+    // One ApplicationSet's status lists every active tenant's Application, in one etcd request.
+    const activeCount = tenantList.filter((item) => (item as Record<string, unknown> | null)?.decommissioned !== true).length;
+    if (activeCount > APPLICATIONSET_CEILING) {
+        r.problem(
+            k("tenants"),
+            `lists ${activeCount} active tenants, more than the ${APPLICATIONSET_CEILING} one hub stack can roll out: each is an Application of the fleet's one RollingSync ApplicationSet, whose status lists every Application and must fit one etcd request (Argo CD writes it in one update; past that the API server refuses it and RollingSync stops recording progress; docs/performance.md, "The ApplicationSet ceiling"). Split the fleet across hub stacks of at most ${APPLICATIONSET_CEILING} active tenants each, e.g. one per region (sharding one hub into several ApplicationSets is not built yet)`,
+        );
+    }
 
     // Credentials: every active tenant has its token and CA; no entry for an unknown tenant. The
     // hub never holds a kubeconfig: a bootstrap tenant's comes from its onboarding stack.

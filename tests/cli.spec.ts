@@ -10,6 +10,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseFlags } from "../commands/cli";
 import { BENCH } from "../commands/bench";
+import { APPLICATIONSET_CEILING } from "../stacks/config";
 import { projectCopy, runTool } from "./helpers";
 
 const STATUS_FLAGS = { stack: { type: "string" }, interval: { type: "string", default: "5", number: {} }, json: { type: "boolean" } } as const;
@@ -59,6 +60,14 @@ describe("the commands, run as npm runs them", function () {
         assert.ok(Date.now() - started < 60000);
         const help = runTool(root, "bench", ["--help"]);
         assert.doesNotMatch(help.stdout, /internal|--child|--size |--floor-root/);
+    });
+
+    it(`bench measures at most the ceiling (default sizes 1000 and ${APPLICATIONSET_CEILING}), and refuses a larger size at once: the program refuses such a stack`, () => {
+        const r = runTool(root, "bench", ["--sizes", `1000,${APPLICATIONSET_CEILING + 1}`, "--real-engines", "10"], { timeoutMs: 120000 });
+        assert.strictEqual(r.status, 2, r.stderr);
+        assert.match(r.stderr, new RegExp(`^bench: --sizes "1000,${APPLICATIONSET_CEILING + 1}": ${APPLICATIONSET_CEILING + 1} is more than the ${APPLICATIONSET_CEILING} active tenants one hub stack can roll out .*; measure at most ${APPLICATIONSET_CEILING}\n`));
+        assert.doesNotMatch(r.stderr, /\[\d+\.\ds\]/, "bench started measuring");
+        assert.strictEqual(BENCH.options.sizes.default, `1000,${APPLICATIONSET_CEILING}`);
     });
 
     it("status --interval -5 says what --interval must be, not that the argument is ambiguous", () => {

@@ -64,6 +64,11 @@ describe("every committed stack", () => {
                 assert.strictEqual(params["controller.resource.health.persist"], "true");
             });
 
+            it("caps the ApplicationSet's status.resources at 100, so its status holds the ceiling's Applications (e2e/applicationset-ceiling.e2e.ts)", async () => {
+                const params = (releaseOf(await evaluated(stack)).inputs.values as Obj).configs.params;
+                assert.strictEqual(params["applicationsetcontroller.status.max.resources.count"], "100");
+            });
+
             it("keeps every secret out of the Helm values", async () => {
                 const ev = await evaluated(stack);
                 const release = releaseOf(ev);

@@ -17,12 +17,35 @@
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
-import { parse } from "yaml";
+import { parse, parseAllDocuments } from "yaml";
 import { type Cluster } from "./fleet";
 import { type Credentials, getOrUndefined, request } from "./kube";
 import { type Started, assertRunning, freePort, start, stop, waitFor } from "./processes";
 
 export const ARGOCD_NAMESPACE = "argocd";
+
+/**
+ * Installs Argo CD's CRDs of the argocd engine's version (its crds/) on `hub`, waits until each is
+ * Established and its kind is served, and creates `namespace`: the hub as `pulumi up` leaves it
+ * for the AppProject and ApplicationSet, without Argo CD's controllers.
+ */
+export async function installArgoCdCrds(hub: Credentials, engineDir: string, namespace = ARGOCD_NAMESPACE): Promise<void> {
+    const crdDir = path.join(engineDir, "crds");
+    for (const file of fs.readdirSync(crdDir)) {
+        for (const doc of parseAllDocuments(fs.readFileSync(path.join(crdDir, file), "utf8"))) {
+            const crd = doc.toJSON();
+            if (!crd) continue;
+            await request(hub, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
+            await waitFor(`CRD ${crd.metadata.name} Established`, async () => {
+                const live = await request(hub, "GET", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`);
+                return live.status?.conditions?.some((c: { type: string; status: string }) => c.type === "Established" && c.status === "True");
+            }, { attempts: 60, intervalMs: 500 });
+        }
+    }
+    await request(hub, "POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
+    const argo = `/apis/argoproj.io/v1alpha1/namespaces/${namespace}`;
+    for (const kind of ["applicationsets", "applications", "appprojects"]) await waitFor(`${kind} served`, async () => Array.isArray((await request(hub, "GET", `${argo}/${kind}`)).items), { attempts: 60, intervalMs: 500 });
+}
 
 export interface ArgoCdOptions {
     /** The argocd engine's folder (bin/ with each component's name, manifests/, crds/). */
