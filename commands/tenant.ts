@@ -34,10 +34,12 @@ export const USAGE = `Usage: npm run tenant -- <command> [options]
           Runs each tenant's onboarding stack (<stack>-tenant-<name>: argocd-manager on the tenant)
           and stores its token and CA in the hub stack; --server/--ring/--region add a new tenant.
           --kubeconfig-dir reads DIR/<name>.yaml. Runs up to --parallel (default 4) at a time.
-  rotate  --stack STACK (--name NAME ... | --all) (--kubeconfig FILE | --kubeconfig-dir DIR) [--parallel N] [--finish]
+  rotate  --stack STACK (--name NAME ... | --all) (--kubeconfig FILE | --kubeconfig-dir DIR) [--parallel N]
+          [--finish [--deployed-ref REF|none]]
           Gives the tenants new tokens and stores them in the hub stack; the old tokens stay valid.
-          Then pulumi up the hub, then rotate --finish: it checks the hub registered the new
-          token, and revokes the old one.
+          Then pulumi up the hub and merge the stack file to main, then rotate --finish: it checks
+          the hub registered the new token and the stack file at REF (default origin/main, what
+          deploy.yml applies) holds it, and revokes the old one.
   migrate --stack STACK --name NAME --kubeconfig FILE [--context NAME]
           Moves a tenant bootstrapped inside the hub stack (before onboarding stacks) to its own
           onboarding stack, touching nothing on any cluster (docs/operations.md, "Migrating to onboarding stacks").
@@ -46,8 +48,10 @@ export const USAGE = `Usage: npm run tenant -- <command> [options]
           [--credentials bootstrap|token] [--context NAME]
           bootstrap (the default) is the bootstrap command; token stores the kubeconfig's token and CA.
   list    --stack STACK
-  remove  --stack STACK --name NAME [--decommission]
-          A bootstrap tenant's onboarding stack is destroyed first (its agent namespaces are kept);
+  remove  --stack STACK --name NAME [--decommission] [--deployed-ref REF|none]
+          A bootstrap tenant's onboarding stack is destroyed (its token revoked, its agent namespaces
+          kept) once the stack file at REF (default origin/main) no longer lists the tenant: until
+          then remove edits the stack file only; merge that, then run remove again to destroy it.
           --decommission: the cluster is gone, its onboarding stack is dropped without contacting it.
 
 Every command takes --project-root DIR (default: this repository); relative paths are from the
@@ -496,7 +500,7 @@ async function onboard(argv: string[], io: CommandIO, rotate: boolean): Promise<
         io.stdout(`${mode === "rotate" ? "Rotated the token of" : "Bootstrapped"} ${tenants}: ${target.fileName} holds ${done.length === 1 ? "its" : "their"} token and CA (secret).\nNext: pulumi preview --stack ${stack} && pulumi up --stack ${stack}\n`);
         if (mode === "rotate") {
             const names = done.map((o) => `--name ${shellQuote(o.tenant)}`).join(" ");
-            io.stdout(`The old token stays valid, so Argo CD keeps working until that pulumi up. Then revoke it:\n  npm run tenant -- rotate --finish --stack ${stack} ${names} ${values["kubeconfig-dir"] ? `--kubeconfig-dir ${shellQuote(path.resolve(io.cwd, String(values["kubeconfig-dir"])))}` : `--kubeconfig ${shellQuote(path.resolve(io.cwd, String(values.kubeconfig)))}`}\n`);
+            io.stdout(`The old token stays valid, so Argo CD keeps working until that pulumi up. Then merge the change of ${target.fileName} to main (deploy.yml applies it) and revoke the old token:\n  npm run tenant -- rotate --finish --stack ${stack} ${names} ${values["kubeconfig-dir"] ? `--kubeconfig-dir ${shellQuote(path.resolve(io.cwd, String(values["kubeconfig-dir"])))}` : `--kubeconfig ${shellQuote(path.resolve(io.cwd, String(values.kubeconfig)))}`}\n`);
         }
     }
     return outcomes.every((o) => o.ok) ? 0 : 1;
