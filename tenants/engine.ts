@@ -191,7 +191,8 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
                 const copy = path.join(dir, `Pulumi.${options.hubStack}.yaml`);
                 fs.writeFileSync(copy, stackFileText, { mode: 0o600 });
                 const value = await cli(["config", "get", "--path", `tenantCredentials.${tenant}.bearerToken`, "--stack", options.hubStack, "--config-file", copy, "--json"], options.root);
-                return String(JSON.parse(value));
+                // --json: {"value": ..., "secret": true}.
+                return String((JSON.parse(value) as { value?: unknown }).value ?? "");
             } finally {
                 fs.rmSync(dir, { recursive: true, force: true });
             }
