@@ -54,7 +54,7 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
     const clusterOf = (name: string): Credentials => w.fleet.cluster(name).admin;
     /** Merges the project copy's e2e stack file to main, and fetches: what deploy.yml applies (--deployed-ref's default, origin/main). */
     const mergeStackFile = () => {
-        git(w.project, "commit", "-qm", "merge the stack file", "--", `Pulumi.${E2E_STACK}.yaml`);
+        git(w.project, "commit", "-q", "--allow-empty", "-m", "merge the stack file", "--", `Pulumi.${E2E_STACK}.yaml`);
         git(w.project, "update-ref", "refs/remotes/origin/main", "HEAD");
     };
     const offline = () => evaluate(E2E_STACK, { root: w.project });
