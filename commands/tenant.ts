@@ -12,10 +12,11 @@ import * as YAML from "yaml";
 import { type CredentialMode, ConfigError, DEFAULT_AGENT_NAMESPACE, PROJECT, stepIndexes, suggestion } from "../stacks/config";
 import { type OnboardingEngine, automationEngine } from "../tenants/engine";
 import { type CheckedKubeconfig, credentialCommands, credentialKey, parseKubeconfig, pulumiSetArgs, pulumiSetCommand, shellQuote } from "../tenants/kubeconfig";
+import { DEFAULT_DEPLOYED_REF, committedStackFile } from "../tenants/deployed-ref";
 import { migrateTenant } from "../tenants/migrate";
 import { type HubStack, type OnboardMode, type OnboardTarget, onboardTenants, pendingTenants } from "../tenants/onboard";
 import { onboardingStackName } from "../tenants/onboarding-program";
-import { type TenantEntry, CommandError, TENANTS_KEY, addTenant, checkStack, decommissionTenant, isObject, removeTenant, storedCredentialFields } from "../tenants/stack-file";
+import { type TenantEntry, CommandError, TENANTS_KEY, addTenant, checkStack, decommissionTenant, isObject, removeTenant, storedCredentialFields, tenantEntries } from "../tenants/stack-file";
 import { type FlagSpec, type FlagValues, UsageError, parseFlags, pulumiOnPath, requirePulumiCli, requireStack, userCwd } from "./cli";
 import { UserError } from "../evaluator/report";
 import { ROOT } from "../evaluator/evaluate";
@@ -33,10 +34,12 @@ export const USAGE = `Usage: npm run tenant -- <command> [options]
           Runs each tenant's onboarding stack (<stack>-tenant-<name>: argocd-manager on the tenant)
           and stores its token and CA in the hub stack; --server/--ring/--region add a new tenant.
           --kubeconfig-dir reads DIR/<name>.yaml. Runs up to --parallel (default 4) at a time.
-  rotate  --stack STACK (--name NAME ... | --all) (--kubeconfig FILE | --kubeconfig-dir DIR) [--parallel N] [--finish]
+  rotate  --stack STACK (--name NAME ... | --all) (--kubeconfig FILE | --kubeconfig-dir DIR) [--parallel N]
+          [--finish [--deployed-ref REF|none]]
           Gives the tenants new tokens and stores them in the hub stack; the old tokens stay valid.
-          Then pulumi up the hub, then rotate --finish: it checks the hub registered the new
-          token, and revokes the old one.
+          Then pulumi up the hub and merge the stack file to main, then rotate --finish: it checks
+          the hub registered the new token and the stack file at REF (default origin/main, what
+          deploy.yml applies) holds it, and revokes the old one.
   migrate --stack STACK --name NAME --kubeconfig FILE [--context NAME]
           Moves a tenant bootstrapped inside the hub stack (before onboarding stacks) to its own
           onboarding stack, touching nothing on any cluster (docs/operations.md, "Migrating to onboarding stacks").
@@ -45,8 +48,10 @@ export const USAGE = `Usage: npm run tenant -- <command> [options]
           [--credentials bootstrap|token] [--context NAME]
           bootstrap (the default) is the bootstrap command; token stores the kubeconfig's token and CA.
   list    --stack STACK
-  remove  --stack STACK --name NAME [--decommission]
-          A bootstrap tenant's onboarding stack is destroyed first (its agent namespaces are kept);
+  remove  --stack STACK --name NAME [--decommission] [--deployed-ref REF|none]
+          A bootstrap tenant's onboarding stack is destroyed (its token revoked, its agent namespaces
+          kept) once the stack file at REF (default origin/main) no longer lists the tenant: until
+          then remove edits the stack file only; merge that, then run remove again to destroy it.
           --decommission: the cluster is gone, its onboarding stack is dropped without contacting it.
 
 Every command takes --project-root DIR (default: this repository); relative paths are from the
@@ -127,7 +132,7 @@ const OPTIONS = {
         context: { type: "string" },
     },
     list: { ...common },
-    remove: { ...common, name: { type: "string" }, decommission: { type: "boolean" } },
+    remove: { ...common, name: { type: "string" }, decommission: { type: "boolean" }, "deployed-ref": { type: "string" } },
     bootstrap: {
         ...common,
         name: { type: "string", multiple: true },
@@ -138,7 +143,7 @@ const OPTIONS = {
         context: { type: "string" },
         ...newEntry,
     },
-    rotate: { ...common, name: { type: "string", multiple: true }, all: { type: "boolean" }, finish: { type: "boolean" }, kubeconfig: { type: "string" }, "kubeconfig-dir": { type: "string" }, parallel, context: { type: "string" } },
+    rotate: { ...common, name: { type: "string", multiple: true }, all: { type: "boolean" }, finish: { type: "boolean" }, "deployed-ref": { type: "string" }, kubeconfig: { type: "string" }, "kubeconfig-dir": { type: "string" }, parallel, context: { type: "string" } },
     migrate: { ...common, name: { type: "string" }, kubeconfig: { type: "string" }, context: { type: "string" } },
 } as const satisfies Record<string, Record<string, FlagSpec>>;
 
@@ -150,6 +155,9 @@ const flagsOf = <C extends keyof typeof OPTIONS>(command: C, argv: string[], io:
 const requirePulumiFor = (what: string, io: CommandIO) => {
     if (!io.engine) requirePulumiCli(what, io.env);
 };
+
+/** The ref whose stack file deploy.yml applies (--deployed-ref, default origin/main); undefined with `none`: not checked. */
+const deployedRefOf = (given: unknown): string | undefined => (given === "none" ? undefined : typeof given === "string" ? given : DEFAULT_DEPLOYED_REF);
 
 const engineFor = (io: CommandIO, hub: HubStack): OnboardingEngine => (io.engine ?? ((h) => automationEngine({ hubStack: h.stack, root: h.root, env: io.env as Record<string, string> })))(hub);
 
@@ -317,34 +325,71 @@ function list(argv: string[], io: CommandIO): number {
     return 0;
 }
 
+/**
+ * Destroying a bootstrap tenant's onboarding stack revokes its token, so it waits until the stack
+ * file deploy.yml applies (at the deployed ref) no longer lists the tenant: otherwise the next
+ * merge registers the tenant again with a revoked token. Until then, remove takes the entry out of
+ * the local stack file only; run again once that change is merged, it destroys the onboarding stack.
+ */
 async function remove(argv: string[], io: CommandIO): Promise<number> {
     const values = flagsOf("remove", argv, io);
     required(values, "stack", "name");
     const root = values["project-root"] ? path.resolve(io.cwd, values["project-root"]) : ROOT;
     requireStack(values.stack!, root);
     const target = openStack(values.stack!, values["project-root"], io.cwd);
-    const edit = (text: string) => inFile(target.fileName, () => (values.decommission ? decommissionTenant(text, values.name!) : removeTenant(text, values.name!)));
+    const name = values.name!;
+    const deployedRef = deployedRefOf(values["deployed-ref"]);
+    /** The deployed stack file still lists the tenant (so destroying its onboarding stack now would revoke a token deploy.yml re-applies). */
+    const stillDeployed = () => deployedRef !== undefined && tenantEntries(committedStackFile(target.root, target.fileName, deployedRef) ?? "").some((e) => e.name === name);
+    const entry = tenantEntries(target.text).find((e) => e.name === name);
+    const stack = onboardingStackName(target.stack, name);
+    if (!entry && !values.decommission) return removeOnboardingStack(target, name, stack, deployedRef, stillDeployed, io);
+    const edit = (text: string) => inFile(target.fileName, () => (values.decommission ? decommissionTenant(text, name) : removeTenant(text, name)));
     // Refuse a removal the hub stack would not accept before anything is destroyed.
     checkText(target, edit(target.text), true);
-    const entry = (YAML.parse(target.text).config[TENANTS_KEY] as unknown[]).find((e): e is Record<string, unknown> => isObject(e) && e.name === values.name)!;
-    if (entry.credentials === "bootstrap" && entry.decommissioned !== true) {
+    let destroyed = false;
+    if (entry!.credentials === "bootstrap" && entry!.decommissioned !== true) {
         // Known only from the entry: checked before its onboarding stack is touched.
-        requirePulumiFor(`npm run tenant -- remove of bootstrap tenant ${values.name} (it destroys the tenant's onboarding stack)`, io);
-        const stack = onboardingStackName(target.stack, values.name!);
-        const started = Date.now();
-        io.stderr(`${values.decommission ? "Dropping" : "Destroying"} onboarding stack ${stack}${values.decommission ? " without contacting the cluster" : " (argocd-manager on the tenant; its agent namespaces are kept)"}...\n`);
-        try {
-            await engineFor(io, { stack: target.stack, root: target.root }).destroy(stack, { forget: values.decommission === true });
-        } catch (err) {
-            // The engine's account, without a trace; the stack file is untouched, so removing again retries.
-            throw new UserError(`${(err as Error).message}\n${target.fileName} is unchanged: run the same command again once that is fixed.`);
+        requirePulumiFor(`npm run tenant -- remove of bootstrap tenant ${name} (it destroys the tenant's onboarding stack)`, io);
+        // --decommission: the cluster is gone, so its token authenticates nothing anyway.
+        if (values.decommission || !stillDeployed()) {
+            await destroyOnboardingStack(target, stack, values.decommission === true, io);
+            destroyed = true;
         }
-        io.stderr(`Onboarding stack ${stack} removed in ${((Date.now() - started) / 1000).toFixed(1)}s.\n`);
     }
-    return withStackLock(target.file, () => removeLocked(values, io));
+    return withStackLock(target.file, () => removeLocked(values, { destroyed, deployedRef }, io));
 }
 
-function removeLocked(values: { stack?: string; name?: string; decommission?: boolean; "project-root"?: string }, io: CommandIO): number {
+async function destroyOnboardingStack(target: StackFile, stack: string, forget: boolean, io: CommandIO): Promise<void> {
+    const started = Date.now();
+    io.stderr(`${forget ? "Dropping" : "Destroying"} onboarding stack ${stack}${forget ? " without contacting the cluster" : " (argocd-manager on the tenant; its agent namespaces are kept)"}...\n`);
+    try {
+        await engineFor(io, { stack: target.stack, root: target.root }).destroy(stack, { forget });
+    } catch (err) {
+        // The engine's account, without a trace; the stack file is untouched, so removing again retries.
+        throw new UserError(`${(err as Error).message}\n${target.fileName} is unchanged: run the same command again once that is fixed.`);
+    }
+    io.stderr(`Onboarding stack ${stack} removed in ${((Date.now() - started) / 1000).toFixed(1)}s.\n`);
+}
+
+/** The second step of removing a bootstrap tenant: its entry is gone from the stack file, its onboarding stack is left. */
+async function removeOnboardingStack(target: StackFile, name: string, stack: string, deployedRef: string | undefined, stillDeployed: () => boolean, io: CommandIO): Promise<number> {
+    const unknown = () => inFile(target.fileName, () => removeTenant(target.text, name));
+    // Without the CLI no onboarding stack can be looked up: the name is unknown to the stack file.
+    if (!io.engine && !pulumiOnPath(io.env)) unknown();
+    const engine = engineFor(io, { stack: target.stack, root: target.root });
+    if ((await engine.tokenState(stack)) === undefined) unknown();
+    if (stillDeployed()) {
+        throw new CommandError([
+            `${target.fileName} at ${deployedRef} still lists tenant ${name}, so deploy.yml would register it again; merge the removal's change of ${target.fileName} to ${deployedRef} and let deploy.yml apply it, then run this again to destroy onboarding stack ${stack} (its token stays valid until then)`,
+        ]);
+    }
+    await destroyOnboardingStack(target, stack, false, io);
+    io.stdout(`Destroyed onboarding stack ${stack} of removed tenant ${name}: its token is revoked, and argocd-manager, its token Secret, Roles, RoleBindings, ClusterRole and ClusterRoleBinding are gone from the tenant (its agent namespaces are kept).\n`);
+    return 0;
+}
+
+function removeLocked(values: { stack?: string; name?: string; decommission?: boolean; "project-root"?: string }, step: { destroyed: boolean; deployedRef?: string }, io: CommandIO): number {
     const name = values.name!;
     const target = openStack(values.stack!, values["project-root"], io.cwd);
     const newText = inFile(target.fileName, () => (values.decommission ? decommissionTenant(target.text, name) : removeTenant(target.text, name)));
@@ -375,8 +420,10 @@ function removeLocked(values: { stack?: string; name?: string; decommission?: bo
         lines.push(
             `Removed tenant ${name} and its credentials from ${target.fileName}. On the next ${up}:`,
             `  - the hub's Argo CD cluster Secret cluster-${name} is deleted: Argo CD stops deploying to ${tenant.server};`,
-            bootstrap
+            bootstrap && step.destroyed
                 ? `  - on the tenant, the argocd-manager ServiceAccount, its token Secret, Roles, RoleBindings, ClusterRole and ClusterRoleBinding were already deleted with its onboarding stack;`
+                : bootstrap
+                ? `  - its onboarding stack (argocd-manager on the tenant) is kept, and its token stays valid, because ${target.fileName} at ${step.deployedRef} still lists the tenant and deploy.yml applies that file;`
                 : `  - Pulumi manages nothing on the tenant (credentials: token); revoke the pre-issued token there if it is no longer needed;`,
             `  - the agent namespaces (${namespaces}) are retained and the workloads in them keep running;`,
             keepsApplication
@@ -384,6 +431,12 @@ function removeLocked(values: { stack?: string; name?: string; decommission?: bo
                 : `  - the ApplicationSet deletes the tenant's generated Application (preserveResourcesOnDeletion keeps the workloads).`,
             `If a tenant's cluster is already gone, use --decommission instead: Pulumi cannot delete objects on an unreachable cluster.`,
         );
+        if (bootstrap && !step.destroyed) {
+            lines.push(
+                `Next: merge this change of ${target.fileName} to ${step.deployedRef} and let deploy.yml apply it; then run the same command again: npm run tenant -- remove --stack ${shellQuote(target.stack)} --name ${shellQuote(name)}`,
+                `  it destroys the onboarding stack (revoking the token) once ${target.fileName} at ${step.deployedRef} no longer lists the tenant.`,
+            );
+        }
     }
     io.stdout(lines.join("\n") + "\n");
     return 0;
@@ -435,7 +488,8 @@ async function onboard(argv: string[], io: CommandIO, rotate: boolean): Promise<
     }
     const targets: OnboardTarget[] = names.map((name) => ({ name, kubeconfigFile: files.get(name)!, context: values.context as string | undefined, ...(entry ? { entry } : {}) }));
     const mode: OnboardMode = !rotate ? "bootstrap" : values.finish === true ? "finish-rotation" : "rotate";
-    const outcomes = await onboardTenants({ hub, engine: engineFor(io, hub), targets, parallel: (values.parallel as number | undefined) ?? 4, log: (l) => io.stderr(`${l}\n`), mode, heartbeatMs: 30000 });
+    if (values["deployed-ref"] !== undefined && mode !== "finish-rotation") throw new UsageError("--deployed-ref is for rotate --finish (and remove)");
+    const outcomes = await onboardTenants({ hub, engine: engineFor(io, hub), targets, parallel: (values.parallel as number | undefined) ?? 4, log: (l) => io.stderr(`${l}\n`), mode, heartbeatMs: 30000, deployedRef: deployedRefOf(values["deployed-ref"]) });
     const done = outcomes.filter((o) => o.ok);
     const tenants = done.map((o) => o.tenant).join(", ");
     const stack = shellQuote(target.stack);
@@ -446,7 +500,7 @@ async function onboard(argv: string[], io: CommandIO, rotate: boolean): Promise<
         io.stdout(`${mode === "rotate" ? "Rotated the token of" : "Bootstrapped"} ${tenants}: ${target.fileName} holds ${done.length === 1 ? "its" : "their"} token and CA (secret).\nNext: pulumi preview --stack ${stack} && pulumi up --stack ${stack}\n`);
         if (mode === "rotate") {
             const names = done.map((o) => `--name ${shellQuote(o.tenant)}`).join(" ");
-            io.stdout(`The old token stays valid, so Argo CD keeps working until that pulumi up. Then revoke it:\n  npm run tenant -- rotate --finish --stack ${stack} ${names} ${values["kubeconfig-dir"] ? `--kubeconfig-dir ${shellQuote(path.resolve(io.cwd, String(values["kubeconfig-dir"])))}` : `--kubeconfig ${shellQuote(path.resolve(io.cwd, String(values.kubeconfig)))}`}\n`);
+            io.stdout(`The old token stays valid, so Argo CD keeps working until that pulumi up. Then merge the change of ${target.fileName} to main (deploy.yml applies it) and revoke the old token:\n  npm run tenant -- rotate --finish --stack ${stack} ${names} ${values["kubeconfig-dir"] ? `--kubeconfig-dir ${shellQuote(path.resolve(io.cwd, String(values["kubeconfig-dir"])))}` : `--kubeconfig ${shellQuote(path.resolve(io.cwd, String(values.kubeconfig)))}`}\n`);
         }
     }
     return outcomes.every((o) => o.ok) ? 0 : 1;

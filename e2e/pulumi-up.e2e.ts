@@ -17,6 +17,7 @@ import { onboardTenants } from "../tenants/onboard";
 import { type E2eWorld, HUB, E2E_STACK, V3_6_CRD_FIELDS, crdHasField, onboardingEngine, startWorld, stopWorld } from "./harness/project";
 import { type Credentials, KubeError, canI, getOrUndefined, objectPath, request } from "./harness/kube";
 import { stopAll, waitFor } from "./harness/processes";
+import { git } from "../tests/helpers";
 
 type Obj = Record<string, any>;
 const MERGE = "application/merge-patch+json";
@@ -51,6 +52,11 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
     });
 
     const clusterOf = (name: string): Credentials => w.fleet.cluster(name).admin;
+    /** Merges the project copy's e2e stack file to main, and fetches: what deploy.yml applies (--deployed-ref's default, origin/main). */
+    const mergeStackFile = () => {
+        git(w.project, "commit", "-q", "--allow-empty", "-m", "merge the stack file", "--", `Pulumi.${E2E_STACK}.yaml`);
+        git(w.project, "update-ref", "refs/remotes/origin/main", "HEAD");
+    };
     const offline = () => evaluate(E2E_STACK, { root: w.project });
 
     it("pulumi preview on a fresh fleet plans exactly the resources the offline evaluation declares", async () => {
@@ -218,7 +224,7 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         await w.pulumi.stack.preview({ refresh: true, expectNoChanges: true });
     });
 
-    it("tenant rotate: a new token while the old one keeps working; rotate --finish refuses until the hub's pulumi up registered it, then revokes the old token", async () => {
+    it("tenant rotate: a new token while the old one keeps working; rotate --finish refuses until the hub's pulumi up registered it and main's stack file holds it, then revokes the old token", async () => {
         const tenant = w.tenants.find((t) => t.credentials === "bootstrap")!;
         const hubConfig = async (): Promise<Obj> => JSON.parse(Buffer.from((await request(clusterOf(HUB), "GET", `/api/v1/namespaces/argocd/secrets/cluster-${tenant.name}`)).data.config, "base64").toString("utf8"));
         const asToken = (config: Obj): Credentials => ({ server: tenant.server, ca: Buffer.from(config.tlsClientConfig.caData, "base64").toString("utf8"), token: config.bearerToken });
@@ -238,6 +244,7 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         const MANAGER = "system:serviceaccount:kube-system:argocd-manager";
         const old = await hubConfig();
         assert.strictEqual(await whoami(old), MANAGER);
+        mergeStackFile();
 
         const rotated = tenantCommand("rotate");
         assert.strictEqual(rotated.status, 0, rotated.stderr);
@@ -251,6 +258,14 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         assert.notStrictEqual(current.bearerToken, old.bearerToken, "the hub still registers the old token");
         assert.deepStrictEqual([await whoami(old), await whoami(current)], [MANAGER, MANAGER]);
 
+        // main's stack file (decrypted by the real CLI from a temporary copy) still holds the old token.
+        const unmerged = tenantCommand("rotate", "--finish");
+        assert.strictEqual(unmerged.status, 1, unmerged.stdout);
+        assert.match(unmerged.stderr, /Pulumi\.e2e\.yaml at origin\/main does not hold token 1 \(tenantCredentials\.[^.]+\.bearerToken\), so deploy\.yml would re-apply token 0/);
+        assert.ok(!unmerged.stderr.includes(old.bearerToken) && !unmerged.stderr.includes(current.bearerToken), "a token reached the terminal");
+        assert.strictEqual(await whoami(old), MANAGER);
+
+        mergeStackFile();
         const finished = tenantCommand("rotate", "--finish");
         assert.strictEqual(finished.status, 0, finished.stderr);
         // The API server caches a token's successful authentication for 10 s (pkg/kubeapiserver/authenticator), so the revoked token is refused within that.
@@ -259,20 +274,32 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         await w.pulumi.stack.preview({ refresh: true, expectNoChanges: true });
     });
 
-    it("tenant remove, then pulumi up: the tenant is deregistered, its argocd-manager is gone and its agent namespace stays", async () => {
+    it("tenant remove, then pulumi up, merge, remove again: the tenant is deregistered, then its argocd-manager is gone and its agent namespace stays", async () => {
         const tenant = w.tenants.filter((t) => t.credentials === "bootstrap").at(-1)!;
-        const removed = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "commands/tenant.ts", "remove", "--stack", E2E_STACK, "--name", tenant.name], {
-            cwd: w.project,
-            env: { ...process.env, ...w.pulumi.env },
-            encoding: "utf8",
-            timeout: 10 * 60_000,
-        });
+        const remove = () =>
+            spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "commands/tenant.ts", "remove", "--stack", E2E_STACK, "--name", tenant.name], {
+                cwd: w.project,
+                env: { ...process.env, ...w.pulumi.env },
+                encoding: "utf8",
+                timeout: 10 * 60_000,
+            });
+        const manager = () => getOrUndefined(clusterOf(tenant.name), "/api/v1/namespaces/kube-system/serviceaccounts/argocd-manager");
+        mergeStackFile();
+        const removed = remove();
         assert.strictEqual(removed.status, 0, removed.stderr);
         const up = await w.pulumi.stack.up({ onOutput: () => undefined });
         // Its cluster Secret, nothing else.
         assert.deepStrictEqual(up.summary.resourceChanges?.delete, 1, JSON.stringify(up.summary.resourceChanges));
         assert.strictEqual(await getOrUndefined(clusterOf(HUB), `/api/v1/namespaces/argocd/secrets/cluster-${tenant.name}`), undefined);
-        assert.strictEqual(await getOrUndefined(clusterOf(tenant.name), "/api/v1/namespaces/kube-system/serviceaccounts/argocd-manager"), undefined);
+        assert.ok(await manager(), "argocd-manager was deleted while main's stack file still lists the tenant");
+        const early = remove();
+        assert.strictEqual(early.status, 1, early.stdout);
+        assert.match(early.stderr, /Pulumi\.e2e\.yaml at origin\/main still lists tenant/);
+
+        mergeStackFile();
+        const destroyed = remove();
+        assert.strictEqual(destroyed.status, 0, destroyed.stderr);
+        assert.strictEqual(await manager(), undefined);
         assert.ok(await getOrUndefined(clusterOf(tenant.name), "/api/v1/namespaces/voice-agent"), "the agent namespace was deleted");
     });
 

@@ -7,8 +7,10 @@
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { spawn } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
+import { storedCredentialFields } from "./stack-file";
 import { ONBOARDING_PROJECT, type OnboardingSettings, onboardingProgram } from "./onboarding-program";
 
 export interface HubCredential {
@@ -51,6 +53,8 @@ export interface OnboardingEngine {
     destroy(stack: string, options: { forget: boolean }): Promise<void>;
     /** Stores the credential in the hub stack's `tenantCredentials.<tenant>` (secret), and removes the `remove` config paths. */
     storeHubCredential(tenant: string, credential: HubCredential, remove?: string[]): Promise<void>;
+    /** The token a hub stack file's text (such as the one committed at the deploying ref) stores for the tenant, decrypted with the hub stack's secrets provider; undefined when none. */
+    committedToken(tenant: string, stackFileText: string): Promise<string | undefined>;
     /** Resources in the hub stack's state. */
     hubResources(): Promise<StateResource[]>;
     /** `pulumi state move` of `urns` from the hub stack into the onboarding stack (created if needed). */
@@ -177,6 +181,21 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
                 await cli(["config", "set", "--stack", options.hubStack, "--secret", "--path", `tenantCredentials.${tenant}.${field}`], options.root, value);
             }
             for (const key of remove) await cli(["config", "rm", "--stack", options.hubStack, "--path", key], options.root);
+        },
+        async committedToken(tenant, stackFileText) {
+            if (!storedCredentialFields(stackFileText, tenant).includes("bearerToken")) return undefined;
+            // A temporary copy read with --config-file: the user's stack file is never touched. The
+            // value is decrypted in this process only: compared, never printed or written.
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-committed-"));
+            try {
+                const copy = path.join(dir, `Pulumi.${options.hubStack}.yaml`);
+                fs.writeFileSync(copy, stackFileText, { mode: 0o600 });
+                const value = await cli(["config", "get", "--path", `tenantCredentials.${tenant}.bearerToken`, "--stack", options.hubStack, "--config-file", copy, "--json"], options.root);
+                // --json: {"value": ..., "secret": true}.
+                return String((JSON.parse(value) as { value?: unknown }).value ?? "");
+            } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
         },
         async hubResources() {
             const deployment = await (await hubWorkspace()).exportStack(options.hubStack);

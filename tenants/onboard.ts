@@ -7,12 +7,14 @@
  * A rotation has two steps, so Argo CD never holds a revoked token: `rotate` adds a new token
  * generation and stores it in the hub stack file while the old token stays valid; after the
  * hub's `pulumi up` registered the new token, `rotate --finish` revokes the old one (it checks
- * the hub's state first).
+ * the hub's state first, and that the stack file committed at the ref deploy.yml deploys from
+ * holds the new token: deploy.yml would otherwise re-apply the old one on the next merge).
  */
 import * as fs from "fs";
 import * as path from "path";
 import { ConfigError } from "../stacks/config";
 import { withStackLock, writeFileAtomic } from "./stack-lock";
+import { committedStackFile } from "./deployed-ref";
 import type { HubCredential, OnboardingEngine, TokenState } from "./engine";
 import { parseKubeconfig } from "./kubeconfig";
 import { onboardingStackName } from "./onboarding-program";
@@ -47,6 +49,8 @@ export interface OnboardOptions {
     /** What to do with each tenant's onboarding stack (default: bootstrap). */
     mode?: OnboardMode;
     heartbeatMs?: number;
+    /** finish-rotation: the ref deploy.yml deploys from, whose hub stack file must hold the new token first; undefined: not checked (`--deployed-ref none`). */
+    deployedRef?: string;
 }
 
 /** bootstrap: create or repair; rotate: add a token generation; finish-rotation: retire the previous one. */
@@ -136,6 +140,9 @@ async function register(hub: HubStack, engine: OnboardingEngine, name: string, e
 export async function onboardTenants(options: OnboardOptions): Promise<Array<TenantOutcome<{ stack: string; tokenGeneration: number; retired?: number }>>> {
     const { hub, engine, mode = "bootstrap" } = options;
     const byName = new Map(options.targets.map((t) => [t.name, t]));
+    const fileName = `Pulumi.${hub.stack}.yaml`;
+    // Read once, before any tenant: a missing ref refuses the whole run.
+    const deployed = mode === "finish-rotation" && options.deployedRef !== undefined ? { ref: options.deployedRef, text: committedStackFile(hub.root, fileName, options.deployedRef) ?? "" } : undefined;
     return forEachTenant(
         options.targets.map((t) => t.name),
         async (name) => {
@@ -156,6 +163,11 @@ export async function onboardTenants(options: OnboardOptions): Promise<Array<Ten
             const retired = tokens?.generations.find((g) => !tokenGenerations.includes(g));
             if (mode === "finish-rotation" && retired !== undefined && (await engine.hubRegisteredToken(name)) !== tokens!.bearerToken) {
                 throw new CommandError([`tenant ${name}: the hub's last pulumi up did not register token ${tokenGeneration} yet, so Argo CD still uses token ${retired}; run \`pulumi up --stack ${hub.stack}\` first (both tokens stay valid until then)`]);
+            }
+            if (mode === "finish-rotation" && retired !== undefined && deployed && (await engine.committedToken(name, deployed.text)) !== tokens!.bearerToken) {
+                throw new CommandError([
+                    `tenant ${name}: ${fileName} at ${deployed.ref} does not hold token ${tokenGeneration} (tenantCredentials.${name}.bearerToken), so deploy.yml would re-apply token ${retired} on its next run; merge the rotation's change of ${fileName} to ${deployed.ref} and let deploy.yml apply it, then finish (both tokens stay valid until then)`,
+                ]);
             }
             const namespaces = entryNamespaces(entry);
             const credential = await engine.up(stack, { tenant: name, namespaces, tokenGenerations, legacyTokenGeneration: tokens?.legacyGeneration, kubeconfig });

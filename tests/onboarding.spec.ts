@@ -13,7 +13,7 @@ import { main } from "../commands/tenant";
 import { FakeOnboardingEngine, hubFileOf } from "./doubles/fake-onboarding-engine";
 import { ConfigError } from "../stacks/config";
 import { checkStack } from "../tenants/stack-file";
-import { projectCopy } from "./helpers";
+import { git, projectCopy } from "./helpers";
 
 const CA = Buffer.from("-----BEGIN CERTIFICATE-----\nFAKE-CA-FOR-TESTS-ONLY\n-----END CERTIFICATE-----\n").toString("base64");
 const kubeconfig = (server = "https://127.0.0.1:6443") =>
@@ -28,9 +28,17 @@ const kubeconfig = (server = "https://127.0.0.1:6443") =>
 
 let root: string;
 let kubeDir: string;
+/** What deploy.yml applies: the stack file committed at origin/main (as a clone that fetched sees it). */
+const publishMain = () => git(root, "update-ref", "refs/remotes/origin/main", "HEAD");
+/** Merges the local stack file's change to main, and fetches. */
+const mergeToMain = (file: string) => {
+    git(root, "commit", "-qm", "merge the stack file change", "--", file);
+    publishMain();
+};
 before(() => {
     root = projectCopy();
     kubeDir = fs.mkdtempSync(path.join(root, "kube-"));
+    publishMain();
 });
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -135,11 +143,12 @@ describe("npm run tenant -- bootstrap (fake Automation API)", function () {
         assert.strictEqual(fs.readFileSync(file, "utf8"), before);
     });
 
-    it("rotate adds a token generation and stores the new token while the old stays valid; --finish revokes the old one only after the hub's pulumi up registered the new", async () => {
+    it("rotate adds a token generation and stores the new token while the old stays valid; --finish revokes the old one only after the hub's pulumi up registered the new and main's stack file holds it", async () => {
         const file = prodWithPending(["t-rot"]);
         const engine = new FakeOnboardingEngine(file);
         const args = (...extra: string[]) => ["--stack", "prod", "--project-root", root, "--name", "t-rot", "--kubeconfig-dir", kubeDir, ...extra];
         assert.strictEqual((await run(engine, ["bootstrap", ...args()])).code, 0);
+        mergeToMain(file);
         engine.hubUp(["t-rot"]);
         const rotated = await run(engine, ["rotate", ...args()]);
         assert.strictEqual(rotated.code, 0, rotated.stderr);
@@ -153,12 +162,49 @@ describe("npm run tenant -- bootstrap (fake Automation API)", function () {
         assert.strictEqual((await run(engine, ["rotate", ...args()])).code, 0);
         assert.deepStrictEqual(engine.stacks.get("prod-tenant-t-rot")!.settings.tokenGenerations, [0, 1]);
 
+        // The local pulumi up registered token 1, but main's stack file holds token 0: deploy.yml would re-apply it on the next merge.
         engine.hubUp(["t-rot"]);
+        const unmerged = await run(engine, ["rotate", ...args("--finish")]);
+        assert.strictEqual(unmerged.code, 1);
+        assert.match(unmerged.stderr, /t-rot: FAILED after [0-9.]+s: tenant t-rot: Pulumi\.prod\.yaml at origin\/main does not hold token 1 \(tenantCredentials\.t-rot\.bearerToken\), so deploy\.yml would re-apply token 0 on its next run; merge the rotation's change of Pulumi\.prod\.yaml to origin\/main and let deploy\.yml apply it/);
+        assert.deepStrictEqual(engine.stacks.get("prod-tenant-t-rot")!.settings.tokenGenerations, [0, 1]);
+
+        mergeToMain(file);
         const finished = await run(engine, ["rotate", ...args("--finish")]);
         assert.strictEqual(finished.code, 0, finished.stderr);
         assert.match(finished.stdout, /Revoked the previous token of t-rot/);
         assert.deepStrictEqual(engine.stacks.get("prod-tenant-t-rot")!.settings.tokenGenerations, [1]);
         assert.strictEqual(engine.calls.filter((c) => c.startsWith("store")).length, 3, "finishing stores nothing in the hub stack");
+    });
+
+    it("rotate --finish refuses, before any tenant, when the deploying ref is missing or the project is not in git, naming --deployed-ref; --deployed-ref none skips the check", async () => {
+        const file = prodWithPending(["t-ref"]);
+        const engine = new FakeOnboardingEngine(file);
+        const args = (...extra: string[]) => ["--stack", "prod", "--project-root", root, "--name", "t-ref", "--kubeconfig-dir", kubeDir, ...extra];
+        assert.strictEqual((await run(engine, ["bootstrap", ...args()])).code, 0);
+        assert.strictEqual((await run(engine, ["rotate", ...args()])).code, 0);
+        engine.hubUp(["t-ref"]);
+        const ups = engine.calls.length;
+
+        const missing = await run(engine, ["rotate", ...args("--finish", "--deployed-ref", "origin/release")]);
+        assert.strictEqual(missing.code, 1);
+        assert.match(missing.stderr, /^tenant rotate: git has no ref origin\/release in .* \(run git fetch\?\), so the Pulumi\.prod\.yaml deploy\.yml applies cannot be read: pass --deployed-ref REF .*, or --deployed-ref none to skip this check knowingly\n$/);
+
+        const elsewhere = fs.mkdtempSync(path.join(require("os").tmpdir(), "agentfleet-nogit-"));
+        try {
+            for (const f of ["Pulumi.yaml", "Pulumi.prod.yaml"]) fs.copyFileSync(path.join(root, f), path.join(elsewhere, f));
+            const notGit = await run(new FakeOnboardingEngine(hubFileOf(elsewhere, "prod")), ["rotate", "--stack", "prod", "--project-root", elsewhere, "--name", "t-ref", "--kubeconfig-dir", kubeDir, "--finish"]);
+            assert.strictEqual(notGit.code, 1);
+            assert.match(notGit.stderr, /is not in a git repository, so the Pulumi\.prod\.yaml deploy\.yml applies cannot be read: pass --deployed-ref REF/);
+        } finally {
+            fs.rmSync(elsewhere, { recursive: true, force: true });
+        }
+        assert.strictEqual(engine.calls.length, ups, "nothing ran on any tenant");
+        assert.deepStrictEqual(engine.stacks.get("prod-tenant-t-ref")!.settings.tokenGenerations, [0, 1]);
+
+        const skipped = await run(engine, ["rotate", ...args("--finish", "--deployed-ref", "none")]);
+        assert.strictEqual(skipped.code, 0, skipped.stderr);
+        assert.deepStrictEqual(engine.stacks.get("prod-tenant-t-ref")!.settings.tokenGenerations, [1]);
     });
 
     it("reads the token the hub registered from its exported state (as the provider stores it: data, base64, in a secret envelope), and nothing for another tenant", () => {

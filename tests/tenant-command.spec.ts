@@ -16,6 +16,7 @@ import { ROOT } from "../evaluator/evaluate";
 import { withStackLock } from "../tenants/stack-lock";
 import { type CommandIO, addTenant, main, parseKubeconfig } from "../commands/tenant";
 import { FakeOnboardingEngine, hubFileOf } from "./doubles/fake-onboarding-engine";
+import { git } from "./helpers";
 
 const base64 = (s: string) => Buffer.from(s).toString("base64");
 
@@ -94,6 +95,12 @@ function makeProject(options: { pulumiExitCode?: number } = {}): Project {
     const empty = path.join(root, ".empty-bin");
     const calls = path.join(root, ".pulumi-calls");
     for (const dir of [bin, empty, calls]) fs.mkdirSync(dir);
+    // A clone whose origin/main (what deploy.yml applies) holds the committed stack files.
+    fs.writeFileSync(path.join(root, ".gitignore"), ".*\n");
+    git(root, "init", "-q", "-b", "main");
+    git(root, "add", "-A");
+    git(root, "commit", "-qm", "base");
+    git(root, "update-ref", "refs/remotes/origin/main", "HEAD");
     fs.writeFileSync(
         path.join(bin, "pulumi"),
         `#!${process.execPath}
@@ -500,7 +507,8 @@ describe("npm run tenant -- list", () => {
 });
 
 describe("npm run tenant -- remove", () => {
-    it("destroys a bootstrap tenant's onboarding stack, removes its entry and its token and CA, keeping every comment, and says what the next pulumi up does", async () => {
+    it("of a bootstrap tenant main's stack file lists: removes its entry and its token and CA, keeping every comment, keeps its onboarding stack, and says what the next pulumi up does and to merge", async () => {
+        engineOf("prod").stacks.set("prod-tenant-prod-hooli-us", { settings: { tenant: "prod-hooli-us", namespaces: ["voice-agent"], tokenGenerations: [0], kubeconfig: "" }, ups: 1 });
         const before = project.stackText("prod");
         const { code, stdout, stderr } = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us"]);
         assert.equal(code, 0, stderr);
@@ -514,10 +522,51 @@ describe("npm run tenant -- remove", () => {
         assert.deepEqual(commentLines(after), commentLines(before));
 
         assert.match(stdout, /cluster Secret cluster-prod-hooli-us is deleted/);
-        assert.match(stdout, /argocd-manager ServiceAccount, its token Secret, Roles, RoleBindings, ClusterRole and ClusterRoleBinding were already deleted with its onboarding stack/);
-        assert.deepEqual(engineOf("prod").calls, ["destroy prod-tenant-prod-hooli-us"]);
+        assert.match(stdout, /its onboarding stack \(argocd-manager on the tenant\) is kept, and its token stays valid, because Pulumi\.prod\.yaml at origin\/main still lists the tenant/);
+        assert.deepEqual(engineOf("prod").calls, [], "its token is not revoked while deploy.yml would register the tenant again");
         assert.match(stdout, /agent namespaces \(voice-agent\) are retained and the workloads in them keep running/);
         assert.match(stdout, /applicationsSync create-update keeps the tenant's generated Application/);
+        assert.match(stdout, /Next: merge this change of Pulumi\.prod\.yaml to origin\/main and let deploy\.yml apply it; then run the same command again: npm run tenant -- remove --stack prod --name prod-hooli-us/);
+    });
+
+    it("run again after the removal: refuses while main's stack file still lists the tenant; once merged, destroys the onboarding stack", async () => {
+        const engine = engineOf("prod");
+        engine.stacks.set("prod-tenant-prod-hooli-us", { settings: { tenant: "prod-hooli-us", namespaces: ["voice-agent"], tokenGenerations: [0], kubeconfig: "" }, ups: 1 });
+        const args = ["remove", "--stack", "prod", "--name", "prod-hooli-us"];
+        assert.equal((await tenant(args)).code, 0);
+        const removed = project.stackText("prod");
+
+        const early = await tenant(args);
+        assert.equal(early.code, 1);
+        assert.equal(early.stderr, "tenant remove: Pulumi.prod.yaml at origin/main still lists tenant prod-hooli-us, so deploy.yml would register it again; merge the removal's change of Pulumi.prod.yaml to origin/main and let deploy.yml apply it, then run this again to destroy onboarding stack prod-tenant-prod-hooli-us (its token stays valid until then)\n");
+        assert.deepEqual(engine.calls, []);
+        assert.equal(project.stackText("prod"), removed);
+
+        git(project.root, "commit", "-qam", "remove prod-hooli-us");
+        git(project.root, "update-ref", "refs/remotes/origin/main", "HEAD");
+        const done = await tenant(args);
+        assert.equal(done.code, 0, done.stderr);
+        assert.deepEqual(engine.calls, ["destroy prod-tenant-prod-hooli-us"]);
+        assert.match(done.stdout, /Destroyed onboarding stack prod-tenant-prod-hooli-us of removed tenant prod-hooli-us: its token is revoked/);
+        assert.equal(project.stackText("prod"), removed);
+
+        const again = await tenant(args);
+        assert.equal(again.code, 1, "with neither an entry nor an onboarding stack, the tenant is unknown");
+        assert.match(again.stderr, /no tenant is named "prod-hooli-us"/);
+    });
+
+    it("of a bootstrap tenant refuses, touching nothing, when the deploying ref is missing; --deployed-ref none destroys at once", async () => {
+        const before = project.stackText("prod");
+        const missing = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--deployed-ref", "origin/nosuch"]);
+        assert.equal(missing.code, 1);
+        assert.match(missing.stderr, /git has no ref origin\/nosuch in .*: pass --deployed-ref REF .*, or --deployed-ref none to skip this check knowingly/);
+        assert.equal(project.stackText("prod"), before);
+        assert.deepEqual(engineOf("prod").calls, []);
+
+        const skipped = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--deployed-ref", "none"]);
+        assert.equal(skipped.code, 0, skipped.stderr);
+        assert.deepEqual(engineOf("prod").calls, ["destroy prod-tenant-prod-hooli-us"]);
+        assert.match(skipped.stdout, /were already deleted with its onboarding stack/);
     });
 
     it("undoes an add byte for byte", async () => {

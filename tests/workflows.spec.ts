@@ -16,6 +16,7 @@ import * as path from "path";
 import { validateWorkflow, type ValidationError } from "@action-validator/core";
 import * as semver from "semver";
 import * as YAML from "yaml";
+import { DEFAULT_DEPLOYED_REF } from "../tenants/deployed-ref";
 
 type Obj = Record<string, any>;
 
@@ -853,6 +854,10 @@ describe("GitHub workflows", () => {
             const wf = workflow("deploy.yml");
             assert.deepStrictEqual(wf.doc.on.push?.branches, ["main"]);
             assert.ok("workflow_dispatch" in wf.doc.on);
+        });
+
+        it("deploys the branch whose stack file tenant rotate --finish and remove check before revoking a token (--deployed-ref's default)", () => {
+            assert.deepStrictEqual(workflow("deploy.yml").doc.on.push?.branches.map((b: string) => `origin/${b}`), [DEFAULT_DEPLOYED_REF]);
         });
 
         it("runs pulumi up for dev, staging and prod, never for the example stack fleet", () => {

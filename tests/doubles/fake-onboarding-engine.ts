@@ -76,9 +76,17 @@ export class FakeOnboardingEngine implements OnboardingEngine {
     async storeHubCredential(tenant: string, credential: HubCredential, remove: string[] = []): Promise<void> {
         this.calls.push(`store ${tenant}${remove.length ? ` remove ${remove.join(",")}` : ""}`);
         const doc = YAML.parseDocument(fs.readFileSync(this.hubFile, "utf8"));
-        for (const field of Object.keys(credential)) doc.setIn(["config", "agentfleet:tenantCredentials", tenant, field], doc.createNode({ secure: `v1:fake:${field}` }));
+        // The placeholder names the credential's value (fake tokens only), so committedToken can read it back.
+        for (const [field, value] of Object.entries(credential)) doc.setIn(["config", "agentfleet:tenantCredentials", tenant, field], doc.createNode({ secure: `v1:fake:${field}:${Buffer.from(value).toString("base64")}` }));
         for (const key of remove) doc.deleteIn(["config", "agentfleet:tenantCredentials", ...key.split(".").slice(1)]);
         fs.writeFileSync(this.hubFile, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
+    }
+
+    /** Reads back what storeHubCredential wrote; a placeholder it did not write (a committed file's real ciphertext) reads as undefined. */
+    async committedToken(tenant: string, stackFileText: string): Promise<string | undefined> {
+        const secure: unknown = YAML.parse(stackFileText)?.config?.["agentfleet:tenantCredentials"]?.[tenant]?.bearerToken?.secure;
+        const match = typeof secure === "string" ? /^v1:fake:bearerToken:(.*)$/.exec(secure) : null;
+        return match ? Buffer.from(match[1], "base64").toString("utf8") : undefined;
     }
 
     async hubResources(): Promise<StateResource[]> {

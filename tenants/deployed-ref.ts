@@ -1,0 +1,29 @@
+/**
+ * The hub stack file as committed at the ref deploy.yml deploys from. deploy.yml runs `pulumi up`
+ * with that file on every push, so a token is revoked only once that file no longer uses it:
+ * otherwise the next unrelated merge re-applies the revoked token and Argo CD gets 401.
+ */
+import { spawnSync } from "child_process";
+import { CommandError } from "./stack-file";
+
+/** The ref deploy.yml deploys from (it runs on pushes to main), as the user's clone knows it. */
+export const DEFAULT_DEPLOYED_REF = "origin/main";
+
+/** What to do when the check cannot run; `none` skips it knowingly. */
+const HOW_TO_CHOOSE = `pass --deployed-ref REF (the branch deploy.yml deploys, as your clone knows it), or --deployed-ref none to skip this check knowingly`;
+
+/**
+ * The text of `fileName` (in project root `root`) committed at `ref`; undefined when the file is
+ * not in that commit. A CommandError when `root` is not in a git repository or `ref` does not exist.
+ */
+export function committedStackFile(root: string, fileName: string, ref: string): string | undefined {
+    const git = (...args: string[]) => spawnSync("git", args, { cwd: root, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    const inRepo = git("rev-parse", "--show-toplevel");
+    if (inRepo.error || inRepo.status !== 0) throw new CommandError([`${root} is not in a git repository, so the ${fileName} deploy.yml applies cannot be read: ${HOW_TO_CHOOSE}`]);
+    if (git("rev-parse", "--verify", "--quiet", `${ref}^{commit}`).status !== 0) {
+        throw new CommandError([`git has no ref ${ref} in ${root} (run git fetch?), so the ${fileName} deploy.yml applies cannot be read: ${HOW_TO_CHOOSE}`]);
+    }
+    // `REF:./path` is relative to the working directory: the project root inside the repository.
+    const shown = git("show", `${ref}:./${fileName}`);
+    return shown.status === 0 ? shown.stdout : undefined;
+}
