@@ -11,7 +11,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { type CredentialMode, ConfigError, DEFAULT_AGENT_NAMESPACE, PROJECT, stepIndexes, suggestion } from "../stacks/config";
 import { type OnboardingEngine, automationEngine } from "../tenants/engine";
-import { type CheckedKubeconfig, credentialCommands, credentialKey, parseKubeconfig, pulumiSetArgs, pulumiSetCommand, shellQuote } from "../tenants/kubeconfig";
+import { type CheckedKubeconfig, credentialCommands, credentialKey, parseKubeconfig, pulumiSetArgs, pulumiSetCommand, readTenantKubeconfig, shellQuote, withTenantKubeconfig } from "../tenants/kubeconfig";
 import { migrateTenant } from "../tenants/migrate";
 import { type HubStack, type OnboardMode, type OnboardTarget, onboardTenants, pendingTenants } from "../tenants/onboard";
 import { onboardingStackName } from "../tenants/onboarding-program";
@@ -45,23 +45,25 @@ export const USAGE = `Usage: npm run tenant -- <command> [options]
           [--credentials bootstrap|token] [--context NAME]
           bootstrap (the default) is the bootstrap command; token stores the kubeconfig's token and CA.
   list    --stack STACK
-  remove  --stack STACK --name NAME [--decommission]
-          A bootstrap tenant's onboarding stack is destroyed first (its agent namespaces are kept);
-          --decommission: the cluster is gone, its onboarding stack is dropped without contacting it.
+  remove  --stack STACK --name NAME [--kubeconfig FILE | --kubeconfig-dir DIR] [--context NAME] [--decommission]
+          A bootstrap tenant's onboarding stack is destroyed first (its agent namespaces are kept),
+          which needs its admin kubeconfig; --decommission: the cluster is gone, its onboarding
+          stack is dropped without contacting it (no kubeconfig needed).
 
 Every command takes --project-root DIR (default: this repository); relative paths are from the
 folder you run npm in. Edits lock the stack file (Pulumi.<stack>.yaml.lock) and replace it
 atomically, so commands can run at the same time. bootstrap, rotate, migrate, and remove of a
 bootstrap tenant need the Pulumi CLI on PATH, and so does add --credentials token to store the
 credential; the onboarding stacks use the hub stack's backend and secrets provider (the same
-pulumi login and passphrase or KMS key).
+pulumi login and passphrase or KMS key). The admin kubeconfig is only read: each onboarding
+stack's run gets a private copy through KUBECONFIG (deleted afterwards), never stored in any state.
 
 Examples:
   npm run tenant -- bootstrap --stack prod --name acme --kubeconfig ./acme.yaml \
       --server https://acme.k3s.example.net:6443 --ring canary --region eu-west
   npm run tenant -- bootstrap --stack prod --all-pending --kubeconfig-dir ./kubeconfigs --parallel 8
   npm run tenant -- list --stack prod
-  npm run tenant -- remove --stack prod --name acme
+  npm run tenant -- remove --stack prod --name acme --kubeconfig ./acme.yaml
 `;
 
 /** The credential fields stored in `tenantCredentials.<tenant>` of the hub stack. */
@@ -127,7 +129,7 @@ const OPTIONS = {
         context: { type: "string" },
     },
     list: { ...common },
-    remove: { ...common, name: { type: "string" }, decommission: { type: "boolean" } },
+    remove: { ...common, name: { type: "string" }, decommission: { type: "boolean" }, kubeconfig: { type: "string" }, "kubeconfig-dir": { type: "string" }, context: { type: "string" } },
     bootstrap: {
         ...common,
         name: { type: "string", multiple: true },
@@ -331,10 +333,16 @@ async function remove(argv: string[], io: CommandIO): Promise<number> {
         // Known only from the entry: checked before its onboarding stack is touched.
         requirePulumiFor(`npm run tenant -- remove of bootstrap tenant ${values.name} (it destroys the tenant's onboarding stack)`, io);
         const stack = onboardingStackName(target.stack, values.name!);
+        // Destroying reaches the tenant with its admin kubeconfig, which no state holds.
+        if (!values.decommission && !values.kubeconfig && !values["kubeconfig-dir"]) {
+            throw new UsageError(`missing --kubeconfig FILE (or --kubeconfig-dir DIR holding ${values.name}.yaml): removing bootstrap tenant ${values.name} destroys its onboarding stack ${stack} on the tenant with its admin kubeconfig; if the cluster is gone for good, use --decommission instead`);
+        }
+        const kubeconfig = values.decommission ? undefined : readTenantKubeconfig(kubeconfigFiles([values.name!], values, io.cwd).get(values.name!)!, { server: String(entry.server), context: values.context });
         const started = Date.now();
         io.stderr(`${values.decommission ? "Dropping" : "Destroying"} onboarding stack ${stack}${values.decommission ? " without contacting the cluster" : " (argocd-manager on the tenant; its agent namespaces are kept)"}...\n`);
+        const engine = engineFor(io, { stack: target.stack, root: target.root });
         try {
-            await engineFor(io, { stack: target.stack, root: target.root }).destroy(stack, { forget: values.decommission === true });
+            await (kubeconfig === undefined ? engine.destroy(stack, { forget: true }) : withTenantKubeconfig(kubeconfig, (env) => engine.destroy(stack, { forget: false, env })));
         } catch (err) {
             // The engine's account, without a trace; the stack file is untouched, so removing again retries.
             throw new UserError(`${(err as Error).message}\n${target.fileName} is unchanged: run the same command again once that is fixed.`);

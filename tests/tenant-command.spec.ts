@@ -207,11 +207,15 @@ describe("npm run tenant -- add", () => {
         assert.match(result.stdout, /Bootstrapped acme: Pulumi\.dev\.yaml holds its token and CA \(secret\)/);
     });
 
-    it("hands the kubeconfig (its loopback server replaced) to the onboarding stack only: the hub stack never gets it", async () => {
+    it("hands the kubeconfig (its loopback server replaced, its context renamed) to the onboarding stack's run only, in a 0600 file removed afterwards: the hub stack never gets it", async () => {
         const result = await tenant(ADD_ACME);
         assert.equal(result.code, 0, result.stderr);
-        const handed = YAML.parse(engineOf("dev").stacks.get("dev-tenant-acme")!.settings.kubeconfig);
-        assert.equal(handed["current-context"], "default");
+        const [seen] = engineOf("dev").kubeconfigs;
+        assert.equal(seen.mode, 0o600);
+        assert.ok(!fs.existsSync(seen.file), `${seen.file} is left behind`);
+        const handed = YAML.parse(seen.text);
+        assert.equal(handed["current-context"], "agentfleet-tenant");
+        assert.deepEqual(handed.contexts, [{ name: "agentfleet-tenant", context: { cluster: "default", user: "default" } }]);
         assert.deepEqual(handed.clusters, [{ name: "default", cluster: { server: ACME_SERVER, "certificate-authority-data": FAKE.caData } }]);
         assert.deepEqual(handed.users, [{ name: "default", user: { "client-certificate-data": FAKE.clientCertificate, "client-key-data": FAKE.clientKey } }]);
         assert.deepEqual(project.calls(), [], "no `pulumi config set` of a kubeconfig");
@@ -502,7 +506,7 @@ describe("npm run tenant -- list", () => {
 describe("npm run tenant -- remove", () => {
     it("destroys a bootstrap tenant's onboarding stack, removes its entry and its token and CA, keeping every comment, and says what the next pulumi up does", async () => {
         const before = project.stackText("prod");
-        const { code, stdout, stderr } = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us"]);
+        const { code, stdout, stderr } = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--kubeconfig", "acme.k3s.yaml"]);
         assert.equal(code, 0, stderr);
         const after = project.stackText("prod");
         const { removed, added } = lineChanges(before, after);
@@ -523,8 +527,22 @@ describe("npm run tenant -- remove", () => {
     it("undoes an add byte for byte", async () => {
         const before = project.stackText("dev");
         assert.equal((await tenant(ADD_ACME)).code, 0);
-        assert.equal((await tenant(["remove", "--stack", "dev", "--name", "acme"])).code, 0);
+        assert.equal((await tenant(["remove", "--stack", "dev", "--name", "acme", "--kubeconfig", "acme.k3s.yaml"])).code, 0);
         assert.equal(project.stackText("dev"), before);
+    });
+
+    it("refuses to remove a bootstrap tenant without its admin kubeconfig, naming what to give, before anything is touched", async () => {
+        const before = project.stackText("prod");
+        const { code, stderr } = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us"]);
+        assert.equal(code, 2);
+        assert.match(stderr, /^tenant remove: missing --kubeconfig FILE \(or --kubeconfig-dir DIR holding prod-hooli-us\.yaml\): removing bootstrap tenant prod-hooli-us destroys its onboarding stack prod-tenant-prod-hooli-us on the tenant with its admin kubeconfig; if the cluster is gone for good, use --decommission instead\n/);
+        assert.deepEqual(engineOf("prod").calls, []);
+        assert.equal(project.stackText("prod"), before);
+        const missing = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--kubeconfig", "nosuch.yaml"]);
+        assert.equal(missing.code, 1);
+        assert.match(missing.stderr, /nosuch\.yaml: no such kubeconfig file/);
+        assert.deepEqual(engineOf("prod").calls, []);
+        assert.equal(project.stackText("prod"), before);
     });
 
     it("refuses a removal that leaves a rollout step without tenants, leaving the file byte-identical", async () => {
