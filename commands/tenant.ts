@@ -47,7 +47,7 @@ export const USAGE = `Usage: npm run tenant -- <command> [options]
   list    --stack STACK
   remove  --stack STACK --name NAME [--kubeconfig FILE | --kubeconfig-dir DIR] [--context NAME] [--decommission]
           A bootstrap tenant's onboarding stack is destroyed first (its agent namespaces are kept),
-          which needs its admin kubeconfig; --decommission: the cluster is gone, its onboarding
+          which needs its admin kubeconfig (if it has one); --decommission: the cluster is gone, its onboarding
           stack is dropped without contacting it (no kubeconfig needed).
 
 Every command takes --project-root DIR (default: this repository); relative paths are from the
@@ -333,21 +333,24 @@ async function remove(argv: string[], io: CommandIO): Promise<number> {
         // Known only from the entry: checked before its onboarding stack is touched.
         requirePulumiFor(`npm run tenant -- remove of bootstrap tenant ${values.name} (it destroys the tenant's onboarding stack)`, io);
         const stack = onboardingStackName(target.stack, values.name!);
-        // Destroying reaches the tenant with its admin kubeconfig, which no state holds.
-        if (!values.decommission && !values.kubeconfig && !values["kubeconfig-dir"]) {
+        const engine = engineFor(io, { stack: target.stack, root: target.root });
+        const kubeconfigGiven = values.kubeconfig !== undefined || values["kubeconfig-dir"] !== undefined;
+        // Destroying reaches the tenant with its admin kubeconfig, which no state holds; a tenant never bootstrapped has no stack to destroy.
+        if (!values.decommission && !kubeconfigGiven && (await engine.tokenState(stack)) !== undefined) {
             throw new UsageError(`missing --kubeconfig FILE (or --kubeconfig-dir DIR holding ${values.name}.yaml): removing bootstrap tenant ${values.name} destroys its onboarding stack ${stack} on the tenant with its admin kubeconfig; if the cluster is gone for good, use --decommission instead`);
         }
-        const kubeconfig = values.decommission ? undefined : readTenantKubeconfig(kubeconfigFiles([values.name!], values, io.cwd).get(values.name!)!, { server: String(entry.server), context: values.context });
-        const started = Date.now();
-        io.stderr(`${values.decommission ? "Dropping" : "Destroying"} onboarding stack ${stack}${values.decommission ? " without contacting the cluster" : " (argocd-manager on the tenant; its agent namespaces are kept)"}...\n`);
-        const engine = engineFor(io, { stack: target.stack, root: target.root });
-        try {
-            await (kubeconfig === undefined ? engine.destroy(stack, { forget: true }) : withTenantKubeconfig(kubeconfig, (env) => engine.destroy(stack, { forget: false, env })));
-        } catch (err) {
-            // The engine's account, without a trace; the stack file is untouched, so removing again retries.
-            throw new UserError(`${(err as Error).message}\n${target.fileName} is unchanged: run the same command again once that is fixed.`);
+        if (values.decommission || kubeconfigGiven) {
+            const kubeconfig = values.decommission ? undefined : readTenantKubeconfig(kubeconfigFiles([values.name!], values, io.cwd).get(values.name!)!, { server: String(entry.server), context: values.context });
+            const started = Date.now();
+            io.stderr(`${values.decommission ? "Dropping" : "Destroying"} onboarding stack ${stack}${values.decommission ? " without contacting the cluster" : " (argocd-manager on the tenant; its agent namespaces are kept)"}...\n`);
+            try {
+                await (kubeconfig === undefined ? engine.destroy(stack, { forget: true }) : withTenantKubeconfig(kubeconfig, (env) => engine.destroy(stack, { forget: false, env })));
+            } catch (err) {
+                // The engine's account, without a trace; the stack file is untouched, so removing again retries.
+                throw new UserError(`${(err as Error).message}\n${target.fileName} is unchanged: run the same command again once that is fixed.`);
+            }
+            io.stderr(`Onboarding stack ${stack} removed in ${((Date.now() - started) / 1000).toFixed(1)}s.\n`);
         }
-        io.stderr(`Onboarding stack ${stack} removed in ${((Date.now() - started) / 1000).toFixed(1)}s.\n`);
     }
     return withStackLock(target.file, () => removeLocked(values, io));
 }

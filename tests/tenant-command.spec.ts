@@ -532,6 +532,8 @@ describe("npm run tenant -- remove", () => {
     });
 
     it("refuses to remove a bootstrap tenant without its admin kubeconfig, naming what to give, before anything is touched", async () => {
+        // Its onboarding stack exists (bootstrapped before).
+        engineOf("prod").stacks.set("prod-tenant-prod-hooli-us", { settings: { tenant: "prod-hooli-us", namespaces: ["voice-agent"], tokenGenerations: [0] }, ups: 1 });
         const before = project.stackText("prod");
         const { code, stderr } = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us"]);
         assert.equal(code, 2);
@@ -543,6 +545,14 @@ describe("npm run tenant -- remove", () => {
         assert.match(missing.stderr, /nosuch\.yaml: no such kubeconfig file/);
         assert.deepEqual(engineOf("prod").calls, []);
         assert.equal(project.stackText("prod"), before);
+    });
+
+    it("removes a bootstrap tenant never bootstrapped (no onboarding stack) without a kubeconfig: there is nothing on it to destroy", async () => {
+        fs.writeFileSync(path.join(project.root, "Pulumi.dev.yaml"), addTenant(project.stackText("dev"), { name: "acme", server: ACME_SERVER, ring: "canary", region: "eu-west", credentials: "bootstrap" }));
+        const { code, stderr } = await tenant(["remove", "--stack", "dev", "--name", "acme"]);
+        assert.equal(code, 0, stderr);
+        assert.deepEqual(engineOf("dev").calls, []);
+        assert.ok(!project.stackText("dev").includes("name: acme"));
     });
 
     it("refuses a removal that leaves a rollout step without tenants, leaving the file byte-identical", async () => {
