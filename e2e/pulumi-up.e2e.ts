@@ -15,7 +15,7 @@ import { parse, parseDocument } from "yaml";
 import { ARGOCD_CRD_FILES } from "../stacks/config";
 import { onboardTenants } from "../tenants/onboard";
 import type { OnboardingEngine } from "../tenants/engine";
-import { ONBOARDING_CONTEXT } from "../tenants/kubeconfig";
+import { ONBOARDING_CONTEXT, readTenantKubeconfig, withTenantKubeconfig } from "../tenants/kubeconfig";
 import { ONBOARDING_PROJECT, onboardingStackName } from "../tenants/onboarding-program";
 import { type E2eWorld, HUB, E2E_STACK, V3_6_CRD_FIELDS, checkoutAt, crdHasField, onboardingEngine, startWorld, stopWorld } from "./harness/project";
 import { exportWithSecrets, kubeconfigFindings } from "./harness/state";
@@ -61,16 +61,15 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
 
     /**
      * Admin kubeconfig material in the state of every stack of the run, exported with --show-secrets:
-     * in each onboarding stack, any piece of any cluster's admin credential or any kubeconfig marker;
-     * in the hub stack, any piece of a tenant's, and any marker outside the hub's own provider
-     * (which holds agentfleet:hubKubeconfig).
+     * any piece of any cluster's admin credential or any kubeconfig marker, in each onboarding stack
+     * anywhere, in the hub stack anywhere but its own provider (which holds agentfleet:hubKubeconfig).
      */
     const kubeconfigsInState = (): string[] => {
-        const tenants = w.tenants.map((t) => w.fleet.cluster(t.name));
+        const clusters = [...w.tenants.map((t) => w.fleet.cluster(t.name)), w.fleet.hub];
         const onboarding = w.tenants.filter((t) => t.credentials === "bootstrap").map((t) => onboardingStackName(E2E_STACK, t.name));
         return [
-            ...kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, "agentfleet", E2E_STACK), tenants, w.fleet.hub).map((f) => `${E2E_STACK}: ${f}`),
-            ...onboarding.flatMap((stack) => kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, ONBOARDING_PROJECT, stack), [...tenants, w.fleet.hub]).map((f) => `${stack}: ${f}`)),
+            ...kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, "agentfleet", E2E_STACK), clusters, w.fleet.hub).map((f) => `${E2E_STACK}: ${f}`),
+            ...onboarding.flatMap((stack) => kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, ONBOARDING_PROJECT, stack), clusters).map((f) => `${stack}: ${f}`)),
         ];
     };
 
@@ -307,10 +306,12 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
             assert.ok(outcomes.every((o) => o.ok), JSON.stringify(outcomes));
         };
 
-        // The previous agentfleet's bootstrap, its own code: the stack as it made it.
+        // The previous agentfleet's bootstrap, its own code, turns the stack back into the shape it made. Its refresh
+        // runs the provider as the state has it (no kubeconfig input), so that run alone gets KUBECONFIG.
         const previous = checkoutAt(KUBECONFIG_INPUT_COMMIT, path.join(w.runDir, "kubeconfig-input"));
         const old = { ...require(path.join(previous, "tenants/onboard.ts")), ...require(path.join(previous, "tenants/engine.ts")) };
-        await bootstrap(old.onboardTenants, old.automationEngine({ hubStack: E2E_STACK, root: w.project, env: w.pulumi.env, pulumiBin: w.bins.pulumi }));
+        const checked = readTenantKubeconfig(cluster.kubeconfigPath, { server: tenant.server });
+        await withTenantKubeconfig(checked, (env) => bootstrap(old.onboardTenants, old.automationEngine({ hubStack: E2E_STACK, root: w.project, env: { ...w.pulumi.env, ...env }, pulumiBin: w.bins.pulumi })));
         const before = state();
         assert.ok(providerOf(before).inputs.kubeconfig, "the previous agentfleet's provider has no kubeconfig input");
         const found = kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, ONBOARDING_PROJECT, stack), [cluster]);
