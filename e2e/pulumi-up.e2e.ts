@@ -315,7 +315,7 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         const before = state();
         assert.ok(providerOf(before).inputs.kubeconfig, "the previous agentfleet's provider has no kubeconfig input");
         const found = kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, ONBOARDING_PROJECT, stack), [cluster]);
-        assert.ok(found.includes(`${tenant.name}'s client-key-data`) && found.some((f) => f.startsWith("kind: Config")), `the search misses the previous shape's kubeconfig: ${found}`);
+        assert.ok(found.some((f) => f.startsWith(`${tenant.name}'s client-key-data in `)) && found.some((f) => f.startsWith("kind: Config in ")), `the search misses the previous shape's kubeconfig: ${found}`);
         const uidsBefore = await uids();
         const tokenBefore = (await request(w.fleet.hub.admin, "GET", hubSecret)).data.config;
 
