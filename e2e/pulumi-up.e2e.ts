@@ -326,7 +326,8 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         assert.strictEqual(providerOf(after).inputs.context, ONBOARDING_CONTEXT);
         // Updated in place: a replaced provider gets a new id, and replaces every resource it manages.
         assert.strictEqual(providerOf(after).id, providerOf(before).id, "the provider was replaced");
-        assert.deepStrictEqual(after.map((r) => `${r.urn} ${r.id ?? ""}`), before.map((r) => `${r.urn} ${r.id ?? ""}`));
+        const ids = (resources: Obj[]) => resources.map((r) => `${r.urn} ${r.id ?? ""}`).sort();
+        assert.deepStrictEqual(ids(after), ids(before));
         assert.deepStrictEqual(await uids(), uidsBefore, "an argocd-manager object on the tenant was recreated");
         assert.strictEqual((await request(w.fleet.hub.admin, "GET", hubSecret)).data.config, tokenBefore, "the hub's credential for the tenant changed");
 
