@@ -283,7 +283,7 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         assert.deepStrictEqual(kubeconfigsInState(), []);
     });
 
-    it("an onboarding stack the previous agentfleet made (the admin kubeconfig a provider input) loses it at the next bootstrap, nothing replaced; a run with another cluster's KUBECONFIG fails on the missing context and touches nothing", async () => {
+    it("an onboarding stack the previous agentfleet made (the admin kubeconfig a provider input) loses it at the next bootstrap, nothing replaced; a run with another cluster's KUBECONFIG (no agentfleet-tenant context) is refused and touches nothing", async () => {
         const tenant = w.tenants.filter((t) => t.credentials === "bootstrap").at(-1)!;
         const cluster = w.fleet.cluster(tenant.name);
         const stack = onboardingStackName(E2E_STACK, tenant.name);
