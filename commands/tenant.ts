@@ -11,8 +11,8 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { type CredentialMode, ConfigError, DEFAULT_AGENT_NAMESPACE, PROJECT, stepIndexes, suggestion } from "../stacks/config";
 import { type OnboardingEngine, automationEngine } from "../tenants/engine";
-import { type CheckedKubeconfig, credentialCommands, credentialKey, parseKubeconfig, pulumiSetArgs, pulumiSetCommand, shellQuote } from "../tenants/kubeconfig";
-import { DEFAULT_DEPLOYED_REF, committedStackFile } from "../tenants/deployed-ref";
+import { type CheckedKubeconfig, credentialCommands, credentialKey, parseKubeconfig, pulumiSetArgs, pulumiSetCommand, readTenantKubeconfig, shellQuote, withTenantKubeconfig } from "../tenants/kubeconfig";
+import { DEFAULT_DEPLOYED_REF, committedStackFile, lastListedEntry } from "../tenants/deployed-ref";
 import { migrateTenant } from "../tenants/migrate";
 import { type HubStack, type OnboardMode, type OnboardTarget, onboardTenants, pendingTenants } from "../tenants/onboard";
 import { onboardingStackName } from "../tenants/onboarding-program";
@@ -48,10 +48,12 @@ export const USAGE = `Usage: npm run tenant -- <command> [options]
           [--credentials bootstrap|token] [--context NAME]
           bootstrap (the default) is the bootstrap command; token stores the kubeconfig's token and CA.
   list    --stack STACK
-  remove  --stack STACK --name NAME [--decommission] [--deployed-ref REF|none]
+  remove  --stack STACK --name NAME [--kubeconfig FILE | --kubeconfig-dir DIR] [--context NAME]
+          [--decommission] [--deployed-ref REF|none]
           A bootstrap tenant's onboarding stack is destroyed (its token revoked, its agent namespaces
           kept) once the stack file at REF (default origin/main) no longer lists the tenant: until
           then remove edits the stack file only; merge that, then run remove again to destroy it.
+          Destroying needs the tenant's admin kubeconfig (no state holds it).
           --decommission: the cluster is gone, its onboarding stack is dropped without contacting it.
 
 Every command takes --project-root DIR (default: this repository); relative paths are from the
@@ -59,14 +61,15 @@ folder you run npm in. Edits lock the stack file (Pulumi.<stack>.yaml.lock) and 
 atomically, so commands can run at the same time. bootstrap, rotate, migrate, and remove of a
 bootstrap tenant need the Pulumi CLI on PATH, and so does add --credentials token to store the
 credential; the onboarding stacks use the hub stack's backend and secrets provider (the same
-pulumi login and passphrase or KMS key).
+pulumi login and passphrase or KMS key). The admin kubeconfig is only read: each onboarding
+stack's run gets a private copy through KUBECONFIG (deleted afterwards), never stored in any state.
 
 Examples:
   npm run tenant -- bootstrap --stack prod --name acme --kubeconfig ./acme.yaml \
       --server https://acme.k3s.example.net:6443 --ring canary --region eu-west
   npm run tenant -- bootstrap --stack prod --all-pending --kubeconfig-dir ./kubeconfigs --parallel 8
   npm run tenant -- list --stack prod
-  npm run tenant -- remove --stack prod --name acme
+  npm run tenant -- remove --stack prod --name acme --kubeconfig ./acme.yaml
 `;
 
 /** The credential fields stored in `tenantCredentials.<tenant>` of the hub stack. */
@@ -132,7 +135,7 @@ const OPTIONS = {
         context: { type: "string" },
     },
     list: { ...common },
-    remove: { ...common, name: { type: "string" }, decommission: { type: "boolean" }, "deployed-ref": { type: "string" } },
+    remove: { ...common, name: { type: "string" }, decommission: { type: "boolean" }, "deployed-ref": { type: "string" }, kubeconfig: { type: "string" }, "kubeconfig-dir": { type: "string" }, context: { type: "string" } },
     bootstrap: {
         ...common,
         name: { type: "string", multiple: true },
@@ -343,7 +346,7 @@ async function remove(argv: string[], io: CommandIO): Promise<number> {
     const stillDeployed = () => deployedRef !== undefined && tenantEntries(committedStackFile(target.root, target.fileName, deployedRef) ?? "").some((e) => e.name === name);
     const entry = tenantEntries(target.text).find((e) => e.name === name);
     const stack = onboardingStackName(target.stack, name);
-    if (!entry && !values.decommission) return removeOnboardingStack(target, name, stack, deployedRef, stillDeployed, io);
+    if (!entry && !values.decommission) return removeOnboardingStack(values, target, name, stack, deployedRef, stillDeployed, io);
     const edit = (text: string) => inFile(target.fileName, () => (values.decommission ? decommissionTenant(text, name) : removeTenant(text, name)));
     // Refuse a removal the hub stack would not accept before anything is destroyed.
     checkText(target, edit(target.text), true);
@@ -352,19 +355,39 @@ async function remove(argv: string[], io: CommandIO): Promise<number> {
         // Known only from the entry: checked before its onboarding stack is touched.
         requirePulumiFor(`npm run tenant -- remove of bootstrap tenant ${name} (it destroys the tenant's onboarding stack)`, io);
         // --decommission: the cluster is gone, so its token authenticates nothing anyway.
-        if (values.decommission || !stillDeployed()) {
-            await destroyOnboardingStack(target, stack, values.decommission === true, io);
+        if (values.decommission) {
+            await destroyOnboardingStack(target, stack, undefined, io);
+            destroyed = true;
+        } else if (!stillDeployed()) {
+            // A tenant never bootstrapped has no onboarding stack: nothing to destroy, no kubeconfig needed.
+            if ((await engineFor(io, { stack: target.stack, root: target.root }).tokenState(stack)) !== undefined) {
+                await destroyOnboardingStack(target, stack, removalKubeconfig(values, name, String(entry!.server), stack, io), io);
+            }
             destroyed = true;
         }
     }
     return withStackLock(target.file, () => removeLocked(values, { destroyed, deployedRef }, io));
 }
 
-async function destroyOnboardingStack(target: StackFile, stack: string, forget: boolean, io: CommandIO): Promise<void> {
+/**
+ * The tenant's checked admin kubeconfig, which destroying its onboarding stack needs (no state holds
+ * it), checked against `server`; a refusal naming what to give when none was given.
+ */
+function removalKubeconfig(values: { kubeconfig?: string; "kubeconfig-dir"?: string; context?: string }, name: string, server: string, stack: string, io: CommandIO): string {
+    if (values.kubeconfig === undefined && values["kubeconfig-dir"] === undefined) {
+        throw new UsageError(`missing --kubeconfig FILE (or --kubeconfig-dir DIR holding ${name}.yaml): removing bootstrap tenant ${name} destroys its onboarding stack ${stack} on the tenant with its admin kubeconfig; if the cluster is gone for good, use --decommission instead`);
+    }
+    return readTenantKubeconfig(kubeconfigFiles([name], values, io.cwd).get(name)!, { server, context: values.context });
+}
+
+/** Destroys the onboarding stack with the tenant's admin kubeconfig, or (none: --decommission) drops it without contacting the cluster. */
+async function destroyOnboardingStack(target: StackFile, stack: string, kubeconfig: string | undefined, io: CommandIO): Promise<void> {
+    const forget = kubeconfig === undefined;
     const started = Date.now();
     io.stderr(`${forget ? "Dropping" : "Destroying"} onboarding stack ${stack}${forget ? " without contacting the cluster" : " (argocd-manager on the tenant; its agent namespaces are kept)"}...\n`);
     try {
-        await engineFor(io, { stack: target.stack, root: target.root }).destroy(stack, { forget });
+        const engine = engineFor(io, { stack: target.stack, root: target.root });
+        await (kubeconfig === undefined ? engine.destroy(stack, { forget: true }) : withTenantKubeconfig(kubeconfig, (env) => engine.destroy(stack, { forget: false, env })));
     } catch (err) {
         // The engine's account, without a trace; the stack file is untouched, so removing again retries.
         throw new UserError(`${(err as Error).message}\n${target.fileName} is unchanged: run the same command again once that is fixed.`);
@@ -373,7 +396,7 @@ async function destroyOnboardingStack(target: StackFile, stack: string, forget: 
 }
 
 /** The second step of removing a bootstrap tenant: its entry is gone from the stack file, its onboarding stack is left. */
-async function removeOnboardingStack(target: StackFile, name: string, stack: string, deployedRef: string | undefined, stillDeployed: () => boolean, io: CommandIO): Promise<number> {
+async function removeOnboardingStack(values: { kubeconfig?: string; "kubeconfig-dir"?: string; context?: string }, target: StackFile, name: string, stack: string, deployedRef: string | undefined, stillDeployed: () => boolean, io: CommandIO): Promise<number> {
     const unknown = () => inFile(target.fileName, () => removeTenant(target.text, name));
     // Without the CLI no onboarding stack can be looked up: the name is unknown to the stack file.
     if (!io.engine && !pulumiOnPath(io.env)) unknown();
@@ -384,7 +407,10 @@ async function removeOnboardingStack(target: StackFile, name: string, stack: str
             `${target.fileName} at ${deployedRef} still lists tenant ${name}, so deploy.yml would register it again; merge the removal's change of ${target.fileName} to ${deployedRef} and let deploy.yml apply it, then run this again to destroy onboarding stack ${stack} (its token stays valid until then)`,
         ]);
     }
-    await destroyOnboardingStack(target, stack, false, io);
+    // The entry is gone from the stack file: the kubeconfig is checked against the server it was registered with.
+    const server = lastListedEntry(target.root, target.fileName, deployedRef ?? "HEAD", name)?.server;
+    if (typeof server !== "string") throw new CommandError([`tenant ${name}'s server is in none of the last 50 versions of ${target.fileName} at ${deployedRef ?? "HEAD"}, so its kubeconfig cannot be checked against it; give --deployed-ref a ref whose history lists the tenant`]);
+    await destroyOnboardingStack(target, stack, removalKubeconfig(values, name, server, stack, io), io);
     io.stdout(`Destroyed onboarding stack ${stack} of removed tenant ${name}: its token is revoked, and argocd-manager, its token Secret, Roles, RoleBindings, ClusterRole and ClusterRoleBinding are gone from the tenant (its agent namespaces are kept).\n`);
     return 0;
 }

@@ -55,8 +55,11 @@ export function credentialFromTokenData(data: Record<string, string> | undefined
 export interface TenantAccessArgs {
     /** Tenant name: the provider's clusterIdentifier and the prefix of every resource name. */
     tenant: string;
-    /** Admin kubeconfig of the tenant (secret). */
-    kubeconfig: pulumi.Input<string>;
+    /**
+     * Context of the tenant's admin kubeconfig, which the provider reads from the run's KUBECONFIG:
+     * the kubeconfig is never an input, so it is never in state.
+     */
+    context: string;
     /** Agent namespaces: full rights inside, kept when the tenant is removed. */
     namespaces: string[];
     /**
@@ -93,8 +96,9 @@ export class TenantAccess extends pulumi.ComponentResource {
         this.provider = new k8s.Provider(
             `${name}-kubernetes`,
             {
-                kubeconfig: pulumi.secret(args.kubeconfig),
-                // A rotated kubeconfig must not replace every resource on the tenant.
+                context: args.context,
+                // Without it, a changed kubeconfig (or the kubeconfig input an earlier agentfleet gave
+                // it leaving) would replace the provider and every resource on the tenant.
                 clusterIdentifier: args.tenant,
                 deleteUnreachable: args.deleteUnreachable ?? false,
             },

@@ -3,7 +3,8 @@
  * onboarding stacks (the program at LEGACY_COMMIT, which bootstrapped tenants inside the hub stack
  * with a provider each) moves to the current layout with `migrateTenant` (`npm run tenant --
  * migrate`), and nothing on any cluster is deleted or recreated: the tenant's argocd-manager
- * objects keep their UIDs, and the hub keeps the same token.
+ * objects keep their UIDs, and the hub keeps the same token; afterwards neither stack's state holds
+ * the tenant's admin kubeconfig.
  */
 import * as assert from "assert";
 import * as fs from "fs";
@@ -17,6 +18,8 @@ import { request } from "./harness/kube";
 import { stopAll } from "./harness/processes";
 import { E2E_STACK, HUB, checkoutAt, e2eTenants, onboardingEngine, withArgoCdCrds } from "./harness/project";
 import { type PulumiRun, installProvider, pulumiStack } from "./harness/pulumi";
+import { exportWithSecrets, kubeconfigFindings } from "./harness/state";
+import { ONBOARDING_PROJECT } from "../tenants/onboarding-program";
 
 /** The last commit whose program bootstrapped tenants inside the hub stack. */
 const LEGACY_COMMIT = "9b521c2~1";
@@ -102,6 +105,11 @@ describe("real engines: migrating a hub stack with in-hub bootstrap tenants to o
         assert.deepStrictEqual(await uids(), before, "an argocd-manager object on the tenant was recreated");
         assert.strictEqual((await request(fleet.hub.admin, "GET", hubSecret)).data.config, tokenBefore, "the hub's credential for the tenant changed");
         await now.stack.preview({ refresh: true, expectNoChanges: true });
+        // The tenant's admin kubeconfig left the hub stack (its old provider, with the hub's up) and never reached
+        // the onboarding stack (the provider moved with its resources is updated, its kubeconfig input gone).
+        const clusters = [...tenants.map((t) => fleet!.cluster(t.name)), fleet.hub];
+        assert.deepStrictEqual(kubeconfigFindings(exportWithSecrets(now.env, bins, "agentfleet", E2E_STACK), clusters, fleet.hub), [], "the hub stack's state");
+        assert.deepStrictEqual(kubeconfigFindings(exportWithSecrets(now.env, bins, ONBOARDING_PROJECT, result.stack), clusters), [], `${result.stack}'s state`);
 
         // Running the migration again finds nothing left to do.
         const again = await migrateTenant({ hub: { stack: E2E_STACK, root: current }, engine: onboardingEngine({ project: current, pulumi: now, bins }), tenant: bootstrap.name, kubeconfigFile, log });

@@ -14,13 +14,19 @@ import { spawnSync } from "child_process";
 import { parse, parseDocument } from "yaml";
 import { ARGOCD_CRD_FILES } from "../stacks/config";
 import { onboardTenants } from "../tenants/onboard";
-import { type E2eWorld, HUB, E2E_STACK, V3_6_CRD_FIELDS, crdHasField, onboardingEngine, startWorld, stopWorld } from "./harness/project";
+import type { OnboardingEngine } from "../tenants/engine";
+import { ONBOARDING_CONTEXT, readTenantKubeconfig, withTenantKubeconfig } from "../tenants/kubeconfig";
+import { ONBOARDING_PROJECT, onboardingStackName } from "../tenants/onboarding-program";
+import { type E2eWorld, HUB, E2E_STACK, V3_6_CRD_FIELDS, checkoutAt, crdHasField, onboardingEngine, startWorld, stopWorld } from "./harness/project";
+import { exportWithSecrets, kubeconfigFindings } from "./harness/state";
 import { type Credentials, KubeError, canI, getOrUndefined, objectPath, request } from "./harness/kube";
 import { stopAll, waitFor } from "./harness/processes";
 import { git } from "../tests/helpers";
 
 type Obj = Record<string, any>;
 const MERGE = "application/merge-patch+json";
+/** The last commit whose onboarding program gave the tenant's provider the admin kubeconfig as an input. */
+const KUBECONFIG_INPUT_COMMIT = "6da46baa2fdbbaee0343b6c9422ddfe1d75530ee";
 
 /** Fields of `declared` that `live` lacks or holds differently (declared is a subset of live). */
 function differences(declared: unknown, live: unknown, at = ""): string[] {
@@ -58,6 +64,20 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         git(w.project, "update-ref", "refs/remotes/origin/main", "HEAD");
     };
     const offline = () => evaluate(E2E_STACK, { root: w.project });
+
+    /**
+     * Admin kubeconfig material in the state of every stack of the run, exported with --show-secrets:
+     * any piece of any cluster's admin credential or any kubeconfig marker, in each onboarding stack
+     * anywhere, in the hub stack anywhere but its own provider (which holds agentfleet:hubKubeconfig).
+     */
+    const kubeconfigsInState = (): string[] => {
+        const clusters = [...w.tenants.map((t) => w.fleet.cluster(t.name)), w.fleet.hub];
+        const onboarding = w.tenants.filter((t) => t.credentials === "bootstrap").map((t) => onboardingStackName(E2E_STACK, t.name));
+        return [
+            ...kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, "agentfleet", E2E_STACK), clusters, w.fleet.hub).map((f) => `${E2E_STACK}: ${f}`),
+            ...onboarding.flatMap((stack) => kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, ONBOARDING_PROJECT, stack), clusters).map((f) => `${stack}: ${f}`)),
+        ];
+    };
 
     it("pulumi preview on a fresh fleet plans exactly the resources the offline evaluation declares", async () => {
         const preview = await w.pulumi.stack.preview();
@@ -274,10 +294,82 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         await w.pulumi.stack.preview({ refresh: true, expectNoChanges: true });
     });
 
-    it("tenant remove, then pulumi up, merge, remove again: the tenant is deregistered, then its argocd-manager is gone and its agent namespace stays", async () => {
+    it("no stack's state holds a tenant's admin kubeconfig: every onboarding stack and the hub stack, exported with --show-secrets", async () => {
+        assert.deepStrictEqual(kubeconfigsInState(), []);
+    });
+
+    it("an onboarding stack the previous agentfleet made (the admin kubeconfig a provider input) loses it at the next bootstrap, nothing replaced; a run with another cluster's KUBECONFIG (no agentfleet-tenant context) is refused and touches nothing", async () => {
+        const tenant = w.tenants.filter((t) => t.credentials === "bootstrap").at(-1)!;
+        const cluster = w.fleet.cluster(tenant.name);
+        const stack = onboardingStackName(E2E_STACK, tenant.name);
+        const hubSecret = `/api/v1/namespaces/argocd/secrets/cluster-${tenant.name}`;
+        const onTenant = [
+            "/api/v1/namespaces/voice-agent",
+            "/api/v1/namespaces/kube-system/serviceaccounts/argocd-manager",
+            "/api/v1/namespaces/kube-system/secrets/argocd-manager-long-lived-token",
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/voice-agent/roles/argocd-manager-role",
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/voice-agent/rolebindings/argocd-manager-role-binding",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/argocd-manager-cluster-role",
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/argocd-manager-cluster-role-binding",
+        ];
+        const uids = async () => Promise.all(onTenant.map(async (p) => `${p} ${(await request(cluster.admin, "GET", p)).metadata.uid}`));
+        const state = () => JSON.parse(exportWithSecrets(w.pulumi.env, w.bins, ONBOARDING_PROJECT, stack)).deployment.resources as Obj[];
+        const contents = (resources: Obj[]) => resources.map((r) => JSON.stringify([r.urn, r.id, r.inputs, r.outputs]));
+        const providerOf = (resources: Obj[]) => resources.find((r) => r.type === "pulumi:providers:kubernetes")!;
+        const bootstrap = async (onboard: typeof onboardTenants, engine: OnboardingEngine) => {
+            const outcomes = await onboard({ hub: { stack: E2E_STACK, root: w.project }, engine, targets: [{ name: tenant.name, kubeconfigFile: cluster.kubeconfigPath }], parallel: 1, log: () => undefined });
+            assert.ok(outcomes.every((o) => o.ok), JSON.stringify(outcomes));
+        };
+
+        // The previous agentfleet's bootstrap, its own code, turns the stack back into the shape it made. Its refresh
+        // runs the provider as the state has it (no kubeconfig input), so that run alone gets KUBECONFIG.
+        const previous = checkoutAt(KUBECONFIG_INPUT_COMMIT, path.join(w.runDir, "kubeconfig-input"));
+        const old = { ...require(path.join(previous, "tenants/onboard.ts")), ...require(path.join(previous, "tenants/engine.ts")) };
+        const checked = readTenantKubeconfig(cluster.kubeconfigPath, { server: tenant.server });
+        await withTenantKubeconfig(checked, (env) => bootstrap(old.onboardTenants, old.automationEngine({ hubStack: E2E_STACK, root: w.project, env: { ...w.pulumi.env, ...env }, pulumiBin: w.bins.pulumi })));
+        const before = state();
+        assert.ok(providerOf(before).inputs.kubeconfig, "the previous agentfleet's provider has no kubeconfig input");
+        const found = kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, ONBOARDING_PROJECT, stack), [cluster]);
+        assert.ok(found.some((f) => f.startsWith(`${tenant.name}'s client-key-data in `)) && found.some((f) => f.startsWith("kind: Config in ")), `the search misses the previous shape's kubeconfig: ${found}`);
+        const uidsBefore = await uids();
+        const tokenBefore = (await request(w.fleet.hub.admin, "GET", hubSecret)).data.config;
+
+        await bootstrap(onboardTenants, onboardingEngine(w));
+        const after = state();
+        assert.deepStrictEqual(kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, ONBOARDING_PROJECT, stack), [cluster, w.fleet.hub]), []);
+        assert.strictEqual(providerOf(after).inputs.kubeconfig, undefined);
+        assert.strictEqual(providerOf(after).inputs.context, ONBOARDING_CONTEXT);
+        // Updated in place: a replaced provider gets a new id, and replaces every resource it manages.
+        assert.strictEqual(providerOf(after).id, providerOf(before).id, "the provider was replaced");
+        const ids = (resources: Obj[]) => resources.map((r) => `${r.urn} ${r.id ?? ""}`).sort();
+        assert.deepStrictEqual(ids(after), ids(before));
+        assert.deepStrictEqual(await uids(), uidsBefore, "an argocd-manager object on the tenant was recreated");
+        assert.strictEqual((await request(w.fleet.hub.admin, "GET", hubSecret)).data.config, tokenBefore, "the hub's credential for the tenant changed");
+
+        // Another cluster's kubeconfig (the hub's: its one context is "hub") as KUBECONFIG: refused, nothing touched anywhere.
+        const engine = onboardingEngine(w);
+        const tokens = (await engine.tokenState(stack))!;
+        const hubManager = "/api/v1/namespaces/kube-system/serviceaccounts/argocd-manager";
+        assert.strictEqual(await getOrUndefined(w.fleet.hub.admin, hubManager), undefined);
+        const wrong = await engine.up(stack, { tenant: tenant.name, namespaces: ["voice-agent"], tokenGenerations: tokens.generations }, { KUBECONFIG: w.fleet.hub.kubeconfigPath }).then(
+            () => "",
+            (err: Error) => err.message,
+        );
+        process.stderr.write(`e2e: a run with the hub's kubeconfig as KUBECONFIG failed: ${wrong}\n`);
+        // The provider finds no such context, counts the cluster unreachable, and every resource's refresh errors
+        // (deleteUnreachable is off); the engine's message keeps only the summary's last lines.
+        assert.match(wrong, /pulumi up of .* failed:[\s\S]*errored/);
+        assert.strictEqual(await getOrUndefined(w.fleet.hub.admin, hubManager), undefined, "the run reached the hub");
+        assert.deepStrictEqual(await uids(), uidsBefore);
+        assert.deepStrictEqual(contents(state()), contents(after), "the failed run changed the stack's state");
+
+        assert.deepStrictEqual(kubeconfigsInState(), []);
+    });
+
+    it("tenant remove (with the tenant's kubeconfig), then pulumi up, merge, remove again: the tenant is deregistered, then its argocd-manager is gone and its agent namespace stays", async () => {
         const tenant = w.tenants.filter((t) => t.credentials === "bootstrap").at(-1)!;
         const remove = () =>
-            spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "commands/tenant.ts", "remove", "--stack", E2E_STACK, "--name", tenant.name], {
+            spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "commands/tenant.ts", "remove", "--stack", E2E_STACK, "--name", tenant.name, "--kubeconfig", w.fleet.cluster(tenant.name).kubeconfigPath], {
                 cwd: w.project,
                 env: { ...process.env, ...w.pulumi.env },
                 encoding: "utf8",

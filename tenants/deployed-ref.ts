@@ -4,7 +4,7 @@
  * otherwise the next unrelated merge re-applies the revoked token and Argo CD gets 401.
  */
 import { spawnSync } from "child_process";
-import { CommandError } from "./stack-file";
+import { CommandError, tenantEntries } from "./stack-file";
 
 /** The ref deploy.yml deploys from (it runs on pushes to main), as the user's clone knows it. */
 export const DEFAULT_DEPLOYED_REF = "origin/main";
@@ -26,4 +26,25 @@ export function committedStackFile(root: string, fileName: string, ref: string):
     // `REF:./path` is relative to the working directory: the project root inside the repository.
     const shown = git("show", `${ref}:./${fileName}`);
     return shown.status === 0 ? shown.stdout : undefined;
+}
+
+/** How far back `lastListedEntry` looks: a removal is merged, then finished, within days. */
+const HISTORY_DEPTH = 50;
+
+/**
+ * The tenant's entry in the newest of the last HISTORY_DEPTH first-parent versions of `fileName` at
+ * `ref` that lists it: a removed tenant's server, to check its admin kubeconfig against.
+ */
+export function lastListedEntry(root: string, fileName: string, ref: string, tenant: string): Record<string, unknown> | undefined {
+    for (let back = 0; back < HISTORY_DEPTH; back++) {
+        let text: string | undefined;
+        try {
+            text = committedStackFile(root, fileName, `${ref}~${back}`);
+        } catch {
+            return undefined; // no such commit: the history is shorter
+        }
+        const entry = tenantEntries(text ?? "").find((e) => e.name === tenant);
+        if (entry) return entry;
+    }
+    return undefined;
 }

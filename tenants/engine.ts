@@ -10,6 +10,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
+import type { TenantKubeconfigEnv } from "./kubeconfig";
 import { storedCredentialFields } from "./stack-file";
 import { ONBOARDING_PROJECT, type OnboardingSettings, onboardingProgram } from "./onboarding-program";
 
@@ -47,10 +48,16 @@ export interface OnboardingEngine {
     tokenState(stack: string): Promise<TokenState | undefined>;
     /** The token the hub stack's last `pulumi up` registered for the tenant (from its state); undefined when none. */
     hubRegisteredToken(tenant: string): Promise<string | undefined>;
-    /** Creates (sharing the hub's backend and secrets provider) or updates the onboarding stack; returns its credential. */
-    up(stack: string, settings: OnboardingSettings): Promise<HubCredential>;
-    /** Destroys the onboarding stack and removes it; `forget`: the cluster is gone, drop the stack and its state without contacting it. */
-    destroy(stack: string, options: { forget: boolean }): Promise<void>;
+    /**
+     * Creates (sharing the hub's backend and secrets provider) or updates the onboarding stack; returns
+     * its credential. `env` is added to this stack's Pulumi run only: its KUBECONFIG is the tenant's.
+     */
+    up(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv): Promise<HubCredential>;
+    /**
+     * Destroys the onboarding stack and removes it, its Pulumi run with `env` (the tenant's KUBECONFIG);
+     * `forget`: the cluster is gone, drop the stack and its state without contacting it (no `env` needed).
+     */
+    destroy(stack: string, options: { forget: true } | { forget: false; env: TenantKubeconfigEnv }): Promise<void>;
     /** Stores the credential in the hub stack's `tenantCredentials.<tenant>` (secret), and removes the `remove` config paths. */
     storeHubCredential(tenant: string, credential: HubCredential, remove?: string[]): Promise<void>;
     /** The token a hub stack file's text (such as the one committed at the deploying ref) stores for the tenant, decrypted with the hub stack's secrets provider; undefined when none. */
@@ -107,14 +114,15 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
     const pulumiCommand = () => (command ??= PulumiCommand.get(options.pulumiBin ? { root: path.dirname(options.pulumiBin) } : {}));
     const hubFile = () => path.join(options.root, `Pulumi.${options.hubStack}.yaml`);
 
-    const onboardingWorkspace = async (stack: string, settings?: OnboardingSettings) => {
+    /** A workspace per call: `runEnv` (a tenant's KUBECONFIG) reaches this stack's run only, never another tenant's running beside it. */
+    const onboardingWorkspace = async (stack: string, settings?: OnboardingSettings, runEnv?: TenantKubeconfigEnv) => {
         const secrets = hubSecretsSettings(fs.readFileSync(hubFile(), "utf8"));
         return LocalWorkspace.create({
             ...(settings ? { program: onboardingProgram(settings) } : {}),
             projectSettings: { name: ONBOARDING_PROJECT, runtime: "nodejs", description: "One tenant's argocd-manager identity (agentfleet tenants/)" },
             stackSettings: { [stack]: secrets },
             ...(secrets.secretsProvider ? { secretsProvider: secrets.secretsProvider } : {}),
-            envVars: env,
+            envVars: { ...env, ...runEnv },
             pulumiCommand: await pulumiCommand(),
         });
     };
@@ -149,8 +157,8 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
             const exported = JSON.parse(await cli(["stack", "export", "--show-secrets", "--stack", options.hubStack], options.root));
             return registeredTokenIn(exported?.deployment?.resources ?? [], tenant);
         },
-        async up(stack, settings) {
-            const ws = await onboardingWorkspace(stack, settings);
+        async up(stack, settings, runEnv) {
+            const ws = await onboardingWorkspace(stack, settings, runEnv);
             const s = await Stack.createOrSelect(stack, ws);
             try {
                 // Refresh first, so running bootstrap again repairs what was changed by hand on the tenant.
@@ -164,10 +172,10 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
             if (!bearerToken || !caData) throw new Error(`${stack} exported no token or CA: the tenant's token controller did not fill argocd-manager's token Secret`);
             return { bearerToken, caData };
         },
-        async destroy(stack, { forget }) {
-            const ws = await onboardingWorkspace(stack);
+        async destroy(stack, options) {
+            const ws = await onboardingWorkspace(stack, undefined, options.forget ? undefined : options.env);
             if (!(await exists(ws, stack))) return;
-            if (forget) return ws.removeStack(stack, { force: true });
+            if (options.forget) return ws.removeStack(stack, { force: true });
             const s = await Stack.select(stack, ws);
             try {
                 await s.destroy();

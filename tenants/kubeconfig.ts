@@ -2,6 +2,9 @@
  * Checks a tenant's kubeconfig file and extracts what is stored or used from it, and the shell
  * commands that store the same values for a user without the Pulumi CLI at hand.
  */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import * as YAML from "yaml";
 import { type CredentialMode, isLoopbackHost, suggestion } from "../stacks/config";
 import { CommandError, isObject, yamlErrorAt } from "./stack-file";
@@ -122,6 +125,58 @@ function sameServer(a: string, b: string): boolean | undefined {
         return norm(a) === norm(b);
     } catch {
         return undefined;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The kubeconfig of an onboarding stack's run
+
+/**
+ * The one context of the kubeconfig file an onboarding stack's run gets, and the context its
+ * provider asks for: a run whose KUBECONFIG is some other file fails on the missing context
+ * instead of reaching whatever cluster that file's current context names.
+ */
+export const ONBOARDING_CONTEXT = "agentfleet-tenant";
+
+/** The environment of an onboarding stack's Pulumi run: KUBECONFIG, the tenant's admin kubeconfig file. */
+export interface TenantKubeconfigEnv {
+    KUBECONFIG: string;
+}
+
+/** Reads and checks a bootstrap tenant's admin kubeconfig file (the user's; only read), its problems naming the file. */
+export function readTenantKubeconfig(file: string, options: { server: string; context?: string }): string {
+    if (!fs.existsSync(file) || !fs.statSync(file).isFile()) throw new CommandError([`${file}: no such kubeconfig file`]);
+    try {
+        return parseKubeconfig(fs.readFileSync(file, "utf8"), { ...options, credentials: "bootstrap" }).secrets.kubeconfig;
+    } catch (err) {
+        if (err instanceof CommandError) throw new CommandError(err.problems.map((p) => `${file}: ${p}`));
+        throw err;
+    }
+}
+
+/** A checked single-context kubeconfig (CheckedKubeconfig.secrets.kubeconfig) with its context renamed ONBOARDING_CONTEXT. */
+export function onboardingKubeconfig(kubeconfig: string): string {
+    const doc = YAML.parse(kubeconfig) as { contexts: Array<{ name: string }>; "current-context": string };
+    if (doc.contexts.length !== 1) throw new Error(`onboardingKubeconfig: expected one context, got ${doc.contexts.length}`);
+    doc.contexts[0].name = ONBOARDING_CONTEXT;
+    doc["current-context"] = ONBOARDING_CONTEXT;
+    return YAML.stringify(doc, { lineWidth: 0 });
+}
+
+/**
+ * Runs `run` with the environment of an onboarding stack's Pulumi run: the kubeconfig (renamed to
+ * ONBOARDING_CONTEXT) in a file of its own (mode 0600, in a fresh private folder), removed when
+ * `run` ends, failed or not. The Kubernetes provider reads it from KUBECONFIG, so it is never a
+ * provider input, and never in the stack's state. Each call has its own file: tenants run in parallel.
+ */
+export async function withTenantKubeconfig<T>(kubeconfig: string, run: (env: TenantKubeconfigEnv) => Promise<T>): Promise<T> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-kubeconfig-"));
+    try {
+        const file = path.join(dir, "kubeconfig");
+        fs.writeFileSync(file, onboardingKubeconfig(kubeconfig), { mode: 0o600, flag: "wx" });
+        return await run({ KUBECONFIG: file });
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
     }
 }
 

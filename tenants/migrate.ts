@@ -9,7 +9,7 @@ import * as fs from "fs";
 import { LEGACY_PARENT_TYPE } from "../components/tenant-access";
 import { withStackLock, writeFileAtomic } from "./stack-lock";
 import type { OnboardingEngine, StateResource } from "./engine";
-import { parseKubeconfig } from "./kubeconfig";
+import { readTenantKubeconfig, withTenantKubeconfig } from "./kubeconfig";
 import { type HubStack, checkHub, hubFile } from "./onboard";
 import { onboardingStackName } from "./onboarding-program";
 import { CommandError, entryNamespaces, recordGrantedNamespaces, storedCredentialFields, tenantEntries } from "./stack-file";
@@ -47,7 +47,7 @@ export async function migrateTenant(options: MigrateOptions): Promise<MigrateRes
     const entry = tenantEntries(text).find((e) => e.name === tenant);
     if (!entry) throw new CommandError([`Pulumi.${hub.stack}.yaml has no tenant ${tenant}`]);
     if (entry.credentials !== "bootstrap") throw new CommandError([`tenant ${tenant} uses credentials: ${String(entry.credentials)}: the hub stack never held anything on it, so there is nothing to migrate`]);
-    const kubeconfig = parseKubeconfig(fs.readFileSync(options.kubeconfigFile, "utf8"), { server: String(entry.server), credentials: "bootstrap", context: options.context }).secrets.kubeconfig;
+    const kubeconfig = readTenantKubeconfig(options.kubeconfigFile, { server: String(entry.server), context: options.context });
     const stack = onboardingStackName(hub.stack, tenant);
 
     const moved = inTenantResources(await engine.hubResources(), tenant);
@@ -60,7 +60,7 @@ export async function migrateTenant(options: MigrateOptions): Promise<MigrateRes
     const tokens = await engine.tokenState(stack);
     log(`${tenant}: adopting them in ${stack} (pulumi up: aliases, no replacement)`);
     const namespaces = entryNamespaces(entry);
-    const credential = await engine.up(stack, { tenant, namespaces, tokenGenerations: tokens?.generations ?? [0], legacyTokenGeneration: tokens?.legacyGeneration, kubeconfig });
+    const credential = await withTenantKubeconfig(kubeconfig, (env) => engine.up(stack, { tenant, namespaces, tokenGenerations: tokens?.generations ?? [0], legacyTokenGeneration: tokens?.legacyGeneration }, env));
 
     await withStackLock(hubFile(hub), async () => {
         const current = fs.readFileSync(hubFile(hub), "utf8");

@@ -16,7 +16,7 @@ import { ConfigError } from "../stacks/config";
 import { withStackLock, writeFileAtomic } from "./stack-lock";
 import { committedStackFile } from "./deployed-ref";
 import type { HubCredential, OnboardingEngine, TokenState } from "./engine";
-import { parseKubeconfig } from "./kubeconfig";
+import { readTenantKubeconfig, withTenantKubeconfig } from "./kubeconfig";
 import { onboardingStackName } from "./onboarding-program";
 import { type TenantOutcome, forEachTenant } from "./parallel";
 import { type TenantEntry, CommandError, addTenant, checkStack, entryNamespaces, recordGrantedNamespaces, storedCredentialFields, tenantEntries } from "./stack-file";
@@ -148,14 +148,7 @@ export async function onboardTenants(options: OnboardOptions): Promise<Array<Ten
         async (name) => {
             const target = byName.get(name)!;
             const { entry, isNew } = plannedEntry(hub, target, mode);
-            if (!fs.existsSync(target.kubeconfigFile)) throw new CommandError([`${target.kubeconfigFile}: no such kubeconfig file`]);
-            let kubeconfig: string;
-            try {
-                kubeconfig = parseKubeconfig(fs.readFileSync(target.kubeconfigFile, "utf8"), { server: String(entry.server), credentials: "bootstrap", context: target.context }).secrets.kubeconfig;
-            } catch (err) {
-                if (err instanceof CommandError) throw new CommandError(err.problems.map((p) => `${target.kubeconfigFile}: ${p}`));
-                throw err;
-            }
+            const kubeconfig = readTenantKubeconfig(target.kubeconfigFile, { server: String(entry.server), context: target.context });
             const stack = onboardingStackName(hub.stack, name);
             const tokens = await engine.tokenState(stack);
             const tokenGenerations = nextTokenGenerations(mode, name, stack, tokens);
@@ -170,7 +163,7 @@ export async function onboardTenants(options: OnboardOptions): Promise<Array<Ten
                 ]);
             }
             const namespaces = entryNamespaces(entry);
-            const credential = await engine.up(stack, { tenant: name, namespaces, tokenGenerations, legacyTokenGeneration: tokens?.legacyGeneration, kubeconfig });
+            const credential = await withTenantKubeconfig(kubeconfig, (env) => engine.up(stack, { tenant: name, namespaces, tokenGenerations, legacyTokenGeneration: tokens?.legacyGeneration }, env));
             // Finishing a rotation changes no token the hub holds.
             if (mode !== "finish-rotation") await register(hub, engine, name, isNew ? target.entry : undefined, namespaces, credential);
             return { stack, tokenGeneration, ...(retired !== undefined ? { retired } : {}) };

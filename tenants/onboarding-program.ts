@@ -1,10 +1,12 @@
 /**
  * The tenant onboarding program: one small Pulumi stack per tenant (`<hub stack>-tenant-<tenant>`
  * in project `agentfleet-tenant`) holding the tenant's `argocd-manager` identity. Its outputs are
- * exactly what the hub stack needs to register the tenant: the token and CA, as secrets.
+ * exactly what the hub stack needs to register the tenant: the token and CA, as secrets. The
+ * tenant's admin kubeconfig is not an input: the run's KUBECONFIG names it (withTenantKubeconfig).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { TenantAccess } from "../components/tenant-access";
+import { ONBOARDING_CONTEXT } from "./kubeconfig";
 
 export const ONBOARDING_PROJECT = "agentfleet-tenant";
 
@@ -19,8 +21,6 @@ export interface OnboardingSettings {
     tokenGenerations: number[];
     /** The generation an earlier agentfleet kept under generation 0's resource name (TenantAccessArgs.legacyTokenGeneration). */
     legacyTokenGeneration?: number;
-    /** Admin kubeconfig, read from the user's file; only ever handed to the provider, as a secret. */
-    kubeconfig: string;
 }
 
 /** What an onboarding stack exports. */
@@ -41,7 +41,7 @@ export function onboardingProgram(settings: OnboardingSettings): () => Promise<R
     return async () => {
         const access = new TenantAccess(settings.tenant, {
             tenant: settings.tenant,
-            kubeconfig: pulumi.secret(settings.kubeconfig),
+            context: ONBOARDING_CONTEXT,
             namespaces: settings.namespaces,
             tokenGenerations: settings.tokenGenerations,
             legacyTokenGeneration: settings.legacyTokenGeneration,

@@ -10,9 +10,10 @@ import { registeredTokenIn } from "../tenants/engine";
 import { inTenantResources } from "../tenants/migrate";
 import { forEachTenant } from "../tenants/parallel";
 import { main } from "../commands/tenant";
-import { FakeOnboardingEngine, hubFileOf } from "./doubles/fake-onboarding-engine";
+import { FakeOnboardingEngine, type SeenKubeconfig, hubFileOf } from "./doubles/fake-onboarding-engine";
 import { ConfigError } from "../stacks/config";
 import { checkStack } from "../tenants/stack-file";
+import { ONBOARDING_CONTEXT } from "../tenants/kubeconfig";
 import { git, projectCopy } from "./helpers";
 
 const CA = Buffer.from("-----BEGIN CERTIFICATE-----\nFAKE-CA-FOR-TESTS-ONLY\n-----END CERTIFICATE-----\n").toString("base64");
@@ -62,6 +63,23 @@ async function run(engine: FakeOnboardingEngine, args: string[]) {
     return { code, stdout, stderr };
 }
 
+/**
+ * Each tenant's run got its own KUBECONFIG: a 0600 file, alone in its folder, whose one context is
+ * ONBOARDING_CONTEXT and whose server is the tenant's; every file and folder is gone afterwards.
+ */
+function assertPrivateKubeconfigs(kubeconfigs: SeenKubeconfig[], tenants: string[]): void {
+    const seen = tenants.map((t) => kubeconfigs.find((k) => k.stack === `prod-tenant-${t}`)!);
+    assert.ok(seen.every(Boolean), `a tenant's run had no KUBECONFIG: ${JSON.stringify(kubeconfigs.map((k) => k.stack))}`);
+    assert.strictEqual(new Set(seen.map((k) => path.dirname(k.file))).size, tenants.length, "two tenants' runs shared a kubeconfig folder");
+    seen.forEach((k, i) => {
+        assert.strictEqual(k.mode, 0o600, `${k.file} has mode ${k.mode.toString(8)}`);
+        const doc = YAML.parse(k.text);
+        assert.deepStrictEqual([doc["current-context"], doc.contexts.map((c: { name: string }) => c.name)], [ONBOARDING_CONTEXT, [ONBOARDING_CONTEXT]]);
+        assert.strictEqual(doc.clusters[0].cluster.server, `https://${tenants[i]}.k3s.example.net:6443`);
+        assert.ok(!fs.existsSync(path.dirname(k.file)), `${k.file} is left behind`);
+    });
+}
+
 const stored = (file: string, tenant: string) => Object.keys(YAML.parse(fs.readFileSync(file, "utf8")).config["agentfleet:tenantCredentials"][tenant] ?? {}).sort();
 
 describe("npm run tenant -- bootstrap (fake Automation API)", function () {
@@ -79,9 +97,9 @@ describe("npm run tenant -- bootstrap (fake Automation API)", function () {
             assert.ok(engine.stacks.has(`prod-tenant-${n}`));
             assert.match(stderr, new RegExp(`\\[ *[0-9.]+s\\] ${n}: done in [0-9.]+s`));
         }
-        // The kubeconfig reached the onboarding stack (its loopback server replaced), never the hub file.
-        assert.match(engine.stacks.get("prod-tenant-t-a")!.settings.kubeconfig, /https:\/\/t-a\.k3s\.example\.net:6443/);
+        // The kubeconfig reached each onboarding stack's run only (its loopback server replaced), never the hub file.
         assert.ok(!fs.readFileSync(file, "utf8").includes("kubeconfig"));
+        assertPrivateKubeconfigs(engine.kubeconfigs, names);
     });
 
     it("one failing tenant never blocks the others: the rest finish, the summary names it, exit 1; a re-run finishes it", async () => {
@@ -94,6 +112,8 @@ describe("npm run tenant -- bootstrap (fake Automation API)", function () {
         assert.deepStrictEqual(stored(file, "t-bad"), []);
         assert.match(first.stderr, /t-bad: FAILED after [0-9.]+s: dial tcp: connection refused/);
         assert.match(first.stderr, /2 of 3 done; failed: t-bad/);
+        // The failed run's kubeconfig file is removed too.
+        assertPrivateKubeconfigs(engine.kubeconfigs, ["t-ok1", "t-bad", "t-ok2"]);
 
         engine.options.failing!.clear();
         const again = await run(engine, ["bootstrap", "--stack", "prod", "--project-root", root, "--all-pending", "--kubeconfig-dir", kubeDir]);
@@ -175,6 +195,9 @@ describe("npm run tenant -- bootstrap (fake Automation API)", function () {
         assert.match(finished.stdout, /Revoked the previous token of t-rot/);
         assert.deepStrictEqual(engine.stacks.get("prod-tenant-t-rot")!.settings.tokenGenerations, [1]);
         assert.strictEqual(engine.calls.filter((c) => c.startsWith("store")).length, 3, "finishing stores nothing in the hub stack");
+        // Bootstrap, rotate (twice) and --finish: each run had the tenant's kubeconfig in a file of its own.
+        assert.deepStrictEqual(engine.kubeconfigs.map((k) => k.stack), Array(4).fill("prod-tenant-t-rot"));
+        for (const seen of engine.kubeconfigs) assertPrivateKubeconfigs([seen], ["t-rot"]);
     });
 
     it("rotate --finish refuses, before any tenant, when the deploying ref is missing or the project is not in git, naming --deployed-ref; --deployed-ref none skips the check", async () => {
@@ -224,9 +247,11 @@ describe("npm run tenant -- bootstrap (fake Automation API)", function () {
         const file = prodWithPending(["t-gone"]);
         const engine = new FakeOnboardingEngine(file);
         await run(engine, ["bootstrap", "--stack", "prod", "--project-root", root, "--name", "t-gone", "--kubeconfig-dir", kubeDir]);
-        const { code, stderr } = await run(engine, ["remove", "--stack", "prod", "--project-root", root, "--name", "t-gone"]);
+        const { code, stderr } = await run(engine, ["remove", "--stack", "prod", "--project-root", root, "--name", "t-gone", "--kubeconfig-dir", kubeDir]);
         assert.strictEqual(code, 0, stderr);
         assert.ok(engine.calls.includes("destroy prod-tenant-t-gone"));
+        assert.strictEqual(engine.kubeconfigs.length, 2);
+        assertPrivateKubeconfigs(engine.kubeconfigs.slice(1), ["t-gone"]);
         assert.ok(!engine.stacks.has("prod-tenant-t-gone"));
         assert.ok(!fs.readFileSync(file, "utf8").includes("t-gone"));
     });
@@ -259,6 +284,7 @@ describe("npm run tenant -- migrate (fake Automation API)", function () {
         const first = await run(engine, args);
         assert.strictEqual(first.code, 0, first.stderr);
         assert.deepStrictEqual(engine.calls, ["move prod-tenant-t-old 2", "up prod-tenant-t-old generations 0", "store t-old remove tenantCredentials.t-old.kubeconfig"]);
+        assertPrivateKubeconfigs(engine.kubeconfigs, ["t-old"]);
         assert.deepStrictEqual(stored(file, "t-old"), ["bearerToken", "caData"]);
         const second = await run(engine, args);
         assert.strictEqual(second.code, 0, second.stderr);

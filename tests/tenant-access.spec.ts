@@ -6,22 +6,23 @@ import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
 import { MANAGER_TOKEN_SECRET, managerClusterRules, tokenSecretName } from "../components/tenant-access";
 import { tokenStateOf } from "../tenants/engine";
+import { ONBOARDING_CONTEXT } from "../tenants/kubeconfig";
 import { ONBOARDING_PROJECT, onboardingProgram } from "../tenants/onboarding-program";
-import { type Evaluation, GENERATED_PREFIX, declaredObjects, evaluate, reveal, secretPaths } from "../evaluator/evaluate";
+import { type Evaluation, GENERATED_PREFIX, declaredObjects, evaluate, secretPaths } from "../evaluator/evaluate";
 import type { Obj } from "./helpers";
 
-const KUBECONFIG = "apiVersion: v1\nkind: Config\n# fake admin kubeconfig for tests only\n";
-
 const onboard = (tokenGenerations = [0], namespaces = ["voice-agent"], legacyTokenGeneration?: number): Promise<Evaluation> =>
-    evaluate("prod-tenant-acme", { config: {}, program: { project: ONBOARDING_PROJECT, run: onboardingProgram({ tenant: "acme", namespaces, tokenGenerations, legacyTokenGeneration, kubeconfig: KUBECONFIG }) } });
+    evaluate("prod-tenant-acme", { config: {}, program: { project: ONBOARDING_PROJECT, run: onboardingProgram({ tenant: "acme", namespaces, tokenGenerations, legacyTokenGeneration }) } });
 
 describe("a tenant's onboarding stack (TenantAccess)", () => {
-    it("reaches the tenant through its own provider: kubeconfig secret, clusterIdentifier the tenant name", async () => {
+    it("reaches the tenant through its own provider: no kubeconfig input (the run's KUBECONFIG), its fixed context, clusterIdentifier the tenant name", async () => {
         const ev = await onboard();
         const providers = ev.resources.filter((r) => r.type === "pulumi:providers:kubernetes");
         assert.deepStrictEqual(providers.map((p) => p.name), ["acme-kubernetes"]);
-        assert.deepStrictEqual(secretPaths(providers[0].inputs), ["kubeconfig"]);
-        assert.strictEqual(reveal(providers[0].inputs.kubeconfig), KUBECONFIG);
+        // Provider inputs are stored in the stack's state: the admin kubeconfig must not be one.
+        assert.deepStrictEqual(Object.keys(providers[0].inputs).sort(), ["clusterIdentifier", "context", "deleteUnreachable"]);
+        assert.deepStrictEqual(secretPaths(providers[0].inputs), []);
+        assert.strictEqual(providers[0].inputs.context, ONBOARDING_CONTEXT);
         assert.strictEqual(providers[0].inputs.clusterIdentifier, "acme");
         assert.ok(declaredObjects(ev).every((o) => o.cluster === "acme"), "every object goes to the tenant");
     });
@@ -71,7 +72,7 @@ describe("a tenant's onboarding stack (TenantAccess)", () => {
 
     it("exports the raw token (base64-decoded once) and the CA as it is, both secret", async () => {
         let returned: Record<string, unknown> = {};
-        const program = onboardingProgram({ tenant: "acme", namespaces: ["voice-agent"], tokenGenerations: [0], kubeconfig: KUBECONFIG });
+        const program = onboardingProgram({ tenant: "acme", namespaces: ["voice-agent"], tokenGenerations: [0] });
         const ev = await evaluate("prod-tenant-acme", { config: {}, program: { project: ONBOARDING_PROJECT, run: async () => (returned = await program()) } });
         const secret = await Promise.all(Object.entries(returned).map(async ([k, v]) => [k, pulumi.Output.isInstance(v) && (await pulumi.isSecret(v))]));
         assert.deepStrictEqual(Object.fromEntries(secret), { tenant: false, tokenGeneration: false, tokenGenerations: false, bearerToken: true, caData: true });

@@ -214,11 +214,15 @@ describe("npm run tenant -- add", () => {
         assert.match(result.stdout, /Bootstrapped acme: Pulumi\.dev\.yaml holds its token and CA \(secret\)/);
     });
 
-    it("hands the kubeconfig (its loopback server replaced) to the onboarding stack only: the hub stack never gets it", async () => {
+    it("hands the kubeconfig (its loopback server replaced, its context renamed) to the onboarding stack's run only, in a 0600 file removed afterwards: the hub stack never gets it", async () => {
         const result = await tenant(ADD_ACME);
         assert.equal(result.code, 0, result.stderr);
-        const handed = YAML.parse(engineOf("dev").stacks.get("dev-tenant-acme")!.settings.kubeconfig);
-        assert.equal(handed["current-context"], "default");
+        const [seen] = engineOf("dev").kubeconfigs;
+        assert.equal(seen.mode, 0o600);
+        assert.ok(!fs.existsSync(seen.file), `${seen.file} is left behind`);
+        const handed = YAML.parse(seen.text);
+        assert.equal(handed["current-context"], "agentfleet-tenant");
+        assert.deepEqual(handed.contexts, [{ name: "agentfleet-tenant", context: { cluster: "default", user: "default" } }]);
         assert.deepEqual(handed.clusters, [{ name: "default", cluster: { server: ACME_SERVER, "certificate-authority-data": FAKE.caData } }]);
         assert.deepEqual(handed.users, [{ name: "default", user: { "client-certificate-data": FAKE.clientCertificate, "client-key-data": FAKE.clientKey } }]);
         assert.deepEqual(project.calls(), [], "no `pulumi config set` of a kubeconfig");
@@ -508,9 +512,9 @@ describe("npm run tenant -- list", () => {
 
 describe("npm run tenant -- remove", () => {
     it("of a bootstrap tenant main's stack file lists: removes its entry and its token and CA, keeping every comment, keeps its onboarding stack, and says what the next pulumi up does and to merge", async () => {
-        engineOf("prod").stacks.set("prod-tenant-prod-hooli-us", { settings: { tenant: "prod-hooli-us", namespaces: ["voice-agent"], tokenGenerations: [0], kubeconfig: "" }, ups: 1 });
+        engineOf("prod").stacks.set("prod-tenant-prod-hooli-us", { settings: { tenant: "prod-hooli-us", namespaces: ["voice-agent"], tokenGenerations: [0] }, ups: 1 });
         const before = project.stackText("prod");
-        const { code, stdout, stderr } = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us"]);
+        const { code, stdout, stderr } = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--kubeconfig", "acme.k3s.yaml"]);
         assert.equal(code, 0, stderr);
         const after = project.stackText("prod");
         const { removed, added } = lineChanges(before, after);
@@ -531,7 +535,7 @@ describe("npm run tenant -- remove", () => {
 
     it("run again after the removal: refuses while main's stack file still lists the tenant; once merged, destroys the onboarding stack", async () => {
         const engine = engineOf("prod");
-        engine.stacks.set("prod-tenant-prod-hooli-us", { settings: { tenant: "prod-hooli-us", namespaces: ["voice-agent"], tokenGenerations: [0], kubeconfig: "" }, ups: 1 });
+        engine.stacks.set("prod-tenant-prod-hooli-us", { settings: { tenant: "prod-hooli-us", namespaces: ["voice-agent"], tokenGenerations: [0] }, ups: 1 });
         const args = ["remove", "--stack", "prod", "--name", "prod-hooli-us"];
         assert.equal((await tenant(args)).code, 0);
         const removed = project.stackText("prod");
@@ -544,7 +548,16 @@ describe("npm run tenant -- remove", () => {
 
         git(project.root, "commit", "-qam", "remove prod-hooli-us");
         git(project.root, "update-ref", "refs/remotes/origin/main", "HEAD");
-        const done = await tenant(args);
+        const noKubeconfig = await tenant(args);
+        assert.equal(noKubeconfig.code, 2);
+        assert.match(noKubeconfig.stderr, /missing --kubeconfig FILE \(or --kubeconfig-dir DIR holding prod-hooli-us\.yaml\)/);
+        // Checked against the server the stack file listed the tenant with, from the ref's history.
+        project.writeKubeconfig("other.yaml", kubeconfigText({ server: ACME_SERVER }));
+        const otherCluster = await tenant([...args, "--kubeconfig", "other.yaml"]);
+        assert.equal(otherCluster.code, 1);
+        assert.match(otherCluster.stderr, /server https:\/\/acme\.k3s\.example\.net:6443 differs from --server https:\/\/prod-hooli-us\.k3s\.agentfleet\.example\.net:6443/);
+        assert.deepEqual(engine.calls, []);
+        const done = await tenant([...args, "--kubeconfig", "acme.k3s.yaml"]);
         assert.equal(done.code, 0, done.stderr);
         assert.deepEqual(engine.calls, ["destroy prod-tenant-prod-hooli-us"]);
         assert.match(done.stdout, /Destroyed onboarding stack prod-tenant-prod-hooli-us of removed tenant prod-hooli-us: its token is revoked/);
@@ -563,7 +576,8 @@ describe("npm run tenant -- remove", () => {
         assert.equal(project.stackText("prod"), before);
         assert.deepEqual(engineOf("prod").calls, []);
 
-        const skipped = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--deployed-ref", "none"]);
+        engineOf("prod").stacks.set("prod-tenant-prod-hooli-us", { settings: { tenant: "prod-hooli-us", namespaces: ["voice-agent"], tokenGenerations: [0] }, ups: 1 });
+        const skipped = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--deployed-ref", "none", "--kubeconfig", "acme.k3s.yaml"]);
         assert.equal(skipped.code, 0, skipped.stderr);
         assert.deepEqual(engineOf("prod").calls, ["destroy prod-tenant-prod-hooli-us"]);
         assert.match(skipped.stdout, /were already deleted with its onboarding stack/);
@@ -572,8 +586,33 @@ describe("npm run tenant -- remove", () => {
     it("undoes an add byte for byte", async () => {
         const before = project.stackText("dev");
         assert.equal((await tenant(ADD_ACME)).code, 0);
-        assert.equal((await tenant(["remove", "--stack", "dev", "--name", "acme"])).code, 0);
+        assert.equal((await tenant(["remove", "--stack", "dev", "--name", "acme", "--kubeconfig", "acme.k3s.yaml"])).code, 0);
         assert.equal(project.stackText("dev"), before);
+    });
+
+    it("refuses to remove a bootstrap tenant without its admin kubeconfig, naming what to give, before anything is touched", async () => {
+        // Its onboarding stack exists (bootstrapped before).
+        engineOf("prod").stacks.set("prod-tenant-prod-hooli-us", { settings: { tenant: "prod-hooli-us", namespaces: ["voice-agent"], tokenGenerations: [0] }, ups: 1 });
+        const before = project.stackText("prod");
+        // --deployed-ref none: no merge to wait for, so this run destroys.
+        const { code, stderr } = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--deployed-ref", "none"]);
+        assert.equal(code, 2);
+        assert.match(stderr, /^tenant remove: missing --kubeconfig FILE \(or --kubeconfig-dir DIR holding prod-hooli-us\.yaml\): removing bootstrap tenant prod-hooli-us destroys its onboarding stack prod-tenant-prod-hooli-us on the tenant with its admin kubeconfig; if the cluster is gone for good, use --decommission instead\n/);
+        assert.deepEqual(engineOf("prod").calls, []);
+        assert.equal(project.stackText("prod"), before);
+        const missing = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--deployed-ref", "none", "--kubeconfig", "nosuch.yaml"]);
+        assert.equal(missing.code, 1);
+        assert.match(missing.stderr, /nosuch\.yaml: no such kubeconfig file/);
+        assert.deepEqual(engineOf("prod").calls, []);
+        assert.equal(project.stackText("prod"), before);
+    });
+
+    it("removes a bootstrap tenant never bootstrapped (no onboarding stack) without a kubeconfig: there is nothing on it to destroy", async () => {
+        fs.writeFileSync(path.join(project.root, "Pulumi.dev.yaml"), addTenant(project.stackText("dev"), { name: "acme", server: ACME_SERVER, ring: "canary", region: "eu-west", credentials: "bootstrap" }));
+        const { code, stderr } = await tenant(["remove", "--stack", "dev", "--name", "acme"]);
+        assert.equal(code, 0, stderr);
+        assert.deepEqual(engineOf("dev").calls, []);
+        assert.ok(!project.stackText("dev").includes("name: acme"));
     });
 
     it("refuses a removal that leaves a rollout step without tenants, leaving the file byte-identical", async () => {

@@ -7,6 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import type { HubCredential, OnboardingEngine, StateResource, TokenState } from "../../tenants/engine";
+import type { TenantKubeconfigEnv } from "../../tenants/kubeconfig";
 import type { OnboardingSettings } from "../../tenants/onboarding-program";
 
 export interface FakeEngineOptions {
@@ -18,9 +19,21 @@ export interface FakeEngineOptions {
     hubState?: StateResource[];
 }
 
+/** What a stack's Pulumi run would have found at its KUBECONFIG, seen while it ran. */
+export interface SeenKubeconfig {
+    stack: string;
+    file: string;
+    /** Permission bits of the file. */
+    mode: number;
+    /** Its text (a test kubeconfig). */
+    text: string;
+}
+
 export class FakeOnboardingEngine implements OnboardingEngine {
     readonly stacks = new Map<string, { settings: OnboardingSettings; ups: number }>();
     readonly calls: string[] = [];
+    /** Each run's KUBECONFIG, as the run saw it. */
+    readonly kubeconfigs: SeenKubeconfig[] = [];
     running = 0;
     maxRunning = 0;
     hubState: StateResource[];
@@ -52,8 +65,13 @@ export class FakeOnboardingEngine implements OnboardingEngine {
         }
     }
 
-    async up(stack: string, settings: OnboardingSettings): Promise<HubCredential> {
+    private see(stack: string, env: TenantKubeconfigEnv): void {
+        this.kubeconfigs.push({ stack, file: env.KUBECONFIG, mode: fs.statSync(env.KUBECONFIG).mode & 0o777, text: fs.readFileSync(env.KUBECONFIG, "utf8") });
+    }
+
+    async up(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv): Promise<HubCredential> {
         this.calls.push(`up ${stack} generations ${settings.tokenGenerations.join(",")}`);
+        this.see(stack, env);
         this.running++;
         this.maxRunning = Math.max(this.maxRunning, this.running);
         try {
@@ -68,8 +86,9 @@ export class FakeOnboardingEngine implements OnboardingEngine {
         }
     }
 
-    async destroy(stack: string, options: { forget: boolean }): Promise<void> {
+    async destroy(stack: string, options: { forget: true } | { forget: false; env: TenantKubeconfigEnv }): Promise<void> {
         this.calls.push(`destroy ${stack}${options.forget ? " forget" : ""}`);
+        if (!options.forget) this.see(stack, options.env);
         this.stacks.delete(stack);
     }
 
