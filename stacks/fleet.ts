@@ -6,7 +6,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import { ArgoCdHub, WEBHOOK_PATH } from "../components/argocd-hub";
-import { FleetRollout } from "../components/fleet-rollout";
+import { FleetRollout, projectName } from "../components/fleet-rollout";
 import { TenantClusters } from "../components/tenant-clusters";
 import type { FleetConfig } from "./config";
 import { healthCheckCmValues, loadHealthChecks } from "./health-checks";
@@ -45,7 +45,10 @@ export async function deployFleet(cfg: FleetConfig): Promise<FleetOutputs> {
         hubProvider,
         argocdNamespace: hub.namespace,
         fleet: cfg.stack,
+        project: projectName(cfg.stack),
     });
+    // The AppProject depends on every cluster Secret (see FleetRolloutArgs.clusterSecrets): declare them all first.
+    await clusters.registered;
 
     new FleetRollout("fleet", {
         fleet: cfg.stack,
@@ -59,9 +62,8 @@ export async function deployFleet(cfg: FleetConfig): Promise<FleetOutputs> {
         protect: cfg.protectRollout,
         provider: hubProvider,
         argocd: [hub.crds, hub.release],
+        clusterSecrets: [clusters],
     });
-
-    await clusters.registered;
     return {
         argocdUrl: hub.argocdUrl,
         argocdVersion: cfg.hub.argocdVersion,
