@@ -457,9 +457,6 @@ describe("real Argo CD v3.6: the rollout on a loopback fleet", function () {
     });
 
     it("the fleet's AppProject admits only clusters scoped to it: an Application in it aimed at the hub's in-cluster is refused as not permitted, while every tenant's Application is admitted", async () => {
-        const project = await request(hub(), "GET", `/apis/argoproj.io/v1alpha1/namespaces/argocd/appprojects/${projectName(E2E_STACK)}`);
-        // No destination per tenant: Argo CD admits each tenant through its cluster Secret's `project`.
-        assert.deepStrictEqual([project.spec.destinations ?? [], project.spec.permitOnlyProjectScopedClusters], [[], true]);
         const name = "not-project-scoped";
         const url = `/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/${name}`;
         await request(hub(), "POST", "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications", {
@@ -479,6 +476,9 @@ describe("real Argo CD v3.6: the rollout on a loopback fleet", function () {
             for (const app of (await listApplications(hub())).filter((a) => a.metadata.name !== name)) {
                 assert.deepStrictEqual((app.status?.conditions ?? []).filter((c: any) => c.type === "InvalidSpecError"), [], `${app.metadata.name} refused`);
             }
+            // ...and the project lists no destination: Argo CD admits each tenant through its cluster Secret's `project`.
+            const project = await request(hub(), "GET", `/apis/argoproj.io/v1alpha1/namespaces/argocd/appprojects/${projectName(E2E_STACK)}`);
+            assert.deepStrictEqual([project.spec.destinations ?? [], project.spec.permitOnlyProjectScopedClusters], [[], true]);
         } finally {
             await request(hub(), "DELETE", url);
             await waitFor(`${name} to be gone`, async () => (await getOrUndefined(hub(), url)) === undefined, { attempts: 60, intervalMs: 1000 });
