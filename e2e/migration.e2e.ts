@@ -102,7 +102,8 @@ describe("real engines: migrating a hub stack with in-hub bootstrap tenants to o
         // Secret's update ended, so Argo CD never sees the new project with unscoped Secrets.
         const secretsUpdated = events.filter((e) => e.resOutputsEvent?.metadata.op === "update" && /\$kubernetes:core\/v1:Secret::tenants-/.test(e.resOutputsEvent.metadata.urn));
         const projectUpdate = events.find((e) => e.resourcePreEvent?.metadata.op === "update" && e.resourcePreEvent.metadata.type === "kubernetes:argoproj.io/v1alpha1:AppProject");
-        assert.strictEqual(secretsUpdated.length, tenants.length, `cluster Secrets updated: ${secretsUpdated.map((e) => e.resOutputsEvent!.metadata.urn).join(", ")}`);
+        const steps = events.flatMap((e) => (e.resOutputsEvent ? [`${e.sequence} ${e.resOutputsEvent.metadata.op} ${e.resOutputsEvent.metadata.urn.split("::").pop()}`] : []));
+        assert.strictEqual(secretsUpdated.length, tenants.length, `cluster Secrets updated: ${secretsUpdated.length}; ${events.length} events, the steps: ${steps.join(", ")}`);
         assert.ok(projectUpdate && secretsUpdated.every((e) => e.sequence < projectUpdate.sequence), "the AppProject's update began before a cluster Secret's ended (or was not an update)");
         // The creates: the TenantClusters component that now parents every cluster Secret, and the hub's
         // own CRDs (their ConfigGroup and its CRDs, taking over the chart's in place: e2e/crd-upgrade.e2e.ts).
