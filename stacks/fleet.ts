@@ -28,6 +28,9 @@ export async function deployFleet(cfg: FleetConfig): Promise<FleetOutputs> {
         kubeconfig: cfg.hubKubeconfig,
         // A rotated hub kubeconfig must not replace Argo CD and every registration.
         clusterIdentifier: "hub",
+        // Without it the provider replaces (deletes, then recreates) a Secret whose data changes:
+        // a cluster Secret gaining `project`, or a new token, would vanish from Argo CD meanwhile.
+        enableSecretMutable: true,
     });
 
     const hub = new ArgoCdHub("argocd", {
