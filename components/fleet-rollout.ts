@@ -51,11 +51,19 @@ export function effectiveSteps(inputs: Pick<RolloutInputs, "steps" | "tenants" |
     return [{ name: "emergency", matchExpressions: [{ key: "env", operator: "In", values: envs }], maxUpdate: "100%" }];
 }
 
-/** AppProject spec: only this repo, only the tenants' agent namespaces, only the chart's kinds. */
-export function appProjectSpec(inputs: Pick<RolloutInputs, "fleet" | "deploy" | "tenants" | "syncWindows">): Record<string, unknown> {
+/**
+ * AppProject spec: only this repo, only the chart's kinds, and only the clusters scoped to this
+ * project (their cluster Secret's `project`), each in its own Secret's `namespaces`. Argo CD adds
+ * every project-scoped cluster to the project's destinations with those namespaces
+ * (util/argo GetAppProjectByName), so the spec lists no destination and stays the same at any
+ * fleet size; `permitOnlyProjectScopedClusters` refuses any other cluster (the hub's in-cluster
+ * included) even if a destination pattern is ever added. docs/rollout.md has the reasoning.
+ */
+export function appProjectSpec(inputs: Pick<RolloutInputs, "deploy" | "syncWindows">): Record<string, unknown> {
     return {
         sourceRepos: [inputs.deploy.repoURL],
-        destinations: inputs.tenants.flatMap((t) => t.namespaces.map((namespace) => ({ server: t.server, namespace }))),
+        destinations: [],
+        permitOnlyProjectScopedClusters: true,
         clusterResourceWhitelist: [],
         namespaceResourceWhitelist: AGENT_CHART_KINDS.map(({ group, kind }) => ({ group, kind })),
         syncWindows: inputs.syncWindows.map((w) => ({ kind: w.kind, schedule: w.schedule, duration: w.duration, applications: ["*"], manualSync: w.manualSync, ...(w.timeZone ? { timeZone: w.timeZone } : {}) })),
@@ -133,6 +141,11 @@ export interface FleetRolloutArgs extends RolloutInputs {
     provider: k8s.Provider;
     /** What the AppProject and ApplicationSet wait for: Argo CD's CRDs (their kinds) and its release (the controllers). */
     argocd: pulumi.Resource[];
+    /**
+     * The fleet's cluster Secrets (or their component, declared in full): the AppProject is updated
+     * after them, so a hub whose Secrets gain `project` in this update never refuses a tenant.
+     */
+    clusterSecrets: pulumi.Resource[];
 }
 
 /** The fleet's AppProject and RollingSync ApplicationSet on the hub. */
@@ -148,7 +161,7 @@ export class FleetRollout extends pulumi.ComponentResource {
         this.project = new k8s.apiextensions.CustomResource(
             `${name}-project`,
             { apiVersion: ARGO_API, kind: "AppProject", metadata: { name: projectName(args.fleet), namespace: args.argocdNamespace, annotations: { ...OWNED_ANNOTATIONS } }, spec: appProjectSpec(args) },
-            { ...guard, dependsOn: args.argocd },
+            { ...guard, dependsOn: [...args.argocd, ...args.clusterSecrets] },
         );
         this.applicationSet = new k8s.apiextensions.CustomResource(
             `${name}-applicationset`,

@@ -33,10 +33,12 @@ export function stableJson(value: unknown): string {
  * `certificate-authority-data`, or `ca.crt` of a token Secret's `data`) and `bearerToken` is the
  * raw token: both pass through without another encoding.
  */
-export function clusterSecretData(tenant: TenantConfig, bearerToken: string, caData: string): Record<string, string> {
+export function clusterSecretData(tenant: TenantConfig, project: string, bearerToken: string, caData: string): Record<string, string> {
     return {
         name: tenant.name,
         server: tenant.server,
+        // Scopes the cluster to the fleet's AppProject, which admits only its scoped clusters (see appProjectSpec).
+        project,
         config: stableJson({ bearerToken, tlsClientConfig: { caData, insecure: false } }),
         namespaces: tenant.namespaces.join(","),
         // The agent chart renders no cluster-scoped objects.
@@ -66,6 +68,8 @@ export interface TenantClustersArgs {
     argocdNamespace: pulumi.Input<string>;
     /** Fleet name, the value of the `agentfleet.io/fleet` label. */
     fleet: string;
+    /** The fleet's AppProject: every cluster Secret is scoped to it (`project`), the only clusters it admits. */
+    project: string;
 }
 
 /** Tenants whose cluster Secrets are declared together; the next batch waits for their registration. */
@@ -119,7 +123,7 @@ export class TenantClusters extends pulumi.ComponentResource {
                         stringData: pulumi.secret(
                             args.credentials.apply((all) => {
                                 const credential = all[tenant.name] ?? {};
-                                return clusterSecretData(tenant, credential.bearerToken ?? "", credential.caData ?? "");
+                                return clusterSecretData(tenant, args.project, credential.bearerToken ?? "", credential.caData ?? "");
                             }),
                         ),
                     },

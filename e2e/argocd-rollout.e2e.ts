@@ -20,6 +20,7 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { healthMessage } from "../commands/rollout-status";
+import { projectName } from "../components/fleet-rollout";
 import { runTool, startTool } from "../tests/helpers";
 import { type ArgoCd, startArgoCd } from "./harness/argocd";
 import { type AgentRepo, createAgentRepo } from "./harness/agent-repo";
@@ -44,6 +45,8 @@ const MAX_UPDATE = 1;
 const MERGE = "application/merge-patch+json";
 const PASS = { result: "pass" as const, message: "stand-in prober: pass" };
 const ROLLOUT_TIMEOUT = 10 * 60_000;
+/** The hub's own cluster, which Argo CD always knows and which no cluster Secret scopes to the fleet's project. */
+const IN_CLUSTER = "https://kubernetes.default.svc";
 
 const log = (line: string) => process.stderr.write(`e2e argocd: ${line}\n`);
 
@@ -450,6 +453,35 @@ describe("real Argo CD v3.6: the rollout on a loopback fleet", function () {
         for (const tenant of [HARDENED, REMOVED]) assert.deepStrictEqual(of("app-health-degraded", tenant), [], tenant);
         for (const r of events().filter((r) => r.json?.revision === release3 && r.json.event === "app-rollout-step-started")) {
             assert.ok(+r.at >= +windowEnd - 1000, `${r.json.tenant}: release 3's step-started at ${r.at.toISOString()}, while the window (until ${windowEnd.toISOString()}) held it`);
+        }
+    });
+
+    it("the fleet's AppProject admits only clusters scoped to it: an Application in it aimed at the hub's in-cluster is refused as not permitted, while every tenant's Application is admitted", async () => {
+        const name = "not-project-scoped";
+        const url = `/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/${name}`;
+        await request(hub(), "POST", "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications", {
+            apiVersion: "argoproj.io/v1alpha1",
+            kind: "Application",
+            metadata: { name, namespace: "argocd" },
+            spec: { project: projectName(E2E_STACK), source: { repoURL: repo.url, targetRevision: release1, path: "charts/voice-agent" }, destination: { server: IN_CLUSTER, namespace: AGENT_NS } },
+        });
+        try {
+            const refusal = `application destination server '${IN_CLUSTER}' and namespace '${AGENT_NS}' do not match any of the allowed destinations in project '${projectName(E2E_STACK)}'`;
+            let conditions: any[] = [];
+            await waitFor(`Argo CD to refuse ${name}`, async () => {
+                conditions = (await request(hub(), "GET", url)).status?.conditions ?? [];
+                return conditions.some((c) => c.type === "InvalidSpecError");
+            }, { attempts: 60, intervalMs: 1000 });
+            assert.deepStrictEqual(conditions.filter((c) => c.type === "InvalidSpecError").map((c) => c.message), [refusal]);
+            for (const app of (await listApplications(hub())).filter((a) => a.metadata.name !== name)) {
+                assert.deepStrictEqual((app.status?.conditions ?? []).filter((c: any) => c.type === "InvalidSpecError"), [], `${app.metadata.name} refused`);
+            }
+            // ...and the project lists no destination: Argo CD admits each tenant through its cluster Secret's `project`.
+            const project = await request(hub(), "GET", `/apis/argoproj.io/v1alpha1/namespaces/argocd/appprojects/${projectName(E2E_STACK)}`);
+            assert.deepStrictEqual([project.spec.destinations ?? [], project.spec.permitOnlyProjectScopedClusters], [[], true]);
+        } finally {
+            await request(hub(), "DELETE", url);
+            await waitFor(`${name} to be gone`, async () => (await getOrUndefined(hub(), url)) === undefined, { attempts: 60, intervalMs: 1000 });
         }
     });
 

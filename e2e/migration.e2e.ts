@@ -7,6 +7,7 @@
  * the tenant's admin kubeconfig.
  */
 import * as assert from "assert";
+import type { EngineEvent } from "@pulumi/pulumi/automation";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -96,8 +97,17 @@ describe("real engines: migrating a hub stack with in-hub bootstrap tenants to o
         });
         assert.ok(result.moved.length >= 5, `moved only ${result.moved.length} resources`);
 
-        const up = await now.stack.up({ onOutput: () => undefined });
+        const events: EngineEvent[] = [];
+        const up = await now.stack.up({ onOutput: () => undefined, onEvent: (e) => events.push(e) });
         const changes = up.summary.resourceChanges ?? {};
+        // The cluster Secrets gain `project` and the AppProject drops its per-tenant destinations for
+        // permitOnlyProjectScopedClusters: the engine begins the AppProject's update only once every
+        // Secret's update ended, so Argo CD never sees the new project with unscoped Secrets.
+        const secretsUpdated = events.filter((e) => e.resOutputsEvent?.metadata.op === "update" && /\$kubernetes:core\/v1:Secret::tenants-/.test(e.resOutputsEvent.metadata.urn));
+        const projectUpdate = events.find((e) => e.resourcePreEvent?.metadata.op === "update" && e.resourcePreEvent.metadata.type === "kubernetes:argoproj.io/v1alpha1:AppProject");
+        const steps = events.flatMap((e) => (e.resOutputsEvent ? [`${e.sequence} ${e.resOutputsEvent.metadata.op} ${e.resOutputsEvent.metadata.urn.split("::").pop()}`] : []));
+        assert.strictEqual(secretsUpdated.length, tenants.length, `cluster Secrets updated: ${secretsUpdated.length}; ${events.length} events, the steps: ${steps.join(", ")}`);
+        assert.ok(projectUpdate && secretsUpdated.every((e) => e.sequence < projectUpdate.sequence), "the AppProject's update began before a cluster Secret's ended (or was not an update)");
         // The creates: the TenantClusters component that now parents every cluster Secret, and the hub's
         // own CRDs (their ConfigGroup and its CRDs, taking over the chart's in place: e2e/crd-upgrade.e2e.ts).
         assert.ok(!changes.replace && changes.create === 2 + ARGOCD_CRD_FILES.length, `the hub's up after migration created or replaced: ${JSON.stringify(changes)}`);

@@ -363,7 +363,7 @@ export const registeredBeforeFailure = (err: unknown): CapturedResource[] | unde
 export const declaredResources = (evaluation: Pick<Evaluation, "resources">) => evaluation.resources.filter((r) => r.type !== STACK_RESOURCE_TYPE);
 
 /** Fields of an Argo CD cluster Secret that are not secret: the credentials are only in `config`. */
-const CLUSTER_SECRET_PUBLIC_FIELDS = ["name", "server", "namespaces", "clusterResources"];
+const CLUSTER_SECRET_PUBLIC_FIELDS = ["name", "server", "namespaces", "clusterResources", "project"];
 
 /**
  * Redacted inputs; an Argo CD cluster Secret's stringData is secret as a whole (it carries the

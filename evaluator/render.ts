@@ -8,6 +8,7 @@ import * as YAML from "yaml";
 import { stepMatches } from "../stacks/config";
 import type { MatchExpression } from "../stacks/config";
 import { type DeclaredObject, type Evaluation, ROOT, declaredObjects, evaluate, resourcesJson } from "./evaluate";
+import { destinationRefusal, registeredClusters } from "./app-project";
 import { chartAtRevision, uncommittedChartChanges } from "./chart-source";
 import { progress } from "./report";
 import { renderChart } from "./helm";
@@ -32,6 +33,8 @@ export interface GeneratedApp {
     tenant: string;
     step: number;
     application: Obj;
+    /** Why Argo CD would refuse its destination (not permitted in its AppProject); absent when admitted. */
+    refusal?: string;
     /** The agent chart rendered with the Application's Helm source. */
     objects: Obj[];
     waves: WaveEntry[];
@@ -94,11 +97,19 @@ export function expandTemplate(value: unknown, params: ClusterParams): unknown {
 
 const matchesSelector = (labels: Record<string, string>, selector: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
 
-/** The Applications the fleet's ApplicationSet generates, in rollout order, with their step. */
-export function generateApplications(objects: DeclaredObject[]): Array<{ tenant: string; step: number; application: Obj }> {
+/**
+ * The Applications the fleet's ApplicationSet generates, in rollout order, with their step, and
+ * why Argo CD would refuse one's destination (its AppProject's verdict, see app-project.ts).
+ */
+export function generateApplications(objects: DeclaredObject[]): Array<{ tenant: string; step: number; application: Obj; refusal?: string }> {
     const hub = objects.filter((o) => o.cluster === "hub").map((o) => o.object as Obj);
     const appSet = hub.find((o) => o.kind === "ApplicationSet");
     if (!appSet) return [];
+    const clusters = registeredClusters(hub);
+    const refusal = (application: Obj): string | undefined => {
+        const project = hub.find((o) => o.kind === "AppProject" && o.metadata?.name === application.spec.project);
+        return project ? destinationRefusal(project, clusters, application.spec.destination) : `application references project ${application.spec.project} which does not exist`;
+    };
     const selector: Record<string, string> = appSet.spec.generators[0].clusters.selector.matchLabels;
     const steps: Array<{ matchExpressions: MatchExpression[] }> = appSet.spec.strategy.rollingSync.steps;
     const apps = hub
@@ -114,7 +125,8 @@ export function generateApplications(objects: DeclaredObject[]): Array<{ tenant:
             const application: Obj = { apiVersion: "argoproj.io/v1alpha1", kind: "Application", ...(expandTemplate(appSet.spec.template, params) as Obj) };
             // First matching step wins; -1 means Argo CD would never sync it.
             const step = steps.findIndex((s) => stepMatches(s, application.metadata.labels ?? {}));
-            return { tenant: name, step, application };
+            const refused = refusal(application);
+            return { tenant: name, step, application, ...(refused ? { refusal: refused } : {}) };
         });
     return apps.sort((a, b) => (a.step === -1 ? Infinity : a.step) - (b.step === -1 ? Infinity : b.step) || a.tenant.localeCompare(b.tenant));
 }
@@ -152,7 +164,7 @@ export async function renderStack(stack: string, root: string = ROOT, options: R
         const rendered = await renderApplication(app.application, context);
         apps.push({ ...app, objects: rendered, waves: applyOrder(rendered) });
     }
-    const notes: string[] = [];
+    const notes: string[] = apps.filter((a) => a.refusal).map((a) => `Argo CD would refuse tenant ${a.tenant}'s Application and never sync it: ${a.refusal}.`);
     const source = generated[0]?.application.spec.source;
     const chart = source ? { revision: String(source.targetRevision), commit: chartAtRevision(source.targetRevision, source.path, context).commit } : undefined;
     if (source && !options.head && uncommittedChartChanges(context.repo, source.path)) {

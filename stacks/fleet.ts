@@ -6,7 +6,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import { ArgoCdHub, WEBHOOK_PATH } from "../components/argocd-hub";
-import { FleetRollout } from "../components/fleet-rollout";
+import { FleetRollout, projectName } from "../components/fleet-rollout";
 import { TenantClusters } from "../components/tenant-clusters";
 import type { FleetConfig } from "./config";
 import { healthCheckCmValues, loadHealthChecks } from "./health-checks";
@@ -28,6 +28,9 @@ export async function deployFleet(cfg: FleetConfig): Promise<FleetOutputs> {
         kubeconfig: cfg.hubKubeconfig,
         // A rotated hub kubeconfig must not replace Argo CD and every registration.
         clusterIdentifier: "hub",
+        // Without it the provider replaces (deletes, then recreates) a Secret whose data changes:
+        // a cluster Secret gaining `project`, or a new token, would vanish from Argo CD meanwhile.
+        enableSecretMutable: true,
     });
 
     const hub = new ArgoCdHub("argocd", {
@@ -45,7 +48,10 @@ export async function deployFleet(cfg: FleetConfig): Promise<FleetOutputs> {
         hubProvider,
         argocdNamespace: hub.namespace,
         fleet: cfg.stack,
+        project: projectName(cfg.stack),
     });
+    // The AppProject depends on every cluster Secret (see FleetRolloutArgs.clusterSecrets): declare them all first.
+    await clusters.registered;
 
     new FleetRollout("fleet", {
         fleet: cfg.stack,
@@ -59,9 +65,8 @@ export async function deployFleet(cfg: FleetConfig): Promise<FleetOutputs> {
         protect: cfg.protectRollout,
         provider: hubProvider,
         argocd: [hub.crds, hub.release],
+        clusterSecrets: [clusters],
     });
-
-    await clusters.registered;
     return {
         argocdUrl: hub.argocdUrl,
         argocdVersion: cfg.hub.argocdVersion,

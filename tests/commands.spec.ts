@@ -45,8 +45,8 @@ describe("npm run render and npm run plan", function () {
         const appSet = resources.find((r) => r.type === "kubernetes:argoproj.io/v1alpha1:ApplicationSet")!;
         assert.deepStrictEqual([appSet.protect, appSet.retainOnDelete], [true, true]);
         const cluster = resources.find((r) => r.name === "tenants-prod-acme-eu")!;
-        // Only the credentials (config) are secret; the cluster's name and server are shown.
-        assert.deepStrictEqual(cluster.inputs.stringData, { clusterResources: "false", config: REDACTED, name: "prod-acme-eu", namespaces: "voice-agent", server: "https://prod-acme-eu.k3s.agentfleet.example.net:6443" });
+        // Only the credentials (config) are secret; the cluster's name, server and project are shown.
+        assert.deepStrictEqual(cluster.inputs.stringData, { clusterResources: "false", config: REDACTED, name: "prod-acme-eu", namespaces: "voice-agent", project: "voice-agent-prod", server: "https://prod-acme-eu.k3s.agentfleet.example.net:6443" });
         assert.strictEqual(cluster.provider, "hub");
         assert.strictEqual(cluster.parent, "tenants");
         // The hub stack's only provider is the hub's (tenants are reached by their onboarding stacks).

@@ -5,6 +5,7 @@ import { TRIGGERS } from "../stacks/notifications";
 import { declaredObjects, evaluate } from "../evaluator/evaluate";
 import { validateObjects } from "./doubles/k8s-schema";
 import { renderChart } from "../evaluator/helm";
+import { IN_CLUSTER, destinationRefusal, registeredClusters } from "../evaluator/app-project";
 import { generateApplications } from "../evaluator/render";
 import { STACKS, type Obj, evaluated, key, objectsOf, rendered } from "./helpers";
 
@@ -93,16 +94,19 @@ describe("fleet rollout", () => {
                 }
             });
 
-            it("limits the AppProject to this repository, the tenants' agent namespaces and the chart's kinds", async () => {
+            it("limits the AppProject to this repository, the clusters scoped to it (no destination of its own) and the chart's kinds; Argo CD's rules admit every generated Application", async () => {
                 const ev = await evaluated(stack);
-                const project = (await hubObject(stack, "AppProject")).object.spec as Obj;
+                const project = (await hubObject(stack, "AppProject")).object as Obj;
                 const appSet = (await hubObject(stack, "ApplicationSet")).object.spec as Obj;
-                assert.deepStrictEqual(project.sourceRepos, [appSet.template.spec.source.repoURL]);
-                assert.deepStrictEqual(project.clusterResourceWhitelist, []);
-                assert.deepStrictEqual(project.namespaceResourceWhitelist, AGENT_CHART_KINDS);
+                assert.deepStrictEqual(project.spec.sourceRepos, [appSet.template.spec.source.repoURL]);
+                assert.deepStrictEqual(project.spec.clusterResourceWhitelist, []);
+                assert.deepStrictEqual(project.spec.namespaceResourceWhitelist, AGENT_CHART_KINDS);
+                assert.deepStrictEqual([project.spec.destinations, project.spec.permitOnlyProjectScopedClusters], [[], true]);
                 const secrets = declaredObjects(ev).filter((o) => (o.object.metadata as Obj).labels?.["argocd.argoproj.io/secret-type"] === "cluster");
-                const expected = secrets.map((s) => ({ server: (s.object.stringData as Obj).server, namespace: "voice-agent" }));
-                assert.deepStrictEqual([...project.destinations].sort((a, b) => a.server.localeCompare(b.server)), expected.sort((a, b) => a.server.localeCompare(b.server)));
+                assert.ok(secrets.length > 0 && secrets.every((s) => (s.object.stringData as Obj).project === project.metadata.name && (s.object.stringData as Obj).namespaces === "voice-agent"));
+                const apps = generateApplications(declaredObjects(ev));
+                assert.strictEqual(apps.length, secrets.length);
+                assert.deepStrictEqual(apps.filter((a) => a.refusal).map((a) => `${a.tenant}: ${a.refusal}`), []);
             });
 
             it("allows exactly the kinds the agent chart renders, in every environment", async () => {
@@ -158,6 +162,43 @@ describe("fleet rollout", () => {
         it("covers every env of a single-hub fleet", () => {
             const tenants = ["dev", "staging", "prod"].map((env) => ({ env }));
             assert.deepStrictEqual(effectiveSteps({ steps: [], tenants: tenants as never, emergencyRollout: true })[0].matchExpressions[0].values, ["dev", "prod", "staging"]);
+        });
+    });
+
+    describe("the AppProject admits only the clusters scoped to it (Argo CD's rules, as evaluator/app-project.ts models them)", () => {
+        const refusal = (server: string, namespace: string, project = "voice-agent-prod") => `application destination server '${server}' and namespace '${namespace}' do not match any of the allowed destinations in project '${project}'`;
+        const prodHub = async () => (await objectsOf("prod", { cluster: "hub" })).map((o) => o.object as Obj);
+        const projectOf = (hub: Obj[]) => hub.find((o) => o.kind === "AppProject")!;
+
+        it("refuses an Application in the fleet's project aimed at the hub's in-cluster, with Argo CD's message, and a tenant's namespace its cluster Secret does not list", async () => {
+            const hub = await prodHub();
+            const clusters = registeredClusters(hub);
+            assert.strictEqual(destinationRefusal(projectOf(hub), clusters, { server: IN_CLUSTER, namespace: "voice-agent" }), refusal(IN_CLUSTER, "voice-agent"));
+            const tenant = clusters[0].server;
+            assert.strictEqual(destinationRefusal(projectOf(hub), clusters, { server: tenant, namespace: "voice-agent" }), undefined);
+            assert.strictEqual(destinationRefusal(projectOf(hub), clusters, { server: tenant, namespace: "kube-system" }), refusal(tenant, "kube-system"));
+        });
+
+        for (const [what, project] of [["no project", undefined], ["another project", "voice-agent-staging"]] as const) {
+            it(`refuses the Application of a tenant whose cluster Secret carries ${what}, and only that one`, async () => {
+                const objects = declaredObjects(await evaluated("prod"));
+                const unscoped = objects.map((o) => {
+                    if ((o.object.metadata as Obj).name !== "cluster-prod-acme-eu") return o;
+                    const stringData = { ...(o.object.stringData as Obj), project };
+                    return { ...o, object: { ...o.object, stringData } };
+                });
+                const apps = generateApplications(unscoped);
+                const server = String((objects.find((o) => (o.object.metadata as Obj).name === "cluster-prod-acme-eu")!.object.stringData as Obj).server);
+                assert.deepStrictEqual(apps.filter((a) => a.refusal).map((a) => [a.tenant, a.refusal]), [["prod-acme-eu", refusal(server, "voice-agent")]]);
+            });
+        }
+
+        it("follows permitOnlyProjectScopedClusters: a `*` destination admits the in-cluster without it, and not with it", async () => {
+            const hub = await prodHub();
+            const anywhere = { ...projectOf(hub), spec: { ...projectOf(hub).spec, destinations: [{ server: "*", namespace: "*" }] } };
+            const clusters = registeredClusters(hub);
+            assert.strictEqual(destinationRefusal({ ...anywhere, spec: { ...anywhere.spec, permitOnlyProjectScopedClusters: false } }, clusters, { server: IN_CLUSTER, namespace: "voice-agent" }), undefined);
+            assert.strictEqual(destinationRefusal(anywhere, clusters, { server: IN_CLUSTER, namespace: "voice-agent" }), refusal(IN_CLUSTER, "voice-agent"));
         });
     });
 

@@ -2,6 +2,7 @@ import * as assert from "assert";
 import { AGENT_NAMESPACE_ANNOTATION, FLEET_LABEL, REGISTRATION_BATCH } from "../components/tenant-clusters";
 import { benchFleet } from "../commands/bench";
 import { SECRET_PREFIX, declaredObjects, declaredResources, evaluate, secretPaths } from "../evaluator/evaluate";
+import { generateApplications } from "../evaluator/render";
 import { type Obj, evaluated, key, objectsOf } from "./helpers";
 
 const clusterSecret = async (stack: string, tenant: string) => {
@@ -47,8 +48,10 @@ describe("tenant clusters", () => {
                 assert.ok(meta.labels.ring && meta.labels.region);
                 assert.strictEqual(meta.annotations[AGENT_NAMESPACE_ANNOTATION], "voice-agent");
                 const data = object.stringData as Obj;
-                assert.deepStrictEqual(Object.keys(data).sort(), ["clusterResources", "config", "name", "namespaces", "server"]);
+                assert.deepStrictEqual(Object.keys(data).sort(), ["clusterResources", "config", "name", "namespaces", "project", "server"]);
                 assert.strictEqual(data.name, tenant);
+                // Scoped to the fleet's AppProject: the only clusters that project admits.
+                assert.strictEqual(data.project, "voice-agent-dev");
                 assert.strictEqual(data.namespaces, "voice-agent");
                 assert.strictEqual(data.clusterResources, "false");
             });
@@ -82,6 +85,27 @@ describe("tenant clusters", () => {
             assert.ok(secrets.every((r) => r.type === "kubernetes:core/v1:Secret"));
         });
 
+        it("adds nothing to the AppProject: its spec is the same, byte for byte, for 10 and for 1,000 tenants, and every cluster Secret is scoped to it", async () => {
+            const projects: string[] = [];
+            for (const size of [10, 1000]) {
+                const objects = declaredObjects(await evaluate("bench", { config: benchFleet(size) }));
+                const project = objects.find((o) => o.object.kind === "AppProject")!.object as Obj;
+                projects.push(JSON.stringify(project.spec));
+                const secrets = objects.filter((o) => (o.object.metadata as Obj).labels?.["argocd.argoproj.io/secret-type"] === "cluster");
+                assert.strictEqual(secrets.length, size);
+                assert.deepStrictEqual([...new Set(secrets.map((o) => (o.object.stringData as Obj).project))], [project.metadata.name], `${size} tenants`);
+            }
+            assert.strictEqual(projects[1], projects[0]);
+        });
+
+        it("updates the AppProject only after every cluster Secret (it depends on each), so an existing hub's Secrets carry `project` before the project admits only scoped clusters", async () => {
+            const ev = await evaluate("bench", { config: benchFleet(REGISTRATION_BATCH + 7) });
+            const project = ev.resources.find((r) => r.type === "kubernetes:argoproj.io/v1alpha1:AppProject")!;
+            const secrets = ev.resources.filter((r) => r.parent === "tenants").map((r) => r.name);
+            assert.deepStrictEqual(secrets.filter((s) => !project.dependsOn.includes(s)), [], "cluster Secrets the AppProject does not wait for");
+            assert.strictEqual(secrets.length, REGISTRATION_BATCH + 7);
+        });
+
         it("keeps each cluster Secret's URN from when every tenant was its own TenantCluster component (an alias), so upgrading replaces no Secret", async () => {
             const ev = await evaluated("dev");
             for (const tenant of ["dev-acme", "dev-globex"]) {
@@ -113,8 +137,7 @@ describe("tenant clusters", () => {
                 },
             });
             assert.deepStrictEqual(ev.resources.filter((r) => r.name.includes("dev-acme")), []);
-            const project = declaredObjects(ev).find((o) => o.object.kind === "AppProject")!.object as Obj;
-            assert.ok(!JSON.stringify(project.spec.destinations).includes("dev-acme"));
+            assert.ok(!generateApplications(declaredObjects(ev)).some((a) => a.tenant === "dev-acme"), "dev-acme still gets an Application");
         });
     });
 });
