@@ -36,14 +36,12 @@ const HISTORY_DEPTH = 50;
  * `ref` that lists it: a removed tenant's server, to check its admin kubeconfig against.
  */
 export function lastListedEntry(root: string, fileName: string, ref: string, tenant: string): Record<string, unknown> | undefined {
-    for (let back = 0; back < HISTORY_DEPTH; back++) {
-        let text: string | undefined;
-        try {
-            text = committedStackFile(root, fileName, `${ref}~${back}`);
-        } catch {
-            return undefined; // no such commit: the history is shorter
-        }
-        const entry = tenantEntries(text ?? "").find((e) => e.name === tenant);
+    // One listing of the commits, then one read per commit (committedStackFile checks the repository and ref once more each time).
+    const commits = spawnSync("git", ["rev-list", "--first-parent", `--max-count=${HISTORY_DEPTH}`, ref], { cwd: root, encoding: "utf8" });
+    if (commits.error || commits.status !== 0) return undefined;
+    for (const commit of commits.stdout.split("\n").filter(Boolean)) {
+        const shown = spawnSync("git", ["show", `${commit}:./${fileName}`], { cwd: root, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+        const entry = tenantEntries(shown.status === 0 ? shown.stdout : "").find((e) => e.name === tenant);
         if (entry) return entry;
     }
     return undefined;
