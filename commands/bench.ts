@@ -47,8 +47,7 @@ export function benchFleet(tenants: number): Config {
     const rings = [...new Set(list.map((t) => t.ring))];
     return {
         "agentfleet:environment": "prod",
-        "agentfleet:hub": { domain: "argocd.bench.example.net", nodes: 3 },
-        "agentfleet:hubKubeconfig": secure("hub-kubeconfig"),
+        "agentfleet:hub": { server: "https://hub.bench.example.net:6443", domain: "argocd.bench.example.net", nodes: 3 },
         "agentfleet:deploy": { repoURL: "https://github.com/example-org/agentfleet.git", targetRevision: "HEAD" },
         "agentfleet:tenants": list,
         "agentfleet:tenantCredentials": credentials,

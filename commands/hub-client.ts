@@ -1,24 +1,23 @@
 /**
  * Read-only access to a stack's hub for the commands that read it live (status, promote): its
- * kubeconfig (--kubeconfig, $KUBECONFIG, or the stack's secret through `pulumi config get`; a
+ * kubeconfig (--kubeconfig, else $KUBECONFIG; its context must point at the stack's hub.server; a
  * client certificate or bearer token, CA from certificate-authority-data) parsed with `yaml`, and
  * JSON GETs over Node's https. Credentials stay in memory; every error names the server and never
  * the credential.
  */
-import { execFile } from "child_process";
 import * as fs from "fs";
 import * as https from "https";
 import * as path from "path";
 import { parse } from "yaml";
 import { AGENT_APP, ARGO_API } from "../components/fleet-rollout";
-import { PROJECT } from "../stacks/config";
+import { PROJECT, sameServer } from "../stacks/config";
 import { UserError } from "../evaluator/report";
-import { ROOT, readStackConfig } from "../evaluator/evaluate";
+import { readStackConfig } from "../evaluator/evaluate";
 import { userPath } from "./cli";
 
 export interface HubConnection {
     server: string;
-    /** Which kubeconfig this came from (a file path, or the stack's hubKubeconfig). */
+    /** Which kubeconfig this came from (a file path). */
     source: string;
     ca?: string;
     cert?: string;
@@ -29,8 +28,8 @@ export interface HubConnection {
 
 type Obj = Record<string, any>;
 
-/** Connection settings of the kubeconfig's current context. Throws UserError naming what is wrong (never a value). */
-export function parseKubeconfig(text: string, source: string): HubConnection {
+/** Connection settings of the kubeconfig's `contextName` (default: its current context). Throws UserError naming what is wrong (never a value). */
+export function parseKubeconfig(text: string, source: string, contextName?: string): HubConnection {
     let doc: Obj;
     try {
         doc = parse(text) ?? {};
@@ -39,7 +38,7 @@ export function parseKubeconfig(text: string, source: string): HubConnection {
     }
     if (typeof doc !== "object" || Array.isArray(doc)) throw new UserError(`the kubeconfig from ${source} is not a kubeconfig (no clusters, users, contexts)`);
     const named = (list: unknown, name: string | undefined): Obj | undefined => (Array.isArray(list) ? list.find((e: Obj) => e?.name === name) ?? (name === undefined ? list[0] : undefined) : undefined);
-    const contextName: string | undefined = doc["current-context"] || undefined;
+    contextName ??= doc["current-context"] || undefined;
     const context = named(doc.contexts, contextName)?.context;
     if (!context) throw new UserError(`the kubeconfig from ${source} has no ${contextName ? `context ${JSON.stringify(contextName)}` : "context"}`);
     const cluster = named(doc.clusters, context.cluster)?.cluster;
@@ -59,7 +58,7 @@ export function parseKubeconfig(text: string, source: string): HubConnection {
     };
     if (!connection.token && !(connection.cert && connection.key)) {
         const kind = user.exec ? "exec credential plugins" : user["auth-provider"] ? "auth providers" : user.username ? "basic auth" : "no credentials";
-        throw new UserError(`the kubeconfig from ${source} (user ${JSON.stringify(context.user)}) uses ${kind}; npm run status needs a client certificate or a bearer token, like the hubKubeconfig pulumi up uses`);
+        throw new UserError(`the kubeconfig from ${source} (user ${JSON.stringify(context.user)}) uses ${kind}; npm run status needs a client certificate or a bearer token`);
     }
     return connection;
 }
@@ -152,46 +151,35 @@ const apiMessage = (body: string): string => {
 // ---------------------------------------------------------------------------------------------
 // A stack's hub, as status and promote reach it
 
-/** The Argo CD namespace the stack configures (agentfleet:hub.namespace, default argocd). */
-export function hubNamespace(stack: string): string {
-    const hub = readStackConfig(stack).config[`${PROJECT}:hub`];
-    return (hub ? JSON.parse(hub).namespace : undefined) ?? "argocd";
+/** The stack's hub as its file configures it: namespace (default argocd), API server and kubeconfig context. */
+export function stackHub(stack: string): { namespace: string; server?: string; context?: string } {
+    const text = readStackConfig(stack).config[`${PROJECT}:hub`];
+    const hub = (text ? JSON.parse(text) : {}) as { namespace?: string; server?: string; context?: string };
+    return { namespace: hub.namespace ?? "argocd", ...(hub.server ? { server: hub.server } : {}), ...(hub.context ? { context: hub.context } : {}) };
 }
 
-const PULUMI_HINT = "pass --kubeconfig FILE (or set KUBECONFIG) with the hub's kubeconfig";
-
-/** The stack's hubKubeconfig through the Pulumi CLI, in memory only. */
-function pulumiHubKubeconfig(stack: string): Promise<string> {
-    const key = `${PROJECT}:hubKubeconfig`;
-    return new Promise((resolve, reject) => {
-        execFile("pulumi", ["config", "get", key, "--stack", stack], { cwd: ROOT, maxBuffer: 4 << 20, timeout: 60_000 }, (err, stdout, stderr) => {
-            if (!err) return resolve(stdout);
-            if ((err as NodeJS.ErrnoException).code === "ENOENT") return reject(new UserError(`no hub kubeconfig: the Pulumi CLI is not on PATH to read the stack's secret ${key}; ${PULUMI_HINT}, or install the Pulumi CLI`));
-            // Pulumi's own first error line (a missing passphrase, an unknown stack) says what is wrong; stdout is never shown.
-            const reason = String(stderr).split("\n").find((l) => l.trim() !== "")?.trim() ?? `exit ${err.code}`;
-            reject(new UserError(`could not read ${key} with \`pulumi config get ${key} --stack ${stack}\` (${reason}); set PULUMI_CONFIG_PASSPHRASE or log in to the stack's backend, or ${PULUMI_HINT}`));
-        });
-    });
-}
-
-/** The hub kubeconfig file the user named (--kubeconfig, else the first of $KUBECONFIG), absolute; undefined: read the stack's secret. */
+/** The hub kubeconfig file the user named (--kubeconfig, else the first of $KUBECONFIG), absolute; undefined when neither. */
 export function kubeconfigFile(flag: string | undefined): { file: string; source: string } | undefined {
     if (flag !== undefined) return { file: userPath(flag), source: userPath(flag) };
     const fromEnv = (process.env.KUBECONFIG ?? "").split(path.delimiter).find((f) => f !== "");
     return fromEnv === undefined ? undefined : { file: userPath(fromEnv), source: `$KUBECONFIG (${userPath(fromEnv)})` };
 }
 
-export async function hubConnection(stack: string, given: { file: string; source: string } | undefined): Promise<HubConnection> {
-    if (given !== undefined) {
-        let text: string;
-        try {
-            text = fs.readFileSync(given.file, "utf8");
-        } catch (err) {
-            throw new UserError(`cannot read the kubeconfig ${given.source} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-        }
-        return parseKubeconfig(text, given.source);
+/** The connection to `stack`'s hub through the given kubeconfig, refused unless its context points at the stack's hub.server. */
+export function hubConnection(stack: string, given: { file: string; source: string } | undefined): HubConnection {
+    if (given === undefined) throw new UserError(`no hub kubeconfig: pass --kubeconfig FILE or set KUBECONFIG to the kubeconfig of ${stack}'s hub (it is never in the stack file; docs/operations.md, "The hub's kubeconfig")`, 2);
+    let text: string;
+    try {
+        text = fs.readFileSync(given.file, "utf8");
+    } catch (err) {
+        throw new UserError(`cannot read the kubeconfig ${given.source} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
-    return parseKubeconfig(await pulumiHubKubeconfig(stack), `the stack's ${PROJECT}:hubKubeconfig`);
+    const hub = stackHub(stack);
+    const connection = parseKubeconfig(text, given.source, hub.context);
+    if (hub.server && !sameServer(connection.server, hub.server)) {
+        throw new UserError(`the kubeconfig from ${given.source} points at ${connection.server}, not at ${stack}'s hub ${hub.server} (${PROJECT}:hub.server); pass the kubeconfig of ${stack}'s hub`, 2);
+    }
+    return connection;
 }
 
 /** The fleet's ApplicationSet on the stack's hub and every Application in its namespace; a UserError without the ApplicationSet. */

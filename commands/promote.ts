@@ -10,10 +10,10 @@
 import * as fs from "fs";
 import * as path from "path";
 import { PROJECT } from "../stacks/config";
-import { type CommandSpec, requirePulumiCli, requireStack, runAsProgram, runCommand } from "./cli";
+import { type CommandSpec, requireStack, runAsProgram, runCommand } from "./cli";
 import { UserError } from "../evaluator/report";
 import { ROOT } from "../evaluator/evaluate";
-import { fleetApplications, hubConnection, hubNamespace, kubeconfigFile } from "./hub-client";
+import { fleetApplications, hubConnection, kubeconfigFile, stackHub } from "./hub-client";
 import { ownedApplications } from "./rollout-status";
 import { formatSoakVerdict, soakVerdict } from "./promotion-gate";
 import { CommandError, checkStack, setTargetRevision } from "../tenants/stack-file";
@@ -30,14 +30,14 @@ export const PROMOTE: CommandSpec = {
         "Then it sets agentfleet:deploy.targetRevision in Pulumi.<to>.yaml (review and commit it); --check only checks.",
         `Exit codes: 0 promoted (or --check passed, or already there), 1 error (hub unreachable, no ApplicationSet), 2 bad flags or config,`,
         `${EXIT_NOT_SOAKED} refused: a tenant is not at the revision, not Synced and Healthy, or has not soaked long enough (each named, with the time left).`,
-        "The from stack's hub kubeconfig: --kubeconfig, else $KUBECONFIG, else its secret agentfleet:hubKubeconfig through `pulumi config get`.",
+        "The from stack's hub kubeconfig: --kubeconfig, else $KUBECONFIG; its context must point at that stack's agentfleet:hub.server.",
     ].join("\n"),
     options: {
         to: { type: "string", value: "STACK", required: true, description: "the stack to promote to (its Pulumi.<STACK>.yaml has agentfleet:promotion)" },
         revision: { type: "string", value: "REV", description: "the revision to promote (default: the from stack's deploy.targetRevision; with --check: the to stack's)" },
         check: { type: "boolean", description: "only check that the revision has soaked; change no file (deploy.yml's gate)" },
         json: { type: "boolean", description: "print the verdict as JSON" },
-        kubeconfig: { type: "string", value: "FILE", description: "the from stack's hub kubeconfig (default: $KUBECONFIG, else its hubKubeconfig via the Pulumi CLI)" },
+        kubeconfig: { type: "string", value: "FILE", description: "the from stack's hub kubeconfig (default: $KUBECONFIG)" },
     },
     examples: ["npm run promote -- --to prod", "npm run promote -- --to prod --revision v1.4.2 --json", "npm run promote -- --to prod --check"],
 };
@@ -57,7 +57,6 @@ function loadStack(stack: string) {
 export function main(argv: string[]): Promise<number> {
     return runCommand(PROMOTE, argv, async (values) => {
         const kubeconfig = kubeconfigFile(values.kubeconfig as string | undefined);
-        if (kubeconfig === undefined) requirePulumiCli(`npm run promote without --kubeconfig FILE or $KUBECONFIG (it reads the from stack's secret ${PROJECT}:hubKubeconfig with \`pulumi config get\`)`);
         const to = requireStack(String(values.to));
         const target = loadStack(to);
         const rule = target.promotion;
@@ -72,7 +71,7 @@ export function main(argv: string[]): Promise<number> {
         const tenants = active.filter((t) => !t.paused).map((t) => t.name);
         if (tenants.length === 0) throw new UserError(`${rule.from} has no active tenant to soak ${revision} on; a promotion from it proves nothing`, EXIT_NOT_SOAKED);
 
-        const namespace = hubNamespace(rule.from);
+        const namespace = stackHub(rule.from).namespace;
         const hub = await hubConnection(rule.from, kubeconfig);
         const { appSet, applications } = await fleetApplications(hub, namespace, rule.from);
         const verdict = soakVerdict({ from: rule.from, to, revision, soak: rule.soak, soakSeconds: rule.soakSeconds, tenants, applications: ownedApplications(appSet, applications), now: new Date() });

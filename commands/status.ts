@@ -4,13 +4,12 @@
  * turns them into steps, tenants and what the active step waits for). `--watch` polls until every
  * Application is Synced and Healthy at the target revision (exit 0) or the rollout fails.
  *
- * The hub kubeconfig is the stack's secret agentfleet:hubKubeconfig, read with the Pulumi CLI
- * unless --kubeconfig or $KUBECONFIG names a file; it is kept in memory only.
+ * The hub kubeconfig is --kubeconfig's file, else $KUBECONFIG's, and must point at the stack's
+ * hub.server; it is kept in memory only.
  */
-import { PROJECT } from "../stacks/config";
-import { type CommandSpec, requirePulumiCli, requireStack, runAsProgram, runCommand } from "./cli";
+import { type CommandSpec, requireStack, runAsProgram, runCommand } from "./cli";
 import { UserError, progress } from "../evaluator/report";
-import { type HubConnection, fleetApplications, hubConnection, hubNamespace, kubeconfigFile } from "./hub-client";
+import { type HubConnection, fleetApplications, hubConnection, kubeconfigFile, stackHub } from "./hub-client";
 import { type RolloutStatus, formatRolloutStatus, rolloutStatus } from "./rollout-status";
 
 /** Exit codes beyond the usual 0 (complete / printed), 1 (error) and 2 (bad flags or config). */
@@ -24,7 +23,7 @@ export const STATUS: CommandSpec = {
         "(sync, health, revision, health message), the active step, what it waits for and for how long.",
         `Exit codes: 0 printed (with --watch: rollout complete), 1 error (hub unreachable, no ApplicationSet), 2 bad flags or config,`,
         `${EXIT_ROLLOUT_FAILED} rollout failed (--watch: an Application Degraded or its sync failed), ${EXIT_WATCH_TIMEOUT} --watch timed out.`,
-        "The hub kubeconfig: --kubeconfig, else $KUBECONFIG, else the stack's secret agentfleet:hubKubeconfig through `pulumi config get`.",
+        "The hub kubeconfig: --kubeconfig, else $KUBECONFIG; its context must point at the stack's agentfleet:hub.server.",
     ].join("\n"),
     options: {
         stack: { type: "string", value: "STACK", required: true, description: "stack whose rollout to show (a Pulumi.<STACK>.yaml in the project root)" },
@@ -32,7 +31,7 @@ export const STATUS: CommandSpec = {
         watch: { type: "boolean", description: "refresh until the rollout completes or fails" },
         interval: { type: "string", value: "SECONDS", default: "5", number: {}, description: "seconds between refreshes with --watch" },
         timeout: { type: "string", value: "SECONDS", default: "3600", number: {}, description: "give up watching after this many seconds" },
-        kubeconfig: { type: "string", value: "FILE", description: "the hub's kubeconfig (default: $KUBECONFIG, else the stack's hubKubeconfig via the Pulumi CLI)" },
+        kubeconfig: { type: "string", value: "FILE", description: "the hub's kubeconfig (default: $KUBECONFIG)" },
     },
     examples: ["npm run status -- --stack prod", "npm run status -- --stack prod --watch --timeout 1800", "npm run status -- --stack staging --json --kubeconfig hub.yaml"],
 };
@@ -86,11 +85,10 @@ async function watch(hub: HubConnection, namespace: string, stack: string, first
 export function main(argv: string[]): Promise<number> {
     return runCommand(STATUS, argv, async (values) => {
         const kubeconfig = kubeconfigFile(values.kubeconfig as string | undefined);
-        if (kubeconfig === undefined) requirePulumiCli(`npm run status without --kubeconfig FILE or $KUBECONFIG (it reads the stack's secret ${PROJECT}:hubKubeconfig with \`pulumi config get\`)`);
         const stack = requireStack(String(values.stack));
         const intervalS = values.interval as number;
         const timeoutS = values.timeout as number;
-        const namespace = hubNamespace(stack);
+        const namespace = stackHub(stack).namespace;
         const hub = await hubConnection(stack, kubeconfig);
         const status = await readStatus(hub, namespace, stack);
         if (!values.watch) {

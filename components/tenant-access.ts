@@ -97,6 +97,9 @@ export class TenantAccess extends pulumi.ComponentResource {
             `${name}-kubernetes`,
             {
                 context: args.context,
+                // "": the provider loads the run's KUBECONFIG. Unset, the SDK would store that file's
+                // path, a fresh temporary one each run, as a change of the provider at every run.
+                kubeconfig: "",
                 // Without it, a changed kubeconfig (or the kubeconfig input an earlier agentfleet gave
                 // it leaving) would replace the provider and every resource on the tenant.
                 clusterIdentifier: args.tenant,

@@ -50,7 +50,7 @@ describe("real engines: a hub whose CRDs the chart installed moves to the CRDs o
         legacy = checkoutAt(OLD_LAYOUT_COMMIT, path.join(runDir, "legacy"));
         withArgoCdCrds(legacy, engines);
         // Ten token tenants (a canary and nine main) on loopback servers nobody contacts: the hub stack declares only their cluster Secrets.
-        fs.writeFileSync(path.join(legacy, `Pulumi.${STACK}.yaml`), hubStackFile(10, fleet.hub.kubeconfig));
+        fs.writeFileSync(path.join(legacy, `Pulumi.${STACK}.yaml`), hubStackFile(10, { kubeconfig: fleet.hub.kubeconfig }));
     });
 
     after(async function () {
@@ -83,8 +83,11 @@ describe("real engines: a hub whose CRDs the chart installed moves to the CRDs o
         current = projectCopy();
         const crdsSource = withArgoCdCrds(current, engines);
         fs.copyFileSync(path.join(legacy, `Pulumi.${STACK}.yaml`), path.join(current, `Pulumi.${STACK}.yaml`));
-        const now = await pulumiStack(current, STACK, runDir, bins);
+        const now = await pulumiStack(current, STACK, runDir, bins, fleet!.hub.kubeconfigPath);
         await now.stack.setConfig("agentfleet:hub.crdsSource", { value: crdsSource }, true);
+        // The hub's kubeconfig leaves the configuration (docs/operations.md): the run's KUBECONFIG names it.
+        await now.stack.removeConfig("agentfleet:hubKubeconfig");
+        await now.stack.setConfig("agentfleet:hub.server", { value: fleet!.hub.server }, true);
         const up = await now.stack.up({ onOutput: () => undefined });
         const changes = up.summary.resourceChanges ?? {};
         assert.ok(!changes.replace && !changes.delete, `the upgrade replaced or deleted: ${JSON.stringify(changes)}`);

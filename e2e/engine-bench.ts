@@ -45,20 +45,23 @@ export function exampleCredential(tenant: string): { bearerToken: string; caData
     return { bearerToken: filler(950), caData: Buffer.from(`-----BEGIN CERTIFICATE-----\n${filler(1080)}\n-----END CERTIFICATE-----\n`).toString("base64") };
 }
 
+/** How a hub stack file reaches its hub: by hub.server (the run's KUBECONFIG), or, for a program of the earlier layout, by its hubKubeconfig. */
+export type HubAccess = { server: string } | { kubeconfig: string };
+
 /**
  * A hub stack file with `n` token tenants on (never contacted) loopback servers, every secret
  * encrypted; or, given `bootstrap` (tenant name -> its loopback server), those bootstrap tenants
  * instead, pending (no credential stored yet). `crdsSource`: the hub's hub.crdsSource (the argocd
  * engine's CRDs; unset, the provider would read them from GitHub).
  */
-export function hubStackFile(n: number, hubKubeconfig: string, bootstrap?: Map<string, string>, crdsSource?: string): string {
+export function hubStackFile(n: number, hub: HubAccess, bootstrap?: Map<string, string>, crdsSource?: string): string {
     const crypter = newPassphraseCrypter(EXAMPLE_PASSPHRASE);
     const names = bootstrap ? [...bootstrap.keys()] : Array.from({ length: n }, (_, i) => `bench-${String(i).padStart(5, "0")}`);
     const server = (name: string, i: number) => bootstrap?.get(name) ?? `https://127.0.0.${2 + Math.floor(i / 60000)}:${1025 + (i % 60000)}`;
     const config = {
         "agentfleet:environment": "dev",
-        "agentfleet:hub": { domain: "argocd.bench.example.net", chartRepository: "e2e/argo-cd-standin", loopbackTenants: true, ...(crdsSource ? { crdsSource } : {}) },
-        "agentfleet:hubKubeconfig": { secure: crypter.encrypt(hubKubeconfig) },
+        "agentfleet:hub": { ...("server" in hub ? { server: hub.server } : {}), domain: "argocd.bench.example.net", chartRepository: "e2e/argo-cd-standin", loopbackTenants: true, ...(crdsSource ? { crdsSource } : {}) },
+        ...("kubeconfig" in hub ? { "agentfleet:hubKubeconfig": { secure: crypter.encrypt(hub.kubeconfig) } } : {}),
         "agentfleet:deploy": { repoURL: "https://github.com/example-org/agentfleet.git", targetRevision: "HEAD" },
         "agentfleet:tenants": names.map((name, i) => ({ name, server: server(name, i), ring: i < names.length / 10 ? "canary" : "main", region: "loopback", credentials: bootstrap ? "bootstrap" : "token" })),
         "agentfleet:tenantCredentials": Object.fromEntries(
@@ -78,18 +81,17 @@ export function hubStackFile(n: number, hubKubeconfig: string, bootstrap?: Map<s
     return stringify({ encryptionsalt: crypter.encryptionSalt, config }, { lineWidth: 0 });
 }
 
-/** The floor: one provider and `n` Secrets with a similar payload, nothing else. */
-function floorProject(dir: string, n: number, hubKubeconfig: string): void {
+/** The floor: one provider (reading KUBECONFIG, as the hub's does) and `n` Secrets with a similar payload, nothing else. */
+function floorProject(dir: string, n: number): void {
     const crypter = newPassphraseCrypter(EXAMPLE_PASSPHRASE);
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, "Pulumi.yaml"), stringify({ name: "agentfleet-bench-floor", runtime: { name: "nodejs", options: { typescript: false } }, main: "index.js" }));
-    fs.writeFileSync(path.join(dir, "Pulumi.floor.yaml"), stringify({ encryptionsalt: crypter.encryptionSalt, config: { "agentfleet-bench-floor:kubeconfig": { secure: crypter.encrypt(hubKubeconfig) } } }));
+    fs.writeFileSync(path.join(dir, "Pulumi.floor.yaml"), stringify({ encryptionsalt: crypter.encryptionSalt, config: {} }));
     fs.writeFileSync(
         path.join(dir, "index.js"),
         `const pulumi = require("@pulumi/pulumi");
 const k8s = require("@pulumi/kubernetes");
-const cfg = new pulumi.Config();
-const provider = new k8s.Provider("hub", { kubeconfig: cfg.requireSecret("kubeconfig") });
+const provider = new k8s.Provider("hub", {});
 const ns = new k8s.core.v1.Namespace("floor", { metadata: { name: "floor" } }, { provider });
 const filler = (i, length) => ("example-only-t" + i + "-").padEnd(length, "x");
 for (let i = 0; i < ${n}; i++) {
@@ -121,12 +123,12 @@ export async function benchRealEngines(sizes: number[], log: (line: string) => v
         const crdsSource = withArgoCdCrds(project, engines);
         for (const n of sizes) {
             const stackName = `bench${n}`;
-            fs.writeFileSync(path.join(project, `Pulumi.${stackName}.yaml`), hubStackFile(n, fleet.hub.kubeconfig, undefined, crdsSource));
-            const hub = await pulumiStack(project, stackName, path.join(runDir, `hub-${n}`), bins);
+            fs.writeFileSync(path.join(project, `Pulumi.${stackName}.yaml`), hubStackFile(n, { server: fleet.hub.server }, undefined, crdsSource));
+            const hub = await pulumiStack(project, stackName, path.join(runDir, `hub-${n}`), bins, fleet.hub.kubeconfigPath);
             installProvider(hub.env, bins, project);
             const floorDir = path.join(runDir, `floor-${n}`);
-            floorProject(floorDir, n, fleet.hub.kubeconfig);
-            const floor = await pulumiStack(floorDir, "floor", path.join(runDir, `floor-state-${n}`), bins);
+            floorProject(floorDir, n);
+            const floor = await pulumiStack(floorDir, "floor", path.join(runDir, `floor-state-${n}`), bins, fleet.hub.kubeconfigPath);
             installProvider(floor.env, bins, project);
             const inline = await inlineHubStack(stackName, project, { envVars: hub.env, pulumiCommand: await PulumiCommand.get({ root: path.dirname(bins.pulumi) }) });
             // The local file backend rewrites the whole state after every step (quadratic: the floor's
@@ -187,9 +189,9 @@ export async function benchOnboarding(tenants: number, parallel: number, log: (l
     const project = projectCopy();
     try {
         await fleet.start();
-        fs.writeFileSync(path.join(project, "Pulumi.onboard.yaml"), hubStackFile(0, fleet.hub.kubeconfig, new Map(names.map((n) => [n, fleet.cluster(n).server]))));
+        fs.writeFileSync(path.join(project, "Pulumi.onboard.yaml"), hubStackFile(0, { server: fleet.hub.server }, new Map(names.map((n) => [n, fleet.cluster(n).server]))));
         const bins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
-        const hub = await pulumiStack(project, "onboard", path.join(runDir, "hub"), bins);
+        const hub = await pulumiStack(project, "onboard", path.join(runDir, "hub"), bins, fleet.hub.kubeconfigPath);
         installProvider(hub.env, bins, project);
         const engine = automationEngine({ hubStack: "onboard", root: project, env: hub.env, pulumiBin: bins.pulumi });
         const targets = names.map((name) => ({ name, kubeconfigFile: fleet.cluster(name).kubeconfigPath }));

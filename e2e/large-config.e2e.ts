@@ -35,10 +35,10 @@ describe(`real engines: a hub stack of ${TENANTS} tenants, its configuration ove
         await fleet.start();
         project = projectCopy();
         const crdsSource = withArgoCdCrds(project, engines);
-        const stackFile = hubStackFile(TENANTS, fleet.hub.kubeconfig, undefined, crdsSource);
+        const stackFile = hubStackFile(TENANTS, { server: fleet.hub.server }, undefined, crdsSource);
         fs.writeFileSync(path.join(project, `Pulumi.${STACK}.yaml`), stackFile);
         const bins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
-        run = await pulumiStack(project, STACK, runDir, bins);
+        run = await pulumiStack(project, STACK, runDir, bins, fleet.hub.kubeconfigPath);
         installProvider(run.env, bins, project);
     });
 

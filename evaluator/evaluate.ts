@@ -8,6 +8,7 @@
  * program exactly as under `pulumi up`, and a leak is a plain string search away.
  */
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
@@ -262,7 +263,7 @@ async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Eva
     const secretOutputs: string[] = [];
     const outputs = await pulumi.runtime.runInPulumiStack(async () => {
         try {
-            const result = await program();
+            const result = await withOfflineHubKubeconfig(stackConfig.config, program);
             for (const [name, value] of Object.entries((result ?? {}) as Record<string, unknown>)) {
                 if (pulumi.Output.isInstance(value) && (await pulumi.isSecret(value))) secretOutputs.push(name);
             }
@@ -303,6 +304,33 @@ function aliasText(alias: AliasMessage): string {
     if (alias.getUrn() || !spec) return alias.getUrn();
     const fields = { name: spec.getName(), type: spec.getType(), stack: spec.getStack(), project: spec.getProject(), parentUrn: spec.getParenturn(), noParent: spec.getNoparent() };
     return JSON.stringify(Object.fromEntries(Object.entries(fields).filter(([, v]) => v)));
+}
+
+/**
+ * Runs `program` with KUBECONFIG naming a stand-in kubeconfig of the stack's hub (hub.server,
+ * through hub.context if set), as a real run's KUBECONFIG names the hub's: offline, no cluster is
+ * contacted, and the program's check that the run reaches hub.server has its environment.
+ */
+async function withOfflineHubKubeconfig<T>(config: Record<string, string>, program: () => Promise<T>): Promise<T> {
+    let hub: { server?: unknown; context?: unknown } = {};
+    try {
+        hub = JSON.parse(config[`${PROJECT}:hub`] ?? "{}") ?? {};
+    } catch {
+        // An unparsable hub is the configuration's problem to report.
+    }
+    const context = typeof hub.context === "string" ? hub.context : "offline-hub";
+    const kubeconfig = { apiVersion: "v1", kind: "Config", clusters: [{ name: "hub", cluster: { server: String(hub.server ?? "") } }], contexts: [{ name: context, context: { cluster: "hub", user: "offline" } }], users: [{ name: "offline", user: {} }], "current-context": context };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-offline-hub-"));
+    const saved = process.env.KUBECONFIG;
+    try {
+        fs.writeFileSync(path.join(dir, "kubeconfig"), YAML.stringify(kubeconfig), { mode: 0o600 });
+        process.env.KUBECONFIG = path.join(dir, "kubeconfig");
+        return await program();
+    } finally {
+        if (saved === undefined) delete process.env.KUBECONFIG;
+        else process.env.KUBECONFIG = saved;
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
 }
 
 function loadProgram(root: string): () => Promise<unknown> {

@@ -48,6 +48,13 @@ export const GIT_WEBHOOK_PROVIDERS = ["github", "gitlab", "bitbucketserver", "go
 export type GitWebhookProvider = (typeof GIT_WEBHOOK_PROVIDERS)[number];
 
 export interface HubConfig {
+    /**
+     * The hub cluster's API server URL. The hub's kubeconfig is not configuration (a provider input
+     * is stored in state): each run reads it from KUBECONFIG, which must point at this server.
+     */
+    server: string;
+    /** The KUBECONFIG context naming the hub; unset: the kubeconfig's current context. */
+    context?: string;
     /** Host name Argo CD is served on; also the default notification link base. */
     domain: string;
     /** Namespace Argo CD is installed into. */
@@ -189,7 +196,6 @@ export interface FleetConfig {
     protectRollout: boolean;
     /** The soak gate `npm run promote` checks before this stack's targetRevision moves; none when unset. */
     promotion?: PromotionConfig;
-    hubKubeconfig: pulumi.Output<string>;
     tenantCredentials: pulumi.Output<Record<string, TenantCredential>>;
     notificationSecrets: pulumi.Output<NotificationSecrets>;
 }
@@ -206,7 +212,6 @@ export class ConfigError extends Error {
 export const CONFIG_KEYS: Record<string, { secret: boolean; required: boolean }> = {
     environment: { secret: false, required: true },
     hub: { secret: false, required: true },
-    hubKubeconfig: { secret: true, required: true },
     deploy: { secret: false, required: true },
     tenants: { secret: false, required: true },
     tenantCredentials: { secret: true, required: true },

@@ -7,11 +7,12 @@
  * shape (which credential fields are present) inside `apply`, and never copies a value out.
  */
 import * as pulumi from "@pulumi/pulumi";
-import * as YAML from "yaml";
 import { CONFIG_KEYS, ConfigError, type FleetConfig, type NotificationSecrets, PROJECT, type TenantCredential } from "./config-types";
+import { hubKubeconfigProblem } from "./hub-kubeconfig";
 import { type CredentialShape, type Plain, type RawConfig, type SecretShapes, validateConfig } from "./validate";
 
 export * from "./config-types";
+export * from "./hub-kubeconfig";
 export * from "./reader";
 export * from "./rollout-rules";
 export * from "./validate";
@@ -34,26 +35,6 @@ export function yamlErrorText(err: Error & { linePos?: Array<{ line: number; col
     const what = err.message.split("\n")[0].replace(/ at line \d+, column \d+:?\s*$/, "").replace(/:(\s.*)?$/, "");
     const at = err.linePos?.[0];
     return at ? `${what} at line ${at.line}, column ${at.col}` : what;
-}
-
-/**
- * Why `text` cannot be a kubeconfig, or undefined. The Kubernetes provider also takes a path to a
- * kubeconfig file, so a single string passes; a map must hold the clusters, contexts and users
- * lists. Never quotes the text: it holds credentials.
- */
-export function kubeconfigProblem(text: string): string | undefined {
-    const doc = YAML.parseDocument(text, { uniqueKeys: true });
-    if (doc.errors.length > 0) return yamlErrorText(doc.errors[0]);
-    let value: unknown;
-    try {
-        value = doc.toJS({ maxAliasCount: 100 });
-    } catch (err) {
-        return (err as Error).message.split("\n")[0];
-    }
-    if (typeof value === "string") return undefined;
-    if (!isPlainObject(value)) return "it is not a map with clusters, contexts and users";
-    const missing = ["clusters", "contexts", "users"].filter((list) => !Array.isArray(value[list]) || value[list].length === 0);
-    return missing.length > 0 ? `it has no ${missing.join(", no ")} (a kubeconfig lists clusters, contexts and users)` : undefined;
 }
 
 /**
@@ -101,14 +82,11 @@ export async function loadConfig(): Promise<FleetConfig> {
         const text = config.getSecret(key);
         return text && { text, value: text.apply((t) => parseConfigValue(key, t, [], true) ?? {}) };
     };
-    const hubKubeconfig = config.getSecret("hubKubeconfig");
     const tenantCredentials = secretObject("tenantCredentials");
     const notificationSecrets = secretObject("notificationSecrets");
     const structuredShape = async <U>(key: string, entry: ReturnType<typeof secretObject>, shape: (v: unknown) => U): Promise<U | undefined> =>
         entry ? shapeOf(entry.text, (t) => shape(parseConfigValue(key, t, problems, true))) : undefined;
     const secrets: SecretShapes = {
-        hubKubeconfig: hubKubeconfig ? await shapeOf(hubKubeconfig, (v) => typeof v === "string" && v.trim() !== "") : false,
-        hubKubeconfigProblem: hubKubeconfig ? await shapeOf(hubKubeconfig, (v) => (typeof v === "string" && v.trim() !== "" ? kubeconfigProblem(v) : undefined)) : undefined,
         tenantCredentials: await structuredShape("tenantCredentials", tenantCredentials, credentialShape),
         notificationSecrets: await structuredShape("notificationSecrets", notificationSecrets, notificationSecretsShape),
     };
@@ -119,10 +97,12 @@ export async function loadConfig(): Promise<FleetConfig> {
         if (!(err instanceof ConfigError)) throw err;
         problems.push(...err.problems);
     }
+    // Only a valid configuration names the hub to check the run's kubeconfig against.
+    const unreachable = plain && problems.length === 0 ? hubKubeconfigProblem(plain.stack, plain.hub, process.env) : undefined;
+    if (unreachable) problems.push(unreachable);
     if (problems.length > 0 || !plain) throw new ConfigError(problems);
     return {
         ...plain,
-        hubKubeconfig: hubKubeconfig!,
         tenantCredentials: tenantCredentials!.value as pulumi.Output<Record<string, TenantCredential>>,
         notificationSecrets: (notificationSecrets?.value ?? pulumi.secret({})) as pulumi.Output<NotificationSecrets>,
     };

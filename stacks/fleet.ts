@@ -25,8 +25,12 @@ export interface FleetOutputs {
 /** Declares the whole stack. Call only with a configuration that `loadConfig` validated. */
 export async function deployFleet(cfg: FleetConfig): Promise<FleetOutputs> {
     const hubProvider = new k8s.Provider("hub", {
-        kubeconfig: cfg.hubKubeconfig,
-        // A rotated hub kubeconfig must not replace Argo CD and every registration.
+        // No kubeconfig (an input is stored in state): "" makes the provider load the run's KUBECONFIG,
+        // which loadConfig checked points at hub.server. Left unset, the SDK would store KUBECONFIG's
+        // path, which differs from machine to machine and would show as a change in every preview.
+        kubeconfig: "",
+        ...(cfg.hub.context !== undefined ? { context: cfg.hub.context } : {}),
+        // A rotated hub kubeconfig (or the kubeconfig input leaving) must not replace Argo CD and every registration.
         clusterIdentifier: "hub",
         // Without it the provider replaces (deletes, then recreates) a Secret whose data changes:
         // a cluster Secret gaining `project`, or a new token, would vanish from Argo CD meanwhile.

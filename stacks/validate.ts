@@ -46,14 +46,17 @@ export type RawConfig = Partial<Record<keyof typeof CONFIG_KEYS, unknown>>;
 export type CredentialShape = Record<string, string[]>;
 
 export interface SecretShapes {
-    hubKubeconfig: boolean;
-    /** Why the hub kubeconfig cannot be read (kubeconfigProblem), if it cannot. */
-    hubKubeconfigProblem?: string;
     tenantCredentials?: CredentialShape | "not-an-object";
     notificationSecrets?: string[] | "not-an-object";
 }
 
-export type Plain = Omit<FleetConfig, "hubKubeconfig" | "tenantCredentials" | "notificationSecrets">;
+export type Plain = Omit<FleetConfig, "tenantCredentials" | "notificationSecrets">;
+
+/** Keys agentfleet no longer reads, with what to do instead. */
+export const RETIRED_KEYS: Record<string, (stack: string) => string> = {
+    hubKubeconfig: (stack) =>
+        `is no longer configuration: as the hub provider's input it was stored in the stack's state. Move it out of Pulumi.${stack}.yaml: \`(umask 077; pulumi config get hubKubeconfig --stack ${stack} > hub-${stack}.kubeconfig)\`, set agentfleet:hub.server to the API server URL it names, then \`pulumi config rm hubKubeconfig --stack ${stack}\`; every run then reads the hub's kubeconfig from KUBECONFIG (KUBECONFIG=hub-${stack}.kubeconfig pulumi up; in CI, the secret docs/operations.md names)`,
+};
 
 /**
  * hub.gitWebhook: `{provider}`, one of the git hosts that share a secret with Argo CD. Bitbucket
@@ -69,6 +72,26 @@ function gitWebhookOf(r: Reader, key: string, value: unknown): { gitWebhook?: { 
     }
     const provider = r.string(`${key}.provider`, raw.provider, expected, new RegExp(`^(${GIT_WEBHOOK_PROVIDERS.join("|")})$`));
     return provider ? { gitWebhook: { provider: provider as GitWebhookProvider } } : {};
+}
+
+/**
+ * hub.server: the hub's API server, an https URL without credentials, query or fragment
+ * (loopback is fine: the runner may reach the hub through a tunnel). Returned without a trailing slash.
+ */
+function hubServerOf(r: Reader, key: string, value: unknown): string {
+    const text = r.string(key, value, "an https URL such as https://hub.example.net:6443");
+    if (text === undefined) return "";
+    let url: URL;
+    try {
+        url = new URL(text);
+    } catch {
+        r.problem(key, `is not a URL; expected https://<host>:<port>`);
+        return "";
+    }
+    if (url.protocol !== "https:") r.problem(key, "must use https (the Kubernetes API server speaks TLS)");
+    if (url.username || url.password) r.problem(key, "must not carry credentials (user:password@): the kubeconfig in KUBECONFIG holds them");
+    if (url.search || url.hash) r.problem(key, "must not have a query or fragment; expected https://<host>:<port>");
+    return text.replace(/\/+$/, "");
 }
 
 /**
@@ -148,20 +171,22 @@ function agentSettings(r: Reader, deployRaw: Record<string, unknown>, chartPath:
 export function validateConfig(stack: string, raw: RawConfig, secrets: SecretShapes, unknownKeys: string[] = []): Plain {
     const r = new Reader();
     const k = (key: string) => `${PROJECT}:${key}`;
-    for (const key of unknownKeys) r.problem(k(key), `unknown configuration key${suggestion(key, Object.keys(CONFIG_KEYS))}; agentfleet reads ${Object.keys(CONFIG_KEYS).join(", ")}`);
+    for (const key of unknownKeys.filter((key) => key in RETIRED_KEYS)) r.problem(k(key), RETIRED_KEYS[key](stack));
+    for (const key of unknownKeys.filter((key) => !(key in RETIRED_KEYS))) r.problem(k(key), `unknown configuration key${suggestion(key, Object.keys(CONFIG_KEYS))}; agentfleet reads ${Object.keys(CONFIG_KEYS).join(", ")}`);
     for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
         if (spec.required && !spec.secret && (raw as Record<string, unknown>)[key] === undefined) r.problem(k(key), "is required (see docs/configuration.md)");
     }
-    if (!secrets.hubKubeconfig) r.problem(k("hubKubeconfig"), "is required: the hub cluster's kubeconfig, set with `pulumi config set --secret hubKubeconfig < hub.yaml`");
-    else if (secrets.hubKubeconfigProblem) r.problem(k("hubKubeconfig"), `is not a valid kubeconfig: ${secrets.hubKubeconfigProblem}; store the file as it is with \`pulumi config set --secret hubKubeconfig < hub.yaml\``);
 
     const environment = r.string(k("environment"), raw.environment, "a DNS label such as dev, staging or prod", DNS_LABEL) ?? "invalid";
 
     // Hub
-    const hubRaw = r.object(k("hub"), raw.hub, ["domain", "namespace", "chartVersion", "chartRepository", "argocdVersion", "ha", "controllerShards", "nodes", "syncTimeout", "loopbackTenants", "gitWebhook", "crdsSource"]) ?? {};
+    const hubRaw = r.object(k("hub"), raw.hub, ["server", "context", "domain", "namespace", "chartVersion", "chartRepository", "argocdVersion", "ha", "controllerShards", "nodes", "syncTimeout", "loopbackTenants", "gitWebhook", "crdsSource"]) ?? {};
     const loopbackTenants = r.boolean(`${k("hub")}.loopbackTenants`, hubRaw.loopbackTenants) ?? false;
     const chartRepository = chartRepositoryOf(r, `${k("hub")}.chartRepository`, hubRaw.chartRepository);
     if (raw.hub !== undefined) r.required(`${k("hub")}.domain`, hubRaw.domain, "the host name Argo CD is served on");
+    if (raw.hub !== undefined) r.required(`${k("hub")}.server`, hubRaw.server, "the hub cluster's API server URL, as the kubeconfig in KUBECONFIG names it, e.g. https://hub.example.net:6443");
+    const hubServer = hubServerOf(r, `${k("hub")}.server`, hubRaw.server);
+    const hubContext = r.string(`${k("hub")}.context`, hubRaw.context, "the name of the KUBECONFIG context of the hub (a non-empty string)", /^\S+$/);
     // The version is the image tag: "3.4.7" names no image, and the hub would sit in ImagePullBackOff.
     const argocdVersionKey = `${k("hub")}.argocdVersion`;
     const unprefixed = typeof hubRaw.argocdVersion === "string" && SEMVER.test(hubRaw.argocdVersion) && !V_TAG.test(hubRaw.argocdVersion);
@@ -448,6 +473,8 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
 
     const shardsRaw = r.integer(`${k("hub")}.controllerShards`, hubRaw.controllerShards, 1, 50);
     const hub: HubConfig = {
+        server: hubServer,
+        ...(hubContext !== undefined ? { context: hubContext } : {}),
         domain: hubDomain,
         namespace: r.string(`${k("hub")}.namespace`, hubRaw.namespace, "a namespace name (DNS label)", DNS_LABEL) ?? "argocd",
         chartVersion: r.string(`${k("hub")}.chartVersion`, hubRaw.chartVersion, "a chart version such as 10.1.1", SEMVER) ?? DEFAULT_CHART_VERSION,

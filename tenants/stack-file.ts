@@ -188,7 +188,6 @@ export function checkStack(stack: string, stackText: string, root: string, pendi
     const credentials = secretObject("tenantCredentials");
     const notificationSecrets = secretObject("notificationSecrets");
     const secrets: SecretShapes = {
-        hubKubeconfig: (config[`${PROJECT}:hubKubeconfig`] ?? "").startsWith(SECRET_PREFIX),
         tenantCredentials: credentials === undefined ? undefined : credentialShape(credentials),
         notificationSecrets: notificationSecrets === undefined ? undefined : notificationSecretsShape(notificationSecrets),
     };

@@ -1,5 +1,9 @@
 import * as assert from "assert";
-import { ConfigError, controllerShardsFor, hasRollingSyncFix, isLoopbackHost, kubeconfigProblem, parseMaxUpdate, stepMatches, validateConfig } from "../stacks/config";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as YAML from "yaml";
+import { ConfigError, controllerShardsFor, hasRollingSyncFix, isLoopbackHost, hubKubeconfigProblem, parseMaxUpdate, stepMatches, validateConfig } from "../stacks/config";
 import { evaluate } from "../evaluator/evaluate";
 import { assertProblem, configProblems, key } from "./helpers";
 
@@ -219,31 +223,66 @@ describe("configuration rules", () => {
     });
 });
 
-describe("the hub kubeconfig", () => {
-    // Line 7 is indented one column short of its siblings (BAD_INDENT in the yaml library).
+describe("the hub's kubeconfig: the run's KUBECONFIG, checked against hub.server", () => {
+    const HUB = "https://hub.example.net:6443";
     const TOKEN = "hub-admin-token-not-for-errors";
-    const BAD_INDENT = ["apiVersion: v1", "kind: Config", "clusters:", "  - name: hub", "    cluster:", "      server: https://hub.example.net:6443", "     certificate-authority-data: Q0EK", "users:", `  - {name: admin, user: {token: ${TOKEN}}}`].join("\n");
+    let dir: string;
+    before(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-hub-kubeconfig-"))));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    /** A kubeconfig file with one context per server, the first current. */
+    const kubeconfig = (name: string, contexts: Record<string, string>): string => {
+        const file = path.join(dir, name);
+        const entries = Object.entries(contexts);
+        fs.writeFileSync(
+            file,
+            YAML.stringify({
+                apiVersion: "v1",
+                kind: "Config",
+                clusters: entries.map(([c, server]) => ({ name: c, cluster: { server } })),
+                contexts: entries.map(([c]) => ({ name: c, context: { cluster: c, user: "admin" } })),
+                users: [{ name: "admin", user: { token: TOKEN } }],
+                "current-context": entries[0][0],
+            }),
+        );
+        return file;
+    };
 
-    it("that is not valid YAML is named by its key, with the YAML message and line, not the library's code or the text", () => {
-        const problem = kubeconfigProblem(BAD_INDENT);
-        assert.strictEqual(problem, "All mapping items must start at the same column at line 7, column 1");
+    it("passes when the current context (or hub.context) points at hub.server, a trailing slash aside", () => {
+        assert.strictEqual(hubKubeconfigProblem("prod", { server: HUB }, { KUBECONFIG: kubeconfig("hub", { hub: `${HUB}/` }) }), undefined);
+        const two = kubeconfig("two", { staging: "https://hub.staging.example.net:6443", prod: HUB });
+        assert.strictEqual(hubKubeconfigProblem("prod", { server: HUB, context: "prod" }, { KUBECONFIG: two }), undefined);
+    });
+
+    it("refuses another cluster's context, naming both servers and the keys, never a credential", () => {
+        const two = kubeconfig("staging-first", { staging: "https://hub.staging.example.net:6443", prod: HUB });
+        const problem = hubKubeconfigProblem("prod", { server: HUB }, { KUBECONFIG: two }) ?? "";
+        assert.match(problem, /^agentfleet:hub\.server: the kubeconfig in KUBECONFIG \(.*staging-first\) points context "staging" at https:\/\/hub\.staging\.example\.net:6443, not at Pulumi\.prod\.yaml's hub https:\/\/hub\.example\.net:6443; nothing was touched/);
+        assert.match(problem, /agentfleet:hub\.context/);
+        assert.ok(!problem.includes(TOKEN), problem);
+    });
+
+    it("merges the files KUBECONFIG lists as client-go does: the first file defining a name, and the first current-context, win", () => {
+        const first = kubeconfig("first", { hub: HUB });
+        const second = kubeconfig("second", { hub: "https://elsewhere.example.net:6443", other: "https://other.example.net:6443" });
+        assert.strictEqual(hubKubeconfigProblem("prod", { server: HUB }, { KUBECONFIG: [first, second].join(path.delimiter) }), undefined);
+        assert.match(hubKubeconfigProblem("prod", { server: HUB }, { KUBECONFIG: [second, first].join(path.delimiter) }) ?? "", /points context "hub" at https:\/\/elsewhere/);
+    });
+
+    it("refuses a missing kubeconfig, and a hub.context the kubeconfig lacks, saying what to do", () => {
+        assert.match(hubKubeconfigProblem("prod", { server: HUB }, { KUBECONFIG: path.join(dir, "absent") }) ?? "", /^agentfleet:hub\.server: no kubeconfig to reach the hub https:\/\/hub\.example\.net:6443: KUBECONFIG \(.*absent\) does not exist; run with KUBECONFIG naming the hub's kubeconfig file/);
+        assert.match(hubKubeconfigProblem("prod", { server: HUB }, { HOME: dir }) ?? "", /\.kube\/config \(KUBECONFIG is not set\) does not exist/);
+        assert.match(hubKubeconfigProblem("prod", { server: HUB, context: "prod-hub" }, { KUBECONFIG: kubeconfig("one", { hub: HUB }) }) ?? "", /^agentfleet:hub\.context: the kubeconfig in KUBECONFIG .* has no context "prod-hub" \(contexts: hub\)/);
+    });
+
+    it("a stack file still holding hubKubeconfig is refused, saying how to move it out", () => {
         let problems: string[] = [];
         try {
-            validateConfig("dev", {}, { hubKubeconfig: true, hubKubeconfigProblem: problem });
+            validateConfig("prod", {}, {}, ["hubKubeconfig"]);
         } catch (err) {
             assert.ok(err instanceof ConfigError, String(err));
             problems = err.problems;
         }
-        assertProblem(problems, "agentfleet:hubKubeconfig", "is not a valid kubeconfig: All mapping items must start at the same column at line 7", "pulumi config set --secret hubKubeconfig");
-        const reported = problems.filter((p) => p.startsWith("agentfleet:hubKubeconfig:")).join("\n");
-        assert.ok(!reported.includes("BAD_INDENT") && !reported.includes("Q0EK") && !reported.includes(TOKEN) && !/:\s*$/.test(reported), reported);
-    });
-
-    it("must list clusters, contexts and users when it is a map; a single string is a path the provider reads", () => {
-        assert.strictEqual(kubeconfigProblem("apiVersion: v1\nkind: Config\nclusters: []\n"), "it has no clusters, no contexts, no users (a kubeconfig lists clusters, contexts and users)");
-        assert.strictEqual(kubeconfigProblem("- a\n- b\n"), "it is not a map with clusters, contexts and users");
-        assert.strictEqual(kubeconfigProblem("/home/ops/.kube/hub.yaml"), undefined);
-        assert.strictEqual(kubeconfigProblem(BAD_INDENT.replace("     certificate", "      certificate").replace("users:", "contexts: [{name: hub, context: {cluster: hub, user: admin}}]\nusers:")), undefined);
+        assertProblem(problems, "agentfleet:hubKubeconfig", "is no longer configuration", "pulumi config get hubKubeconfig --stack prod > hub-prod.kubeconfig", "pulumi config rm hubKubeconfig --stack prod", "KUBECONFIG=hub-prod.kubeconfig");
     });
 });
 

@@ -27,7 +27,7 @@ function problemsOfFleet(count: number, edit: (tenants: Tenant[]) => void = () =
     edit(tenants);
     const credentials = Object.fromEntries(tenants.map((t) => [t.name, ["bearerToken", "caData"]]));
     try {
-        validateConfig("bench", raw, { hubKubeconfig: true, tenantCredentials: credentials, notificationSecrets: ["slackToken"] });
+        validateConfig("bench", raw, { tenantCredentials: credentials, notificationSecrets: ["slackToken"] });
         return [];
     } catch (err) {
         assert.ok(err instanceof ConfigError, String(err));

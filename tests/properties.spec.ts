@@ -123,7 +123,7 @@ function drawFleet(g: Gen, minTenants: number, maxTenants: number): Fleet {
         });
     }
 
-    const hub: Obj = { domain: `argocd.${environment}.${zone}` };
+    const hub: Obj = { server: `https://hub.${environment}.${zone}:6443`, domain: `argocd.${environment}.${zone}` };
     if (g(fc.boolean)) hub.argocdVersion = g(fc.constantFrom, "v3.4.7", "v3.4.12", "v3.5.1", "v3.6.0", "v3.6.4", "v4.0.0");
     if (g(fc.boolean)) hub.chartVersion = g(fc.constantFrom, "10.1.1", "10.2.0");
     if (g(fc.integer, { min: 0, max: 3 }) === 0) hub.namespace = g(dnsLabel, 15);
@@ -154,7 +154,6 @@ function drawFleet(g: Gen, minTenants: number, maxTenants: number): Fleet {
     const config: Config = {
         "agentfleet:environment": environment,
         "agentfleet:hub": hub,
-        "agentfleet:hubKubeconfig": secure("hub-kubeconfig"),
         "agentfleet:deploy": deploy,
         "agentfleet:tenants": tenants,
         "agentfleet:tenantCredentials": credentials,

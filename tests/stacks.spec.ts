@@ -105,9 +105,9 @@ describe("every committed stack", () => {
             });
 
             // That they also wait for Argo CD's CRDs, which the hub applies itself: tests/argocd-crds.spec.ts.
-            it("reads the hub kubeconfig as a secret and pins the provider's cluster identity", async () => {
+            it("gives the hub's provider no kubeconfig (the run's KUBECONFIG, never state) and pins its cluster identity", async () => {
                 const hub = resourceOf(await evaluated(stack), "pulumi:providers:kubernetes", "hub");
-                assert.deepStrictEqual(secretPaths(hub.inputs), ["kubeconfig"]);
+                assert.strictEqual(hub.inputs.kubeconfig, "", "the provider's kubeconfig input is stored in state: it must be empty (the run's KUBECONFIG)");
                 assert.strictEqual(hub.inputs.clusterIdentifier, "hub");
             });
 

@@ -11,7 +11,7 @@ import * as https from "https";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { certificateProblem, hubGet, parseKubeconfig } from "../commands/hub-client";
+import { certificateProblem, hubConnection, hubGet, parseKubeconfig } from "../commands/hub-client";
 import { validateObjects } from "./doubles/k8s-schema";
 import { formatRolloutStatus, rolloutStatus } from "../commands/rollout-status";
 import { type AppState, type Obj, applicationStatus, clusterParams, generatedApplication, objectsOf, rollingSyncEntry } from "./helpers";
@@ -202,6 +202,23 @@ describe("npm run status: the hub connection", () => {
         assert.strictEqual(parseKubeconfig(kubeconfig({ token: "tok-123" }), "test").token, "tok-123");
         const cert = parseKubeconfig(kubeconfig({ "client-certificate-data": Buffer.from("CERT").toString("base64"), "client-key-data": Buffer.from("KEY").toString("base64") }), "test");
         assert.deepStrictEqual([cert.server, cert.ca, cert.cert, cert.key], ["https://127.0.0.1:1", "CA", "CERT", "KEY"]);
+    });
+
+    it("reaches only the stack's hub: a kubeconfig pointing elsewhere is refused, and none at all names --kubeconfig and KUBECONFIG", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-status-"));
+        try {
+            const file = path.join(dir, "hub.yaml");
+            fs.writeFileSync(file, kubeconfig({ token: "tok-elsewhere-1" }));
+            assert.throws(
+                () => hubConnection("dev", { file, source: file }),
+                (err: Error) => err.message === `the kubeconfig from ${file} points at https://127.0.0.1:1, not at dev's hub https://hub.dev.agentfleet.example.net:6443 (agentfleet:hub.server); pass the kubeconfig of dev's hub`,
+            );
+            fs.writeFileSync(file, kubeconfig({ token: "tok-dev-1" }).replace("https://127.0.0.1:1", "https://hub.dev.agentfleet.example.net:6443/"));
+            assert.strictEqual(hubConnection("dev", { file, source: file }).token, "tok-dev-1");
+            assert.throws(() => hubConnection("dev", undefined), (err: Error) => err.message.startsWith("no hub kubeconfig: pass --kubeconfig FILE or set KUBECONFIG to the kubeconfig of dev's hub"));
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 
     it("refuses exec credential plugins clearly, without echoing the kubeconfig", () => {

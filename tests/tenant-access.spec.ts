@@ -20,7 +20,9 @@ describe("a tenant's onboarding stack (TenantAccess)", () => {
         const providers = ev.resources.filter((r) => r.type === "pulumi:providers:kubernetes");
         assert.deepStrictEqual(providers.map((p) => p.name), ["acme-kubernetes"]);
         // Provider inputs are stored in the stack's state: the admin kubeconfig must not be one.
-        assert.deepStrictEqual(Object.keys(providers[0].inputs).sort(), ["clusterIdentifier", "context", "deleteUnreachable"]);
+        assert.deepStrictEqual(Object.keys(providers[0].inputs).sort(), ["clusterIdentifier", "context", "deleteUnreachable", "kubeconfig"]);
+        // Empty: the provider loads the run's KUBECONFIG (unset, the SDK would store that temporary file's path).
+        assert.strictEqual(providers[0].inputs.kubeconfig, "");
         assert.deepStrictEqual(secretPaths(providers[0].inputs), []);
         assert.strictEqual(providers[0].inputs.context, ONBOARDING_CONTEXT);
         assert.strictEqual(providers[0].inputs.clusterIdentifier, "acme");

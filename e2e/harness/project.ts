@@ -2,8 +2,8 @@
  * The e2e stack on the loopback fleet: a scratch copy of the project (the committed files, one git
  * commit on main, node_modules shared), the argo-cd stand-in chart completed with chart 10.1.1's CRDs
  * (the hub's own, the engine's version, come from hub.crdsSource),
- * and the stack's example secrets replaced by the fleet's real credentials: the hub's kubeconfig
- * and a token tenant's pre-issued token through the real CLI, and the bootstrap tenant's through
+ * and the stack's example secrets replaced by the fleet's real credentials: a token tenant's
+ * pre-issued token through the real CLI (the hub's kubeconfig is every run's KUBECONFIG, hub.server its address), and the bootstrap tenant's through
  * agentfleet's own onboarding (`npm run tenant -- bootstrap`'s code: an onboarding stack per tenant).
  */
 import { execFileSync } from "child_process";
@@ -147,10 +147,10 @@ export async function startWorld(runDir: string, options: WorldOptions = {}): Pr
     const crdsSource = withArgoCdCrds(project, engines);
 
     const bins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
-    const pulumi = await pulumiStack(project, E2E_STACK, runDir, bins);
+    const pulumi = await pulumiStack(project, E2E_STACK, runDir, bins, fleet.hub.kubeconfigPath);
     installProvider(pulumi.env, bins, project);
     const secret = (value: string) => ({ value, secret: true });
-    await pulumi.stack.setConfig("agentfleet:hubKubeconfig", secret(fleet.hub.kubeconfig));
+    await pulumi.stack.setConfig("agentfleet:hub.server", { value: fleet.hub.server }, true);
     // The hub applies the engine's CRDs (GitHub, the default source, cannot be reached here).
     await pulumi.stack.setConfig("agentfleet:hub.crdsSource", { value: crdsSource }, true);
     for (const t of tenants.filter((t) => t.credentials === "token")) {

@@ -55,9 +55,12 @@ export function installProvider(env: Record<string, string>, bins: PulumiBins, p
     });
 }
 
-/** Selects (creating if needed) `stackName` of the project in `projectDir` through the real CLI. */
-export async function pulumiStack(projectDir: string, stackName: string, runDir: string, bins: PulumiBins): Promise<PulumiRun> {
-    const env = pulumiEnv(runDir, bins);
+/**
+ * Selects (creating if needed) `stackName` of the project in `projectDir` through the real CLI.
+ * `hubKubeconfig`: the file every run of the stack gets as KUBECONFIG (the hub's kubeconfig is never configuration).
+ */
+export async function pulumiStack(projectDir: string, stackName: string, runDir: string, bins: PulumiBins, hubKubeconfig?: string): Promise<PulumiRun> {
+    const env = { ...pulumiEnv(runDir, bins), ...(hubKubeconfig ? { KUBECONFIG: hubKubeconfig } : {}) };
     const pulumiCommand = await PulumiCommand.get({ root: path.dirname(bins.pulumi) });
     const workspace = await LocalWorkspace.create({ workDir: projectDir, pulumiCommand, envVars: env });
     const stack = await (async () => {
