@@ -119,6 +119,8 @@ export async function benchRealEngines(sizes: number[], log: (line: string) => v
     const rows: EngineBenchRow[] = [];
     try {
         await fleet.start();
+        // The inline program (npm run hub's way) runs in this process: it checks this KUBECONFIG against hub.server, as pulumi up's does its own.
+        process.env.KUBECONFIG = fleet.hub.kubeconfigPath;
         const project = projectCopy();
         const crdsSource = withArgoCdCrds(project, engines);
         for (const n of sizes) {

@@ -4,7 +4,7 @@
  * with a provider each) moves to the current layout with `migrateTenant` (`npm run tenant --
  * migrate`), and nothing on any cluster is deleted or recreated: the tenant's argocd-manager
  * objects keep their UIDs, and the hub keeps the same token; afterwards neither stack's state holds
- * the tenant's admin kubeconfig.
+ * the tenant's admin kubeconfig, nor the hub's (which leaves the configuration in the same move).
  */
 import * as assert from "assert";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
@@ -17,7 +17,7 @@ import { ARGOCD_CRD_FILES } from "../stacks/config";
 import { LoopbackFleet } from "./harness/fleet";
 import { request } from "./harness/kube";
 import { stopAll } from "./harness/processes";
-import { E2E_STACK, HUB, checkoutAt, e2eTenants, onboardingEngine, withArgoCdCrds } from "./harness/project";
+import { E2E_HUB_PORT, E2E_STACK, HUB, checkoutAt, e2eTenants, onboardingEngine, withArgoCdCrds } from "./harness/project";
 import { type PulumiRun, installProvider, pulumiStack } from "./harness/pulumi";
 import { exportWithSecrets, kubeconfigFindings } from "./harness/state";
 import { ONBOARDING_PROJECT } from "../tenants/onboarding-program";
@@ -45,7 +45,7 @@ describe("real engines: migrating a hub stack with in-hub bootstrap tenants to o
         const bootstrap = tenants.find((t) => t.credentials === "bootstrap")!;
         fleet = new LoopbackFleet({
             clusters: [HUB, ...tenants.map((t) => t.name)],
-            ports: Object.fromEntries(tenants.map((t) => [t.name, Number(new URL(t.server).port)])),
+            ports: { [HUB]: E2E_HUB_PORT, ...Object.fromEntries(tenants.map((t) => [t.name, Number(new URL(t.server).port)])) },
             dir: path.join(runDir, "fleet"),
             bins: { etcd: engines.etcd.bin, kubernetes: engines.kubernetes.bin, kwok: engines.kwok.bin },
             log,
@@ -85,8 +85,11 @@ describe("real engines: migrating a hub stack with in-hub bootstrap tenants to o
         const current = checkoutAt("HEAD", path.join(runDir, "current"));
         const crdsSource = withArgoCdCrds(current, engines);
         fs.copyFileSync(path.join(legacy, `Pulumi.${E2E_STACK}.yaml`), path.join(current, `Pulumi.${E2E_STACK}.yaml`));
-        const now = await pulumiStack(current, E2E_STACK, runDir, bins);
+        const now = await pulumiStack(current, E2E_STACK, runDir, bins, fleet.hub.kubeconfigPath);
         await now.stack.setConfig("agentfleet:hub.crdsSource", { value: crdsSource }, true);
+        // The hub's kubeconfig leaves the configuration as docs/operations.md says: the runs' KUBECONFIG names it.
+        await now.stack.removeConfig("agentfleet:hubKubeconfig");
+        await now.stack.setConfig("agentfleet:hub.server", { value: fleet.hub.server }, true);
         const kubeconfigFile = fleet.cluster(bootstrap.name).kubeconfigPath;
         const result = await migrateTenant({
             hub: { stack: E2E_STACK, root: current },
@@ -115,10 +118,11 @@ describe("real engines: migrating a hub stack with in-hub bootstrap tenants to o
         assert.deepStrictEqual(await uids(), before, "an argocd-manager object on the tenant was recreated");
         assert.strictEqual((await request(fleet.hub.admin, "GET", hubSecret)).data.config, tokenBefore, "the hub's credential for the tenant changed");
         await now.stack.preview({ refresh: true, expectNoChanges: true });
-        // The tenant's admin kubeconfig left the hub stack (its old provider, with the hub's up) and never reached
-        // the onboarding stack (the provider moved with its resources is updated, its kubeconfig input gone).
+        // The tenant's admin kubeconfig left the hub stack (its old provider, with the hub's up), and so did the
+        // hub's own (its provider updated in place, not replaced: the kubeconfig input is now empty); neither
+        // reached the onboarding stack (the provider moved with its resources is updated, its kubeconfig input gone).
         const clusters = [...tenants.map((t) => fleet!.cluster(t.name)), fleet.hub];
-        assert.deepStrictEqual(kubeconfigFindings(exportWithSecrets(now.env, bins, "agentfleet", E2E_STACK), clusters, fleet.hub), [], "the hub stack's state");
+        assert.deepStrictEqual(kubeconfigFindings(exportWithSecrets(now.env, bins, "agentfleet", E2E_STACK), clusters), [], "the hub stack's state");
         assert.deepStrictEqual(kubeconfigFindings(exportWithSecrets(now.env, bins, ONBOARDING_PROJECT, result.stack), clusters), [], `${result.stack}'s state`);
 
         // Running the migration again finds nothing left to do.

@@ -5,6 +5,7 @@
  * The scenarios build on each other, in order, on one fleet.
  */
 import * as assert from "assert";
+import type { LocalWorkspace } from "@pulumi/pulumi/automation";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -67,14 +68,14 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
 
     /**
      * Admin kubeconfig material in the state of every stack of the run, exported with --show-secrets:
-     * any piece of any cluster's admin credential or any kubeconfig marker, in each onboarding stack
-     * anywhere, in the hub stack anywhere but its own provider (which holds agentfleet:hubKubeconfig).
+     * any piece of any cluster's admin credential (the hub's included) or any kubeconfig marker,
+     * anywhere in each onboarding stack and in the hub stack.
      */
     const kubeconfigsInState = (): string[] => {
         const clusters = [...w.tenants.map((t) => w.fleet.cluster(t.name)), w.fleet.hub];
         const onboarding = w.tenants.filter((t) => t.credentials === "bootstrap").map((t) => onboardingStackName(E2E_STACK, t.name));
         return [
-            ...kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, "agentfleet", E2E_STACK), clusters, w.fleet.hub).map((f) => `${E2E_STACK}: ${f}`),
+            ...kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, "agentfleet", E2E_STACK), clusters).map((f) => `${E2E_STACK}: ${f}`),
             ...onboarding.flatMap((stack) => kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, ONBOARDING_PROJECT, stack), clusters).map((f) => `${stack}: ${f}`)),
         ];
     };
@@ -237,6 +238,24 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         await w.pulumi.stack.preview({ expectNoChanges: true });
     });
 
+    it("a run whose KUBECONFIG names another cluster than hub.server (a tenant's) is refused, naming both, before any resource is touched", async () => {
+        const workspace = w.pulumi.stack.workspace as LocalWorkspace;
+        const tenant = w.tenants[0];
+        const before = (await w.pulumi.stack.exportStack()).deployment.resources.length;
+        workspace.envVars.KUBECONFIG = w.fleet.cluster(tenant.name).kubeconfigPath;
+        try {
+            const failed = await w.pulumi.stack.up({ onOutput: () => undefined }).then(() => undefined, (err: Error) => err.message);
+            assert.ok(failed, "pulumi up ran against another cluster's kubeconfig");
+            assert.ok(failed.includes(`agentfleet:hub.server: the kubeconfig in KUBECONFIG (${w.fleet.cluster(tenant.name).kubeconfigPath}) points context "${tenant.name}" at ${tenant.server}, not at Pulumi.${E2E_STACK}.yaml's hub ${w.fleet.hub.server}; nothing was touched`), failed.slice(-2000));
+            assert.strictEqual((await w.pulumi.stack.exportStack()).deployment.resources.length, before);
+            const onTenant = await request(clusterOf(tenant.name), "GET", "/api/v1/namespaces/argocd").then(() => true, () => false);
+            assert.ok(!onTenant, "something created Argo CD's namespace on the tenant");
+        } finally {
+            workspace.envVars.KUBECONFIG = w.fleet.hub.kubeconfigPath;
+        }
+        await w.pulumi.stack.preview({ expectNoChanges: true });
+    });
+
     it("an unreachable tenant changes nothing for the hub stack: preview --refresh still finds no changes", async () => {
         const tenant = w.tenants.find((t) => t.credentials === "token")!;
         await w.fleet.stopCluster(tenant.name);
@@ -294,7 +313,7 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         await w.pulumi.stack.preview({ refresh: true, expectNoChanges: true });
     });
 
-    it("no stack's state holds a tenant's admin kubeconfig: every onboarding stack and the hub stack, exported with --show-secrets", async () => {
+    it("no stack's state holds a kubeconfig, the hub's or a tenant's: every onboarding stack and the hub stack, exported with --show-secrets", async () => {
         assert.deepStrictEqual(kubeconfigsInState(), []);
     });
 

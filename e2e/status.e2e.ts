@@ -20,6 +20,7 @@ import { ensureEngines } from "../engines/toolchain";
 import { type Obj, applicationStatus, clusterParams, generatedApplication, objectsOf, rollingSyncEntry } from "../tests/helpers";
 import { installArgoCdCrds } from "./harness/argocd";
 import { LoopbackFleet } from "./harness/fleet";
+import { E2E_HUB_PORT } from "./harness/project";
 import { type Credentials, request } from "./harness/kube";
 import { type Started, freePort, start, stopAll, waitFor } from "./harness/processes";
 
@@ -60,7 +61,8 @@ describe("npm run status against a real API server (the test plays Argo CD's con
     before(async function () {
         runDir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-e2e-status-"));
         const engines = await ensureEngines({ only: ["etcd", "kubernetes", "kwok", "argocd"], log });
-        fleet = new LoopbackFleet({ clusters: ["hub"], dir: path.join(runDir, "fleet"), bins: { etcd: engines.etcd.bin, kubernetes: engines.kubernetes.bin, kwok: engines.kwok.bin }, log });
+        // The hub at the port Pulumi.e2e.yaml's hub.server names: npm run status refuses a kubeconfig of another server.
+        fleet = new LoopbackFleet({ clusters: ["hub"], ports: { hub: E2E_HUB_PORT }, dir: path.join(runDir, "fleet"), bins: { etcd: engines.etcd.bin, kubernetes: engines.kubernetes.bin, kwok: engines.kwok.bin }, log });
         await fleet.start();
         hub = fleet.hub.admin;
         adminKubeconfig = fleet.hub.kubeconfigPath;
@@ -201,13 +203,13 @@ describe("npm run status against a real API server (the test plays Argo CD's con
         assert.ok(output.includes(`status: rollout FAILED: e2e-edge-b is Degraded: Deployment voice-agent: ${DEGRADED_MSG}\n`), output);
     });
 
-    it("a kubeconfig for a closed loopback port: one line naming the server, exit 1", async () => {
+    it("a kubeconfig of another server than the stack's hub.server (a closed loopback port): refused naming both, exit 2, nothing contacted", async () => {
         const port = await freePort();
         const file = path.join(runDir, "closed.kubeconfig");
         fs.writeFileSync(file, fs.readFileSync(adminKubeconfig, "utf8").replace(hub.server, `https://127.0.0.1:${port}`), { mode: 0o600 });
         const { code, output } = await status("--kubeconfig", file);
-        assert.strictEqual(code, 1, output);
-        assert.strictEqual(output, `status: the hub API server https://127.0.0.1:${port} is unreachable (ECONNREFUSED); kubeconfig from ${file}\n`);
+        assert.strictEqual(code, 2, output);
+        assert.strictEqual(output, `status: the kubeconfig from ${file} points at https://127.0.0.1:${port}, not at ${STACK}'s hub ${hub.server} (agentfleet:hub.server); pass the kubeconfig of ${STACK}'s hub\n`);
     });
 
     it("the hub's API server stopped: one line naming the server, exit 1", async () => {

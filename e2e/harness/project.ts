@@ -24,6 +24,8 @@ import { onboardTenants } from "../../tenants/onboard";
 
 export const E2E_STACK = "e2e";
 export const HUB = "hub";
+/** The port of the loopback hub's API server, as Pulumi.e2e.yaml's hub.server names it. */
+export const E2E_HUB_PORT = 36442;
 
 export interface E2eWorld {
     engines: Record<string, BuiltEngine>;
@@ -134,7 +136,7 @@ export async function startWorld(runDir: string, options: WorldOptions = {}): Pr
     const project = projectCopy();
     if (options.editStack) editStackFile(project, options.editStack);
     const tenants = e2eTenants(project);
-    const ports: Record<string, number> = Object.fromEntries(tenants.map((t) => [t.name, Number(new URL(t.server).port)]));
+    const ports: Record<string, number> = { [HUB]: E2E_HUB_PORT, ...Object.fromEntries(tenants.map((t) => [t.name, Number(new URL(t.server).port)])) };
     const fleet = new LoopbackFleet({
         clusters: [HUB, ...tenants.map((t) => t.name)],
         ports,
@@ -150,7 +152,6 @@ export async function startWorld(runDir: string, options: WorldOptions = {}): Pr
     const pulumi = await pulumiStack(project, E2E_STACK, runDir, bins, fleet.hub.kubeconfigPath);
     installProvider(pulumi.env, bins, project);
     const secret = (value: string) => ({ value, secret: true });
-    await pulumi.stack.setConfig("agentfleet:hub.server", { value: fleet.hub.server }, true);
     // The hub applies the engine's CRDs (GitHub, the default source, cannot be reached here).
     await pulumi.stack.setConfig("agentfleet:hub.crdsSource", { value: crdsSource }, true);
     for (const t of tenants.filter((t) => t.credentials === "token")) {

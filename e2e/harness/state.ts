@@ -7,7 +7,6 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as YAML from "yaml";
 import type { Cluster } from "./fleet";
 import type { PulumiBins } from "./pulumi";
 
@@ -48,30 +47,16 @@ const KUBECONFIG_MARKERS: Array<[string, RegExp]> = [
     ["client-certificate-data", /client-certificate-data/],
 ];
 
-/** The servers of a Kubernetes provider's `kubeconfig` input (revealed from its secret envelope); empty when it has none. */
-function kubeconfigServers(resource: { type: string; inputs?: Record<string, unknown> }): string[] {
-    if (resource.type !== "pulumi:providers:kubernetes") return [];
-    const input = resource.inputs?.kubeconfig as { plaintext?: string } | string | undefined;
-    const text = typeof input === "object" && typeof input?.plaintext === "string" ? JSON.parse(input.plaintext) : input;
-    if (typeof text !== "string") return [];
-    const doc = YAML.parse(text) as { clusters?: Array<{ cluster?: { server?: string } }> } | null;
-    return (doc?.clusters ?? []).map((c) => String(c.cluster?.server));
-}
-
 /**
  * The kubeconfig material in an exported state (`exportWithSecrets`), each finding named: any piece
- * of the `clusters`' admin credentials and any kubeconfig marker, anywhere in the state but in a
- * Kubernetes provider whose kubeconfig names `allowed`'s server only (the hub stack's own provider
- * holds the hub's kubeconfig; the loopback fleet's clusters share one admin certificate, so the
- * provider is told apart by the server its kubeconfig names).
+ * of the `clusters`' admin credentials and any kubeconfig marker, anywhere in the state.
  */
-export function kubeconfigFindings(exported: string, clusters: Cluster[], allowed?: Cluster): string[] {
+export function kubeconfigFindings(exported: string, clusters: Cluster[]): string[] {
     const deployment = JSON.parse(exported).deployment ?? {};
     const resources: Array<{ urn: string; type: string; inputs?: Record<string, unknown> }> = deployment.resources ?? [];
-    const isAllowed = (r: (typeof resources)[number]) => allowed !== undefined && kubeconfigServers(r).length > 0 && kubeconfigServers(r).every((s) => s === allowed.server);
     const parts: Array<[string, string]> = [
         ["the state outside its resources", JSON.stringify({ ...deployment, resources: [] })],
-        ...resources.filter((r) => !isAllowed(r)).map((r): [string, string] => [r.urn, JSON.stringify(r)]),
+        ...resources.map((r): [string, string] => [r.urn, JSON.stringify(r)]),
     ];
     const material = clusters.flatMap(adminMaterial);
     return parts.flatMap(([where, text]) => [
