@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { CONFIG_KEYS, ConfigError } from "../stacks/config";
+import { CONFIG_KEYS, ConfigError, type Inventory } from "../stacks/config";
 import { type CapturedResource, type DeclaredObject, type EvaluateOptions, type Evaluation, ROOT, declaredObjects, evaluate, registeredBeforeFailure, stackNames } from "../evaluator/evaluate";
 import { type RenderResult, renderStack } from "../evaluator/render";
 
@@ -59,12 +59,21 @@ export async function configProblems(stack: string, edit: EvaluateOptions["edit"
     assert.fail("expected the configuration to be rejected, but it evaluated");
 }
 
-/** The key path a problem line starts with, without the name of the entry it lies in (`agentfleet:tenants[2].server (tenant acme): ...`). */
-export const problemPath = (problem: string): string => /^(.*?)(?: \((?:tenant) [^)]+\))?: /.exec(problem)?.[1] ?? problem;
+/**
+ * The key path a problem line starts with, without the name of the entry it lies in: a stack file
+ * key (`agentfleet:hub.server: ...`), or a tenant file and its key (`fleet/dev/acme.yaml: server: ...`,
+ * path `fleet/dev/acme.yaml: server`), or a tenant file alone (`fleet/dev/acme.yaml: ...`).
+ */
+export const problemPath = (problem: string): string => /^([^\s:]+\.yaml: [A-Za-z][\w.[\]/!-]*)(?=: )/.exec(problem)?.[1] ?? /^(.*?)(?: \((?:tenant) [^)]+\))?: /.exec(problem)?.[1] ?? problem;
+
+/** An inventory in memory: `entries` (with names) as the files of `folder` (validateConfig's input). */
+export const inventoryOf = (folder: string, entries: Array<{ name: string }>): Inventory => ({ folder, problems: [], entries: entries.map(({ name, ...value }) => ({ file: `${folder}/${name}.yaml`, name, value })) });
 
 /** Asserts some problem names `path` and contains every fragment. */
 export function assertProblem(problems: string[], path: string, ...fragments: string[]): void {
-    const hit = problems.find((p) => problemPath(p) === path && fragments.every((f) => p.includes(f)));
+    // A tenant file's key may hold a space (a label key): its problem starts with the path and ": " all the same.
+    const at = (p: string) => problemPath(p) === path || (path.includes(".yaml: ") && p.startsWith(`${path}: `));
+    const hit = problems.find((p) => at(p) && fragments.every((f) => p.includes(f)));
     assert.ok(hit, `no problem at ${path} mentioning ${fragments.map((f) => JSON.stringify(f)).join(", ")}; got:\n  ${problems.join("\n  ")}`);
 }
 
