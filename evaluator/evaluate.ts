@@ -50,6 +50,9 @@ function projectDeclarations(root: string): Record<string, ProjectConfigDecl> {
     return project.config ?? {};
 }
 
+/** The project's declared configuration keys, qualified (`agentfleet:fleet`). */
+const projectDeclarationsOf = (root: string) => Object.fromEntries(Object.entries(projectDeclarations(root)).map(([k, d]) => [qualify(k), d]));
+
 const qualify = (key: string) => (key.includes(":") ? key : `${PROJECT}:${key}`);
 
 /**
@@ -173,6 +176,8 @@ export interface Evaluation {
     placeholders: string[];
     /** The configuration the program read (`<project>:<key>` -> value; secure values as placeholders). */
     config: Record<string, string>;
+    /** The tenant inventory the program read: its entries with their names (file names). */
+    inventory: Array<Record<string, unknown>>;
     /** Stack outputs the program returned. */
     outputs: Record<string, unknown>;
     /** Names of the stack outputs marked secret (`pulumi stack output` shows them as [secret]). */
@@ -283,8 +288,10 @@ async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Eva
     };
     // The program reads the inventory folder the configuration names: the stack's own, or the
     // in-memory (or edited) inventory written to a temporary folder; problems name the configured one.
+    // A program from before the inventory (diff's base) reads its tenants from the stack file: no folder to name.
+    const inventoryProgram = !options.program && FLEET_KEY in projectDeclarationsOf(root);
     const fleet = stackConfig.inventory ? writeInventory(stackConfig.inventory) : path.resolve(root, stackConfig.fleetFolder);
-    stackConfig.config[FLEET_KEY] = fleet;
+    if (inventoryProgram) stackConfig.config[FLEET_KEY] = fleet;
     pulumi.runtime.setAllConfig(stackConfig.config, stackConfig.secretKeys);
 
     const program = options.program?.run ?? loadProgram(root);
@@ -304,14 +311,15 @@ async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Eva
     });
     await waitForRegistrations();
     if (stackConfig.inventory) fs.rmSync(fleet, { recursive: true, force: true });
-    stackConfig.config[FLEET_KEY] = stackConfig.fleetFolder;
+    if (inventoryProgram) stackConfig.config[FLEET_KEY] = stackConfig.fleetFolder;
     if (failure instanceof ConfigError) failure = namedAsConfigured(failure, fleet, stackConfig.fleetFolder);
     if (failure) {
         // Lets callers check that a failing configuration declared nothing.
         if (failure instanceof Error) Object.defineProperty(failure, "registered", { value: declaredResources({ resources: captured }), enumerable: false });
         throw failure;
     }
-    return { stack, resources: captured, placeholders: stackConfig.placeholders, config: stackConfig.config, outputs: (outputs ?? {}) as Record<string, unknown>, secretOutputs };
+    const inventory = stackConfig.inventory ?? inventoryList(readInventory(root, stackConfig.fleetFolder));
+    return { stack, resources: captured, placeholders: stackConfig.placeholders, config: stackConfig.config, inventory, outputs: (outputs ?? {}) as Record<string, unknown>, secretOutputs };
 }
 
 /** Writes an inventory given as entries with names to a new temporary folder, one `<name>.yaml` each. */

@@ -202,6 +202,13 @@ export function checkStack(stack: string, viewText: string, root: string, pendin
     };
     if (problems.length > 0) throw new ConfigError(problems);
     const folder = fleetFolder(stack, fileConfig[FLEET_KEY]);
+    // One file per tenant: a second entry of a name would overwrite a file the command did not write.
+    const seen = new Set<string>();
+    for (const name of entries.map((e) => String(e.name))) {
+        if (seen.has(name)) problems.push(`${folder}/${name}.yaml: duplicate tenant name ${JSON.stringify(name)}: the file already exists, and a tenant file is never overwritten; choose another name`);
+        seen.add(name);
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
     const inventory: Inventory = { folder, entries: entries.map(({ name, ...value }) => ({ file: `${folder}/${String(name)}.yaml`, name: String(name), value })), problems: [] };
     return validateConfig(stack, raw, secrets, unknownConfigKeys(Object.keys(config)), inventory);
 }
@@ -317,9 +324,12 @@ export function splitStackFile(stackText: string): { stackText: string; files: S
         }
         const entry = (item as YAML.YAMLMap).clone() as YAML.YAMLMap;
         entry.delete("name");
-        const file = new YAML.Document(entry);
-        file.commentBefore = (item as YAML.YAMLMap).commentBefore ?? null;
+        // The comment above the entry explains the tenant: it goes above the file's first key.
+        const first = entry.items[0]?.key;
+        const above = (item as YAML.YAMLMap).commentBefore;
+        if (above && YAML.isNode(first)) first.commentBefore = first.commentBefore ? `${above}\n${first.commentBefore}` : above;
         entry.commentBefore = null;
+        const file = new YAML.Document(entry);
         files.push({ name, text: file.toString(STACK_FILE_FORMAT) });
     });
     if (problems.length > 0) throw new CommandError(problems);

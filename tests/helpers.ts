@@ -80,6 +80,12 @@ export function assertProblem(problems: string[], path: string, ...fragments: st
 /** Mutable access to a parsed stack config value (`agentfleet:tenants` etc.). */
 export const key = (config: Record<string, unknown>, name: string): any => config[`agentfleet:${name}`];
 
+/** Copies stack `from`'s tenant inventory in project `root` to stack `to`'s (fleet/<to>/), each file's text through `edit`. */
+export function copyInventory(root: string, from: string, to: string, edit: (text: string, file: string) => string = (t) => t): void {
+    fs.mkdirSync(path.join(root, "fleet", to), { recursive: true });
+    for (const f of fs.readdirSync(path.join(root, "fleet", from))) fs.writeFileSync(path.join(root, "fleet", to, f), edit(fs.readFileSync(path.join(root, "fleet", from, f), "utf8"), f));
+}
+
 /**
  * A throwaway copy of the project's tracked files (sharing node_modules) as a git repository with
  * one commit on main: the commands read the agent chart from git at the stack's targetRevision.
