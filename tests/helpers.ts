@@ -195,8 +195,20 @@ export function brokenFixtures(): BrokenFixture[] {
 /**
  * Evaluates `stack` with exactly `config` (keys `agentfleet:<key>`, values as in a stack file,
  * `{secure: ...}` for secrets) as its configuration, built in memory: property tests and fuzzing.
+ * Its `agentfleet:tenants` list, if any, is the tenant inventory: one file per entry, named by its
+ * name (`inventoryFiles` says whether a list can be written so).
  */
-export const evaluateConfig = (stack: string, config: Record<string, unknown>): Promise<Evaluation> => evaluate(stack, { config });
+export const evaluateConfig = (stack: string, config: Record<string, unknown>): Promise<Evaluation> => {
+    const { "agentfleet:tenants": tenants, ...rest } = config;
+    return evaluate(stack, { config: rest, ...(tenants === undefined ? {} : { inventory: tenants as Array<Record<string, unknown>> }) });
+};
+
+/** Whether a tenant list can be the inventory's files: objects with distinct names that can be file names. */
+export const inventoryFiles = (tenants: unknown): boolean => {
+    if (!Array.isArray(tenants)) return false;
+    const names = tenants.map((t) => (t !== null && typeof t === "object" && !Array.isArray(t) ? (t as Record<string, unknown>).name : undefined));
+    return names.every((n) => typeof n === "string" && n !== "" && n.length <= 200 && !/[/\0]/.test(n) && !n.startsWith(".")) && new Set(names).size === names.length;
+};
 
 /**
  * The secret material a stack file holds: its `secure:` ciphertexts, and any plaintext values
