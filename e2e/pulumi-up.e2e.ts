@@ -221,19 +221,22 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         assert.strictEqual(after.data.config, before.data.config, "re-running bootstrap changed the hub's credential");
     });
 
-    it("a broken stack file fails the real CLI with the offline loader's message, before any resource is touched", async () => {
-        const key = "agentfleet:tenants[1].ring";
-        await w.pulumi.stack.setConfig(key, { value: "Not A Ring!" }, true);
+    it("a broken tenant file fails the real CLI with the offline loader's message, naming the file and key, before any resource is touched", async () => {
+        // The CLI runs the program in the project root: it reads the inventory from fleet/e2e/ there.
+        const file = path.join(w.project, "fleet", E2E_STACK, `${w.tenants[1].name}.yaml`);
+        const saved = fs.readFileSync(file, "utf8");
+        fs.writeFileSync(file, saved.replace(/^ring: .*$/m, 'ring: "Not A Ring!"'));
         try {
             const problems = await offline().then(() => [] as string[], (err) => (err as { problems?: string[] }).problems ?? [String(err)]);
-            assert.ok(problems.length > 0 && problems.every((p) => p.startsWith("agentfleet:")), JSON.stringify(problems));
+            assert.ok(problems.some((p) => p.startsWith(`fleet/${E2E_STACK}/${w.tenants[1].name}.yaml: ring: `)), JSON.stringify(problems));
+            assert.ok(problems.every((p) => p.startsWith("agentfleet:") || p.startsWith(`fleet/${E2E_STACK}/`)), JSON.stringify(problems));
             const before = (await w.pulumi.stack.exportStack()).deployment.resources.length;
             const failed = await w.pulumi.stack.up({ onOutput: () => undefined }).then(() => undefined, (err: Error) => err.message);
             assert.ok(failed, "pulumi up accepted a broken stack file");
             for (const problem of problems) assert.ok(failed.includes(problem), `the CLI did not report: ${problem}`);
             assert.strictEqual((await w.pulumi.stack.exportStack()).deployment.resources.length, before);
         } finally {
-            await w.pulumi.stack.setConfig(key, { value: "main" }, true);
+            fs.writeFileSync(file, saved);
         }
         await w.pulumi.stack.preview({ expectNoChanges: true });
     });
