@@ -218,7 +218,7 @@ export function checkStack(stack: string, viewText: string, root: string, pendin
 
 const stackFileOf = (root: string, stack: string) => path.join(root, `Pulumi.${stack}.yaml`);
 const configOf = (stackText: string): Record<string, unknown> => {
-    const parsed: unknown = YAML.parse(stackText);
+    const parsed: unknown = parseYaml(stackText).toJS();
     return isObject(parsed) && isObject(parsed.config) ? parsed.config : {};
 };
 /** The inventory folder of the stack whose file is `stackText`, absolute. */
