@@ -23,6 +23,7 @@ import { exportWithSecrets, kubeconfigFindings } from "./harness/state";
 import { type Credentials, KubeError, canI, getOrUndefined, objectPath, request } from "./harness/kube";
 import { stopAll, waitFor } from "./harness/processes";
 import { git } from "../tests/helpers";
+import { readView, writeView } from "../tenants/stack-file";
 
 type Obj = Record<string, any>;
 const MERGE = "application/merge-patch+json";
@@ -61,7 +62,9 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
     const clusterOf = (name: string): Credentials => w.fleet.cluster(name).admin;
     /** Merges the project copy's e2e stack file to main, and fetches: what deploy.yml applies (--deployed-ref's default, origin/main). */
     const mergeStackFile = () => {
-        git(w.project, "commit", "-q", "--allow-empty", "-m", "merge the stack file", "--", `Pulumi.${E2E_STACK}.yaml`);
+        // The stack file and the tenant files: what deploy.yml applies.
+        git(w.project, "add", "-A", "--", `fleet/${E2E_STACK}`);
+        git(w.project, "commit", "-q", "--allow-empty", "-m", "merge the stack file and the tenant files", "--", `Pulumi.${E2E_STACK}.yaml`, `fleet/${E2E_STACK}`);
         git(w.project, "update-ref", "refs/remotes/origin/main", "HEAD");
     };
     const offline = () => evaluate(E2E_STACK, { root: w.project });
@@ -348,7 +351,19 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         const previous = checkoutAt(KUBECONFIG_INPUT_COMMIT, path.join(w.runDir, "kubeconfig-input"));
         const old = { ...require(path.join(previous, "tenants/onboard.ts")), ...require(path.join(previous, "tenants/engine.ts")) };
         const checked = readTenantKubeconfig(cluster.kubeconfigPath, { server: tenant.server });
-        await withTenantKubeconfig(checked, (env) => bootstrap(old.onboardTenants, old.automationEngine({ hubStack: E2E_STACK, root: w.project, env: { ...w.pulumi.env, ...env }, pulumiBin: w.bins.pulumi })));
+        // The previous agentfleet read its tenants from the stack file: it gets them there for its run, and they move back to the files after it.
+        // Its project file declared no agentfleet:fleet either (its check would call the key unknown).
+        const stackFile = path.join(w.project, `Pulumi.${E2E_STACK}.yaml`);
+        const projectFile = path.join(w.project, "Pulumi.yaml");
+        const projectText = fs.readFileSync(projectFile, "utf8");
+        fs.writeFileSync(stackFile, readView(w.project, E2E_STACK));
+        fs.writeFileSync(projectFile, projectText.replace(/\n {2}agentfleet:fleet:\n(?: {4}.*\n)+/, "\n"));
+        try {
+            await withTenantKubeconfig(checked, (env) => bootstrap(old.onboardTenants, old.automationEngine({ hubStack: E2E_STACK, root: w.project, env: { ...w.pulumi.env, ...env }, pulumiBin: w.bins.pulumi })));
+        } finally {
+            fs.writeFileSync(projectFile, projectText);
+            writeView(w.project, E2E_STACK, fs.readFileSync(stackFile, "utf8"));
+        }
         const before = state();
         assert.ok(providerOf(before).inputs.kubeconfig, "the previous agentfleet's provider has no kubeconfig input");
         const found = kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, ONBOARDING_PROJECT, stack), [cluster]);

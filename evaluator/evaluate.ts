@@ -312,7 +312,8 @@ async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Eva
     await waitForRegistrations();
     if (stackConfig.inventory) fs.rmSync(fleet, { recursive: true, force: true });
     if (inventoryProgram) stackConfig.config[FLEET_KEY] = stackConfig.fleetFolder;
-    if (failure instanceof ConfigError) failure = namedAsConfigured(failure, fleet, stackConfig.fleetFolder);
+    // By name: a program of another checkout (diff's base, e2e's copy) throws its own copy of the class.
+    if ((failure as Error | undefined)?.name === "ConfigError") failure = namedAsConfigured(failure as ConfigError, fleet, stackConfig.fleetFolder);
     if (failure) {
         // Lets callers check that a failing configuration declared nothing.
         if (failure instanceof Error) Object.defineProperty(failure, "registered", { value: declaredResources({ resources: captured }), enumerable: false });
@@ -338,7 +339,7 @@ function writeInventory(entries: Array<Record<string, unknown>>): string {
 
 /** The error with the folder the program read (`actual`) named as configured (`configured`). */
 function namedAsConfigured(err: ConfigError, actual: string, configured: string): ConfigError {
-    const named = new ConfigError(err.problems.map((p) => p.split(`${actual}/`).join(`${configured}/`).split(actual).join(configured)));
+    const named = new (err.constructor as typeof ConfigError)(err.problems.map((p) => p.split(`${actual}/`).join(`${configured}/`).split(actual).join(configured)));
     named.stack = err.stack;
     return named;
 }
