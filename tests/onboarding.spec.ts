@@ -4,6 +4,7 @@
  */
 import * as assert from "assert";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { registeredTokenIn } from "../tenants/engine";
@@ -13,7 +14,7 @@ import { main } from "../commands/tenant";
 import { FakeOnboardingEngine, type SeenKubeconfig, hubFileOf } from "./doubles/fake-onboarding-engine";
 import { ConfigError } from "../stacks/config";
 import { checkStack } from "../tenants/stack-file";
-import { ONBOARDING_CONTEXT } from "../tenants/kubeconfig";
+import { ONBOARDING_CONTEXT, withTenantKubeconfig } from "../tenants/kubeconfig";
 import { git, projectCopy } from "./helpers";
 
 const CA = Buffer.from("-----BEGIN CERTIFICATE-----\nFAKE-CA-FOR-TESTS-ONLY\n-----END CERTIFICATE-----\n").toString("base64");
@@ -311,5 +312,23 @@ describe("forEachTenant", () => {
         assert.strictEqual(max, 3);
         assert.deepStrictEqual(outcomes.map((o) => [o.tenant, o.ok, o.value ?? o.error]), [["a", true, "A"], ["b", true, "B"], ["c", false, "boom"], ["d", true, "D"]]);
         assert.match(lines[lines.length - 1], /3 of 4 done; failed: c/);
+    });
+});
+
+describe("a killed onboarding run's private kubeconfig", () => {
+    it("is removed by the next run: a folder named after a pid that is gone goes, one of a live process stays", async () => {
+        const { spawnSync } = await import("child_process");
+        const dead = spawnSync(process.execPath, ["-e", "process.exit(0)"]).pid!;
+        const tmp = os.tmpdir();
+        const orphan = fs.mkdtempSync(path.join(tmp, `agentfleet-kubeconfig-${dead}-`));
+        const live = fs.mkdtempSync(path.join(tmp, `agentfleet-kubeconfig-${process.pid}-`));
+        fs.writeFileSync(path.join(orphan, "kubeconfig"), "a killed run's admin kubeconfig", { mode: 0o600 });
+        try {
+            await withTenantKubeconfig(kubeconfig(), async (env) => assert.ok(fs.existsSync(env.KUBECONFIG)));
+            assert.ok(!fs.existsSync(orphan), `${orphan} is left behind`);
+            assert.ok(fs.existsSync(live), "a live process's kubeconfig folder was removed");
+        } finally {
+            for (const dir of [orphan, live]) fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 });
