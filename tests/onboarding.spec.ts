@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { registeredTokenIn } from "../tenants/engine";
+import { failureReason, registeredTokenIn } from "../tenants/engine";
 import { inTenantResources } from "../tenants/migrate";
 import { forEachTenant } from "../tenants/parallel";
 import { main } from "../commands/tenant";
@@ -330,5 +330,25 @@ describe("a killed onboarding run's private kubeconfig", () => {
         } finally {
             for (const dir of [orphan, live]) fs.rmSync(dir, { recursive: true, force: true });
         }
+    });
+});
+
+describe("a failed onboarding run's message", () => {
+    it("gives the engine's error diagnostics (the provider's reasons), each once, not the summary lines that follow them", () => {
+        const output = [
+            "Updating (prod-tenant-acme):",
+            "  kubernetes:core/v1:ServiceAccount acme-manager creating (0s) error: serviceaccounts is forbidden: User \"ops\" cannot create resource",
+            "Diagnostics:",
+            "  kubernetes:core/v1:ServiceAccount (acme-manager):",
+            "    error: serviceaccounts is forbidden: User \"ops\" cannot create resource \"serviceaccounts\" in API group \"\" in the namespace \"kube-system\"",
+            "  pulumi:pulumi:Stack (agentfleet-tenant-prod-tenant-acme):",
+            "    error: update failed",
+            "    error: update failed",
+            "Resources:",
+            "    8 errored",
+            "Duration: 3s",
+        ].join("\n");
+        assert.strictEqual(failureReason(output), 'error: serviceaccounts is forbidden: User "ops" cannot create resource "serviceaccounts" in API group "" in the namespace "kube-system"\nerror: update failed');
+        assert.strictEqual(failureReason("exit code 1\nno stack named prod-tenant-acme"), "exit code 1\nno stack named prod-tenant-acme");
     });
 });
