@@ -356,7 +356,8 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         await bootstrap(onboardTenants, onboardingEngine(w));
         const after = state();
         assert.deepStrictEqual(kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, ONBOARDING_PROJECT, stack), [cluster, w.fleet.hub]), []);
-        assert.strictEqual(providerOf(after).inputs.kubeconfig, undefined);
+        // Empty: the provider loads the run's KUBECONFIG (no kubeconfig, and no temporary file's path, in state).
+        assert.strictEqual(providerOf(after).inputs.kubeconfig, "");
         assert.strictEqual(providerOf(after).inputs.context, ONBOARDING_CONTEXT);
         // Updated in place: a replaced provider gets a new id, and replaces every resource it manages.
         assert.strictEqual(providerOf(after).id, providerOf(before).id, "the provider was replaced");
