@@ -11,7 +11,7 @@ import * as os from "os";
 import * as path from "path";
 import { healthCheckCmValues, loadHealthChecks } from "../stacks/health-checks";
 import { declaredObjects, evaluate } from "../evaluator/evaluate";
-import { spawnSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import { parse, parseDocument } from "yaml";
 import { ARGOCD_CRD_FILES } from "../stacks/config";
 import { onboardTenants } from "../tenants/onboard";
@@ -335,8 +335,8 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         const state = () => JSON.parse(exportWithSecrets(w.pulumi.env, w.bins, ONBOARDING_PROJECT, stack)).deployment.resources as Obj[];
         const contents = (resources: Obj[]) => resources.map((r) => JSON.stringify([r.urn, r.id, r.inputs, r.outputs]));
         const providerOf = (resources: Obj[]) => resources.find((r) => r.type === "pulumi:providers:kubernetes")!;
-        const bootstrap = async (onboard: typeof onboardTenants, engine: OnboardingEngine) => {
-            const outcomes = await onboard({ hub: { stack: E2E_STACK, root: w.project }, engine, targets: [{ name: tenant.name, kubeconfigFile: cluster.kubeconfigPath }], parallel: 1, log: () => undefined });
+        const bootstrap = async (onboard: typeof onboardTenants, engine: OnboardingEngine, root = w.project) => {
+            const outcomes = await onboard({ hub: { stack: E2E_STACK, root }, engine, targets: [{ name: tenant.name, kubeconfigFile: cluster.kubeconfigPath }], parallel: 1, log: () => undefined });
             assert.ok(outcomes.every((o) => o.ok), JSON.stringify(outcomes));
         };
 
@@ -344,8 +344,13 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         // runs the provider as the state has it (no kubeconfig input), so that run alone gets KUBECONFIG.
         const previous = checkoutAt(KUBECONFIG_INPUT_COMMIT, path.join(w.runDir, "kubeconfig-input"));
         const old = { ...require(path.join(previous, "tenants/onboard.ts")), ...require(path.join(previous, "tenants/engine.ts")) };
+        // It checks the hub stack file of its own layout: the hub's kubeconfig in it (a secret), no hub.server.
+        const oldLayout = parseDocument(fs.readFileSync(path.join(w.project, `Pulumi.${E2E_STACK}.yaml`), "utf8"));
+        oldLayout.deleteIn(["config", "agentfleet:hub", "server"]);
+        fs.writeFileSync(path.join(previous, `Pulumi.${E2E_STACK}.yaml`), oldLayout.toString());
+        execFileSync(path.join(w.bins.pulumi, "pulumi"), ["config", "set", "--secret", "hubKubeconfig", "--stack", E2E_STACK, "--non-interactive"], { cwd: previous, env: { ...process.env, ...w.pulumi.env }, input: w.fleet.hub.kubeconfig, stdio: ["pipe", "ignore", "pipe"] });
         const checked = readTenantKubeconfig(cluster.kubeconfigPath, { server: tenant.server });
-        await withTenantKubeconfig(checked, (env) => bootstrap(old.onboardTenants, old.automationEngine({ hubStack: E2E_STACK, root: w.project, env: { ...w.pulumi.env, ...env }, pulumiBin: w.bins.pulumi })));
+        await withTenantKubeconfig(checked, (env) => bootstrap(old.onboardTenants, old.automationEngine({ hubStack: E2E_STACK, root: previous, env: { ...w.pulumi.env, ...env }, pulumiBin: w.bins.pulumi }), previous));
         const before = state();
         assert.ok(providerOf(before).inputs.kubeconfig, "the previous agentfleet's provider has no kubeconfig input");
         const found = kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, ONBOARDING_PROJECT, stack), [cluster]);
