@@ -142,7 +142,7 @@ interface Spike {
     /** The Pulumi CLI behind a wrapper that appends `elapsed user sys argv` of every CLI run (with its plugins) to timeLog. */
     pulumiCommand: PulumiCommand;
     timeLog: string;
-    kubeconfigs: Record<"both" | "bothBench" | "hubOnly" | "tenantOnly", string>;
+    kubeconfigs: Record<"both" | "bothT2" | "bothT3" | "bothBench" | "hubOnly" | "tenantOnly", string>;
 }
 
 async function workspace(sp: Spike, program: () => Promise<Record<string, unknown>>, kubeconfig: string, extra: Record<string, string> = {}): Promise<LocalWorkspace> {
@@ -414,7 +414,7 @@ async function q3(sp: Spike): Promise<void> {
 
     // The tenant program now declares the Secret (with the same data) and a context-only hub provider.
     const program = tenantStackProgram({ tenant, tokenGenerations: [0], fleet: "spike", movedFrom: { provider: movedProviderName ?? "hub", secret: movedSecretName } });
-    const stack = await tenantStack(sp, onboarding, program, sp.kubeconfigs.both);
+    const stack = await tenantStack(sp, onboarding, program, sp.kubeconfigs.bothT2);
     const preview = await stack.preview({ diff: true });
     result("q3", "tenant stack preview after the move", preview.changeSummary);
     log(`q3 preview:\n${interesting(preview.stdout)}`);
@@ -432,6 +432,16 @@ async function q3(sp: Spike): Promise<void> {
     result("q3", "kubeconfig findings: hub stack (its own provider still has the kubeconfig input)", kubeconfigFindings(exportWithSecrets(sp.env, sp.bins, "agentfleet", hubStackName), clusters));
     const tenantState = JSON.parse(exportWithSecrets(sp.env, sp.bins, TENANT_PROJECT, onboarding)).deployment.resources as Array<{ urn: string; type: string; inputs?: any }>;
     result("q3", "tenant stack providers' inputs after its first up", tenantState.filter((r) => r.type === "pulumi:providers:kubernetes").map((r) => ({ urn: r.urn.split("::").pop(), inputs: Object.keys(r.inputs ?? {}) })));
+
+    // A wrong tenant context (another cluster's, t3) under the same clusterIdentifier: preview --refresh only.
+    try {
+        const wrong = await Stack.select(onboarding, await workspace(sp, program, sp.kubeconfigs.bothT3));
+        const p = await wrong.preview({ refresh: true, diff: true });
+        result("q3", "preview --refresh with the tenant context naming ANOTHER cluster (t3)", p.changeSummary);
+        log(`q3 wrong-context preview:\n${interesting(p.stdout)}`);
+    } catch (err) {
+        result("q3", "preview --refresh with the tenant context naming ANOTHER cluster (t3): FAILED", String((err as Error).message).split("\n").filter((l) => /error/i.test(l)).slice(0, 4).join("\n"));
+    }
 
     // The hub stack, whose program still declares the Secret: what would it do? (preview only)
     const stillDeclares = await hub.preview({ diff: true });
@@ -463,15 +473,17 @@ async function q3(sp: Spike): Promise<void> {
     const gone = await getSecret(hubAdmin, ARGOCD_NS, "cluster-t2");
     result("q3", "WRONG ORDER: cluster Secret afterwards", { exists: Boolean(gone), sameUid: gone?.metadata.uid === before.metadata.uid });
     try {
-        const r = await (await tenantStack(sp, onboarding, program, sp.kubeconfigs.both)).up();
+        const r = await (await tenantStack(sp, onboarding, program, sp.kubeconfigs.bothT2)).up();
         result("q3", "WRONG ORDER: tenant stack up afterwards", changes(r.summary));
     } catch (err) {
         result("q3", "WRONG ORDER: tenant stack up afterwards: FAILED", String((err as Error).message).split("\n").filter((l) => /error/i.test(l)).slice(0, 4).join("\n"));
     }
     result("q3", "WRONG ORDER: cluster Secret after the tenant's up (no refresh)", { exists: Boolean(await getSecret(hubAdmin, ARGOCD_NS, "cluster-t2")) });
     try {
-        const r = await (await tenantStack(sp, onboarding, program, sp.kubeconfigs.both)).up({ refresh: true });
+        const recR = eventRecorder();
+        const r = await (await tenantStack(sp, onboarding, program, sp.kubeconfigs.bothT2)).up({ refresh: true, onEvent: recR.onEvent });
         result("q3", "WRONG ORDER: tenant stack up --refresh afterwards", changes(r.summary));
+        result("q3", "WRONG ORDER: tenant stack up --refresh afterwards: steps other than same/refresh", recR.steps.filter((x) => x.kind === "done" && !["same", "refresh"].includes(x.op ?? "")).map((x) => `${x.op} ${x.urn}`));
     } catch (err) {
         result("q3", "WRONG ORDER: tenant stack up --refresh afterwards: FAILED", String((err as Error).message).split("\n").filter((l) => /error/i.test(l)).slice(0, 4).join("\n"));
     }
@@ -623,6 +635,8 @@ async function main(): Promise<void> {
         const dir = fs.mkdtempSync(path.join(runDir, "kubeconfigs-"));
         const kubeconfigs = {
             both: writePrivate(dir, "both", kubeconfigWith([[TENANT_CONTEXT, fleet.cluster("t1")], [HUB_CONTEXT, fleet.hub]])),
+            bothT2: writePrivate(dir, "both-t2", kubeconfigWith([[TENANT_CONTEXT, fleet.cluster("t2")], [HUB_CONTEXT, fleet.hub]])),
+            bothT3: writePrivate(dir, "both-t3", kubeconfigWith([[TENANT_CONTEXT, fleet.cluster("t3")], [HUB_CONTEXT, fleet.hub]])),
             bothBench: writePrivate(dir, "both-bench", kubeconfigWith([[TENANT_CONTEXT, fleet.cluster("t3")], [HUB_CONTEXT, fleet.hub]])),
             hubOnly: writePrivate(dir, "hub-only", kubeconfigWith([[HUB_CONTEXT, fleet.hub]])),
             tenantOnly: writePrivate(dir, "t2-only", kubeconfigWith([[TENANT_CONTEXT, fleet.cluster("t2")]])),
