@@ -443,6 +443,11 @@ async function q3(sp: Spike): Promise<void> {
         result("q3", "preview --refresh with the tenant context naming ANOTHER cluster (t3): FAILED", String((err as Error).message).split("\n").filter((l) => /error/i.test(l)).slice(0, 4).join("\n"));
     }
 
+    // The file backend's checkpoint history of the tenant stack: which checkpoints keep a provider with a kubeconfig input (encrypted).
+    const historyDir = path.join(sp.env.PULUMI_BACKEND_URL.replace("file://", ""), ".pulumi", "history", TENANT_PROJECT, onboarding);
+    const checkpoints = fs.existsSync(historyDir) ? fs.readdirSync(historyDir).filter((f) => f.endsWith(".checkpoint.json")) : [];
+    result("q3", "tenant stack history checkpoints holding a provider with a kubeconfig input", `${checkpoints.filter((f) => ((JSON.parse(fs.readFileSync(path.join(historyDir, f), "utf8")).checkpoint?.latest?.resources ?? []) as Array<{ type: string; inputs?: any }>).some((r) => r.type === "pulumi:providers:kubernetes" && r.inputs?.kubeconfig !== undefined)).length} of ${checkpoints.length}`);
+
     // The hub stack, whose program still declares the Secret: what would it do? (preview only)
     const stillDeclares = await hub.preview({ diff: true });
     result("q3", "hub preview with the Secret STILL declared after the move", stillDeclares.changeSummary);
@@ -453,6 +458,26 @@ async function q3(sp: Spike): Promise<void> {
     result("q3", "hub up with the Secret no longer declared: resourceChanges", changes(hubUp.summary));
     const last = await getSecret(hubAdmin, ARGOCD_NS, "cluster-t2");
     result("q3", "cluster Secret after the hub's up: exists, same UID", { exists: Boolean(last), sameUid: last?.metadata.uid === before.metadata.uid });
+    // The hub stack's own provider made context-only (agentfleet:hubKubeconfig leaving): KUBECONFIG with the hub's context only.
+    const contextOnlyHub = async () => {
+        const provider = new k8s.Provider("hub", { context: HUB_CONTEXT, clusterIdentifier: "hub", enableSecretMutable: true });
+        new k8s.core.v1.ConfigMap("hub-probe", { metadata: { name: "spike-probe", namespace: ARGOCD_NS } }, { provider });
+        return {};
+    };
+    const hubWs2 = await LocalWorkspace.create({ program: hubProgram(hubKubeconfig, []), projectSettings: { name: "agentfleet", runtime: "nodejs" }, envVars: { ...sp.env, KUBECONFIG: sp.kubeconfigs.hubOnly }, pulumiCommand: sp.pulumiCommand });
+    const hubProbe = await Stack.createOrSelect("spikehub-probe", hubWs2);
+    // First with the kubeconfig provider and a resource, then the same provider context-only.
+    hubWs2.program = async () => {
+        const provider = new k8s.Provider("hub", { kubeconfig: pulumi.secret(hubKubeconfig), clusterIdentifier: "hub", enableSecretMutable: true });
+        new k8s.core.v1.ConfigMap("hub-probe", { metadata: { name: "spike-probe", namespace: ARGOCD_NS } }, { provider });
+        return {};
+    };
+    await hubProbe.up();
+    const probeMid = await request(hubAdmin, "GET", `/api/v1/namespaces/${ARGOCD_NS}/configmaps/spike-probe`);
+    hubWs2.program = contextOnlyHub;
+    const switched = await hubProbe.up();
+    const probeAfter = await request(hubAdmin, "GET", `/api/v1/namespaces/${ARGOCD_NS}/configmaps/spike-probe`);
+    result("q3", "hub stack provider kubeconfig -> context (clusterIdentifier hub): resourceChanges, ConfigMap same UID", { changes: changes(switched.summary), sameUid: probeAfter.metadata.uid === probeMid.metadata.uid, findingsAfter: kubeconfigFindings(exportWithSecrets(sp.env, sp.bins, "agentfleet", "spikehub-probe"), clusters).length });
 
     // What must never happen: the hub's program still declaring the moved Secret, applied.
     const danger = watch(hubAdmin, `/api/v1/namespaces/${ARGOCD_NS}/secrets`);
@@ -491,6 +516,48 @@ async function q3(sp: Spike): Promise<void> {
     await new Promise((r) => setTimeout(r, 500));
     danger.stop();
     result("q3", "WRONG ORDER: watch events on cluster-t2", danger.events.filter((e) => e.name === "cluster-t2" && e.at >= d0).map((e) => `${e.at - d0}ms ${e.type} uid=${e.uid.slice(0, 8)} rv=${e.rv}`));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q5: a pulumi-kubernetes upgrade (every provider's `version` changes) applied with the hub's context only
+
+async function q5(sp: Spike): Promise<void> {
+    const t = sp.fleet.cluster("t1");
+    const stackName = "spike-tenant-t1";
+    const bumped = "4.25.1";
+    // The same provider binary installed as the next version: what a dependency bump asks the engine for.
+    require("child_process").execFileSync(path.join(sp.bins.pulumi, "pulumi"), ["plugin", "install", "resource", "kubernetes", bumped, "--file", path.join(sp.bins.kubernetesProvider, "pulumi-resource-kubernetes")], { env: { ...process.env, ...sp.env }, stdio: "ignore" });
+    const settings: TenantStackSettings = { tenant: tenantConfig("t1", t.server, "ring-2"), tokenGenerations: [0], fleet: "spike" };
+    await (await tenantStack(sp, stackName, tenantStackProgram(settings), sp.kubeconfigs.both)).up();
+    const inner = tenantStackProgram(settings);
+    const program = async () => {
+        pulumi.runtime.registerStackTransformation((args) => (args.type.startsWith("kubernetes:") || args.type === "pulumi:providers:kubernetes" ? { props: args.props, opts: { ...args.opts, version: bumped } } : undefined));
+        return inner();
+    };
+    const tenantBefore = await Promise.all(["serviceaccounts/argocd-manager", "secrets/argocd-manager-long-lived-token"].map((x) => request(t.admin, "GET", `/api/v1/namespaces/kube-system/${x}`)));
+    const stack = await tenantStack(sp, stackName, program, sp.kubeconfigs.hubOnly);
+    for (const [label, run] of [
+        ["preview, provider version 4.25.0 -> 4.25.1, hub context only", () => stack.preview({ diff: true })],
+        ["up, provider version 4.25.0 -> 4.25.1, hub context only", () => stack.up({ diff: true })],
+    ] as Array<[string, () => Promise<{ stdout: string; changeSummary?: unknown; summary?: { resourceChanges?: unknown } }>]>) {
+        try {
+            const r = await run();
+            result("q5", label, r.changeSummary ?? r.summary?.resourceChanges);
+            log(`q5 ${label}:\n${interesting(r.stdout)}`);
+        } catch (err) {
+            result("q5", `${label}: FAILED`, String((err as Error).message).split("\n").filter((l) => /error|warning/i.test(l)).slice(0, 6).join("\n"));
+        }
+    }
+    const state = JSON.parse(exportWithSecrets(sp.env, sp.bins, TENANT_PROJECT, stackName)).deployment.resources as Array<{ urn: string; type: string; inputs?: any }>;
+    result("q5", "providers' version input in state afterwards", state.filter((r) => r.type === "pulumi:providers:kubernetes").map((r) => `${r.urn.split("::").pop()}: ${r.inputs?.version}`));
+    const tenantAfter = await Promise.all(["serviceaccounts/argocd-manager", "secrets/argocd-manager-long-lived-token"].map((x) => request(t.admin, "GET", `/api/v1/namespaces/kube-system/${x}`)));
+    result("q5", "tenant objects (resourceVersion before -> after)", tenantAfter.map((o, i) => `${o.kind} ${o.metadata.name}: ${tenantBefore[i].metadata.resourceVersion} -> ${o.metadata.resourceVersion}`));
+    try {
+        const again = await (await tenantStack(sp, stackName, program, sp.kubeconfigs.both)).preview({ refresh: true });
+        result("q5", "preview --refresh afterwards, both contexts", again.changeSummary);
+    } catch (err) {
+        result("q5", "preview --refresh afterwards, both contexts: FAILED", String((err as Error).message).split("\n").filter((l) => /error/i.test(l)).slice(0, 4).join("\n"));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -610,7 +677,7 @@ async function q4(sp: Spike): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-    const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ["q1", "q2", "q3", "q4"];
+    const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ["q1", "q2", "q3", "q4", "q5"];
     const engines = await ensureEngines({ log });
     const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-spike-"));
     const bins: PulumiBins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
@@ -642,7 +709,7 @@ async function main(): Promise<void> {
             tenantOnly: writePrivate(dir, "t2-only", kubeconfigWith([[TENANT_CONTEXT, fleet.cluster("t2")]])),
         };
         const sp: Spike = { runDir, fleet, bins, env, pulumiCommand, timeLog, kubeconfigs };
-        for (const [q, run] of Object.entries({ q1, q2, q3, q4 })) {
+        for (const [q, run] of Object.entries({ q1, q2, q3, q4, q5 })) {
             if (!wanted.includes(q)) continue;
             log(`${q} begins`);
             try {
