@@ -18,8 +18,8 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { ensureEngines } from "../../engines/toolchain";
 import { ROOT } from "../../evaluator/evaluate";
-import { TenantAccess } from "../../components/tenant-access";
 import { clusterSecretData, rolloutLabels } from "../../components/tenant-clusters";
+import { ARGOCD_NS, HUB_CONTEXT, TENANT_CONTEXT, type TenantStackSettings, benchProgram, tenantConfig, tenantStackProgram } from "./tenant-stack-program";
 import type { TenantConfig } from "../../stacks/config";
 import { automationEngine } from "../../tenants/engine";
 import { onboardingStackName } from "../../tenants/onboarding-program";
@@ -34,10 +34,7 @@ const secs = (ms: number) => (ms / 1000).toFixed(2);
 const log = (line: string) => process.stderr.write(`[${secs(Date.now() - began)}s] ${line}\n`);
 const result = (q: string, what: string, value: unknown) => process.stdout.write(`RESULT ${q} ${what}: ${typeof value === "string" ? value : JSON.stringify(value)}\n`);
 
-const TENANT_CONTEXT = "agentfleet-tenant";
-const HUB_CONTEXT = "agentfleet-hub";
 const TENANT_PROJECT = "agentfleet-tenant";
-const ARGOCD_NS = "argocd";
 
 // ---------------------------------------------------------------------------------------------
 // Kubeconfigs of the run's environment: one private file, one context per cluster.
@@ -58,77 +55,6 @@ function writePrivate(dir: string, name: string, text: string): string {
     const file = path.join(dir, name);
     fs.writeFileSync(file, text, { mode: 0o600 });
     return file;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The redesigned tenant stack's program (the prototype of issue 19's design).
-
-interface TenantStackSettings {
-    tenant: TenantConfig;
-    tokenGenerations: number[];
-    /** Fleet and AppProject of the hub (labels and `project`). */
-    fleet: string;
-    /** Aliases to the URNs `pulumi state move` gave the hub's provider and cluster Secret in this stack. */
-    movedFrom?: { provider: string; secret: string };
-}
-
-function tenantConfig(name: string, server: string, ring = "canary"): TenantConfig {
-    return { name, server, env: "dev", ring, region: "eu", labels: {}, namespaces: ["voice-agent"], credentials: "bootstrap" } as unknown as TenantConfig;
-}
-
-function tenantStackProgram(s: TenantStackSettings): () => Promise<Record<string, unknown>> {
-    return async () => {
-        const t = s.tenant;
-        const access = new TenantAccess(t.name, { tenant: t.name, context: TENANT_CONTEXT, namespaces: t.namespaces, tokenGenerations: s.tokenGenerations });
-        const hub = new k8s.Provider(
-            `${t.name}-hub`,
-            { context: HUB_CONTEXT, clusterIdentifier: "hub", enableSecretMutable: true },
-            s.movedFrom ? { aliases: [pulumi.createUrn(s.movedFrom.provider, "pulumi:providers:kubernetes")] } : {},
-        );
-        const secret = new k8s.core.v1.Secret(
-            `${t.name}-cluster`,
-            {
-                metadata: { name: `cluster-${t.name}`, namespace: ARGOCD_NS, labels: rolloutLabels(t, s.fleet), annotations: { "agentfleet.io/namespace": t.namespaces[0] } },
-                type: "Opaque",
-                stringData: pulumi.secret(access.credential.apply((c) => clusterSecretData(t, `voice-agent-${s.fleet}`, c.bearerToken, c.caData))),
-            },
-            { provider: hub, ...(s.movedFrom ? { aliases: [pulumi.createUrn(s.movedFrom.secret, "kubernetes:core/v1:Secret")] } : {}) },
-        );
-        return { clusterSecret: secret.metadata.name };
-    };
-}
-
-/**
- * The same resources as tenantStackProgram (one agent namespace: Namespace, ServiceAccount, Role,
- * RoleBinding, ClusterRole, ClusterRoleBinding, token Secret, the hub's cluster Secret, two
- * providers), named per tenant so that many tenant stacks share one tenant API server (TenantAccess
- * fixes argocd-manager's names: one tenant per cluster). For the throughput measurement only.
- */
-function benchProgram(name: string, server: string, ring: string): () => Promise<Record<string, unknown>> {
-    return async () => {
-        const tenant = new k8s.Provider(`${name}-kubernetes`, { context: TENANT_CONTEXT, clusterIdentifier: name });
-        const on = { provider: tenant };
-        const ns = new k8s.core.v1.Namespace(`${name}-ns`, { metadata: { name } }, { ...on, retainOnDelete: true });
-        const sa = new k8s.core.v1.ServiceAccount(`${name}-manager`, { metadata: { name: `argocd-manager-${name}`, namespace: "kube-system" } }, on);
-        const subject = { kind: "ServiceAccount", name: `argocd-manager-${name}`, namespace: "kube-system" };
-        const role = new k8s.rbac.v1.Role(`${name}-role`, { metadata: { name: "argocd-manager-role", namespace: name }, rules: [{ apiGroups: ["*"], resources: ["*"], verbs: ["*"] }] }, { ...on, dependsOn: [ns] });
-        new k8s.rbac.v1.RoleBinding(`${name}-binding`, { metadata: { name: "argocd-manager-role-binding", namespace: name }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "argocd-manager-role" }, subjects: [subject] }, { ...on, dependsOn: [role] });
-        const cr = new k8s.rbac.v1.ClusterRole(`${name}-cluster-role`, { metadata: { name: `argocd-manager-${name}` }, rules: [{ nonResourceURLs: ["/api", "/api/*", "/apis", "/apis/*", "/version"], verbs: ["get"] }] }, on);
-        new k8s.rbac.v1.ClusterRoleBinding(`${name}-cluster-binding`, { metadata: { name: `argocd-manager-${name}` }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: `argocd-manager-${name}` }, subjects: [subject] }, { ...on, dependsOn: [cr] });
-        const token = new k8s.core.v1.Secret(`${name}-token`, { metadata: { name: `argocd-manager-${name}-token`, namespace: "kube-system", annotations: { "kubernetes.io/service-account.name": `argocd-manager-${name}` } }, type: "kubernetes.io/service-account-token" }, { ...on, dependsOn: [sa] });
-        const hub = new k8s.Provider(`${name}-hub`, { context: HUB_CONTEXT, clusterIdentifier: "hub", enableSecretMutable: true });
-        const t = tenantConfig(name, server, ring);
-        new k8s.core.v1.Secret(
-            `${name}-cluster`,
-            {
-                metadata: { name: `cluster-${name}`, namespace: ARGOCD_NS, labels: rolloutLabels(t, "spike") },
-                type: "Opaque",
-                stringData: pulumi.secret(token.data.apply((d) => clusterSecretData(t, "voice-agent-spike", Buffer.from(d?.token ?? "", "base64").toString(), d?.["ca.crt"] ?? ""))),
-            },
-            { provider: hub },
-        );
-        return {};
-    };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -675,9 +601,47 @@ async function q4(sp: Spike): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Q6: the same tenant stacks through the CLI's Node.js language host (what pulumi/actions runs), one `pulumi up` each
+
+async function q6(sp: Spike): Promise<void> {
+    const t3 = sp.fleet.cluster("t3");
+    const n = Number(process.env.SPIKE_CLI_N ?? 5);
+    const dir = path.join(sp.runDir, "cli-tenant");
+    fs.mkdirSync(dir, { recursive: true });
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"), "dir");
+    // As the hub's project loads its program: transpile only (tsconfig noCheck), no stack traces.
+    fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${TENANT_PROJECT}\nruntime:\n  name: nodejs\n  options:\n    tsconfig: tsconfig.json\n    nodeargs: "--stack-trace-limit=0"\nmain: index.ts\n`);
+    fs.writeFileSync(path.join(dir, "tsconfig.json"), JSON.stringify({ extends: path.join(ROOT, "tsconfig.json"), compilerOptions: { noCheck: true }, include: [], files: ["index.ts"] }));
+    fs.writeFileSync(path.join(dir, "index.ts"), `import * as pulumi from "@pulumi/pulumi";\nimport { benchProgram } from ${JSON.stringify(path.join(ROOT, "e2e", "spikes", "tenant-stack-program"))};\nconst c = new pulumi.Config();\nexport = benchProgram(c.require("name"), c.require("server"), c.require("ring"));\n`);
+    const names = Array.from({ length: n }, (_, i) => `clibench-${i}`);
+    const wrapped = path.join(path.dirname(sp.pulumiCommand.command), "pulumi");
+    const run = (args: string[], kubeconfig: string) => {
+        const a = Date.now();
+        const r = require("child_process").spawnSync(wrapped, [...args, "--non-interactive"], { cwd: dir, env: { ...process.env, ...sp.env, KUBECONFIG: kubeconfig }, encoding: "utf8", timeout: 5 * 60_000 });
+        if (r.status !== 0) throw new Error(`pulumi ${args.join(" ")}: ${String(r.stdout + r.stderr).slice(-800)}`);
+        return Date.now() - a;
+    };
+    const lastTime = () => fs.readFileSync(sp.timeLog, "utf8").trim().split("\n").filter((l) => /^[0-9.]+ [0-9.]+ [0-9.]+ /.test(l)).pop()!.split(" ");
+    const batch = (label: string, ring: string, kubeconfig: string) => {
+        const rows = names.map((name) => {
+            fs.writeFileSync(path.join(dir, `Pulumi.${name}.yaml`), YAML.stringify({ config: { [`${TENANT_PROJECT}:name`]: name, [`${TENANT_PROJECT}:server`]: t3.server, [`${TENANT_PROJECT}:ring`]: ring } }));
+            const ms = run(["up", "--yes", "--skip-preview", "--stack", name], kubeconfig);
+            const [, u, s2] = lastTime();
+            return { ms, cpu: Number(u) + Number(s2) };
+        });
+        const avg = (f: (r: (typeof rows)[number]) => number) => Number((rows.reduce((x, r) => x + f(r), 0) / rows.length).toFixed(2));
+        result("q6", `CLI pulumi up (Node.js language host, ts), ${label}, ${n} sequential`, { avgSeconds: avg((r) => r.ms / 1000), avgCpuSeconds: avg((r) => r.cpu), tenantsPerMinuteSequential: Number((60 / avg((r) => r.ms / 1000)).toFixed(1)) });
+    };
+    for (const name of names) run(["stack", "init", name], sp.kubeconfigs.bothBench);
+    batch("create", "canary", sp.kubeconfigs.bothBench);
+    batch("no-op", "canary", sp.kubeconfigs.bothBench);
+    batch("relabel, hub context only", "ring-2", sp.kubeconfigs.hubOnly);
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-    const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ["q1", "q2", "q3", "q4", "q5"];
+    const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ["q1", "q2", "q3", "q4", "q5", "q6"];
     const engines = await ensureEngines({ log });
     const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-spike-"));
     const bins: PulumiBins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
@@ -709,7 +673,7 @@ async function main(): Promise<void> {
             tenantOnly: writePrivate(dir, "t2-only", kubeconfigWith([[TENANT_CONTEXT, fleet.cluster("t2")]])),
         };
         const sp: Spike = { runDir, fleet, bins, env, pulumiCommand, timeLog, kubeconfigs };
-        for (const [q, run] of Object.entries({ q1, q2, q3, q4, q5 })) {
+        for (const [q, run] of Object.entries({ q1, q2, q3, q4, q5, q6 })) {
             if (!wanted.includes(q)) continue;
             log(`${q} begins`);
             try {
