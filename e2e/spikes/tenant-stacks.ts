@@ -1,12 +1,15 @@
 /**
  * SPIKE (throwaway, not part of any suite): issue 19's tenant stacks, measured on the real engines.
  * A tenant stack owns its identity on the tenant (TenantAccess) AND its Argo CD cluster Secret on
- * the hub; both providers take only a context of the run's KUBECONFIG. Answers the four questions
- * of docs/design/tenant-stacks.md and prints every measurement as a `RESULT` line.
+ * the hub; both providers take only a context of the run's KUBECONFIG. Answers the questions of
+ * docs/design/tenant-stacks.md (q1 hub-only relabel, q2 one-up rotation, q3 state move migration,
+ * q4 throughput, q5 provider upgrade hub-only, q6 the CLI path) and prints every measurement as a
+ * `RESULT` line.
  *
  * Run (random loopback ports outside 36400-36499, so it never blocks the e2e suite):
- *   npx ts-node --transpile-only e2e/spikes/tenant-stacks.ts [q1] [q2] [q3] [q4]   (default: all)
- * Env: SPIKE_N (default 20) tenant stacks per throughput batch; SPIKE_KEEP=1 keeps the run folder.
+ *   npx ts-node --transpile-only e2e/spikes/tenant-stacks.ts [q1] [q2] [q3] [q4] [q5] [q6]   (default: all)
+ * Env: SPIKE_N (default 20) tenant stacks per throughput batch, SPIKE_CLI_N (default 5) for q6;
+ * SPIKE_KEEP=1 keeps the run folder (state backend included).
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
