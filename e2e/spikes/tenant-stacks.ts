@@ -129,11 +129,11 @@ const changes = (summary: { resourceChanges?: Record<string, number> } | undefin
 
 /** Records onEvent arrivals: op and URN tail of each step's end, and the prelude and summary. */
 function eventRecorder() {
-    const steps: Array<{ at: number; kind: string; op?: string; urn?: string }> = [];
+    const steps: Array<{ at: number; kind: string; op?: string; urn?: string; provider?: string }> = [];
     const onEvent = (e: EngineEvent) => {
         const at = Date.now();
         if (e.preludeEvent) steps.push({ at, kind: "prelude" });
-        if (e.resourcePreEvent) steps.push({ at, kind: "pre", op: e.resourcePreEvent.metadata.op, urn: e.resourcePreEvent.metadata.urn.split("::").pop() });
+        if (e.resourcePreEvent) steps.push({ at, kind: "pre", op: e.resourcePreEvent.metadata.op, urn: e.resourcePreEvent.metadata.urn.split("::").pop(), provider: e.resourcePreEvent.metadata.provider?.split("::").slice(-2, -1)[0] });
         if (e.resOutputsEvent) steps.push({ at, kind: "done", op: e.resOutputsEvent.metadata.op, urn: e.resOutputsEvent.metadata.urn.split("::").pop() });
         if (e.diagnosticEvent && /warning|error/.test(e.diagnosticEvent.severity)) steps.push({ at, kind: `diag-${e.diagnosticEvent.severity}`, urn: e.diagnosticEvent.message.trim().slice(0, 300) });
         if (e.summaryEvent) steps.push({ at, kind: "summary" });
@@ -208,6 +208,8 @@ async function q1(sp: Spike): Promise<void> {
         try {
             const r = await run();
             result("q1", label, r.changeSummary ?? r.summary?.resourceChanges);
+            // What a CI guard reads from the preview's events: each planned step's provider (URN name, then `::<id>`).
+            result("q1", `${label}: steps other than same, with their provider`, rec3.steps.filter((x) => x.kind === "pre" && x.op !== "same").map((x) => `${x.op} ${x.urn} via ${x.provider}`));
         } catch (err) {
             result("q1", `${label}: FAILED`, rec3.steps.filter((x) => x.kind.startsWith("diag")).map((x) => `${x.kind}: ${x.urn}`).slice(0, 6));
         }
