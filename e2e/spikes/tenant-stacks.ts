@@ -641,6 +641,9 @@ async function q6(sp: Spike): Promise<void> {
     batch("create", "canary", sp.kubeconfigs.bothBench);
     batch("no-op", "canary", sp.kubeconfigs.bothBench);
     batch("relabel, hub context only", "ring-2", sp.kubeconfigs.hubOnly);
+    // The language host inherits KUBECONFIG: what the SDK gives a provider without a kubeconfig input (the file's path).
+    const state = JSON.parse(exportWithSecrets(sp.env, sp.bins, TENANT_PROJECT, names[0])).deployment.resources as Array<{ urn: string; type: string; inputs?: any }>;
+    result("q6", "CLI path: the providers' kubeconfig input in state", state.filter((r) => r.type === "pulumi:providers:kubernetes").map((r) => `${r.urn.split("::").pop()}: ${JSON.stringify(r.inputs?.kubeconfig)}`));
 }
 
 // ---------------------------------------------------------------------------------------------
