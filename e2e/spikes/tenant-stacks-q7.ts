@@ -13,15 +13,26 @@ import { type Credentials, request } from "../harness/kube";
 const APPS = "/apis/argoproj.io/v1alpha1/namespaces/argocd";
 export const Q7_PROJECT = "voice-agent-spike";
 
-/** A directory-of-manifests git repository (one ConfigMap) the repo-server clones through file://. */
-export function manifestRepo(dir: string): string {
+/**
+ * A directory-of-manifests git repository (one ConfigMap) the repo-server clones through file://;
+ * `bump()` commits a new value, a new revision the automated sync applies (unlike a self-heal of
+ * live drift, which Argo CD v3 backs off exponentially).
+ */
+export function manifestRepo(dir: string): { url: string; bump: (n: number) => void } {
     fs.mkdirSync(path.join(dir, "manifests"), { recursive: true });
-    fs.writeFileSync(path.join(dir, "manifests", "cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: spike-probe\ndata:\n  hello: world\n");
+    const write = (v: string) => fs.writeFileSync(path.join(dir, "manifests", "cm.yaml"), `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: spike-probe\ndata:\n  hello: ${JSON.stringify(v)}\n`);
     const git = (...args: string[]) => execFileSync("git", ["-c", "user.name=spike", "-c", "user.email=spike@example.net", "-c", "commit.gpgsign=false", ...args], { cwd: dir, stdio: "ignore" });
+    write("world");
     git("init", "-q", "-b", "main");
     git("add", "-A");
     git("commit", "-qm", "probe");
-    return `file://${dir}`;
+    return {
+        url: `file://${dir}`,
+        bump: (n) => {
+            write(`release-${n}`);
+            git("commit", "-qam", `release ${n}`);
+        },
+    };
 }
 
 /** What Argo CD needs on the hub besides the CRDs: argocd-cm (a 5 s reconciliation), argocd-secret, the AppProject. */
@@ -62,8 +73,8 @@ export interface Sample {
     reconciledAt?: string;
 }
 
-/** Polls the Application every second (and asks for a refresh every 2 s) until stopped; also drifts the ConfigMap every 10 s so self-heal syncs. */
-export function observe(hub: Credentials, tenantAdmin: Credentials): { samples: Sample[]; stop: () => Promise<void> } {
+/** Polls the Application every second (and asks for a refresh every 2 s) until stopped; `bump`s the repository every 10 s so that Argo CD syncs to the tenant. */
+export function observe(hub: Credentials, bump: (n: number) => void): { samples: Sample[]; stop: () => Promise<void> } {
     const samples: Sample[] = [];
     let running = true;
     let tick = 0;
@@ -83,7 +94,7 @@ export function observe(hub: Credentials, tenantAdmin: Credentials): { samples: 
                     reconciledAt: s.reconciledAt,
                 });
                 if (tick % 2 === 0) await request(hub, "PATCH", `${APPS}/applications/probe-t1`, { metadata: { annotations: { "argocd.argoproj.io/refresh": "normal" } } }, "application/merge-patch+json");
-                if (tick % 10 === 0) await request(tenantAdmin, "PATCH", "/api/v1/namespaces/voice-agent/configmaps/spike-probe", { data: { hello: `drift-${tick}` } }, "application/merge-patch+json").catch(() => undefined);
+                if (tick % 10 === 0) bump(tick);
             } catch {
                 samples.push({ at: Date.now(), conditions: ["(hub GET failed)"] });
             }
@@ -103,6 +114,25 @@ export function observe(hub: Credentials, tenantAdmin: Credentials): { samples: 
 export function troubleLines(logFile: string, from: number): string[] {
     const text = fs.readFileSync(logFile, "utf8").slice(from);
     return text.split("\n").filter((l) => /401|unauthori[sz]ed|provide credentials|forbidden|connection refused|failed to (sync|load|get|list|watch)|cluster cache|level=error|level=warning/i.test(l));
+}
+
+/** Counts of the application controller's log messages that show it working with the tenant, after byte `from`, and its cluster cache's lines. */
+export function logTally(logFile: string, from: number): { counts: Record<string, number>; clusterCache: string[] } {
+    const lines = fs.readFileSync(logFile, "utf8").slice(from).split("\n").filter(Boolean);
+    const kinds: Record<string, RegExp> = {
+        "Reconciliation completed": /"msg":"Reconciliation completed/,
+        "Applying resource (sync to the tenant)": /"msg":"Applying resource/,
+        "operation Running -> Succeeded": /phase: Running -\\u003e Succeeded/,
+        "operation -> Failed/Error": /phase: \w+ -\\u003e (Failed|Error)/,
+        "Invalidated cluster": /"msg":"Invalidated cluster/,
+        "Cluster successfully synced": /"msg":"Cluster successfully synced/,
+    };
+    const counts = Object.fromEntries(Object.entries(kinds).map(([k, re]) => [k, lines.filter((l) => re.test(l)).length]));
+    const clusterCache = lines.filter((l) => /Invalidated cluster|Start syncing cluster|Cluster successfully synced|Failed to sync cluster/.test(l)).map((l) => {
+        const j = JSON.parse(l);
+        return `${j.time} ${j.msg}${j.total_ms !== undefined ? ` (total_ms ${j.total_ms})` : ""}`;
+    });
+    return { counts, clusterCache };
 }
 
 /** The tenant API server's authentication counters (its /metrics, read with the admin's certificate). */

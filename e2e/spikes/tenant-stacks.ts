@@ -31,7 +31,7 @@ import { LoopbackFleet, type Cluster } from "../harness/fleet";
 import { type Credentials, request } from "../harness/kube";
 import { stopAll, waitFor } from "../harness/processes";
 import { installArgoCdCrds, startArgoCd } from "../harness/argocd";
-import { authCounters, controllerMetrics, createApplication, manifestRepo, observe, prepareHub, summarise, troubleLines } from "./tenant-stacks-q7";
+import { authCounters, controllerMetrics, logTally, createApplication, manifestRepo, observe, prepareHub, summarise, troubleLines } from "./tenant-stacks-q7";
 import { type PulumiBins, installProvider, pulumiEnv } from "../harness/pulumi";
 import { exportWithSecrets, kubeconfigFindings } from "../harness/state";
 
@@ -660,8 +660,8 @@ async function q7(sp: Spike): Promise<void> {
     const t = sp.fleet.cluster("t7");
     const hub = sp.fleet.hub;
     const windowMs = Number(process.env.SPIKE_Q7_WINDOW_S ?? 60) * 1000;
-    const repoURL = manifestRepo(path.join(sp.runDir, "q7-repo"));
-    await prepareHub(hub.admin, repoURL);
+    const repo = manifestRepo(path.join(sp.runDir, "q7-repo"));
+    await prepareHub(hub.admin, repo.url);
     const stackName = "spike-q7-t7";
     const program = (g: number[]) => tenantStackProgram({ tenant: tenantConfig("t7", t.server), tokenGenerations: g, fleet: "spike" });
     const first = await (await tenantStack(sp, stackName, program([0]), sp.kubeconfigs.bothT7)).up();
@@ -670,19 +670,20 @@ async function q7(sp: Spike): Promise<void> {
     const controllerLog = argocd.logOf("argocd-application-controller");
     let obs: ReturnType<typeof observe> | undefined;
     try {
-        await createApplication(hub.admin, repoURL, t.server);
+        await createApplication(hub.admin, repo.url, t.server);
         await waitFor("probe-t1 Synced and Healthy", async () => {
             const s = (await request(hub.admin, "GET", "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/probe-t1")).status;
             return s?.sync?.status === "Synced" && s?.health?.status === "Healthy";
         }, { attempts: 120, intervalMs: 1000 });
         log("q7: probe-t1 Synced and Healthy");
-        obs = observe(hub.admin, t.admin);
+        obs = observe(hub.admin, repo.bump);
         let windowStart = Date.now();
         let logFrom = fs.statSync(controllerLog).size;
         let counters = await authCounters(t.admin);
         await sleep(windowMs);
         result("q7", "baseline window: Application", summarise(obs.samples, windowStart, Date.now()));
         result("q7", "baseline window: controller log trouble lines", troubleLines(controllerLog, logFrom).slice(0, 20));
+        result("q7", "baseline window: controller log", logTally(controllerLog, logFrom));
         const rotate = async (label: string, steps: number[][]) => {
             const oldToken = clusterToken(await getSecret(hub.admin, ARGOCD_NS, "cluster-t7"));
             logFrom = fs.statSync(controllerLog).size;
@@ -706,6 +707,7 @@ async function q7(sp: Spike): Promise<void> {
             result("q7", `${label}: Application samples not Synced/Healthy or with conditions`, obs!.samples.filter((x) => x.at >= windowStart && (x.sync !== "Synced" || x.health !== "Healthy" || x.conditions.length > 0 || (x.op && x.op !== "Succeeded" && x.op !== "Running"))).map((x) => `+${x.at - upAt} ${x.sync}/${x.health} ${x.op ?? ""} ${x.conditions.join(" | ")}`).slice(0, 20));
             const trouble = troubleLines(controllerLog, logFrom);
             result("q7", `${label}: controller log trouble lines (${trouble.length}; 401/Unauthorized/credentials among them: ${trouble.filter((l) => /401|unauthori|credentials/i.test(l)).length})`, trouble.slice(0, 20));
+            result("q7", `${label}: controller log (cluster cache times in UTC, up began ${new Date(upAt).toISOString()})`, logTally(controllerLog, logFrom));
             result("q7", `${label}: tenant API server authentication counters, change over the window`, Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (counters[k] ?? 0)]).filter(([, v]) => v !== 0)));
             result("q7", `${label}: old token still authenticates ${secs(Date.now() - doneAt)}s after the up; the cluster Secret's token changed`, { old: await tokenReview(t.admin, oldToken), changed: newToken !== oldToken });
             result("q7", `${label}: controller metrics`, await controllerMetrics(argocd));
