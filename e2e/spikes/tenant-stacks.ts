@@ -706,7 +706,7 @@ async function q7(sp: Spike): Promise<void> {
             result("q7", `${label}: Application from the up until ${secs(windowMs)}s after it`, summarise(obs!.samples, windowStart, Date.now()));
             result("q7", `${label}: Application samples not Synced/Healthy or with conditions`, obs!.samples.filter((x) => x.at >= windowStart && (x.sync !== "Synced" || x.health !== "Healthy" || x.conditions.length > 0 || (x.op && x.op !== "Succeeded" && x.op !== "Running"))).map((x) => `+${x.at - upAt} ${x.sync}/${x.health} ${x.op ?? ""} ${x.conditions.join(" | ")}`).slice(0, 20));
             const trouble = troubleLines(controllerLog, logFrom);
-            result("q7", `${label}: controller log trouble lines (${trouble.length}; 401/Unauthorized/credentials among them: ${trouble.filter((l) => /401|unauthori|credentials/i.test(l)).length})`, trouble.slice(0, 20));
+            result("q7", `${label}: controller log trouble lines (${trouble.length}; 401/Unauthorized/credentials among them: ${trouble.filter((l) => /\b401\b|unauthori|credentials/i.test(l)).length})`, trouble.slice(0, 20));
             result("q7", `${label}: controller log (cluster cache times in UTC, up began ${new Date(upAt).toISOString()})`, logTally(controllerLog, logFrom));
             result("q7", `${label}: tenant API server authentication counters, change over the window`, Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (counters[k] ?? 0)]).filter(([, v]) => v !== 0)));
             result("q7", `${label}: old token still authenticates ${secs(Date.now() - doneAt)}s after the up; the cluster Secret's token changed`, { old: await tokenReview(t.admin, oldToken), changed: newToken !== oldToken });
@@ -716,6 +716,14 @@ async function q7(sp: Spike): Promise<void> {
         await rotate("one up #2 [1] -> [2]", [[2]]);
         await rotate("one up #3 [2] -> [3]", [[3]]);
         await rotate("two ups [3] -> [3,4] -> [4]", [[3, 4], [4]]);
+        // Control: a request with a deleted token does move the failure counter (so zero above means zero).
+        const deleted = clusterToken(await getSecret(hub.admin, ARGOCD_NS, "cluster-t7")); // generation 4 is live; rotate it away first
+        await (await tenantStack(sp, stackName, program([5]), sp.kubeconfigs.bothT7)).up();
+        const before = await authCounters(t.admin);
+        await sleep(11_000); // past the API server's 10 s cache of successful authentications
+        const answer = await request({ server: t.admin.server, ca: t.admin.ca, token: deleted }, "GET", "/api").then(() => "accepted", (e) => String((e as Error).message).slice(0, 120));
+        const afterControl = await authCounters(t.admin);
+        result("q7", "control: GET /api with the deleted generation-4 token", { answer, counters: Object.fromEntries(Object.entries(afterControl).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => v !== 0)) });
     } finally {
         await obs?.stop();
         await argocd.stop();
