@@ -35,10 +35,12 @@ export function manifestRepo(dir: string): { url: string; bump: (n: number) => v
     };
 }
 
-/** What Argo CD needs on the hub besides the CRDs: argocd-cm (a 5 s reconciliation), argocd-secret, the AppProject. */
+/** What Argo CD needs on the hub besides the CRDs: argocd-cm (a 5 s reconciliation), argocd-cmd-params-cm, argocd-secret, the AppProject. */
 export async function prepareHub(hub: Credentials, repoURL: string): Promise<void> {
     const ns = "/api/v1/namespaces/argocd";
     await request(hub, "POST", `${ns}/configmaps`, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "argocd-cm", labels: { "app.kubernetes.io/part-of": "argocd" } }, data: { "timeout.reconciliation": "5s", "timeout.reconciliation.jitter": "0s" } });
+    // Millisecond log times (Argo CD's default layout has seconds), to order the cluster cache's switch against the old token's deletion.
+    await request(hub, "POST", `${ns}/configmaps`, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "argocd-cmd-params-cm", labels: { "app.kubernetes.io/part-of": "argocd" } }, data: { "log.format.timestamp": "2006-01-02T15:04:05.000Z07:00" } });
     await request(hub, "POST", `${ns}/secrets`, { apiVersion: "v1", kind: "Secret", metadata: { name: "argocd-secret", labels: { "app.kubernetes.io/part-of": "argocd" } }, type: "Opaque", data: {} });
     await request(hub, "POST", `${APPS}/appprojects`, {
         apiVersion: "argoproj.io/v1alpha1",

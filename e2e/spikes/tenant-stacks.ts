@@ -695,7 +695,7 @@ async function q7(sp: Spike): Promise<void> {
                 const rec = eventRecorder();
                 const a = Date.now();
                 const up = await (await tenantStack(sp, stackName, program(g), sp.kubeconfigs.bothT7)).up({ onEvent: rec.onEvent });
-                timings.push(`up ${JSON.stringify(g)} at +${a - upAt} ms: ${JSON.stringify(changes(up.summary))}; ` + rec.steps.filter((x) => x.kind === "done" && x.op !== "same").map((x) => `${x.at - upAt} ${x.op} ${x.urn}`).join(" · "));
+                timings.push(`up ${JSON.stringify(g)} at +${a - upAt} ms: ${JSON.stringify(changes(up.summary))}; ` + rec.steps.filter((x) => x.kind === "done" && x.op !== "same").map((x) => `${x.at - upAt} (${new Date(x.at).toISOString()}) ${x.op} ${x.urn}`).join(" · "));
                 if (steps.length > 1) await sleep(windowMs / 2); // the two-up variant: Argo CD works with both tokens valid in between
             }
             const doneAt = Date.now();
