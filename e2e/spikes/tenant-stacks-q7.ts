@@ -115,7 +115,7 @@ export function observe(hub: Credentials, bump: (n: number) => void): { samples:
 /** Lines of the application controller's log after byte `from` that show an authentication or connection problem. */
 export function troubleLines(logFile: string, from: number): string[] {
     const text = fs.readFileSync(logFile, "utf8").slice(from);
-    return text.split("\n").filter((l) => /\b401\b|unauthori[sz]ed|provide credentials|forbidden|connection refused|failed to (sync|load|get|list|watch)|cluster cache|"level":"(error|warning)"/i.test(l));
+    return text.split("\n").filter((l) => /"(code|status)":401|status code 401|HTTP 401|unauthori[sz]ed|provide credentials|the server has asked|invalid bearer|forbidden|connection refused|failed to (sync|load|get|list|watch)|cluster cache|"level":"(error|warning)"/i.test(l));
 }
 
 /** Counts of the application controller's log messages that show it working with the tenant, after byte `from`, and its cluster cache's lines. */

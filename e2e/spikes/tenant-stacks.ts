@@ -652,7 +652,7 @@ async function q6(sp: Spike): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Q7: the real Argo CD (application controller + repo-server) while one up rotates the token
+// Q7: the real Argo CD (as e2e/harness/argocd.ts starts it) while one up rotates the token
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -706,7 +706,7 @@ async function q7(sp: Spike): Promise<void> {
             result("q7", `${label}: Application from the up until ${secs(windowMs)}s after it`, summarise(obs!.samples, windowStart, Date.now()));
             result("q7", `${label}: Application samples not Synced/Healthy or with conditions`, obs!.samples.filter((x) => x.at >= windowStart && (x.sync !== "Synced" || x.health !== "Healthy" || x.conditions.length > 0 || (x.op && x.op !== "Succeeded" && x.op !== "Running"))).map((x) => `+${x.at - upAt} ${x.sync}/${x.health} ${x.op ?? ""} ${x.conditions.join(" | ")}`).slice(0, 20));
             const trouble = troubleLines(controllerLog, logFrom);
-            result("q7", `${label}: controller log trouble lines (${trouble.length}; 401/Unauthorized/credentials among them: ${trouble.filter((l) => /\b401\b|unauthori|credentials/i.test(l)).length})`, trouble.slice(0, 20));
+            result("q7", `${label}: controller log trouble lines (${trouble.length}; 401/Unauthorized/credentials among them: ${trouble.filter((l) => /401|unauthori|credentials|invalid bearer|asked/i.test(l)).length})`, trouble.slice(0, 20));
             result("q7", `${label}: controller log (cluster cache times in UTC, up began ${new Date(upAt).toISOString()})`, logTally(controllerLog, logFrom));
             result("q7", `${label}: tenant API server authentication counters, change over the window`, Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (counters[k] ?? 0)]).filter(([, v]) => v !== 0)));
             result("q7", `${label}: old token still authenticates ${secs(Date.now() - doneAt)}s after the up; the cluster Secret's token changed`, { old: await tokenReview(t.admin, oldToken), changed: newToken !== oldToken });
