@@ -3,11 +3,12 @@
  * A tenant stack owns its identity on the tenant (TenantAccess) AND its Argo CD cluster Secret on
  * the hub; both providers take only a context of the run's KUBECONFIG. Answers the questions of
  * docs/design/tenant-stacks.md (q1 hub-only relabel, q2 one-up rotation, q3 state move migration,
- * q4 throughput, q5 provider upgrade hub-only, q6 the CLI path) and prints every measurement as a
+ * q4 throughput, q5 provider upgrade hub-only, q6 the CLI path, q7 the real Argo CD during a one-up
+ * rotation; see tenant-stacks-q7.ts) and prints every measurement as a
  * `RESULT` line.
  *
  * Run (random loopback ports outside 36400-36499, so it never blocks the e2e suite):
- *   npx ts-node --transpile-only e2e/spikes/tenant-stacks.ts [q1] [q2] [q3] [q4] [q5] [q6]   (default: all)
+ *   npx ts-node --transpile-only e2e/spikes/tenant-stacks.ts [q1] [q2] [q3] [q4] [q5] [q6] [q7]   (default: all)
  * Env: SPIKE_N (default 20) tenant stacks per throughput batch, SPIKE_CLI_N (default 5) for q6;
  * SPIKE_KEEP=1 keeps the run folder (state backend included).
  */
@@ -28,7 +29,9 @@ import { automationEngine } from "../../tenants/engine";
 import { onboardingStackName } from "../../tenants/onboarding-program";
 import { LoopbackFleet, type Cluster } from "../harness/fleet";
 import { type Credentials, request } from "../harness/kube";
-import { stopAll } from "../harness/processes";
+import { stopAll, waitFor } from "../harness/processes";
+import { installArgoCdCrds, startArgoCd } from "../harness/argocd";
+import { authCounters, controllerMetrics, logTally, createApplication, manifestRepo, observe, prepareHub, summarise, troubleLines } from "./tenant-stacks-q7";
 import { type PulumiBins, installProvider, pulumiEnv } from "../harness/pulumi";
 import { exportWithSecrets, kubeconfigFindings } from "../harness/state";
 
@@ -71,7 +74,9 @@ interface Spike {
     /** The Pulumi CLI behind a wrapper that appends `elapsed user sys argv` of every CLI run (with its plugins) to timeLog. */
     pulumiCommand: PulumiCommand;
     timeLog: string;
-    kubeconfigs: Record<"both" | "bothT2" | "bothT3" | "bothBench" | "hubOnly" | "tenantOnly", string>;
+    kubeconfigs: Record<"both" | "bothT2" | "bothT3" | "bothBench" | "bothT7" | "hubOnly" | "tenantOnly", string>;
+    /** The argocd engine's folder (q7). */
+    argocdDir: string;
 }
 
 async function workspace(sp: Spike, program: () => Promise<Record<string, unknown>>, kubeconfig: string, extra: Record<string, string> = {}): Promise<LocalWorkspace> {
@@ -647,13 +652,94 @@ async function q6(sp: Spike): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Q7: the real Argo CD (as e2e/harness/argocd.ts starts it) while one up rotates the token
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function q7(sp: Spike): Promise<void> {
+    const t = sp.fleet.cluster("t7");
+    const hub = sp.fleet.hub;
+    const windowMs = Number(process.env.SPIKE_Q7_WINDOW_S ?? 60) * 1000;
+    const repo = manifestRepo(path.join(sp.runDir, "q7-repo"));
+    await prepareHub(hub.admin, repo.url);
+    const stackName = "spike-q7-t7";
+    const program = (g: number[]) => tenantStackProgram({ tenant: tenantConfig("t7", t.server), tokenGenerations: g, fleet: "spike" });
+    const first = await (await tenantStack(sp, stackName, program([0]), sp.kubeconfigs.bothT7)).up();
+    result("q7", "first up [0]", changes(first.summary));
+    const argocd = await startArgoCd({ engineDir: sp.argocdDir, hub, caFile: sp.fleet.tls.caFile, dir: path.join(sp.runDir, "argocd"), log });
+    const controllerLog = argocd.logOf("argocd-application-controller");
+    let obs: ReturnType<typeof observe> | undefined;
+    try {
+        await createApplication(hub.admin, repo.url, t.server);
+        await waitFor("probe-t1 Synced and Healthy", async () => {
+            const s = (await request(hub.admin, "GET", "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/probe-t1")).status;
+            return s?.sync?.status === "Synced" && s?.health?.status === "Healthy";
+        }, { attempts: 120, intervalMs: 1000 });
+        log("q7: probe-t1 Synced and Healthy");
+        obs = observe(hub.admin, repo.bump);
+        let windowStart = Date.now();
+        let logFrom = fs.statSync(controllerLog).size;
+        let counters = await authCounters(t.admin);
+        await sleep(windowMs);
+        result("q7", "baseline window: Application", summarise(obs.samples, windowStart, Date.now()));
+        result("q7", "baseline window: controller log trouble lines", troubleLines(controllerLog, logFrom).slice(0, 20));
+        result("q7", "baseline window: controller log", logTally(controllerLog, logFrom));
+        const rotate = async (label: string, steps: number[][]) => {
+            const oldToken = clusterToken(await getSecret(hub.admin, ARGOCD_NS, "cluster-t7"));
+            logFrom = fs.statSync(controllerLog).size;
+            counters = await authCounters(t.admin);
+            const upAt = Date.now();
+            windowStart = upAt;
+            const timings: string[] = [];
+            for (const g of steps) {
+                const rec = eventRecorder();
+                const a = Date.now();
+                const up = await (await tenantStack(sp, stackName, program(g), sp.kubeconfigs.bothT7)).up({ onEvent: rec.onEvent });
+                timings.push(`up ${JSON.stringify(g)} at +${a - upAt} ms: ${JSON.stringify(changes(up.summary))}; ` + rec.steps.filter((x) => x.kind === "done" && x.op !== "same").map((x) => `${x.at - upAt} (${new Date(x.at).toISOString()}) ${x.op} ${x.urn}`).join(" · "));
+                if (steps.length > 1) await sleep(windowMs / 2); // the two-up variant: Argo CD works with both tokens valid in between
+            }
+            const doneAt = Date.now();
+            await sleep(windowMs);
+            const after = await authCounters(t.admin);
+            const newToken = clusterToken(await getSecret(hub.admin, ARGOCD_NS, "cluster-t7"));
+            result("q7", `${label}: steps (ms after the first up call)`, timings);
+            result("q7", `${label}: Application from the up until ${secs(windowMs)}s after it`, summarise(obs!.samples, windowStart, Date.now()));
+            result("q7", `${label}: Application samples not Synced/Healthy or with conditions`, obs!.samples.filter((x) => x.at >= windowStart && (x.sync !== "Synced" || x.health !== "Healthy" || x.conditions.length > 0 || (x.op && x.op !== "Succeeded" && x.op !== "Running"))).map((x) => `+${x.at - upAt} ${x.sync}/${x.health} ${x.op ?? ""} ${x.conditions.join(" | ")}`).slice(0, 20));
+            const trouble = troubleLines(controllerLog, logFrom);
+            result("q7", `${label}: controller log trouble lines (${trouble.length}; 401/Unauthorized/credentials among them: ${trouble.filter((l) => /401|unauthori|credentials|invalid bearer|asked/i.test(l)).length})`, trouble.slice(0, 20));
+            result("q7", `${label}: controller log (cluster cache times in UTC, up began ${new Date(upAt).toISOString()})`, logTally(controllerLog, logFrom));
+            result("q7", `${label}: tenant API server authentication counters, change over the window`, Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (counters[k] ?? 0)]).filter(([, v]) => v !== 0)));
+            result("q7", `${label}: old token still authenticates ${secs(Date.now() - doneAt)}s after the up; the cluster Secret's token changed`, { old: await tokenReview(t.admin, oldToken), changed: newToken !== oldToken });
+            result("q7", `${label}: controller metrics`, await controllerMetrics(argocd));
+        };
+        await rotate("one up #1 [0] -> [1]", [[1]]);
+        await rotate("one up #2 [1] -> [2]", [[2]]);
+        await rotate("one up #3 [2] -> [3]", [[3]]);
+        await rotate("two ups [3] -> [3,4] -> [4]", [[3, 4], [4]]);
+        // Control: a request with a deleted token does move the failure counter (so zero above means zero).
+        const deleted = clusterToken(await getSecret(hub.admin, ARGOCD_NS, "cluster-t7")); // generation 4 is live; rotate it away first
+        await (await tenantStack(sp, stackName, program([5]), sp.kubeconfigs.bothT7)).up();
+        const before = await authCounters(t.admin);
+        await sleep(11_000); // past the API server's 10 s cache of successful authentications
+        const answer = await request({ server: t.admin.server, ca: t.admin.ca, token: deleted }, "GET", "/api").then(() => "accepted", (e) => String((e as Error).message).slice(0, 120));
+        const afterControl = await authCounters(t.admin);
+        result("q7", "control: GET /api with the deleted generation-4 token", { answer, counters: Object.fromEntries(Object.entries(afterControl).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => v !== 0)) });
+    } finally {
+        await obs?.stop();
+        await argocd.stop();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-    const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ["q1", "q2", "q3", "q4", "q5", "q6"];
+    const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ["q1", "q2", "q3", "q4", "q5", "q6", "q7"];
+    // q7 has a tenant of its own (t7); the others share t1-t3. Only the clusters the run needs start.
+    const clusters = ["hub", ...(wanted.some((q) => q !== "q7") ? ["t1", "t2", "t3"] : []), ...(wanted.includes("q7") ? ["t7"] : [])];
     const engines = await ensureEngines({ log });
     const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-spike-"));
     const bins: PulumiBins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
-    const fleet = new LoopbackFleet({ clusters: ["hub", "t1", "t2", "t3"], dir: path.join(runDir, "fleet"), bins: { etcd: engines.etcd.bin, kubernetes: engines.kubernetes.bin, kwok: engines.kwok.bin }, log });
+    const fleet = new LoopbackFleet({ clusters, dir: path.join(runDir, "fleet"), bins: { etcd: engines.etcd.bin, kubernetes: engines.kubernetes.bin, kwok: engines.kwok.bin }, log });
     const cleanup = async () => {
         await fleet.stop();
         await stopAll();
@@ -662,7 +748,9 @@ async function main(): Promise<void> {
     };
     try {
         await fleet.start();
-        await request(fleet.hub.admin, "POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: ARGOCD_NS } });
+        // q7's Argo CD needs its CRDs; installArgoCdCrds creates the namespace too.
+        if (wanted.includes("q7")) await installArgoCdCrds(fleet.hub.admin, engines.argocd.dir, ARGOCD_NS);
+        else await request(fleet.hub.admin, "POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: ARGOCD_NS } });
         const env = pulumiEnv(runDir, bins);
         installProvider(env, bins, ROOT);
         // The CLI behind /usr/bin/time: elapsed, CPU (its plugins included: it waits for them) and argv of every run.
@@ -672,16 +760,19 @@ async function main(): Promise<void> {
         fs.writeFileSync(path.join(wrapRoot, "bin", "pulumi"), `#!/bin/sh\nexec /usr/bin/time -a -o ${timeLog} -f '%e %U %S %C' ${path.join(bins.pulumi, "pulumi")} "$@"\n`, { mode: 0o755 });
         const pulumiCommand = await PulumiCommand.get({ root: wrapRoot });
         const dir = fs.mkdtempSync(path.join(runDir, "kubeconfigs-"));
+        // A tenant this run did not start stands in as the hub (so that no file names a missing cluster).
+        const tenant = (name: string) => (clusters.includes(name) ? fleet.cluster(name) : fleet.hub);
         const kubeconfigs = {
-            both: writePrivate(dir, "both", kubeconfigWith([[TENANT_CONTEXT, fleet.cluster("t1")], [HUB_CONTEXT, fleet.hub]])),
-            bothT2: writePrivate(dir, "both-t2", kubeconfigWith([[TENANT_CONTEXT, fleet.cluster("t2")], [HUB_CONTEXT, fleet.hub]])),
-            bothT3: writePrivate(dir, "both-t3", kubeconfigWith([[TENANT_CONTEXT, fleet.cluster("t3")], [HUB_CONTEXT, fleet.hub]])),
-            bothBench: writePrivate(dir, "both-bench", kubeconfigWith([[TENANT_CONTEXT, fleet.cluster("t3")], [HUB_CONTEXT, fleet.hub]])),
+            both: writePrivate(dir, "both", kubeconfigWith([[TENANT_CONTEXT, tenant("t1")], [HUB_CONTEXT, fleet.hub]])),
+            bothT2: writePrivate(dir, "both-t2", kubeconfigWith([[TENANT_CONTEXT, tenant("t2")], [HUB_CONTEXT, fleet.hub]])),
+            bothT3: writePrivate(dir, "both-t3", kubeconfigWith([[TENANT_CONTEXT, tenant("t3")], [HUB_CONTEXT, fleet.hub]])),
+            bothBench: writePrivate(dir, "both-bench", kubeconfigWith([[TENANT_CONTEXT, tenant("t3")], [HUB_CONTEXT, fleet.hub]])),
+            bothT7: writePrivate(dir, "both-t7", kubeconfigWith([[TENANT_CONTEXT, tenant("t7")], [HUB_CONTEXT, fleet.hub]])),
             hubOnly: writePrivate(dir, "hub-only", kubeconfigWith([[HUB_CONTEXT, fleet.hub]])),
-            tenantOnly: writePrivate(dir, "t2-only", kubeconfigWith([[TENANT_CONTEXT, fleet.cluster("t2")]])),
+            tenantOnly: writePrivate(dir, "t2-only", kubeconfigWith([[TENANT_CONTEXT, tenant("t2")]])),
         };
-        const sp: Spike = { runDir, fleet, bins, env, pulumiCommand, timeLog, kubeconfigs };
-        for (const [q, run] of Object.entries({ q1, q2, q3, q4, q5, q6 })) {
+        const sp: Spike = { runDir, fleet, bins, env, pulumiCommand, timeLog, kubeconfigs, argocdDir: engines.argocd.dir };
+        for (const [q, run] of Object.entries({ q1, q2, q3, q4, q5, q6, q7 })) {
             if (!wanted.includes(q)) continue;
             log(`${q} begins`);
             try {
