@@ -32,6 +32,9 @@ export async function deployFleet(cfg: FleetConfig): Promise<FleetOutputs> {
         ...(cfg.hub.context !== undefined ? { context: cfg.hub.context } : {}),
         // A rotated hub kubeconfig (or the kubeconfig input leaving) must not replace Argo CD and every registration.
         clusterIdentifier: "hub",
+        // Explicit, so PULUMI_K8S_DELETE_UNREACHABLE=true in someone's environment can never make a refresh of an
+        // unreachable hub drop Argo CD and every registration from state (it overrides the variable).
+        deleteUnreachable: false,
         // Without it the provider replaces (deletes, then recreates) a Secret whose data changes:
         // a cluster Secret gaining `project`, or a new token, would vanish from Argo CD meanwhile.
         enableSecretMutable: true,

@@ -108,6 +108,15 @@ export function registeredTokenIn(resources: Array<{ type?: string; inputs?: Rec
 /** The last lines of a failed CLI run: enough to act on, without pages of engine output. */
 const lastLines = (text: string, n = 8) => text.trim().split("\n").filter(Boolean).slice(-n).join("\n");
 
+/**
+ * Why a Pulumi run failed, from its output: the engine's `error:` diagnostics (the provider's own
+ * reasons, each once), which the summary at the end ("8 errored") leaves out; else the last lines.
+ */
+export function failureReason(output: string): string {
+    const errors = [...new Set(output.split("\n").map((l) => l.trim()).filter((l) => /^error: /.test(l)))];
+    return errors.length > 0 ? errors.slice(0, 5).join("\n") : lastLines(output);
+}
+
 export function automationEngine(options: AutomationOptions): OnboardingEngine {
     const env = options.env ?? (process.env as Record<string, string>);
     let command: Promise<PulumiCommand> | undefined;
@@ -164,7 +173,7 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
                 // Refresh first, so running bootstrap again repairs what was changed by hand on the tenant.
                 await s.up({ refresh: true });
             } catch (err) {
-                throw new Error(`pulumi up of ${stack} failed: ${lastLines(String((err as Error).message))}`);
+                throw new Error(`pulumi up of ${stack} failed: ${failureReason(String((err as Error).message))}`);
             }
             const outputs = await s.outputs();
             const bearerToken = String(outputs.bearerToken?.value ?? "");
@@ -180,7 +189,7 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
             try {
                 await s.destroy();
             } catch (err) {
-                throw new Error(`pulumi destroy of ${stack} failed: ${lastLines(String((err as Error).message))}; if the cluster is gone for good, use --decommission`);
+                throw new Error(`pulumi destroy of ${stack} failed: ${failureReason(String((err as Error).message))}; if the cluster is gone for good, use --decommission`);
             }
             await ws.removeStack(stack);
         },

@@ -163,14 +163,41 @@ export function onboardingKubeconfig(kubeconfig: string): string {
     return YAML.stringify(doc, { lineWidth: 0 });
 }
 
+const KUBECONFIG_FOLDER = /^agentfleet-kubeconfig-(\d+)-/;
+
+/**
+ * Removes the private kubeconfig folders (this user's) of runs that ended without removing them,
+ * killed: the pid in the folder's name is gone. A folder whose pid lives (its run, or a process that
+ * reused the pid) is kept. Returns the folders removed.
+ */
+export function sweepOrphanedKubeconfigs(tmp: string = os.tmpdir()): string[] {
+    const removed: string[] = [];
+    for (const entry of fs.readdirSync(tmp)) {
+        const pid = Number(KUBECONFIG_FOLDER.exec(entry)?.[1]);
+        if (!pid) continue;
+        const dir = path.join(tmp, entry);
+        try {
+            if (fs.statSync(dir).uid !== process.getuid?.()) continue;
+            process.kill(pid, 0);
+        } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== "ESRCH") continue;
+            fs.rmSync(dir, { recursive: true, force: true });
+            removed.push(dir);
+        }
+    }
+    return removed;
+}
+
 /**
  * Runs `run` with the environment of an onboarding stack's Pulumi run: the kubeconfig (renamed to
- * ONBOARDING_CONTEXT) in a file of its own (mode 0600, in a fresh private folder), removed when
- * `run` ends, failed or not. The Kubernetes provider reads it from KUBECONFIG, so it is never a
- * provider input, and never in the stack's state. Each call has its own file: tenants run in parallel.
+ * ONBOARDING_CONTEXT) in a file of its own (mode 0600, in a fresh private folder named after this
+ * process), removed when `run` ends, failed or not, and by the next run if this process is killed
+ * first. The Kubernetes provider reads it from KUBECONFIG, so it is never a provider input, and
+ * never in the stack's state. Each call has its own file: tenants run in parallel.
  */
 export async function withTenantKubeconfig<T>(kubeconfig: string, run: (env: TenantKubeconfigEnv) => Promise<T>): Promise<T> {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-kubeconfig-"));
+    sweepOrphanedKubeconfigs();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `agentfleet-kubeconfig-${process.pid}-`));
     try {
         const file = path.join(dir, "kubeconfig");
         fs.writeFileSync(file, onboardingKubeconfig(kubeconfig), { mode: 0o600, flag: "wx" });

@@ -96,12 +96,9 @@ describe("the commands, run as npm runs them", function () {
         assert.ok(status.stderr.includes(`cannot read the kubeconfig ${path.join(sub, "hub.yaml")} (ENOENT)`), status.stderr);
     });
 
-    it("without the Pulumi CLI on PATH, hub and status (reading the stack's kubeconfig) say so in one line, before any work", () => {
+    it("without the Pulumi CLI on PATH, hub says so in one line, before any work", () => {
         const noPulumi = { PATH: path.dirname(process.execPath), KUBECONFIG: undefined };
-        for (const [tool, args, prefix] of [
-            ["hub", ["preview", "--stack", "dev"], "hub -- preview\\|up: npm run hub -- preview"],
-            ["status", ["--stack", "dev"], "status: npm run status without --kubeconfig FILE or \\$KUBECONFIG"],
-        ] as const) {
+        for (const [tool, args, prefix] of [["hub", ["preview", "--stack", "dev"], "hub -- preview\\|up: npm run hub -- preview"]] as const) {
             const r = runTool(root, tool, [...args], { env: noPulumi });
             assert.strictEqual(r.status, 1, `${tool}: ${r.stderr}`);
             const lines = r.stderr.trimEnd().split("\n");
@@ -109,5 +106,11 @@ describe("the commands, run as npm runs them", function () {
             assert.match(lines[0], new RegExp(`^${prefix}.* needs the Pulumi CLI, and there is no pulumi on PATH: install it \\(https://www\\.pulumi\\.com/docs/install/\\), or build it with \`npm run engines\`, which puts it in /.*/engines/pulumi-v\\d.*/bin .*export PATH="/`));
             assert.doesNotMatch(r.stderr, /unexpected|ENOENT|run the same command again/);
         }
+    });
+
+    it("status without --kubeconfig or KUBECONFIG needs no Pulumi CLI: one line naming both (the hub's kubeconfig is never in the stack file), exit 2", () => {
+        const r = runTool(root, "status", ["--stack", "dev"], { env: { PATH: path.dirname(process.execPath), KUBECONFIG: undefined } });
+        assert.strictEqual(r.status, 2, r.stderr);
+        assert.strictEqual(r.stderr, `status: no hub kubeconfig: pass --kubeconfig FILE or set KUBECONFIG to the kubeconfig of dev's hub (it is never in the stack file; docs/operations.md, "The hub's kubeconfig")\n`);
     });
 });

@@ -4,16 +4,17 @@
  */
 import * as assert from "assert";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { registeredTokenIn } from "../tenants/engine";
+import { failureReason, registeredTokenIn } from "../tenants/engine";
 import { inTenantResources } from "../tenants/migrate";
 import { forEachTenant } from "../tenants/parallel";
 import { main } from "../commands/tenant";
 import { FakeOnboardingEngine, type SeenKubeconfig, hubFileOf } from "./doubles/fake-onboarding-engine";
 import { ConfigError } from "../stacks/config";
 import { checkStack, readView } from "../tenants/stack-file";
-import { ONBOARDING_CONTEXT } from "../tenants/kubeconfig";
+import { ONBOARDING_CONTEXT, withTenantKubeconfig } from "../tenants/kubeconfig";
 import { git, projectCopy } from "./helpers";
 
 const CA = Buffer.from("-----BEGIN CERTIFICATE-----\nFAKE-CA-FOR-TESTS-ONLY\n-----END CERTIFICATE-----\n").toString("base64");
@@ -313,5 +314,43 @@ describe("forEachTenant", () => {
         assert.strictEqual(max, 3);
         assert.deepStrictEqual(outcomes.map((o) => [o.tenant, o.ok, o.value ?? o.error]), [["a", true, "A"], ["b", true, "B"], ["c", false, "boom"], ["d", true, "D"]]);
         assert.match(lines[lines.length - 1], /3 of 4 done; failed: c/);
+    });
+});
+
+describe("a killed onboarding run's private kubeconfig", () => {
+    it("is removed by the next run: a folder named after a pid that is gone goes, one of a live process stays", async () => {
+        const { spawnSync } = await import("child_process");
+        const dead = spawnSync(process.execPath, ["-e", "process.exit(0)"]).pid!;
+        const tmp = os.tmpdir();
+        const orphan = fs.mkdtempSync(path.join(tmp, `agentfleet-kubeconfig-${dead}-`));
+        const live = fs.mkdtempSync(path.join(tmp, `agentfleet-kubeconfig-${process.pid}-`));
+        fs.writeFileSync(path.join(orphan, "kubeconfig"), "a killed run's admin kubeconfig", { mode: 0o600 });
+        try {
+            await withTenantKubeconfig(kubeconfig(), async (env) => assert.ok(fs.existsSync(env.KUBECONFIG)));
+            assert.ok(!fs.existsSync(orphan), `${orphan} is left behind`);
+            assert.ok(fs.existsSync(live), "a live process's kubeconfig folder was removed");
+        } finally {
+            for (const dir of [orphan, live]) fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
+
+describe("a failed onboarding run's message", () => {
+    it("gives the engine's error diagnostics (the provider's reasons), each once, not the summary lines that follow them", () => {
+        const output = [
+            "Updating (prod-tenant-acme):",
+            "  kubernetes:core/v1:ServiceAccount acme-manager creating (0s) error: serviceaccounts is forbidden: User \"ops\" cannot create resource",
+            "Diagnostics:",
+            "  kubernetes:core/v1:ServiceAccount (acme-manager):",
+            "    error: serviceaccounts is forbidden: User \"ops\" cannot create resource \"serviceaccounts\" in API group \"\" in the namespace \"kube-system\"",
+            "  pulumi:pulumi:Stack (agentfleet-tenant-prod-tenant-acme):",
+            "    error: update failed",
+            "    error: update failed",
+            "Resources:",
+            "    8 errored",
+            "Duration: 3s",
+        ].join("\n");
+        assert.strictEqual(failureReason(output), 'error: serviceaccounts is forbidden: User "ops" cannot create resource "serviceaccounts" in API group "" in the namespace "kube-system"\nerror: update failed');
+        assert.strictEqual(failureReason("exit code 1\nno stack named prod-tenant-acme"), "exit code 1\nno stack named prod-tenant-acme");
     });
 });

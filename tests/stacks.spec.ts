@@ -109,6 +109,8 @@ describe("every committed stack", () => {
                 const hub = resourceOf(await evaluated(stack), "pulumi:providers:kubernetes", "hub");
                 assert.strictEqual(hub.inputs.kubeconfig, "", "the provider's kubeconfig input is stored in state: it must be empty (the run's KUBECONFIG)");
                 assert.strictEqual(hub.inputs.clusterIdentifier, "hub");
+                // Set, so the provider's PULUMI_K8S_DELETE_UNREACHABLE variable cannot drop the hub's resources from state.
+                assert.strictEqual(String(hub.inputs.deleteUnreachable), "false");
             });
 
             it("registers every child under its component, with names prefixed by the component's", async () => {

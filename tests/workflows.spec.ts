@@ -3,7 +3,9 @@
  *
  * Each workflow is linted against the SchemaStore workflow schema by @action-validator/core (a WASM
  * build of action-validator; offline, no binary download), then checked against this project's
- * rules: pinned actions, least permissions, only existing npm scripts and stacks, the deploy order.
+ * rules: pinned actions, least permissions, only existing npm scripts and stacks, the deploy order,
+ * and the hub's kubeconfig (no longer stack configuration): every step that reaches a hub gets it
+ * through KUBECONFIG, from a private file its job wrote from the stack's secret and removes at the end.
  * The shell steps and github-script scripts that carry logic (exit codes of `npm run diff`, drift
  * classification, the PR comment and the drift issue) are run here against fake `npm`, `pulumi`
  * and GitHub API objects.
@@ -134,6 +136,47 @@ function stepNamed(wf: Workflow, jobId: string, pattern: RegExp): Step {
     const step = (wf.jobs[jobId]?.steps ?? []).find((s) => pattern.test(s.name ?? ""));
     assert.ok(step, `${wf.file} jobs.${jobId} has no step named like ${pattern}`);
     return step;
+}
+
+/** How the workflows name a matrix job's stack. */
+const MATRIX_STACK = "${{ matrix.stack }}";
+
+/** The stack `npm run promote -- --to <stack>` reads the hub of: its agentfleet:promotion's `from`. */
+function promotionSource(to: string): string {
+    const from = YAML.parse(fs.readFileSync(path.join(ROOT, `Pulumi.${to}.yaml`), "utf8")).config?.["agentfleet:promotion"]?.from;
+    assert.ok(typeof from === "string", `Pulumi.${to}.yaml has no agentfleet:promotion.from`);
+    return from;
+}
+
+/**
+ * The stack whose hub a step reaches, as the workflow names it (a stack, or MATRIX_STACK), or
+ * undefined when it reaches none: pulumi/actions with a command, `pulumi preview|up|refresh|destroy`,
+ * `npm run status` (its --stack) and `npm run promote` (the stack --to's promotion comes from).
+ */
+function hubStackOf(step: Step): string | undefined {
+    if (actionOf(step) === "pulumi/actions") return step.with?.command === undefined ? undefined : String(step.with?.["stack-name"]);
+    const run = step.run ?? "";
+    const promote = /\bnpm\s+run\b[^\n]*\bpromote\b[^\n]*--to[ =]+([\w.-]+)/.exec(run);
+    if (promote) return promotionSource(promote[1]);
+    const direct = /(?:\bnpm\s+run\b[^\n]*\bstatus\b|(?:^|[\s;|&(])pulumi\s+(?:preview|up|refresh|destroy)\b)[^\n]*--stack[ =]+(?:"?\$\{?(\w+)\}?"?|([\w.-]+))/m.exec(run);
+    if (direct) return direct[1] ? String(step.env?.[direct[1]]) : direct[2];
+    return undefined;
+}
+
+/** The secret holding a stack's hub kubeconfig, as an expression: HUB_KUBECONFIG_<STACK> (names are case-insensitive). */
+const hubSecret = (stack: string): string => (stack === MATRIX_STACK ? "secrets[format('HUB_KUBECONFIG_{0}', matrix.stack)]" : `secrets.HUB_KUBECONFIG_${stack.toUpperCase()}`);
+
+/** The step id a `${{ steps.<id>.outputs.path }}` value names. */
+const pathOutputOf = (value: unknown): string | undefined => /^\$\{\{ steps\.([\w-]+)\.outputs\.path \}\}$/.exec(String(value ?? ""))?.[1];
+
+/** Every step of a workflow that reaches a hub, with its job, index and stack. */
+function hubSteps(wf: Workflow): { jobId: string; job: Job; step: Step; index: number; stack: string; where: string }[] {
+    return Object.entries(wf.jobs).flatMap(([jobId, job]) =>
+        (job.steps ?? []).flatMap((step, index) => {
+            const stack = hubStackOf(step);
+            return stack === undefined ? [] : [{ jobId, job, step, index, stack, where: `${wf.file} jobs.${jobId}.steps[${index}] (${step.name ?? step.id ?? step.uses ?? "run"})` }];
+        }),
+    );
 }
 
 /** Every string in a value, with its path. */
@@ -296,6 +339,38 @@ function runStep(script: string, opts: { env?: Record<string, string>; files?: R
 function fakeLog(run: ScriptRun, name: string): string[][] {
     const file = path.join(run.tmp, "bin", `${name}.log`);
     return fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as string[]) : [];
+}
+
+/** Every argument list any fake of the run was called with. */
+function allFakeLogs(run: ScriptRun): string[][] {
+    const bin = path.join(run.tmp, "bin");
+    return fs.readdirSync(bin).filter((f) => f.endsWith(".log")).flatMap((f) => fakeLog(run, f.slice(0, -".log".length)));
+}
+
+let recorders: Record<string, string> | undefined;
+/**
+ * A fake for every command on PATH that logs its arguments and then runs the real command: what a
+ * step puts in a process's argv, where `ps` shows it to every user of the machine. (Shell builtins
+ * start no process, so they are not listed, and cannot leak that way.)
+ */
+function argvRecorders(): Record<string, string> {
+    if (recorders) return recorders;
+    recorders = {};
+    for (const dir of [path.dirname(process.execPath), ...(process.env.PATH ?? "").split(path.delimiter)]) {
+        if (!dir || !fs.existsSync(dir)) continue;
+        for (const name of fs.readdirSync(dir)) {
+            const file = path.join(dir, name);
+            if (name in recorders || !/^[\w.+-]+$/.test(name)) continue;
+            try {
+                fs.accessSync(file, fs.constants.X_OK);
+                if (!fs.statSync(file).isFile()) continue;
+            } catch {
+                continue;
+            }
+            recorders[name] = `const r = require("child_process").spawnSync(${JSON.stringify(file)}, args, { stdio: "inherit" });\nprocess.exit(r.status ?? 1);`;
+        }
+    }
+    return recorders;
 }
 
 const AsyncFunction = Object.getPrototypeOf(async () => undefined).constructor as new (...args: string[]) => (...args: unknown[]) => Promise<unknown>;
@@ -563,6 +638,140 @@ describe("GitHub workflows", () => {
 
     // -----------------------------------------------------------------------------------------
 
+    describe("the hub's kubeconfig: a private file from the stack's secret, named by KUBECONFIG", () => {
+        /** A kubeconfig as a secret holds it; the token is what must never leak. */
+        const TOKEN = "hub-token-5f1c0e9a7b";
+        const KUBECONFIG_TEXT = [
+            "apiVersion: v1",
+            "kind: Config",
+            "clusters: [{name: hub, cluster: {server: 'https://hub.prod.agentfleet.example.net:6443'}}]",
+            `users: [{name: ci, user: {token: ${TOKEN}}}]`,
+            "contexts: [{name: hub, context: {cluster: hub, user: ci}}]",
+            "current-context: hub",
+        ].join("\n");
+        const writers = () => WORKFLOWS.flatMap((wf) => [...stepsOf(wf)].filter(({ step }) => step.env?.HUB_KUBECONFIG !== undefined).map((s) => ({ ...s, wf })));
+        /** The step of a job whose output a step's KUBECONFIG names. */
+        const writerOf = (job: Job, value: unknown) => (job.steps ?? []).findIndex((s) => s.id !== undefined && s.id === pathOutputOf(value));
+        /** Runs a write step as the runner would, with every command on PATH recording its arguments. */
+        const runWriter = (step: Step) =>
+            runStep(step.run ?? "", { env: { STACK: String(step.env?.STACK ?? "").includes("${{") ? "dev" : String(step.env?.STACK), HUB_KUBECONFIG: KUBECONFIG_TEXT }, fakes: argvRecorders() });
+
+        it("finds every step that reaches a hub: pulumi/actions with a command, pulumi preview, npm run promote", () => {
+            const found = WORKFLOWS.flatMap((wf) => hubSteps(wf).map(({ jobId, step, stack }) => `${wf.file} ${jobId}: ${step.name} -> ${stack}`));
+            assert.deepStrictEqual(found, [
+                "deploy.yml dev: pulumi up -> dev",
+                "deploy.yml staging: pulumi up -> staging",
+                "deploy.yml prod-soak-gate: Soak gate -> staging",
+                "deploy.yml prod: pulumi up -> prod",
+                `drift.yml drift: pulumi preview --refresh --expect-no-changes -> ${MATRIX_STACK}`,
+                `drift.yml drift: Classify the failure (drift or error) -> ${MATRIX_STACK}`,
+                `preview.yml preview: pulumi preview --refresh --diff -> ${MATRIX_STACK}`,
+            ]);
+        });
+
+        it("every step that reaches a hub has KUBECONFIG naming the file an earlier step of its job wrote from that stack's secret HUB_KUBECONFIG_<STACK>", () => {
+            for (const wf of WORKFLOWS) {
+                for (const { job, step, index, stack, where } of hubSteps(wf)) {
+                    const at = writerOf(job, step.env?.KUBECONFIG);
+                    assert.ok(at >= 0, `${where}: env KUBECONFIG must be \${{ steps.<id>.outputs.path }} of the step that writes the hub kubeconfig, is ${step.env?.KUBECONFIG}`);
+                    const writer = job.steps![at];
+                    assert.ok(at < index, `${where}: the kubeconfig is written after it is used (steps[${at}])`);
+                    assert.equal(writer.env?.HUB_KUBECONFIG, `\${{ ${hubSecret(stack)} }}`, `${where} reaches ${stack}'s hub: its kubeconfig must come from ${hubSecret(stack)}`);
+                    assert.ok(writer.if === undefined || writer.if === step.if, `${where}: the kubeconfig is written whenever it is used (if: ${writer.if})`);
+                }
+            }
+        });
+
+        it("the argument recorder is live: it catches a kubeconfig handed to a command as an argument", () => {
+            const leaky = runStep(`printf '%s' "$HUB_KUBECONFIG" | xargs -0 printf '%s' > "$RUNNER_TEMP/hub.kubeconfig"`, { env: { HUB_KUBECONFIG: KUBECONFIG_TEXT }, fakes: argvRecorders() });
+            assert.equal(leaky.status, 0, leaky.stderr);
+            assert.ok(allFakeLogs(leaky).some((args) => args.some((a) => a.includes(TOKEN))), "xargs handed the kubeconfig to printf as an argument");
+        });
+
+        it("writes the secret, as it is, to a file under $RUNNER_TEMP only its user can read, never echoing it or passing it as an argument", () => {
+            assert.ok(writers().length >= 6, "a write step per job that reaches a hub");
+            for (const { step, where } of writers()) {
+                const run = runWriter(step);
+                assert.equal(run.status, 0, `${where}: ${run.stderr}`);
+                const file = run.outputs.path;
+                assert.ok(file && path.dirname(file) === path.join(run.tmp, "runner-temp"), `${where}: the file must be directly under $RUNNER_TEMP, is ${file}`);
+                assert.equal(fs.readFileSync(file, "utf8").trimEnd(), KUBECONFIG_TEXT, `${where}: the file holds the secret as it is`);
+                assert.equal((fs.statSync(file).mode & 0o777).toString(8), "600", `${where}: the file is private (mode 600)`);
+                for (const [what, text] of [["stdout", run.stdout], ["stderr", run.stderr], ["the job summary", run.summary], ["an output", JSON.stringify(run.outputs)]]) {
+                    assert.ok(!text.includes(TOKEN), `${where}: the kubeconfig reaches ${what}`);
+                }
+                const leaked = allFakeLogs(run).filter((args) => args.some((a) => a.includes(TOKEN)));
+                assert.deepStrictEqual(leaked, [], `${where}: the kubeconfig is in a command's arguments, which ps shows`);
+            }
+        });
+
+        it("only the write step gets the secret's value; other steps learn only whether it is set", () => {
+            for (const wf of WORKFLOWS) {
+                assert.ok(!JSON.stringify(wf.doc.env ?? {}).includes("HUB_KUBECONFIG"), `${wf.file}: no workflow-level env with the hub kubeconfig`);
+                for (const [jobId, job] of Object.entries(wf.jobs)) {
+                    for (const { expr, at, step } of expressionsIn(job, `${wf.file} jobs.${jobId}`)) {
+                        if (!/HUB_KUBECONFIG/.test(expr)) continue;
+                        const isSet = /^\s*secrets(?:\.HUB_KUBECONFIG_\w+|\[format\('HUB_KUBECONFIG_\{0\}', matrix\.stack\)\]) != ''\s*$/.test(expr);
+                        const writes = step?.run !== undefined && hubStackOf(step) === undefined && at.endsWith(".env.HUB_KUBECONFIG");
+                        assert.ok(isSet || writes, `${at}: \${{${expr}}} hands the hub kubeconfig to a step that does not write it`);
+                    }
+                }
+            }
+        });
+
+        it("removes the file in a step with if: always(), after every step that uses it, even when one failed", () => {
+            for (const { wf, jobId, job, step: writer, where } of writers()) {
+                const users = hubSteps(wf).filter((h) => h.jobId === jobId);
+                const removers = (job.steps ?? []).map((s, i) => ({ s, i })).filter(({ s }) => s.run !== undefined && hubStackOf(s) === undefined && Object.values(s.env ?? {}).some((v) => pathOutputOf(v) === writer.id));
+                assert.equal(removers.length, 1, `${where}: one step removes the file`);
+                const [{ s: remover, i }] = removers;
+                assert.ok(remover.if === "always()" || remover.if === "${{ always() }}", `${wf.file} jobs.${jobId}.steps[${i}]: runs with if: always(), not ${remover.if}`);
+                assert.ok(users.every((u) => u.index < i), `${wf.file} jobs.${jobId}: the file is removed before a step uses it`);
+                const name = Object.keys(remover.env!).find((k) => pathOutputOf(remover.env![k]) === writer.id)!;
+                const written = runWriter(writer).outputs.path;
+                assert.ok(fs.existsSync(written));
+                const removed = runStep(remover.run ?? "", { env: { [name]: written } });
+                assert.equal(removed.status, 0, removed.stderr);
+                assert.ok(!fs.existsSync(written), `${wf.file} jobs.${jobId}.steps[${i}] leaves ${written} behind`);
+                const neverWritten = runStep(remover.run ?? "", { env: { [name]: "" } });
+                assert.equal(neverWritten.status, 0, `${wf.file} jobs.${jobId}.steps[${i}]: fails when the write step never ran: ${neverWritten.stderr}`);
+            }
+        });
+
+        it("a missing HUB_KUBECONFIG_<STACK> is caught before the write, as a missing Pulumi secret is: preview falls back to the offline diff, the others fail naming it", () => {
+            for (const { wf, job, step: writer, where } of writers()) {
+                const stack = String(writer.env?.STACK).includes("${{") ? "dev" : String(writer.env?.STACK);
+                const secret = String(writer.env?.HUB_KUBECONFIG).replace(/^\$\{\{ | \}\}$/g, "");
+                const check = (job.steps ?? []).slice(0, (job.steps ?? []).indexOf(writer)).find((s) => s.env?.HAS_HUB_KUBECONFIG !== undefined);
+                assert.ok(check, `${where}: no earlier step checks HAS_HUB_KUBECONFIG`);
+                assert.equal(check.env?.HAS_HUB_KUBECONFIG, `\${{ ${secret} != '' }}`, `${where}: the check looks at the secret the write step reads`);
+                const env = (hub: string) => ({ STACK: stack, FROM_FORK: "false", HAS_BACKEND: "true", HAS_PASSPHRASE: "true", HAS_HUB_KUBECONFIG: hub });
+                const missing = runStep(check.run ?? "", { env: env("false") });
+                const named = `HUB_KUBECONFIG_${stack.toUpperCase()}`;
+                if (wf.file === "preview.yml") {
+                    assert.equal(missing.status, 0, missing.stderr);
+                    assert.equal(missing.outputs.available, "false");
+                    assert.match(missing.stdout, new RegExp(`::notice title=No live preview for ${stack}::.*${named}`));
+                } else {
+                    assert.equal(missing.status, 1, `${where}: a missing secret fails the job`);
+                    assert.match(missing.stdout, new RegExp(`::error::Set the secret ${named}\\b`));
+                }
+                const present = runStep(check.run ?? "", { env: env("true") });
+                assert.equal(present.status, 0, present.stderr);
+                if (wf.file === "preview.yml") assert.equal(present.outputs.available, "true");
+            }
+        });
+
+        it("no workflow mentions hubKubeconfig, the stack configuration key it replaces, except in a comment", () => {
+            for (const wf of WORKFLOWS) {
+                const lines = wf.source.split("\n").filter((l) => /hubKubeconfig/.test(l) && !/^\s*#/.test(l));
+                assert.deepStrictEqual(lines, [], `${wf.file} still uses hubKubeconfig`);
+            }
+        });
+    });
+
+    // -----------------------------------------------------------------------------------------
+
     describe("ci.yml", () => {
         it("runs npm ci and npm test on pull requests and on pushes to main", () => {
             const wf = workflow("ci.yml");
@@ -601,14 +810,16 @@ describe("GitHub workflows", () => {
             assert.equal(env.FROM_FORK, "${{ github.event.pull_request.head.repo.full_name != github.repository }}");
             assert.equal(env.HAS_BACKEND, "${{ secrets.PULUMI_ACCESS_TOKEN != '' || secrets.PULUMI_BACKEND_URL != '' }}");
             assert.equal(env.HAS_PASSPHRASE, "${{ secrets.PULUMI_CONFIG_PASSPHRASE != '' }}");
+            assert.equal(env.HAS_HUB_KUBECONFIG, "${{ secrets[format('HUB_KUBECONFIG_{0}', matrix.stack)] != '' }}");
         });
 
         const passphraseStack = { "Pulumi.dev.yaml": "encryptionsalt: v1:abc\nconfig: {}\n" };
         const cases: [string, Record<string, string>, string][] = [
-            ["a fork", { FROM_FORK: "true", HAS_BACKEND: "true", HAS_PASSPHRASE: "true" }, "false"],
-            ["no backend secret", { FROM_FORK: "false", HAS_BACKEND: "false", HAS_PASSPHRASE: "true" }, "false"],
-            ["no passphrase for a passphrase-encrypted stack", { FROM_FORK: "false", HAS_BACKEND: "true", HAS_PASSPHRASE: "false" }, "false"],
-            ["a same-repo PR with every secret", { FROM_FORK: "false", HAS_BACKEND: "true", HAS_PASSPHRASE: "true" }, "true"],
+            ["a fork", { FROM_FORK: "true", HAS_BACKEND: "true", HAS_PASSPHRASE: "true", HAS_HUB_KUBECONFIG: "true" }, "false"],
+            ["no backend secret", { FROM_FORK: "false", HAS_BACKEND: "false", HAS_PASSPHRASE: "true", HAS_HUB_KUBECONFIG: "true" }, "false"],
+            ["no passphrase for a passphrase-encrypted stack", { FROM_FORK: "false", HAS_BACKEND: "true", HAS_PASSPHRASE: "false", HAS_HUB_KUBECONFIG: "true" }, "false"],
+            ["no hub kubeconfig secret", { FROM_FORK: "false", HAS_BACKEND: "true", HAS_PASSPHRASE: "true", HAS_HUB_KUBECONFIG: "false" }, "false"],
+            ["a same-repo PR with every secret", { FROM_FORK: "false", HAS_BACKEND: "true", HAS_PASSPHRASE: "true", HAS_HUB_KUBECONFIG: "true" }, "true"],
         ];
         for (const [what, env, available] of cases) {
             it(`credentials are ${available === "true" ? "available" : "unavailable"} for ${what}`, () => {
@@ -933,6 +1144,14 @@ process.exit(Number(process.env.FAKE_GATE_CODE));`;
                 assert.ok(needsOf(job).includes(upJobs().find(([, j]) => environmentOf(j) === "staging")![0]), "the gate needs staging's up");
                 assert.equal(environmentOf(job), "staging");
                 assert.equal(step("Soak gate").if, "${{ !inputs.emergency && !inputs.skip_soak_gate }}");
+            });
+
+            it("reads staging's hub (Pulumi.prod.yaml's promotion.from): KUBECONFIG from HUB_KUBECONFIG_STAGING, never prod's", () => {
+                const { job } = gateJob();
+                assert.equal(promotionSource("prod"), "staging");
+                const writer = (job.steps ?? []).find((s) => s.id !== undefined && s.id === pathOutputOf(step("Soak gate").env?.KUBECONFIG));
+                assert.equal(writer?.env?.HUB_KUBECONFIG, "${{ secrets.HUB_KUBECONFIG_STAGING }}");
+                assert.ok(!JSON.stringify(job).includes("HUB_KUBECONFIG_PROD"), "the gate job never gets prod's hub kubeconfig");
             });
 
             it("fails the run with the gate's refusal, shown in the run summary", () => {
