@@ -108,13 +108,17 @@ export function registeredTokenIn(resources: Array<{ type?: string; inputs?: Rec
 /** The last lines of a failed CLI run: enough to act on, without pages of engine output. */
 const lastLines = (text: string, n = 8) => text.trim().split("\n").filter(Boolean).slice(-n).join("\n");
 
+/** The engine's own verdicts, which say only that the run failed; they come before or after the reasons, in no fixed order. */
+const ENGINE_SUMMARY = /^error: (update|preview|destroy|refresh) failed$/;
+
 /**
  * Why a Pulumi run failed, from its output: the engine's `error:` diagnostics (the provider's own
- * reasons, each once), which the summary at the end ("8 errored") leaves out; else the last lines.
+ * reasons, each once, first), which the summary at the end ("8 errored") leaves out; else the last lines.
  */
 export function failureReason(output: string): string {
     const errors = [...new Set(output.split("\n").map((l) => l.trim()).filter((l) => /^error: /.test(l)))];
-    return errors.length > 0 ? errors.slice(0, 5).join("\n") : lastLines(output);
+    const ordered = [...errors.filter((l) => !ENGINE_SUMMARY.test(l)), ...errors.filter((l) => ENGINE_SUMMARY.test(l))];
+    return ordered.length > 0 ? ordered.slice(0, 5).join("\n") : lastLines(output);
 }
 
 export function automationEngine(options: AutomationOptions): OnboardingEngine {

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { type CredentialMode, isLoopbackHost, suggestion } from "../stacks/config";
+import { type CredentialMode, isLoopbackHost, sameServer, suggestion } from "../stacks/config";
 import { CommandError, isObject, yamlErrorAt } from "./stack-file";
 
 // ---------------------------------------------------------------------------------------------
@@ -83,7 +83,8 @@ export function parseKubeconfig(text: string, options: { server: string; credent
                 problems.push(`cluster ${JSON.stringify(clusterName)}: server ${JSON.stringify(server)} is not a URL`);
             }
             if (url && isLoopbackHost(url.hostname)) loopbackServer = server;
-            else if (url && sameServer(server, options.server) === false) {
+            // A --server that is not a URL is the loader's to report.
+            else if (url && URL.canParse(options.server) && !sameServer(server, options.server)) {
                 problems.push(`server ${server} differs from --server ${options.server}; the kubeconfig must be the registered cluster's (only a loopback server, the k3s default, is replaced)`);
             }
         }
@@ -116,16 +117,6 @@ export function parseKubeconfig(text: string, options: { server: string; credent
                   ),
               };
     return { context: contextName, singleContext, ...(loopbackServer ? { loopbackServer } : {}), secrets };
-}
-
-/** Whether two server URLs name the same endpoint; undefined when one is not a URL (the loader reports that). */
-function sameServer(a: string, b: string): boolean | undefined {
-    try {
-        const norm = (s: string) => new URL(s).href.replace(/\/$/, "");
-        return norm(a) === norm(b);
-    } catch {
-        return undefined;
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -353,4 +353,12 @@ describe("a failed onboarding run's message", () => {
         assert.strictEqual(failureReason(output), 'error: serviceaccounts is forbidden: User "ops" cannot create resource "serviceaccounts" in API group "" in the namespace "kube-system"\nerror: update failed');
         assert.strictEqual(failureReason("exit code 1\nno stack named prod-tenant-acme"), "exit code 1\nno stack named prod-tenant-acme");
     });
+
+    it("puts the provider's reason first when the engine prints its verdict before it (as a CI run did)", () => {
+        const output = [
+            "error: update failed",
+            "error: failed to read resource state due to unreachable cluster. If the cluster was deleted, ...",
+        ].join("\n");
+        assert.strictEqual(failureReason(output), "error: failed to read resource state due to unreachable cluster. If the cluster was deleted, ...\nerror: update failed");
+    });
 });
