@@ -138,6 +138,9 @@ function sameServer(a: string, b: string): boolean | undefined {
  */
 export const ONBOARDING_CONTEXT = "agentfleet-tenant";
 
+/** The context naming the hub in a tenant stack's run (its cluster Secret is registered there). */
+export const HUB_CONTEXT = "agentfleet-hub";
+
 /** The environment of an onboarding stack's Pulumi run: KUBECONFIG, the tenant's admin kubeconfig file. */
 export interface TenantKubeconfigEnv {
     KUBECONFIG: string;
