@@ -6,7 +6,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
 import { hubOwnedSecretName } from "../components/tenant-registration";
-import { HUB_CONTEXT, ONBOARDING_CONTEXT } from "../tenants/kubeconfig";
+import * as YAML from "yaml";
+import { HUB_CONTEXT, ONBOARDING_CONTEXT, runKubeconfig } from "../tenants/kubeconfig";
 import { ONBOARDING_PROJECT, type RegistrationSettings, onboardingProgram } from "../tenants/onboarding-program";
 import { type Evaluation, GENERATED_PREFIX, REDACTED, STACK_RESOURCE_TYPE, declaredObjects, evaluate, secretPaths } from "../evaluator/evaluate";
 import type { TenantConfig } from "../stacks/config-types";
@@ -82,5 +83,21 @@ describe("a tenant stack that registers its tenant", () => {
     it("without registration it is today's onboarding stack: nothing on the hub", async () => {
         const ev = await tenantStack({});
         assert.ok(declaredObjects(ev).every((o) => o.cluster === ACME.name));
+    });
+});
+
+describe("a tenant stack's run kubeconfig", () => {
+    const single = (server: string, user: Record<string, string>) =>
+        YAML.stringify({ apiVersion: "v1", kind: "Config", clusters: [{ name: "default", cluster: { server } }], contexts: [{ name: "default", context: { cluster: "default", user: "default" } }], users: [{ name: "default", user }], "current-context": "default" });
+
+    it("holds each given cluster as its role's context, so the two k3s 'default's cannot collide, and nothing else", () => {
+        const tenant = single("https://acme.example.net:6443", { "client-key-data": "VEVOQU5U" });
+        const hub = single("https://hub.example.net:6443", { token: "hub-token-for-tests" });
+        const both = YAML.parse(runKubeconfig({ tenant, hub }));
+        assert.deepStrictEqual(both.contexts.map((c: { name: string; context: object }) => [c.name, c.context]), [[ONBOARDING_CONTEXT, { cluster: ONBOARDING_CONTEXT, user: ONBOARDING_CONTEXT }], [HUB_CONTEXT, { cluster: HUB_CONTEXT, user: HUB_CONTEXT }]]);
+        assert.deepStrictEqual(both.clusters.map((c: { cluster: { server: string } }) => c.cluster.server), ["https://acme.example.net:6443", "https://hub.example.net:6443"]);
+        assert.deepStrictEqual(both.users.map((u: { user: object }) => u.user), [{ "client-key-data": "VEVOQU5U" }, { token: "hub-token-for-tests" }]);
+        // A relabel in CI: the hub's context only; the tenant's provider then finds no context and reaches nothing.
+        assert.deepStrictEqual(YAML.parse(runKubeconfig({ hub })).contexts.map((c: { name: string }) => c.name), [HUB_CONTEXT]);
     });
 });
