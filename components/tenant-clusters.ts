@@ -46,6 +46,24 @@ export function clusterSecretData(tenant: TenantConfig, project: string, bearerT
     };
 }
 
+/** The Argo CD cluster Secret of a tenant, as the hub stack and the tenant's own stack declare it alike. */
+export function clusterSecretArgs(tenant: TenantConfig, args: { fleet: string; project: string; argocdNamespace: pulumi.Input<string> }, credential: pulumi.Output<{ bearerToken?: string; caData?: string }>): k8s.core.v1.SecretArgs {
+    return {
+        metadata: {
+            name: `cluster-${tenant.name}`,
+            namespace: args.argocdNamespace,
+            labels: rolloutLabels(tenant, args.fleet),
+            annotations: {
+                ...OWNED_ANNOTATIONS,
+                [AGENT_NAMESPACE_ANNOTATION]: tenant.namespaces[0],
+                ...(tenant.paused ? { "argocd.argoproj.io/skip-reconcile": "true" } : {}),
+            },
+        },
+        type: "Opaque",
+        stringData: pulumi.secret(credential.apply((c) => clusterSecretData(tenant, args.project, c.bearerToken ?? "", c.caData ?? ""))),
+    };
+}
+
 /** Type token of the per-tenant component that held each cluster Secret up to commit ce80472 (one component per tenant). */
 export const PREVIOUS_PARENT_TYPE = "agentfleet:index:TenantCluster";
 
@@ -108,25 +126,7 @@ export class TenantClusters extends pulumi.ComponentResource {
             for (const tenant of args.tenants.slice(start, start + REGISTRATION_BATCH)) {
                 this.clusterSecrets[tenant.name] = new k8s.core.v1.Secret(
                     `${name}-${tenant.name}`,
-                    {
-                        metadata: {
-                            name: `cluster-${tenant.name}`,
-                            namespace: args.argocdNamespace,
-                            labels: rolloutLabels(tenant, args.fleet),
-                            annotations: {
-                                ...OWNED_ANNOTATIONS,
-                                [AGENT_NAMESPACE_ANNOTATION]: tenant.namespaces[0],
-                                ...(tenant.paused ? { "argocd.argoproj.io/skip-reconcile": "true" } : {}),
-                            },
-                        },
-                        type: "Opaque",
-                        stringData: pulumi.secret(
-                            args.credentials.apply((all) => {
-                                const credential = all[tenant.name] ?? {};
-                                return clusterSecretData(tenant, args.project, credential.bearerToken ?? "", credential.caData ?? "");
-                            }),
-                        ),
-                    },
+                    clusterSecretArgs(tenant, args, args.credentials.apply((all) => all[tenant.name] ?? {})),
                     { parent: this, provider: args.hubProvider, aliases: [previousClusterSecretUrn(stack, project, tenant.name)] },
                 );
             }

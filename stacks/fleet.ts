@@ -6,6 +6,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import { ArgoCdHub, WEBHOOK_PATH } from "../components/argocd-hub";
+import { hubProviderArgs } from "../components/hub-provider";
 import { FleetRollout, projectName } from "../components/fleet-rollout";
 import { TenantClusters } from "../components/tenant-clusters";
 import type { FleetConfig } from "./config";
@@ -24,21 +25,8 @@ export interface FleetOutputs {
 
 /** Declares the whole stack. Call only with a configuration that `loadConfig` validated. */
 export async function deployFleet(cfg: FleetConfig): Promise<FleetOutputs> {
-    const hubProvider = new k8s.Provider("hub", {
-        // No kubeconfig (an input is stored in state): "" makes the provider load the run's KUBECONFIG,
-        // which loadConfig checked points at hub.server. Left unset, the SDK would store KUBECONFIG's
-        // path, which differs from machine to machine and would show as a change in every preview.
-        kubeconfig: "",
-        ...(cfg.hub.context !== undefined ? { context: cfg.hub.context } : {}),
-        // A rotated hub kubeconfig (or the kubeconfig input leaving) must not replace Argo CD and every registration.
-        clusterIdentifier: "hub",
-        // Explicit, so PULUMI_K8S_DELETE_UNREACHABLE=true in someone's environment can never make a refresh of an
-        // unreachable hub drop Argo CD and every registration from state (it overrides the variable).
-        deleteUnreachable: false,
-        // Without it the provider replaces (deletes, then recreates) a Secret whose data changes:
-        // a cluster Secret gaining `project`, or a new token, would vanish from Argo CD meanwhile.
-        enableSecretMutable: true,
-    });
+    // The hub's kubeconfig is the run's KUBECONFIG, which loadConfig checked points at hub.server.
+    const hubProvider = new k8s.Provider("hub", hubProviderArgs(cfg.hub.context));
 
     const hub = new ArgoCdHub("argocd", {
         hub: cfg.hub,

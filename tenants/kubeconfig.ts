@@ -129,6 +129,9 @@ export function parseKubeconfig(text: string, options: { server: string; credent
  */
 export const ONBOARDING_CONTEXT = "agentfleet-tenant";
 
+/** The context naming the hub in a tenant stack's run (its cluster Secret is registered there). */
+export const HUB_CONTEXT = "agentfleet-hub";
+
 /** The environment of an onboarding stack's Pulumi run: KUBECONFIG, the tenant's admin kubeconfig file. */
 export interface TenantKubeconfigEnv {
     KUBECONFIG: string;
@@ -145,14 +148,31 @@ export function readTenantKubeconfig(file: string, options: { server: string; co
     }
 }
 
-/** A checked single-context kubeconfig (CheckedKubeconfig.secrets.kubeconfig) with its context renamed ONBOARDING_CONTEXT. */
-export function onboardingKubeconfig(kubeconfig: string): string {
-    const doc = YAML.parse(kubeconfig) as { contexts: Array<{ name: string }>; "current-context": string };
-    if (doc.contexts.length !== 1) throw new Error(`onboardingKubeconfig: expected one context, got ${doc.contexts.length}`);
-    doc.contexts[0].name = ONBOARDING_CONTEXT;
-    doc["current-context"] = ONBOARDING_CONTEXT;
-    return YAML.stringify(doc, { lineWidth: 0 });
+type KubeconfigDoc = { clusters: Array<{ name: string; cluster: unknown }>; contexts: Array<{ name: string; context: { cluster: string; user: string } }>; users: Array<{ name: string; user: unknown }>; "current-context"?: string };
+
+/**
+ * The kubeconfig of one tenant stack's run: each given single-context kubeconfig (checked: the
+ * tenant's admin one, the hub's) as one context named after its role, ONBOARDING_CONTEXT and
+ * HUB_CONTEXT, its cluster and user renamed alike so two files' "default"s cannot collide. A
+ * provider asking for a context the run was not given finds none, and reaches nothing.
+ */
+export function runKubeconfig(parts: { tenant?: string; hub?: string }): string {
+    const merged: KubeconfigDoc = { clusters: [], contexts: [], users: [] };
+    for (const [name, text] of [[ONBOARDING_CONTEXT, parts.tenant], [HUB_CONTEXT, parts.hub]] as const) {
+        if (text === undefined) continue;
+        const doc = YAML.parse(text) as KubeconfigDoc;
+        if (doc.contexts.length !== 1) throw new Error(`runKubeconfig: expected one context, got ${doc.contexts.length}`);
+        const context = doc.contexts[0].context;
+        merged.clusters.push({ name, cluster: doc.clusters.find((c) => c.name === context.cluster)!.cluster });
+        merged.users.push({ name, user: doc.users.find((u) => u.name === context.user)!.user });
+        merged.contexts.push({ name, context: { cluster: name, user: name } });
+        merged["current-context"] ??= name;
+    }
+    return YAML.stringify({ apiVersion: "v1", kind: "Config", ...merged }, { lineWidth: 0 });
 }
+
+/** A checked single-context kubeconfig (CheckedKubeconfig.secrets.kubeconfig) with its context renamed ONBOARDING_CONTEXT. */
+export const onboardingKubeconfig = (kubeconfig: string): string => runKubeconfig({ tenant: kubeconfig });
 
 const KUBECONFIG_FOLDER = /^agentfleet-kubeconfig-(\d+)-/;
 
@@ -187,11 +207,16 @@ export function sweepOrphanedKubeconfigs(tmp: string = os.tmpdir()): string[] {
  * never in the stack's state. Each call has its own file: tenants run in parallel.
  */
 export async function withTenantKubeconfig<T>(kubeconfig: string, run: (env: TenantKubeconfigEnv) => Promise<T>): Promise<T> {
+    return withRunKubeconfig({ tenant: kubeconfig }, run);
+}
+
+/** withTenantKubeconfig for a tenant stack's run with any of its contexts (runKubeconfig): the tenant's admin one, the hub's, or both. */
+export async function withRunKubeconfig<T>(parts: { tenant?: string; hub?: string }, run: (env: TenantKubeconfigEnv) => Promise<T>): Promise<T> {
     sweepOrphanedKubeconfigs();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `agentfleet-kubeconfig-${process.pid}-`));
     try {
         const file = path.join(dir, "kubeconfig");
-        fs.writeFileSync(file, onboardingKubeconfig(kubeconfig), { mode: 0o600, flag: "wx" });
+        fs.writeFileSync(file, runKubeconfig(parts), { mode: 0o600, flag: "wx" });
         return await run({ KUBECONFIG: file });
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });

@@ -231,9 +231,9 @@ describe("npm run tenant -- add", () => {
         assert.ok(!fs.existsSync(seen.file), `${seen.file} is left behind`);
         const handed = YAML.parse(seen.text);
         assert.equal(handed["current-context"], "agentfleet-tenant");
-        assert.deepEqual(handed.contexts, [{ name: "agentfleet-tenant", context: { cluster: "default", user: "default" } }]);
-        assert.deepEqual(handed.clusters, [{ name: "default", cluster: { server: ACME_SERVER, "certificate-authority-data": FAKE.caData } }]);
-        assert.deepEqual(handed.users, [{ name: "default", user: { "client-certificate-data": FAKE.clientCertificate, "client-key-data": FAKE.clientKey } }]);
+        assert.deepEqual(handed.contexts, [{ name: "agentfleet-tenant", context: { cluster: "agentfleet-tenant", user: "agentfleet-tenant" } }]);
+        assert.deepEqual(handed.clusters, [{ name: "agentfleet-tenant", cluster: { server: ACME_SERVER, "certificate-authority-data": FAKE.caData } }]);
+        assert.deepEqual(handed.users, [{ name: "agentfleet-tenant", user: { "client-certificate-data": FAKE.clientCertificate, "client-key-data": FAKE.clientKey } }]);
         assert.deepEqual(project.calls(), [], "no `pulumi config set` of a kubeconfig");
         const after = project.stackText("dev");
         assert.ok(!/kubeconfig:/.test(after) && !Object.values(FAKE).some((v) => after.includes(v)), after);
