@@ -42,14 +42,11 @@ export function benchFleet(tenants: number): { config: Config; inventory: Array<
         const name = `bench-${String(i).padStart(4, "0")}`;
         return { name, server: `https://${name}.k3s.bench.example.net:6443`, ring: ringOf(i), region: ["eu-west", "us-east", "ap-south"][i % 3], credentials: i % 4 === 3 ? "token" : "bootstrap" };
     });
-    // Bootstrap tenants hold what their onboarding stack stored: the same fields as token tenants.
-    const credentials = Object.fromEntries(list.map((t) => [t.name, { bearerToken: secure(`${t.name}-token`), caData: secure(`${t.name}-ca`) }]));
     const rings = [...new Set(list.map((t) => t.ring))];
     const config = {
         "agentfleet:environment": "prod",
         "agentfleet:hub": { server: "https://hub.bench.example.net:6443", domain: "argocd.bench.example.net", nodes: 3 },
         "agentfleet:deploy": { repoURL: "https://github.com/example-org/agentfleet.git", targetRevision: "HEAD" },
-        "agentfleet:tenantCredentials": credentials,
         "agentfleet:rollout": { steps: rings.map((ring) => ({ name: ring, matchExpressions: [{ key: "ring", operator: "In", values: [ring] }], maxUpdate: ring === "main" ? "25%" : 1 })) },
         "agentfleet:notifications": { slack: { channels: ["agentfleet-bench"] } },
         "agentfleet:notificationSecrets": { slackToken: secure("slack-token") },

@@ -206,7 +206,7 @@ export async function benchOnboarding(tenants: number, parallel: number, log: (l
         const engine = automationEngine({ hubStack: "onboard", root: project, env: hub.env, pulumiBin: bins.pulumi });
         const targets = names.map((name) => ({ name, kubeconfigFile: fleet.cluster(name).kubeconfigPath }));
         const start = process.hrtime.bigint();
-        const outcomes = await onboardTenants({ hub: { stack: "onboard", root: project }, engine, targets, parallel, log });
+        const outcomes = await onboardTenants({ hub: { stack: "onboard", root: project }, engine, targets, hubKubeconfig: fs.readFileSync(fleet.hub.kubeconfigPath, "utf8"), parallel, log });
         const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
         const failed = outcomes.filter((o) => !o.ok);
         if (failed.length > 0) throw new Error(`onboarding bench: ${failed.map((o) => `${o.tenant}: ${o.error}`).join("; ")}`);

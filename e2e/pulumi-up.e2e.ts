@@ -213,6 +213,7 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
             hub: { stack: E2E_STACK, root: w.project },
             engine: onboardingEngine(w),
             targets: [{ name: tenant.name, kubeconfigFile: w.fleet.cluster(tenant.name).kubeconfigPath }],
+            hubKubeconfig: fs.readFileSync(w.fleet.hub.kubeconfigPath, "utf8"),
             parallel: 1,
             log: () => undefined,
         });
@@ -342,7 +343,7 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         const contents = (resources: Obj[]) => resources.map((r) => JSON.stringify([r.urn, r.id, r.inputs, r.outputs]));
         const providerOf = (resources: Obj[]) => resources.find((r) => r.type === "pulumi:providers:kubernetes")!;
         const bootstrap = async (onboard: typeof onboardTenants, engine: OnboardingEngine, root = w.project) => {
-            const outcomes = await onboard({ hub: { stack: E2E_STACK, root }, engine, targets: [{ name: tenant.name, kubeconfigFile: cluster.kubeconfigPath }], parallel: 1, log: () => undefined });
+            const outcomes = await onboard({ hub: { stack: E2E_STACK, root }, engine, targets: [{ name: tenant.name, kubeconfigFile: cluster.kubeconfigPath }], hubKubeconfig: fs.readFileSync(w.fleet.hub.kubeconfigPath, "utf8"), parallel: 1, log: () => undefined });
             assert.ok(outcomes.every((o) => o.ok), JSON.stringify(outcomes));
         };
 

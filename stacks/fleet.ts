@@ -1,14 +1,14 @@
 /**
- * Per-environment composition: the Argo CD hub, every tenant's registration, and the fleet rollout,
- * all from one validated configuration. Only the hub cluster is reached: tenants are bootstrapped by
- * their own onboarding stacks (onboarding/), which hand the hub a token and CA.
+ * Per-environment composition: the Argo CD hub and the fleet rollout, from one validated
+ * configuration. Only the hub cluster is reached, and no tenant is registered here: each tenant's
+ * own stack (tenants/onboarding-program.ts) declares its cluster Secret on the hub, so this stack
+ * holds no token and stays the same size at any fleet size.
  */
 import * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import { ArgoCdHub, WEBHOOK_PATH } from "../components/argocd-hub";
 import { hubProviderArgs } from "../components/hub-provider";
-import { FleetRollout, projectName } from "../components/fleet-rollout";
-import { TenantClusters } from "../components/tenant-clusters";
+import { FleetRollout } from "../components/fleet-rollout";
 import type { FleetConfig } from "./config";
 import { healthCheckCmValues, loadHealthChecks } from "./health-checks";
 import { subscriptionAnnotations } from "./notifications";
@@ -37,17 +37,6 @@ export async function deployFleet(cfg: FleetConfig): Promise<FleetOutputs> {
     });
 
     const active = cfg.tenants.filter((t) => !t.decommissioned);
-    const clusters = new TenantClusters("tenants", {
-        tenants: active,
-        credentials: cfg.tenantCredentials,
-        hubProvider,
-        argocdNamespace: hub.namespace,
-        fleet: cfg.stack,
-        project: projectName(cfg.stack),
-    });
-    // The AppProject depends on every cluster Secret (see FleetRolloutArgs.clusterSecrets): declare them all first.
-    await clusters.registered;
-
     new FleetRollout("fleet", {
         fleet: cfg.stack,
         deploy: cfg.deploy,
@@ -60,7 +49,6 @@ export async function deployFleet(cfg: FleetConfig): Promise<FleetOutputs> {
         protect: cfg.protectRollout,
         provider: hubProvider,
         argocd: [hub.crds, hub.release],
-        clusterSecrets: [clusters],
     });
     return {
         argocdUrl: hub.argocdUrl,

@@ -7,11 +7,9 @@
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { spawn } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import type { TenantKubeconfigEnv } from "./kubeconfig";
-import { storedCredentialFields } from "./stack-file";
 import { ONBOARDING_PROJECT, type OnboardingSettings, onboardingProgram } from "./onboarding-program";
 
 export interface HubCredential {
@@ -46,22 +44,21 @@ export function tokenStateOf(outputs: Record<string, unknown>): TokenState {
 export interface OnboardingEngine {
     /** The tokens of the tenant's onboarding stack; undefined when the stack does not exist. */
     tokenState(stack: string): Promise<TokenState | undefined>;
-    /** The token the hub stack's last `pulumi up` registered for the tenant (from its state); undefined when none. */
-    hubRegisteredToken(tenant: string): Promise<string | undefined>;
     /**
      * Creates (sharing the hub's backend and secrets provider) or updates the onboarding stack; returns
      * its credential. `env` is added to this stack's Pulumi run only: its KUBECONFIG is the tenant's.
      */
     up(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv): Promise<HubCredential>;
     /**
-     * Destroys the onboarding stack and removes it, its Pulumi run with `env` (the tenant's KUBECONFIG);
-     * `forget`: the cluster is gone, drop the stack and its state without contacting it (no `env` needed).
+     * Destroys the tenant stack and removes it, its Pulumi run with `env` (the run kubeconfig: the
+     * tenant's context for a bootstrap tenant, and the hub's, where its registration is deleted);
+     * `forget`: the tenant's cluster is gone: with `env` (the hub's context) its registration on the hub
+     * is destroyed first (only the resources of the provider named `hub`), then the stack and its state
+     * are dropped without contacting the tenant.
      */
-    destroy(stack: string, options: { forget: true } | { forget: false; env: TenantKubeconfigEnv }): Promise<void>;
-    /** Stores the credential in the hub stack's `tenantCredentials.<tenant>` (secret), and removes the `remove` config paths. */
+    destroy(stack: string, options: { forget: true; env?: TenantKubeconfigEnv } | { forget: false; env: TenantKubeconfigEnv }): Promise<void>;
+    /** Stores the credential in the hub stack's `tenantCredentials.<tenant>` (secret), and removes the `remove` config paths (the older `migrate` only). */
     storeHubCredential(tenant: string, credential: HubCredential, remove?: string[]): Promise<void>;
-    /** The token a hub stack file's text (such as the one committed at the deploying ref) stores for the tenant, decrypted with the hub stack's secrets provider; undefined when none. */
-    committedToken(tenant: string, stackFileText: string): Promise<string | undefined>;
     /** Resources in the hub stack's state. */
     hubResources(): Promise<StateResource[]>;
     /** `pulumi state move` of `urns` from the hub stack into the onboarding stack (created if needed). */
@@ -165,11 +162,6 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
             const outputs = await (await Stack.select(stack, ws)).outputs();
             return tokenStateOf(Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value])));
         },
-        async hubRegisteredToken(tenant) {
-            // Decrypted in this process only: the token is compared, never printed or written.
-            const exported = JSON.parse(await cli(["stack", "export", "--show-secrets", "--stack", options.hubStack], options.root));
-            return registeredTokenIn(exported?.deployment?.resources ?? [], tenant);
-        },
         async up(stack, settings, runEnv) {
             const ws = await onboardingWorkspace(stack, settings, runEnv);
             const s = await Stack.createOrSelect(stack, ws);
@@ -186,37 +178,26 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
             return { bearerToken, caData };
         },
         async destroy(stack, options) {
-            const ws = await onboardingWorkspace(stack, undefined, options.forget ? undefined : options.env);
+            const ws = await onboardingWorkspace(stack, undefined, options.env);
             if (!(await exists(ws, stack))) return;
-            if (options.forget) return ws.removeStack(stack, { force: true });
             const s = await Stack.select(stack, ws);
             try {
-                await s.destroy();
+                if (options.forget && options.env) {
+                    // Only the registration: what the provider named `hub` manages. The tenant is not contacted.
+                    const deployment = (await s.exportStack()).deployment as { resources?: Array<{ urn: string; provider?: string }> };
+                    const onHub = (deployment.resources ?? []).filter((r) => r.provider?.split("::")[3] === "hub").map((r) => r.urn);
+                    if (onHub.length > 0) await s.destroy({ target: onHub });
+                } else if (!options.forget) await s.destroy();
             } catch (err) {
-                throw new Error(`pulumi destroy of ${stack} failed: ${failureReason(String((err as Error).message))}; if the cluster is gone for good, use --decommission`);
+                throw new Error(`pulumi destroy of ${stack} failed: ${failureReason(String((err as Error).message))}${options.forget ? "" : "; if the cluster is gone for good, use --decommission"}`);
             }
-            await ws.removeStack(stack);
+            await ws.removeStack(stack, options.forget ? { force: true } : undefined);
         },
         async storeHubCredential(tenant, credential, remove = []) {
             for (const [field, value] of Object.entries(credential)) {
                 await cli(["config", "set", "--stack", options.hubStack, "--secret", "--path", `tenantCredentials.${tenant}.${field}`], options.root, value);
             }
             for (const key of remove) await cli(["config", "rm", "--stack", options.hubStack, "--path", key], options.root);
-        },
-        async committedToken(tenant, stackFileText) {
-            if (!storedCredentialFields(stackFileText, tenant).includes("bearerToken")) return undefined;
-            // A temporary copy read with --config-file: the user's stack file is never touched. The
-            // value is decrypted in this process only: compared, never printed or written.
-            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-committed-"));
-            try {
-                const copy = path.join(dir, `Pulumi.${options.hubStack}.yaml`);
-                fs.writeFileSync(copy, stackFileText, { mode: 0o600 });
-                const value = await cli(["config", "get", "--path", `tenantCredentials.${tenant}.bearerToken`, "--stack", options.hubStack, "--config-file", copy, "--json"], options.root);
-                // --json: {"value": ..., "secret": true}.
-                return String((JSON.parse(value) as { value?: unknown }).value ?? "");
-            } finally {
-                fs.rmSync(dir, { recursive: true, force: true });
-            }
         },
         async hubResources() {
             const deployment = await (await hubWorkspace()).exportStack(options.hubStack);

@@ -1,12 +1,11 @@
 /**
- * Checks a tenant's kubeconfig file and extracts what is stored or used from it, and the shell
- * commands that store the same values for a user without the Pulumi CLI at hand.
+ * Checks a tenant's (and the hub's) kubeconfig and extracts what a tenant stack's run uses from it.
  */
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { type CredentialMode, isLoopbackHost, sameServer, suggestion } from "../stacks/config";
+import { type CredentialMode, hubKubeconfigProblem, isLoopbackHost, kubeconfigTexts, sameServer, singleContextKubeconfig, suggestion } from "../stacks/config";
 import { CommandError, isObject, yamlErrorAt } from "./stack-file";
 
 // ---------------------------------------------------------------------------------------------
@@ -137,6 +136,18 @@ export interface TenantKubeconfigEnv {
     KUBECONFIG: string;
 }
 
+/**
+ * The hub's kubeconfig for a tenant stack's run: `file` (--hub-kubeconfig) or else the files of
+ * KUBECONFIG in `env`, checked exactly as the hub stack checks its own run (hubKubeconfigProblem:
+ * its context names agentfleet:hub.server), reduced to that one context. Only read; never stored.
+ */
+export function readHubKubeconfig(stack: string, hub: { server: string; context?: string }, file: string | undefined, env: NodeJS.ProcessEnv): string {
+    const runEnv = file !== undefined ? { KUBECONFIG: file } : { KUBECONFIG: env.KUBECONFIG, HOME: env.HOME };
+    const problem = hubKubeconfigProblem(stack, hub, runEnv);
+    if (problem) throw new CommandError([`${problem} (a tenant stack registers its tenant on the hub: give the hub's kubeconfig with --hub-kubeconfig FILE, or in KUBECONFIG)`]);
+    return singleContextKubeconfig(kubeconfigTexts(runEnv), hub.context);
+}
+
 /** Reads and checks a bootstrap tenant's admin kubeconfig file (the user's; only read), its problems naming the file. */
 export function readTenantKubeconfig(file: string, options: { server: string; context?: string }): string {
     if (!fs.existsSync(file) || !fs.statSync(file).isFile()) throw new CommandError([`${file}: no such kubeconfig file`]);
@@ -224,34 +235,7 @@ export async function withRunKubeconfig<T>(parts: { tenant?: string; hub?: strin
 }
 
 // ---------------------------------------------------------------------------------------------
-// Storing credentials
+// Shell
 
 /** Quotes for a POSIX shell, only when needed. */
 export const shellQuote = (s: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-
-export const credentialKey = (name: string, field: string) => `tenantCredentials.${name}.${field}`;
-export const pulumiSetArgs = (stack: string, name: string, field: string) => ["config", "set", "--stack", stack, "--secret", "--path", credentialKey(name, field)];
-export const pulumiSetCommand = (stack: string, name: string, field: string) => `pulumi config set --stack ${shellQuote(stack)} --secret --path '${credentialKey(name, field)}'`;
-
-/** `sed` substitution replacing one server URL by another, literally. */
-const sedReplace = (from: string, to: string) => `sed ${shellQuote(`s#${from.replace(/[\\.[\]*^$#]/g, "\\$&")}#${to.replace(/[\\&#]/g, "\\$&")}#`)}`;
-
-/**
- * Shell commands that store the same credential values from the kubeconfig file itself, for a
- * user without the Pulumi CLI here (they read the file; they never contain credential content).
- */
-export function credentialCommands(args: { stack: string; name: string; credentials: CredentialMode; kubeconfigPath: string; server: string; checked: CheckedKubeconfig }): string[] {
-    const { stack, name, checked } = args;
-    const file = shellQuote(args.kubeconfigPath);
-    const minified = `kubectl config view --raw --minify --flatten --kubeconfig ${file} --context ${shellQuote(checked.context)}`;
-    if (args.credentials === "token") {
-        return [
-            [`${minified} -o jsonpath='{.users[0].user.token}'`, pulumiSetCommand(stack, name, "bearerToken")].join(" | "),
-            [`${minified} -o jsonpath='{.clusters[0].cluster.certificate-authority-data}'`, pulumiSetCommand(stack, name, "caData")].join(" | "),
-        ];
-    }
-    const rewrite = checked.loopbackServer ? sedReplace(checked.loopbackServer, args.server) : undefined;
-    if (checked.singleContext && !rewrite) return [`${pulumiSetCommand(stack, name, "kubeconfig")} < ${file}`];
-    const source = checked.singleContext ? [`${rewrite} ${file}`] : [minified, ...(rewrite ? [rewrite] : [])];
-    return [[...source, pulumiSetCommand(stack, name, "kubeconfig")].join(" | ")];
-}

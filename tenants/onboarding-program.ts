@@ -4,12 +4,13 @@
  * exactly what the hub stack needs to register the tenant: the token and CA, as secrets. The
  * tenant's admin kubeconfig is not an input: the run's KUBECONFIG names it (withTenantKubeconfig).
  *
- * With `registration` (issue 19; not used by the commands yet: docs/design/tenant-stacks.md) the
- * stack registers its tenant itself: the cluster Secret on the hub, through the run's
- * HUB_CONTEXT, so no token passes through the hub stack; a token tenant's stack holds only that.
+ * With `registration` (issue 19, docs/design/tenant-stacks.md; what the commands run) the stack
+ * registers its tenant itself: the cluster Secret on the hub, through the run's HUB_CONTEXT, so no
+ * token passes through the hub stack; a token tenant's stack holds only that.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { projectName } from "../components/fleet-rollout";
 import { hubProviderArgs } from "../components/hub-provider";
 import { TenantAccess } from "../components/tenant-access";
 import { TenantRegistration } from "../components/tenant-registration";
@@ -44,10 +45,20 @@ export interface RegistrationSettings {
     /** Argo CD's namespace on the hub. */
     argocdNamespace: string;
     /**
-     * A token tenant's pre-issued credential (secret): this stack's state is its only home, and
-     * nothing is declared on the tenant. Unset: the token of the stack's own argocd-manager.
+     * A token tenant's pre-issued credential (made secret by the program): this stack's state is its
+     * only home, and nothing is declared on the tenant. Unset: the token of the stack's own argocd-manager.
      */
-    preIssued?: pulumi.Output<{ bearerToken: string; caData: string }>;
+    preIssued?: { bearerToken: string; caData: string };
+}
+
+/** The registration of `tenant` (validated) by its tenant stack, for the hub stack whose validated configuration is `hub`. */
+export function registrationSettings(hub: { stack: string; hub: { namespace: string } }, tenant: TenantConfig, preIssued?: RegistrationSettings["preIssued"]): RegistrationSettings {
+    return { entry: tenant, fleet: hub.stack, project: projectName(hub.stack), argocdNamespace: hub.hub.namespace, ...(preIssued ? { preIssued } : {}) };
+}
+
+/** The settings of `tenant`'s stack with its registration: its namespaces from its entry, nothing on the tenant for a token tenant. */
+export function tenantStackSettings(hub: { stack: string; hub: { namespace: string } }, tenant: TenantConfig, tokens: { tokenGenerations: number[]; legacyTokenGeneration?: number }, preIssued?: RegistrationSettings["preIssued"]): OnboardingSettings {
+    return { tenant: tenant.name, namespaces: tenant.namespaces, ...tokens, registration: registrationSettings(hub, tenant, preIssued) };
 }
 
 /** What an onboarding stack exports. */
@@ -68,7 +79,7 @@ export function onboardingProgram(settings: OnboardingSettings): () => Promise<R
     return async () => {
         const preIssued = settings.registration?.preIssued;
         const credential = preIssued
-            ? pulumi.secret(preIssued)
+            ? pulumi.secret(pulumi.output(preIssued))
             : new TenantAccess(settings.tenant, {
                   tenant: settings.tenant,
                   context: ONBOARDING_CONTEXT,

@@ -11,6 +11,7 @@ import * as YAML from "yaml";
 import { CONFIG_KEYS, ConfigError, type Inventory } from "../stacks/config";
 import { type CapturedResource, type DeclaredObject, type EvaluateOptions, type Evaluation, ROOT, declaredObjects, evaluate, registeredBeforeFailure, stackNames } from "../evaluator/evaluate";
 import { type RenderResult, renderStack } from "../evaluator/render";
+import { evaluateRegistrations } from "../evaluator/registrations";
 
 export type Obj = Record<string, any>;
 
@@ -30,9 +31,28 @@ export function rendered(stack: string): Promise<RenderResult> {
     return renders.get(stack)!;
 }
 
-/** Kubernetes objects the stack declares, optionally of one cluster and kind (secrets revealed). */
+const registrations = new Map<string, Promise<Evaluation[]>>();
+
+/** The stack's tenant stacks, each registering its tenant on the hub (evaluator/registrations.ts). */
+export function registrationsOf(stack: string): Promise<Evaluation[]> {
+    if (!registrations.has(stack)) registrations.set(stack, evaluated(stack).then((ev) => evaluateRegistrations(ev)));
+    return registrations.get(stack)!;
+}
+
+/** The cluster Secret on the hub that `tenant`'s own stack declares (secrets revealed). */
+export async function registrationOf(stack: string, tenant: string): Promise<DeclaredObject> {
+    const found = (await registrationsOf(stack)).flatMap(declaredObjects).find((o) => o.cluster === "hub" && (o.object.metadata as Obj).name === `cluster-${tenant}`);
+    assert.ok(found, `no tenant stack registers ${tenant} on the hub`);
+    return found;
+}
+
+/**
+ * Kubernetes objects the stack's hub stack declares, and its tenant stacks' registrations on the hub
+ * (what Argo CD sees there), optionally of one cluster and kind (secrets revealed).
+ */
 export async function objectsOf(stack: string, filter: { cluster?: string; kind?: string } = {}): Promise<DeclaredObject[]> {
-    return declaredObjects(await evaluated(stack)).filter((o) => (!filter.cluster || o.cluster === filter.cluster) && (!filter.kind || o.object.kind === filter.kind));
+    const registered = (await registrationsOf(stack)).flatMap(declaredObjects).filter((o) => o.cluster === "hub");
+    return [...declaredObjects(await evaluated(stack)), ...registered].filter((o) => (!filter.cluster || o.cluster === filter.cluster) && (!filter.kind || o.object.kind === filter.kind));
 }
 
 export const resourceOf = (ev: Evaluation, type: string, name?: string): CapturedResource => {

@@ -197,6 +197,7 @@ export async function startWorld(runDir: string, options: WorldOptions = {}): Pr
         hub: { stack: E2E_STACK, root: project },
         engine: onboardingEngine({ project, pulumi, bins }),
         targets: bootstrap.map((t) => ({ name: t.name, kubeconfigFile: fleet.cluster(t.name).kubeconfigPath })),
+        hubKubeconfig: fs.readFileSync(fleet.hub.kubeconfigPath, "utf8"),
         parallel: 4,
         log,
     });

@@ -45,24 +45,12 @@ export class FakeOnboardingEngine implements OnboardingEngine {
         this.hubState = options.hubState ?? [];
     }
 
-    /** The token each tenant's cluster Secret holds in the hub's state: what its last `pulumi up` registered. */
+    /** The token each tenant's cluster Secret on the hub holds: what its tenant stack's last `up` registered (deleted with its registration). */
     readonly hubRegistered = new Map<string, string>();
 
     async tokenState(stack: string): Promise<TokenState | undefined> {
         const settings = this.stacks.get(stack)?.settings;
         return settings && { generations: settings.tokenGenerations, bearerToken: fakeToken(settings.tenant, settings.tokenGenerations.at(-1)!) };
-    }
-
-    async hubRegisteredToken(tenant: string): Promise<string | undefined> {
-        return this.hubRegistered.get(tenant);
-    }
-
-    /** The hub's `pulumi up`: registers every token the hub stack file stores (as the fake stores them). */
-    hubUp(tenants: string[]): void {
-        for (const tenant of tenants) {
-            const stack = [...this.stacks.values()].find((s) => s.settings.tenant === tenant);
-            if (stack) this.hubRegistered.set(tenant, fakeToken(tenant, stack.settings.tokenGenerations.at(-1)!));
-        }
     }
 
     private see(stack: string, env: TenantKubeconfigEnv): void {
@@ -80,15 +68,20 @@ export class FakeOnboardingEngine implements OnboardingEngine {
             if (failure) throw new Error(failure);
             const previous = this.stacks.get(stack);
             this.stacks.set(stack, { settings, ups: (previous?.ups ?? 0) + 1 });
-            return { bearerToken: fakeToken(settings.tenant, settings.tokenGenerations.at(-1)!), caData: `fake-ca-${settings.tenant}` };
+            const credential = settings.registration?.preIssued ?? { bearerToken: fakeToken(settings.tenant, settings.tokenGenerations.at(-1)!), caData: `fake-ca-${settings.tenant}` };
+            if (settings.registration) this.hubRegistered.set(settings.tenant, credential.bearerToken);
+            return credential;
         } finally {
             this.running--;
         }
     }
 
-    async destroy(stack: string, options: { forget: true } | { forget: false; env: TenantKubeconfigEnv }): Promise<void> {
+    async destroy(stack: string, options: { forget: true; env?: TenantKubeconfigEnv } | { forget: false; env: TenantKubeconfigEnv }): Promise<void> {
         this.calls.push(`destroy ${stack}${options.forget ? " forget" : ""}`);
-        if (!options.forget) this.see(stack, options.env);
+        if (options.env) this.see(stack, options.env);
+        const tenant = this.stacks.get(stack)?.settings.tenant;
+        // The registration goes with the stack; forgotten without the hub's context, it stays on the hub.
+        if (tenant && options.env) this.hubRegistered.delete(tenant);
         this.stacks.delete(stack);
     }
 
@@ -99,13 +92,6 @@ export class FakeOnboardingEngine implements OnboardingEngine {
         for (const [field, value] of Object.entries(credential)) doc.setIn(["config", "agentfleet:tenantCredentials", tenant, field], doc.createNode({ secure: `v1:fake:${field}:${Buffer.from(value).toString("base64")}` }));
         for (const key of remove) doc.deleteIn(["config", "agentfleet:tenantCredentials", ...key.split(".").slice(1)]);
         fs.writeFileSync(this.hubFile, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
-    }
-
-    /** Reads back what storeHubCredential wrote; a placeholder it did not write (a committed file's real ciphertext) reads as undefined. */
-    async committedToken(tenant: string, stackFileText: string): Promise<string | undefined> {
-        const secure: unknown = YAML.parse(stackFileText)?.config?.["agentfleet:tenantCredentials"]?.[tenant]?.bearerToken?.secure;
-        const match = typeof secure === "string" ? /^v1:fake:bearerToken:(.*)$/.exec(secure) : null;
-        return match ? Buffer.from(match[1], "base64").toString("utf8") : undefined;
     }
 
     async hubResources(): Promise<StateResource[]> {
