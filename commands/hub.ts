@@ -10,9 +10,12 @@
  * some 50 tenants or more cannot run under `pulumi up`. An inline program receives the
  * configuration over gRPC, with no such limit. Same engine, state, backend and secrets provider.
  */
+import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { LocalWorkspace, type PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { ROOT } from "../evaluator/evaluate";
+import { HUB_STATE_ENV } from "../stacks/hub-state";
 import { UserError } from "../evaluator/report";
 import { type CommandSpec, UsageError, requirePulumiCli, requireStack, runAsProgram, runCommand } from "./cli";
 
@@ -40,14 +43,23 @@ export async function inlineHubStack(stack: string, root: string = ROOT, engine:
     // under the CLI: the same here (the caller may run elsewhere, e.g. a test in another checkout).
     const program = async () => {
         const cwd = process.cwd();
+        // The program checks its own state holds no tenant's cluster Secret (stacks/hub-state.ts). This
+        // process's environment may lack the workspace's backend and passphrase: export it here, through the workspace.
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-hub-state-"));
+        const saved = process.env[HUB_STATE_ENV];
         process.chdir(root);
         try {
+            fs.writeFileSync(path.join(dir, "state.json"), JSON.stringify(await workspace.exportStack(stack)), { mode: 0o600 });
+            process.env[HUB_STATE_ENV] = path.join(dir, "state.json");
             return await run();
         } finally {
             process.chdir(cwd);
+            if (saved === undefined) delete process.env[HUB_STATE_ENV];
+            else process.env[HUB_STATE_ENV] = saved;
+            fs.rmSync(dir, { recursive: true, force: true });
         }
     };
-    const workspace = await LocalWorkspace.create({ workDir: root, program, ...engine });
+    const workspace: LocalWorkspace = await LocalWorkspace.create({ workDir: root, program, ...engine });
     return Stack.select(stack, workspace);
 }
 

@@ -14,7 +14,7 @@ import { type CheckedKubeconfig, parseKubeconfig, readHubKubeconfig, readTenantK
 import { type HubStack, type OnboardMode, type OnboardTarget, onboardTenants, pendingTenants, registerTokenTenant } from "../tenants/onboard";
 import { onboardingStackName } from "../tenants/onboarding-program";
 import { type TenantEntry, CommandError, TENANTS_KEY, addTenant, checkStack, decommissionTenant, isObject, readView, removeTenant, splitStackFile, tenantEntries, tenantFileConflict, writeView } from "../tenants/stack-file";
-import { type FlagSpec, type FlagValues, UsageError, parseFlags, requirePulumiCli, requireStack, userCwd } from "./cli";
+import { type FlagSpec, type FlagValues, UsageError, parseFlags, pulumiOnPath, requirePulumiCli, requireStack, userCwd } from "./cli";
 import { UserError } from "../evaluator/report";
 import { ROOT } from "../evaluator/evaluate";
 import { withStackLock, writeFileAtomic } from "../tenants/stack-lock";
@@ -146,7 +146,6 @@ const flagsOf = <C extends keyof typeof OPTIONS>(command: C, argv: string[], io:
 const requirePulumiFor = (what: string, io: CommandIO) => {
     if (!io.engine) requirePulumiCli(what, io.env);
 };
-
 
 /**
  * The hub's checked kubeconfig for a tenant stack's run: --hub-kubeconfig, else KUBECONFIG, checked
@@ -314,7 +313,7 @@ async function remove(argv: string[], io: CommandIO): Promise<number> {
     const hubStack: HubStack = { stack: target.stack, root: target.root };
     if (!entry) {
         // Without the CLI no tenant stack can be looked up: the name is unknown to the inventory.
-        if (io.engine || requirePulumiQuietly(io)) {
+        if (io.engine || pulumiOnPath(io.env)) {
             if ((await engineFor(io, hubStack).tokenState(stack)) !== undefined) {
                 throw new CommandError([`tenant ${name} has no tenant file, but its tenant stack ${stack} exists (a removal begun by an earlier agentfleet, or a file deleted by hand): restore the file (\`git checkout <ref> -- <inventory folder>/${name}.yaml\`) and run this again, so its kubeconfigs can be checked against its server`]);
             }
@@ -339,16 +338,6 @@ async function remove(argv: string[], io: CommandIO): Promise<number> {
     }
     return withStackLock(target.file, () => removeLocked(values, destroyed, io));
 }
-
-/** Whether the Pulumi CLI is on PATH (a tenant stack can be looked up), without refusing. */
-const requirePulumiQuietly = (io: CommandIO): boolean => {
-    try {
-        requirePulumiCli("", io.env);
-        return true;
-    } catch {
-        return false;
-    }
-};
 
 /** The tenant's checked admin kubeconfig, which destroying its stack needs (no state holds it), checked against `server`. */
 function removalKubeconfig(values: { kubeconfig?: string; "kubeconfig-dir"?: string; context?: string }, name: string, server: string, stack: string, io: CommandIO): string {
