@@ -65,12 +65,17 @@ export function writeHubStack(project: string, stack: string, n: number, hub: Hu
         "agentfleet:hub": { ...("server" in hub ? { server: hub.server } : {}), domain: "argocd.bench.example.net", chartRepository: "e2e/argo-cd-standin", loopbackTenants: true, ...(crdsSource ? { crdsSource } : {}) },
         ...("kubeconfig" in hub ? { "agentfleet:hubKubeconfig": { secure: crypter.encrypt(hub.kubeconfig) } } : {}),
         "agentfleet:deploy": { repoURL: "https://github.com/example-org/agentfleet.git", targetRevision: "HEAD" },
-        "agentfleet:tenantCredentials": Object.fromEntries(
-            (bootstrap ? [] : names).map((name) => {
-                const { bearerToken, caData } = exampleCredential(name);
-                return [name, { bearerToken: { secure: crypter.encrypt(bearerToken) }, caData: { secure: crypter.encrypt(caData) } }];
-            }),
-        ),
+        // Only the earlier layout's program reads tenant tokens from the hub stack's configuration.
+        ...("kubeconfig" in hub && !bootstrap
+            ? {
+                  "agentfleet:tenantCredentials": Object.fromEntries(
+                      names.map((name) => {
+                          const { bearerToken, caData } = exampleCredential(name);
+                          return [name, { bearerToken: { secure: crypter.encrypt(bearerToken) }, caData: { secure: crypter.encrypt(caData) } }];
+                      }),
+                  ),
+              }
+            : {}),
         "agentfleet:notificationSecrets": { webhookToken: { secure: crypter.encrypt("example-only-webhook-token") } },
         "agentfleet:rollout": {
             steps: [
