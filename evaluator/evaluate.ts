@@ -45,9 +45,17 @@ export interface StackConfig {
 
 type ProjectConfigDecl = { type?: string; default?: unknown; secret?: boolean };
 
+/** Parsed Pulumi.yaml declarations by file, kept while the file is unchanged: a plan evaluates a tenant stack per tenant. */
+const declarationsCache = new Map<string, { text: string; declarations: Record<string, ProjectConfigDecl> }>();
+
 function projectDeclarations(root: string): Record<string, ProjectConfigDecl> {
-    const project = YAML.parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) ?? {};
-    return project.config ?? {};
+    const file = path.join(root, "Pulumi.yaml");
+    const text = fs.readFileSync(file, "utf8");
+    const cached = declarationsCache.get(file);
+    if (cached?.text === text) return structuredClone(cached.declarations);
+    const declarations = (YAML.parse(text) ?? {}).config ?? {};
+    declarationsCache.set(file, { text, declarations });
+    return structuredClone(declarations);
 }
 
 /** The project's declared configuration keys, qualified (`agentfleet:fleet`). */
@@ -260,9 +268,24 @@ export type EvaluateOptions = StackSource & {
  * configuration error rejects with ConfigError, before the program registers any resource.
  */
 export function evaluate(stack: string, options: EvaluateOptions = {}): Promise<Evaluation> {
-    const run = queue.then(() => evaluateNow(stack, options));
+    const run = queue.then(() => withoutStackTraces(() => evaluateNow(stack, options)));
     queue = run.catch(() => undefined);
     return run;
+}
+
+/**
+ * Runs `work` with no stack traces captured, as `pulumi up` runs the program (Pulumi.yaml's
+ * `--stack-trace-limit=0`): the SDK captures one per resource and per promise, which costs more
+ * than the evaluation itself (docs/performance.md). Errors keep their messages.
+ */
+async function withoutStackTraces<T>(work: () => Promise<T>): Promise<T> {
+    const saved = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+        return await work();
+    } finally {
+        Error.stackTraceLimit = saved;
+    }
 }
 
 async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Evaluation> {
@@ -323,7 +346,8 @@ async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Eva
     const secretOutputs: string[] = [];
     const outputs = await pulumi.runtime.runInPulumiStack(async () => {
         try {
-            const result = await withOfflineHubKubeconfig(stackConfig.config, () => withOfflineHubState(options.hubState ?? [], program));
+            // Only the hub program reads the run's KUBECONFIG and its own state; a tenant stack's program, evaluated once per tenant, reads neither.
+            const result = options.program ? await program() : await withOfflineHubKubeconfig(stackConfig.config, () => withOfflineHubState(options.hubState ?? [], program));
             for (const [name, value] of Object.entries((result ?? {}) as Record<string, unknown>)) {
                 if (pulumi.Output.isInstance(value) && (await pulumi.isSecret(value))) secretOutputs.push(name);
             }
