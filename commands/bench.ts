@@ -22,13 +22,15 @@
  *    (c) JavaScript precompiled by tsc into a temporary directory, and (b) and (c) again with
  *    `--stack-trace-limit=0`. Median of `--startup-runs`.
  */
+import * as pulumi from "@pulumi/pulumi";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { type CommandSpec, UsageError, runAsProgram, runCommand } from "./cli";
 import { progress } from "../evaluator/report";
-import { ROOT, declaredResources, evaluate } from "../evaluator/evaluate";
+import { type Evaluation, ROOT, declaredResources, evaluate } from "../evaluator/evaluate";
+import { evaluateRegistrations } from "../evaluator/registrations";
 import { APPLICATIONSET_CEILING } from "../stacks/config";
 import { formatTable } from "./table";
 
@@ -70,6 +72,14 @@ module.exports = async () => {
 };
 `;
 
+class BareResource extends pulumi.CustomResource {}
+
+/** The floor of a tenant stack: a program (evaluated as a tenant stack's is) registering `n` bare one-input resources. */
+const bareResources = (n: number) => async () => {
+    for (let i = 0; i < n; i++) new BareResource("test:index:Bare", `bare-${i}`, { p0: i });
+    return {};
+};
+
 const median = (xs: number[]) => {
     const s = [...xs].sort((a, b) => a - b);
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -87,7 +97,8 @@ function scratchDir(prefix: string): string {
 // ---------------------------------------------------------------------------------------------
 // Evaluation (each measurement in a fresh child process)
 
-type Kind = "program" | "floor";
+/** program: the hub; floor: bare resources in one stack; tenant-stacks: each tenant's stack, as plan evaluates them; stacks-floor: as many one-resource stacks. */
+type Kind = "program" | "floor" | "tenant-stacks" | "stacks-floor";
 
 interface EvalResult {
     resources: number;
@@ -103,6 +114,8 @@ interface ChildArgs {
     size: number;
     runs: number;
     floorRoot: string;
+    /** stacks-floor: bare resources in each stack (a tenant stack's average). */
+    perStack?: number;
     /** Extra node options of the child, e.g. --stack-trace-limit=0. */
     nodeArgs?: string[];
 }
@@ -111,12 +124,25 @@ interface ChildArgs {
 async function childMain(args: ChildArgs): Promise<void> {
     const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
     const shape = new Array<number>(args.size).fill(1);
-    const once = (n: number) =>
-        args.kind === "program"
-            ? evaluate("bench", benchFleet(n))
-            : evaluate("bench", { root: args.floorRoot, config: { "agentfleet:bareShape": shape.slice(0, n) } });
+    const bare = (n: number) => evaluate("bench", { root: args.floorRoot, config: { "agentfleet:bareShape": shape.slice(0, n) } });
+    const once = async (n: number): Promise<Pick<Evaluation, "resources">> => {
+        if (args.kind === "program") return evaluate("bench", benchFleet(n));
+        if (args.kind === "floor") return bare(n);
+        // The floor of a stack per tenant: the same evaluator's fixed cost per stack, one bare resource each.
+        const stacks: Evaluation[] = [];
+        if (args.kind === "stacks-floor") for (let i = 0; i < n; i++) stacks.push(await evaluate(`bench-${i}`, { root: args.floorRoot, config: {}, program: { project: "bench-floor", run: bareResources(args.perStack ?? 1) } }));
+        else {
+            const hub = hubs.get(n) ?? (await evaluate("bench", benchFleet(n)));
+            hubs.set(n, hub);
+            stacks.push(...(await evaluateRegistrations(hub)));
+        }
+        return { resources: stacks.flatMap((ev) => ev.resources) };
+    };
+    // The hub evaluation a tenant-stacks measurement starts from (evaluated once, untimed).
+    const hubs = new Map<number, Evaluation>();
+    if (args.kind === "tenant-stacks") hubs.set(args.size, await evaluate("bench", benchFleet(args.size)));
     // Warm-up: load every module and JIT the hot paths on a small input.
-    await once(Math.min(args.size, args.kind === "program" ? 10 : 80));
+    await once(Math.min(args.size, args.kind === "program" || args.kind === "tenant-stacks" ? 10 : 80));
     const result: EvalResult = { resources: 0, times: [], peakRssDelta: 0, peakRss: 0 };
     for (let i = 0; i < args.runs; i++) {
         gc();
@@ -137,7 +163,7 @@ async function childMain(args: ChildArgs): Promise<void> {
 export const BENCH_CHILD_ENV = "AGENTFLEET_BENCH_CHILD";
 
 function runChild(args: ChildArgs): EvalResult {
-    const env = { ...process.env, [BENCH_CHILD_ENV]: JSON.stringify({ kind: args.kind, size: args.size, runs: args.runs, floorRoot: args.floorRoot }) };
+    const env = { ...process.env, [BENCH_CHILD_ENV]: JSON.stringify({ kind: args.kind, size: args.size, runs: args.runs, floorRoot: args.floorRoot, perStack: args.perStack }) };
     const r = spawnSync(process.execPath, ["--expose-gc", ...(args.nodeArgs ?? []), "-r", "ts-node/register/transpile-only", __filename], { cwd: ROOT, env, encoding: "utf8", maxBuffer: 1 << 26 });
     const line = r.stdout.trim().split("\n").pop() ?? "";
     if (r.status !== 0 || !line.startsWith("{")) throw new Error(`bench child ${args.kind} ${args.size} failed (exit ${r.status}):\n${r.stderr}`);
@@ -179,6 +205,28 @@ function evaluationTable(sizes: number[], runs: number, report: ReturnType<typeo
         fs.rmSync(floorRoot, { recursive: true, force: true });
     }
     return formatTable(["tenants", "resources", "default s", "default peak RSS MB", "s (limit 0)", "peak RSS MB", "ms/tenant", "growth per tenant", "floor s", "floor peak RSS MB", "eval/floor"], rows);
+}
+
+/** The tenant stacks a plan evaluates (one per tenant), beside as many stacks of as many bare resources through the same evaluator. */
+function tenantStacksTable(sizes: number[], runs: number, report: ReturnType<typeof progress>): string {
+    const floorRoot = scratchDir("agentfleet-floor-");
+    fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(floorRoot, "Pulumi.yaml"));
+    fs.writeFileSync(path.join(floorRoot, "index.ts"), FLOOR_PROGRAM);
+    const rows: Array<Array<string | number>> = [];
+    try {
+        for (const [i, size] of sizes.entries()) {
+            report.step(`tenant stacks ${i + 1}/${sizes.length}: ${fmt(size)} tenants`);
+            const stacks = runChild({ kind: "tenant-stacks", size, runs, floorRoot });
+            const perStack = Math.max(1, Math.round(stacks.resources / size));
+            report.step(`tenant stacks ${i + 1}/${sizes.length}: the floor, ${fmt(size)} stacks of ${perStack} bare resources`);
+            const floor = runChild({ kind: "stacks-floor", size, runs, floorRoot, perStack });
+            const [q, f] = [median(stacks.times), median(floor.times)];
+            rows.push([fmt(size), fmt(stacks.resources), fmt(q / 1000, 1), fmt(stacks.peakRss / 2 ** 20), fmt(q / size, 2), fmt(f / 1000, 1), fmt(floor.peakRss / 2 ** 20), fmt(q / f, 2)]);
+        }
+    } finally {
+        fs.rmSync(floorRoot, { recursive: true, force: true });
+    }
+    return formatTable(["tenants", "resources", "s", "peak RSS MB", "ms/tenant", "floor s", "floor peak RSS MB", "stacks/floor"], rows);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -284,6 +332,10 @@ export function main(argv: string[]): Promise<number> {
         out(`default: node's default stack traces (up to ${fmt(DEFAULT_TRACES_MAX_TENANTS)} tenants; "—" above); limit 0: ${STACK_TRACE_LIMIT_0}, as Pulumi.yaml runs pulumi up. peak RSS: getrusage maxRSS of the\n`);
         out("evaluating process (modules, warm-up and the evaluation). growth per tenant: time and peak RSS added per tenant since the previous size\n");
         out(`(constant when linear). floor: as many bare pulumi.CustomResource (one input each) through the same evaluator, ${STACK_TRACE_LIMIT_0}.\n\n`);
+        const tenantStacks = tenantStacksTable(sizes, runs, report);
+        out(`Evaluation of the tenant stacks, which plan, render, diff and status add to the hub's (each tenant's stack registers it; median of ${runs} after a warm-up)\n`);
+        out(tenantStacks);
+        out(`floor: as many stacks, each of as many bare pulumi.CustomResource (one input each) as a tenant stack has on average, through the same\nevaluator. Both without stack traces, as ${STACK_TRACE_LIMIT_0} runs them.\n\n`);
         const startup = startupTable(startupRuns, report);
         out(`Start-up: time to require index.ts and its imports in a fresh node process (median of ${startupRuns})\n`);
         out(startup);

@@ -268,15 +268,16 @@ export type EvaluateOptions = StackSource & {
  * configuration error rejects with ConfigError, before the program registers any resource.
  */
 export function evaluate(stack: string, options: EvaluateOptions = {}): Promise<Evaluation> {
-    const run = queue.then(() => withoutStackTraces(() => evaluateNow(stack, options)));
+    const run = queue.then(() => (options.program ? withoutStackTraces(() => evaluateNow(stack, options)) : evaluateNow(stack, options)));
     queue = run.catch(() => undefined);
     return run;
 }
 
 /**
- * Runs `work` with no stack traces captured, as `pulumi up` runs the program (Pulumi.yaml's
+ * Runs `work` with no stack traces captured, as `pulumi up` runs a program (Pulumi.yaml's
  * `--stack-trace-limit=0`): the SDK captures one per resource and per promise, which costs more
- * than the evaluation itself (docs/performance.md). Errors keep their messages.
+ * than a tenant stack's evaluation itself (a plan evaluates one per tenant). Errors keep their
+ * messages. The hub's evaluation runs as node was started (`npm run bench` measures both ways).
  */
 async function withoutStackTraces<T>(work: () => Promise<T>): Promise<T> {
     const saved = Error.stackTraceLimit;

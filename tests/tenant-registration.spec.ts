@@ -77,6 +77,20 @@ describe("a tenant stack that registers its tenant", () => {
         assert.deepStrictEqual(ev.secretOutputs.sort(), ["bearerToken", "caData"]);
     });
 
+    it("is evaluated without stack traces, as pulumi up runs it (a plan evaluates one per tenant), and the caller's limit is restored after", async () => {
+        const saved = Error.stackTraceLimit;
+        Error.stackTraceLimit = 17;
+        try {
+            let inside: number | undefined;
+            const program = onboardingProgram({ tenant: ACME.name, namespaces: ACME.namespaces, tokenGenerations: [0], registration: registration() });
+            await evaluate("prod-tenant-prod-acme-eu", { config: {}, program: { project: ONBOARDING_PROJECT, run: async () => ((inside = Error.stackTraceLimit), program()) } });
+            assert.strictEqual(inside, 0);
+            assert.strictEqual(Error.stackTraceLimit, 17);
+        } finally {
+            Error.stackTraceLimit = saved;
+        }
+    });
+
     it("without registration it is today's onboarding stack: nothing on the hub", async () => {
         const ev = await tenantStack({});
         assert.ok(declaredObjects(ev).every((o) => o.cluster === ACME.name));
