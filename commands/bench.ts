@@ -34,8 +34,8 @@ import { formatTable } from "./table";
 
 type Config = Record<string, unknown>;
 
-/** A fleet of `tenants` tenants as a stack configuration (keys `agentfleet:<key>`). */
-export function benchFleet(tenants: number): Config {
+/** A fleet of `tenants` tenants: a stack configuration (keys `agentfleet:<key>`) and its tenant inventory (entries with names). */
+export function benchFleet(tenants: number): { config: Config; inventory: Array<Record<string, unknown>> } {
     const secure = (tag: string) => ({ secure: `v1:AAAAAAAAAAAAAAAA:${Buffer.from(tag).toString("base64")}` });
     const ringOf = (i: number) => (i === 0 ? "canary" : i < Math.max(2, Math.ceil(tenants / 10)) ? "early" : "main");
     const list = Array.from({ length: tenants }, (_, i) => {
@@ -45,16 +45,16 @@ export function benchFleet(tenants: number): Config {
     // Bootstrap tenants hold what their onboarding stack stored: the same fields as token tenants.
     const credentials = Object.fromEntries(list.map((t) => [t.name, { bearerToken: secure(`${t.name}-token`), caData: secure(`${t.name}-ca`) }]));
     const rings = [...new Set(list.map((t) => t.ring))];
-    return {
+    const config = {
         "agentfleet:environment": "prod",
         "agentfleet:hub": { server: "https://hub.bench.example.net:6443", domain: "argocd.bench.example.net", nodes: 3 },
         "agentfleet:deploy": { repoURL: "https://github.com/example-org/agentfleet.git", targetRevision: "HEAD" },
-        "agentfleet:tenants": list,
         "agentfleet:tenantCredentials": credentials,
         "agentfleet:rollout": { steps: rings.map((ring) => ({ name: ring, matchExpressions: [{ key: "ring", operator: "In", values: [ring] }], maxUpdate: ring === "main" ? "25%" : 1 })) },
         "agentfleet:notifications": { slack: { channels: ["agentfleet-bench"] } },
         "agentfleet:notificationSecrets": { slackToken: secure("slack-token") },
     };
+    return { config, inventory: list };
 }
 
 /**
@@ -116,7 +116,7 @@ async function childMain(args: ChildArgs): Promise<void> {
     const shape = new Array<number>(args.size).fill(1);
     const once = (n: number) =>
         args.kind === "program"
-            ? evaluate("bench", { config: benchFleet(n) })
+            ? evaluate("bench", benchFleet(n))
             : evaluate("bench", { root: args.floorRoot, config: { "agentfleet:bareShape": shape.slice(0, n) } });
     // Warm-up: load every module and JIT the hot paths on a small input.
     await once(Math.min(args.size, args.kind === "program" ? 10 : 80));

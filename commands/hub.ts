@@ -35,7 +35,18 @@ export const HUB: CommandSpec = {
 /** The hub stack `stack` of the project at `root`, its program (root/index.ts) run inline. */
 export async function inlineHubStack(stack: string, root: string = ROOT, engine: { envVars?: Record<string, string>; pulumiCommand?: PulumiCommand } = {}): Promise<Stack> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const program = require(path.join(root, "index.ts")) as () => Promise<Record<string, unknown>>;
+    const run = require(path.join(root, "index.ts")) as () => Promise<Record<string, unknown>>;
+    // The program reads the tenant inventory relative to its working directory, the project root
+    // under the CLI: the same here (the caller may run elsewhere, e.g. a test in another checkout).
+    const program = async () => {
+        const cwd = process.cwd();
+        process.chdir(root);
+        try {
+            return await run();
+        } finally {
+            process.chdir(cwd);
+        }
+    };
     const workspace = await LocalWorkspace.create({ workDir: root, program, ...engine });
     return Stack.select(stack, workspace);
 }

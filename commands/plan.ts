@@ -5,7 +5,7 @@
  * and resources by kind. Large fleets are summarised; `--json` prints everything.
  */
 import { PROGRESSIVE_SYNCS_PARAM } from "../components/argocd-hub";
-import { type CredentialMode, DEFAULT_ARGOCD_VERSION, HA_MIN_HUB_NODES, PROJECT, type TenantConfig } from "../stacks/config";
+import { type CredentialMode, DEFAULT_ARGOCD_VERSION, HA_MIN_HUB_NODES, PROJECT } from "../stacks/config";
 import { type CommandSpec, requireStack, runAsProgram, runCommand } from "./cli";
 import { ROOT, reveal } from "../evaluator/evaluate";
 import { type RenderResult, renderStack } from "../evaluator/render";
@@ -29,13 +29,12 @@ export const TENANTS_PER_STEP_SHOWN = 8;
 export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 /**
- * Each tenant's credential mode, from the stack configuration's tenants[].credentials, the field
+ * Each tenant's credential mode, from its tenant file's credentials, the field
  * `tenant list` shows (the program's loader validated it). Nothing declared on the hub tells the
  * modes apart: every tenant's cluster Secret holds a token and CA.
  */
-export function credentialModes(config: Record<string, string>): Map<string, CredentialMode> {
-    const tenants = JSON.parse(config[`${PROJECT}:tenants`] ?? "[]") as TenantConfig[];
-    return new Map(tenants.map((t) => [t.name, t.credentials]));
+export function credentialModes(inventory: Array<Record<string, unknown>>): Map<string, CredentialMode> {
+    return new Map(inventory.map((t) => [String(t.name), t.credentials as CredentialMode]));
 }
 
 /** The stack's soak gate (agentfleet:promotion, validated by the program's loader), or null without one. */
@@ -56,7 +55,7 @@ export function planSummary(stack: string, result: RenderResult) {
     const cm = (values.configs?.cm ?? {}) as Record<string, string>;
     const notifications = (values.notifications ?? {}) as Obj;
     const source = appSet?.spec.template.spec.source ?? {};
-    const modes = credentialModes(evaluation.config);
+    const modes = credentialModes(evaluation.inventory);
     const counts = new Map<string, number>();
     for (const r of evaluation.resources) counts.set(r.type, (counts.get(r.type) ?? 0) + 1);
     return {

@@ -7,7 +7,6 @@
  * the target's `deploy.targetRevision` to R in Pulumi.<to>.yaml, a reviewable change, and nothing
  * else. `--check` only checks the revision the target already names (deploy.yml's gate).
  */
-import * as fs from "fs";
 import * as path from "path";
 import { PROJECT } from "../stacks/config";
 import { type CommandSpec, requireStack, runAsProgram, runCommand } from "./cli";
@@ -16,8 +15,8 @@ import { ROOT } from "../evaluator/evaluate";
 import { fleetApplications, hubConnection, kubeconfigFile, stackHub } from "./hub-client";
 import { ownedApplications } from "./rollout-status";
 import { formatSoakVerdict, soakVerdict } from "./promotion-gate";
-import { CommandError, checkStack, setTargetRevision } from "../tenants/stack-file";
-import { withStackLock, writeFileAtomic } from "../tenants/stack-lock";
+import { CommandError, checkStack, readView, setTargetRevision, writeView } from "../tenants/stack-file";
+import { withStackLock } from "../tenants/stack-lock";
 
 /** Exit codes beyond 0 (promoted, or --check passed), 1 (error) and 2 (bad flags or config). */
 export const EXIT_NOT_SOAKED = 3;
@@ -47,7 +46,7 @@ const stackFile = (stack: string) => path.join(ROOT, `Pulumi.${stack}.yaml`);
 /** The stack's validated configuration, as `pulumi up` would load it (secrets by shape only). */
 function loadStack(stack: string) {
     try {
-        return checkStack(stack, fs.readFileSync(stackFile(stack), "utf8"), ROOT);
+        return checkStack(stack, readView(ROOT, stack), ROOT);
     } catch (err) {
         if (err instanceof CommandError) throw new UserError(`Pulumi.${stack}.yaml ${err.message}`, 2);
         throw err;
@@ -79,7 +78,7 @@ export function main(argv: string[]): Promise<number> {
         const promotion = verdict.promotable && !values.check && target.deploy.targetRevision !== revision ? { file: `Pulumi.${to}.yaml`, key: `${PROJECT}:deploy.targetRevision`, from: target.deploy.targetRevision, to: revision } : undefined;
         if (promotion) {
             await withStackLock(stackFile(to), () => {
-                const text = fs.readFileSync(stackFile(to), "utf8");
+                const text = readView(ROOT, to);
                 let edited: string;
                 try {
                     edited = setTargetRevision(text, revision);
@@ -88,7 +87,7 @@ export function main(argv: string[]): Promise<number> {
                     throw err;
                 }
                 checkStack(to, edited, ROOT);
-                writeFileAtomic(stackFile(to), edited);
+                writeView(ROOT, to, edited);
             });
         }
         if (values.json) process.stdout.write(JSON.stringify({ ...verdict, ...(promotion ? { promoted: promotion } : {}) }, null, 2) + "\n");

@@ -9,14 +9,14 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { type CredentialMode, ConfigError, DEFAULT_AGENT_NAMESPACE, PROJECT, stepIndexes, suggestion } from "../stacks/config";
+import { type CredentialMode, ConfigError, DEFAULT_AGENT_NAMESPACE, PROJECT, fleetFolder, stepIndexes, suggestion } from "../stacks/config";
 import { type OnboardingEngine, automationEngine } from "../tenants/engine";
 import { type CheckedKubeconfig, credentialCommands, credentialKey, parseKubeconfig, pulumiSetArgs, pulumiSetCommand, readTenantKubeconfig, shellQuote, withTenantKubeconfig } from "../tenants/kubeconfig";
 import { DEFAULT_DEPLOYED_REF, committedStackFile, lastListedEntry } from "../tenants/deployed-ref";
 import { migrateTenant } from "../tenants/migrate";
 import { type HubStack, type OnboardMode, type OnboardTarget, onboardTenants, pendingTenants } from "../tenants/onboard";
 import { onboardingStackName } from "../tenants/onboarding-program";
-import { type TenantEntry, CommandError, TENANTS_KEY, addTenant, checkStack, decommissionTenant, isObject, removeTenant, storedCredentialFields, tenantEntries } from "../tenants/stack-file";
+import { type TenantEntry, CommandError, TENANTS_KEY, addTenant, checkStack, decommissionTenant, isObject, readView, removeTenant, splitStackFile, storedCredentialFields, tenantEntries, tenantFileConflict, writeView } from "../tenants/stack-file";
 import { type FlagSpec, type FlagValues, UsageError, parseFlags, pulumiOnPath, requirePulumiCli, requireStack, userCwd } from "./cli";
 import { UserError } from "../evaluator/report";
 import { ROOT } from "../evaluator/evaluate";
@@ -48,6 +48,11 @@ export const USAGE = `Usage: npm run tenant -- <command> [options]
           [--credentials bootstrap|token] [--context NAME]
           bootstrap (the default) is the bootstrap command; token stores the kubeconfig's token and CA.
   list    --stack STACK
+  split-inventory --stack STACK
+          Moves the tenant entries of a stack file that still lists agentfleet:tenants into the
+          tenant inventory, one file each (fleet/<stack>/<tenant>.yaml), and removes the key from
+          the stack file (its other comments kept). Refuses to overwrite a tenant file with other
+          content; one with the same content is kept, so it can run again.
   remove  --stack STACK --name NAME [--kubeconfig FILE | --kubeconfig-dir DIR] [--context NAME]
           [--decommission] [--deployed-ref REF|none]
           A bootstrap tenant's onboarding stack is destroyed (its token revoked, its agent namespaces
@@ -148,6 +153,7 @@ const OPTIONS = {
     },
     rotate: { ...common, name: { type: "string", multiple: true }, all: { type: "boolean" }, finish: { type: "boolean" }, "deployed-ref": { type: "string" }, kubeconfig: { type: "string" }, "kubeconfig-dir": { type: "string" }, parallel, context: { type: "string" } },
     migrate: { ...common, name: { type: "string" }, kubeconfig: { type: "string" }, context: { type: "string" } },
+    "split-inventory": { ...common },
 } as const satisfies Record<string, Record<string, FlagSpec>>;
 
 /** The command's flags, parsed strictly (an unknown one with a "did you mean"); a UsageError otherwise. */
@@ -182,7 +188,7 @@ function openStack(stack: string, projectRoot: string | undefined, cwd: string):
     requireStack(stack, root);
     const fileName = `Pulumi.${stack}.yaml`;
     const file = path.join(root, fileName);
-    return { stack, root, file, fileName, text: fs.readFileSync(file, "utf8") };
+    return { stack, root, file, fileName, text: inFile(fileName, () => readView(root, stack)) };
 }
 
 /** Runs a stack-file step, naming the file in its problems. */
@@ -289,7 +295,7 @@ async function addLocked(values: AddValues, given: { name: string; server: strin
             ...notes,
         ]);
     }
-    writeFileAtomic(target.file, newText);
+    writeView(target.root, target.stack, newText);
     notes.unshift(`Added tenant ${name} to ${target.fileName}: ring ${entry.ring}, rollout step ${stepLabel(cfg, cfg.tenants.length - 1)}.`);
     if (alreadyStored) {
         notes.push(`Kept the credential already stored in ${fields.map((f) => `${PROJECT}:${credentialKey(name, f)}`).join(" and ")}; to replace it, run this command where the Pulumi CLI is after removing the tenant.`);
@@ -297,7 +303,7 @@ async function addLocked(values: AddValues, given: { name: string; server: strin
         for (const [field, value] of Object.entries(checked.secrets)) {
             const result = await runPulumi(pulumiSetArgs(target.stack, name, field), value, target.root, io.env);
             if (result.status !== "stored") {
-                writeFileAtomic(target.file, target.text);
+                writeView(target.root, target.stack, target.text);
                 throw new CommandError([`\`${pulumiSetCommand(target.stack, name, field)}\` failed, so ${target.fileName} is restored as it was:`, result.status === "missing" ? "the Pulumi CLI is not on PATH" : result.detail]);
             }
             notes.push(`Stored the credential: ${pulumiSetCommand(target.stack, name, field)}`);
@@ -420,7 +426,7 @@ function removeLocked(values: { stack?: string; name?: string; decommission?: bo
     const target = openStack(values.stack!, values["project-root"], io.cwd);
     const newText = inFile(target.fileName, () => (values.decommission ? decommissionTenant(target.text, name) : removeTenant(target.text, name)));
     const after = checkText(target, newText, true);
-    writeFileAtomic(target.file, newText);
+    writeView(target.root, target.stack, newText);
 
     // The entry as it was (the file parsed: the edit above succeeded), for what happens next.
     const entries: unknown[] = YAML.parse(target.text).config[TENANTS_KEY];
@@ -565,7 +571,48 @@ function labelsOf(given: string[]): Record<string, string> {
     return labels;
 }
 
-const COMMANDS: Record<string, (argv: string[], io: CommandIO) => number | Promise<number>> = { bootstrap, rotate, migrate, add, list, remove };
+/**
+ * split-inventory: the documented move of a stack file's `agentfleet:tenants` into one file per
+ * tenant. Every file is checked before any is written; the stack file changes last, so a run that
+ * stops half way leaves the entries where they were, and the next run finishes it.
+ */
+async function splitInventory(argv: string[], io: CommandIO): Promise<number> {
+    const values = flagsOf("split-inventory", argv, io);
+    required(values, "stack");
+    const stack = values.stack!;
+    const root = values["project-root"] ? path.resolve(io.cwd, values["project-root"]) : ROOT;
+    requireStack(stack, root);
+    const fileName = `Pulumi.${stack}.yaml`;
+    return withStackLock(path.join(root, fileName), () => {
+        const started = Date.now();
+        const text = fs.readFileSync(path.join(root, fileName), "utf8");
+        const split = inFile(fileName, () => splitStackFile(text));
+        const folder = fleetFolder(stack, (YAML.parse(text)?.config ?? {})[`${PROJECT}:fleet`]);
+        if (split.files.length === 0) {
+            io.stdout(`${fileName} lists no agentfleet:tenants: nothing to move (the inventory is ${folder}/).\n`);
+            return 0;
+        }
+        const dir = path.resolve(root, folder);
+        const conflicts = split.files.map((f) => tenantFileConflict(dir, f)).filter((f): f is string => f !== undefined);
+        if (conflicts.length > 0) {
+            throw new CommandError([
+                `not moving the tenants of ${fileName}: ${conflicts.map((f) => path.relative(root, f)).join(", ")} already exist${conflicts.length === 1 ? "s" : ""} with other content, and a file this command did not write is never overwritten. Compare each with its entry in ${fileName}, keep the right one (delete or fix the file), then run this again. Nothing was written.`,
+            ]);
+        }
+        fs.mkdirSync(dir, { recursive: true });
+        split.files.forEach((f, i) => {
+            const file = path.join(dir, `${f.name}.yaml`);
+            const kept = fs.existsSync(file);
+            if (!kept) writeFileAtomic(file, f.text);
+            io.stdout(`[${i + 1}/${split.files.length}, ${((Date.now() - started) / 1000).toFixed(1)} s] ${f.name}: ${kept ? "already in" : "written to"} ${folder}/${f.name}.yaml\n`);
+        });
+        writeFileAtomic(path.join(root, fileName), split.stackText);
+        io.stdout(`Moved ${split.files.length} tenant${split.files.length === 1 ? "" : "s"} of ${fileName} to ${folder}/ and removed agentfleet:tenants from ${fileName}. Review and commit both (docs/operations.md, "Moving tenants to the inventory").\n`);
+        return 0;
+    });
+}
+
+const COMMANDS: Record<string, (argv: string[], io: CommandIO) => number | Promise<number>> = { bootstrap, rotate, migrate, add, list, remove, "split-inventory": splitInventory };
 
 /** Runs the CLI; returns the exit code (0 done, 1 refused or failed, 2 usage error). */
 export async function main(argv: string[], io: CommandIO = defaultIO()): Promise<number> {

@@ -26,7 +26,7 @@ import { type ArgoCd, startArgoCd } from "./harness/argocd";
 import { type AgentRepo, createAgentRepo } from "./harness/agent-repo";
 import { type Credentials, canI, getOrUndefined, request } from "./harness/kube";
 import { stopAll, waitFor } from "./harness/processes";
-import { E2E_STACK, type E2eWorld, editStackFile, startWorld, stopWorld } from "./harness/project";
+import { E2E_STACK, type E2eWorld, editStackFile, editTenantFiles, startWorld, stopWorld } from "./harness/project";
 import { RolloutRecorder, TenantObjectRecorder, getApplicationSet, listApplications, ringByRingProblems, syncIntervals, waitForRollout, waveOrderProblems } from "./harness/rollout";
 import { PROBE_MESSAGE, PROBE_RESULT, PROBE_REVISION, REVISION, type StandIns, startTenantStandIns } from "./harness/tenant-standins";
 import { type WebhookReceiver, startWebhookReceiver } from "./harness/webhook";
@@ -70,10 +70,11 @@ describe("real Argo CD v3.6: the rollout on a loopback fleet", function () {
         Object.assign(
             world,
             await startWorld(runDir, {
+                editTenants: (tenants) => [
+                    ...tenants.map((t) => ({ ...t, ring: RINGS[t.name as string] })),
+                    { name: "e2e-edge-d", server: "https://127.0.0.1:36446", ring: "main", region: "loopback", credentials: "token" },
+                ],
                 editStack: (doc) => {
-                    const tenants = doc.getIn(["config", "agentfleet:tenants"]) as any;
-                    for (const t of tenants.items) t.set("ring", RINGS[t.get("name")]);
-                    tenants.add(doc.createNode({ name: "e2e-edge-d", server: "https://127.0.0.1:36446", ring: "main", region: "loopback", credentials: "token" }));
                     doc.setIn(["config", "agentfleet:rollout", "steps"], doc.createNode(STEPS.map((ring) => ({ name: ring, matchExpressions: [{ key: "ring", operator: "In", values: [ring] }], maxUpdate: MAX_UPDATE }))));
                 },
             }),
@@ -144,9 +145,10 @@ describe("real Argo CD v3.6: the rollout on a loopback fleet", function () {
         assert.match(values, /tag: "[^"]+"/);
         return repo.commit(message, { "values.yaml": values.replace(/tag: "[^"]+"/, `tag: "${tag}"`), ...files });
     };
-    /** The operator's deploy: `edit` the stack file, set deploy.targetRevision, `pulumi up`. */
-    const deploy = async (revision: string, edit?: (doc: YAML.Document) => void) => {
+    /** The operator's deploy: `edit` the stack file and `editTenants` the tenant files, set deploy.targetRevision, `pulumi up`. */
+    const deploy = async (revision: string, edit?: (doc: YAML.Document) => void, editTenants?: (tenants: Array<Record<string, unknown>>) => Array<Record<string, unknown>>) => {
         if (edit) editStackFile(w.project, edit);
+        if (editTenants) editTenantFiles(w.project, editTenants);
         await w.pulumi.stack.setConfig("agentfleet:deploy.targetRevision", { value: revision }, true);
         const up = await w.pulumi.stack.up({ onOutput: () => undefined });
         assert.strictEqual(up.summary.result, "succeeded");
@@ -206,6 +208,8 @@ describe("real Argo CD v3.6: the rollout on a loopback fleet", function () {
         const doc = YAML.parseDocument(fs.readFileSync(path.join(w.project, `Pulumi.${E2E_STACK}.yaml`), "utf8"));
         doc.setIn(["config", "agentfleet:promotion"], doc.createNode({ from: E2E_STACK, soak }));
         doc.setIn(["config", "agentfleet:deploy", "targetRevision"], "HEAD");
+        // Its fleet is this one's: the tenant files of the e2e stack, not a folder of its own.
+        doc.setIn(["config", "agentfleet:fleet"], `fleet/${E2E_STACK}`);
         const file = path.join(w.project, `Pulumi.${NEXT}.yaml`);
         // The stack files' own layout, so promote edits it in place (it refuses to reformat a file).
         fs.writeFileSync(file, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
@@ -488,10 +492,7 @@ describe("real Argo CD v3.6: the rollout on a loopback fleet", function () {
     it("a tenant removed from the stack: its Application is left behind, status names it so, and its workloads stay", async () => {
         const uid = (await request(w.fleet.cluster(REMOVED).admin, "GET", deploymentPath)).metadata.uid;
         await w.pulumi.stack.removeConfig(`agentfleet:tenantCredentials.${REMOVED}`, true);
-        await deploy(repo.head(), (doc) => {
-            const tenants = doc.getIn(["config", "agentfleet:tenants"]) as YAML.YAMLSeq;
-            tenants.items = tenants.items.filter((t: any) => t.get("name") !== REMOVED);
-        });
+        await deploy(repo.head(), undefined, (tenants) => tenants.filter((t) => t.name !== REMOVED));
         const application = `voice-agent-${REMOVED}`;
         // Argo CD keeps its RollingSync entry, at step -1: no step holds an Application it no longer generates.
         await waitFor(`the ApplicationSet to stop generating ${application}`, async () => !(await getApplicationSet(hub(), APPSET)).status?.applicationStatus?.some((s: any) => s.application === application && s.step !== "-1"), { attempts: 120, intervalMs: 1000 });

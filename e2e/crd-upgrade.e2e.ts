@@ -12,11 +12,11 @@ import * as path from "path";
 import { ensureEngines } from "../engines/toolchain";
 import { ARGOCD_CRD_FILES } from "../stacks/config";
 import { projectCopy } from "../tests/helpers";
-import { hubStackFile } from "./engine-bench";
+import { writeHubStack } from "./engine-bench";
 import { LoopbackFleet } from "./harness/fleet";
 import { type Credentials, request } from "./harness/kube";
 import { stopAll } from "./harness/processes";
-import { V3_6_CRD_FIELDS, checkoutAt, crdHasField, withArgoCdCrds } from "./harness/project";
+import { V3_6_CRD_FIELDS, checkoutAt, crdHasField, splitInventory, withArgoCdCrds } from "./harness/project";
 import { type PulumiRun, installProvider, pulumiStack } from "./harness/pulumi";
 
 /** The last commit whose argo-cd chart installed Argo CD's CRDs (crds.install: true). */
@@ -50,7 +50,7 @@ describe("real engines: a hub whose CRDs the chart installed moves to the CRDs o
         legacy = checkoutAt(OLD_LAYOUT_COMMIT, path.join(runDir, "legacy"));
         withArgoCdCrds(legacy, engines);
         // Ten token tenants (a canary and nine main) on loopback servers nobody contacts: the hub stack declares only their cluster Secrets.
-        fs.writeFileSync(path.join(legacy, `Pulumi.${STACK}.yaml`), hubStackFile(10, { kubeconfig: fleet.hub.kubeconfig }));
+        writeHubStack(legacy, STACK, 10, { kubeconfig: fleet.hub.kubeconfig });
     });
 
     after(async function () {
@@ -83,6 +83,8 @@ describe("real engines: a hub whose CRDs the chart installed moves to the CRDs o
         current = projectCopy();
         const crdsSource = withArgoCdCrds(current, engines);
         fs.copyFileSync(path.join(legacy, `Pulumi.${STACK}.yaml`), path.join(current, `Pulumi.${STACK}.yaml`));
+        // The documented migration: the stack file's tenants move to the inventory first.
+        splitInventory(current, STACK);
         const now = await pulumiStack(current, STACK, runDir, bins, fleet!.hub.kubeconfigPath);
         await now.stack.setConfig("agentfleet:hub.crdsSource", { value: crdsSource }, true);
         // The hub's kubeconfig leaves the configuration (docs/operations.md): the run's KUBECONFIG names it.

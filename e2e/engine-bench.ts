@@ -49,12 +49,14 @@ export function exampleCredential(tenant: string): { bearerToken: string; caData
 export type HubAccess = { server: string } | { kubeconfig: string };
 
 /**
- * A hub stack file with `n` token tenants on (never contacted) loopback servers, every secret
- * encrypted; or, given `bootstrap` (tenant name -> its loopback server), those bootstrap tenants
- * instead, pending (no credential stored yet). `crdsSource`: the hub's hub.crdsSource (the argocd
- * engine's CRDs; unset, the provider would read them from GitHub).
+ * Writes hub stack `stack` into `project`: its stack file and its tenant inventory (fleet/<stack>/),
+ * `n` token tenants on (never contacted) loopback servers, every secret encrypted; or, given
+ * `bootstrap` (tenant name -> its loopback server), those bootstrap tenants instead, pending (no
+ * credential stored yet). `crdsSource`: the hub's hub.crdsSource (the argocd engine's CRDs; unset,
+ * the provider would read them from GitHub). A hub given by kubeconfig is the layout from before
+ * the inventory (an old checkout's program): its tenants are listed in the stack file.
  */
-export function hubStackFile(n: number, hub: HubAccess, bootstrap?: Map<string, string>, crdsSource?: string): string {
+export function writeHubStack(project: string, stack: string, n: number, hub: HubAccess, bootstrap?: Map<string, string>, crdsSource?: string): void {
     const crypter = newPassphraseCrypter(EXAMPLE_PASSPHRASE);
     const names = bootstrap ? [...bootstrap.keys()] : Array.from({ length: n }, (_, i) => `bench-${String(i).padStart(5, "0")}`);
     const server = (name: string, i: number) => bootstrap?.get(name) ?? `https://127.0.0.${2 + Math.floor(i / 60000)}:${1025 + (i % 60000)}`;
@@ -63,7 +65,6 @@ export function hubStackFile(n: number, hub: HubAccess, bootstrap?: Map<string, 
         "agentfleet:hub": { ...("server" in hub ? { server: hub.server } : {}), domain: "argocd.bench.example.net", chartRepository: "e2e/argo-cd-standin", loopbackTenants: true, ...(crdsSource ? { crdsSource } : {}) },
         ...("kubeconfig" in hub ? { "agentfleet:hubKubeconfig": { secure: crypter.encrypt(hub.kubeconfig) } } : {}),
         "agentfleet:deploy": { repoURL: "https://github.com/example-org/agentfleet.git", targetRevision: "HEAD" },
-        "agentfleet:tenants": names.map((name, i) => ({ name, server: server(name, i), ring: i < names.length / 10 ? "canary" : "main", region: "loopback", credentials: bootstrap ? "bootstrap" : "token" })),
         "agentfleet:tenantCredentials": Object.fromEntries(
             (bootstrap ? [] : names).map((name) => {
                 const { bearerToken, caData } = exampleCredential(name);
@@ -78,7 +79,14 @@ export function hubStackFile(n: number, hub: HubAccess, bootstrap?: Map<string, 
             ],
         },
     };
-    return stringify({ encryptionsalt: crypter.encryptionSalt, config }, { lineWidth: 0 });
+    const tenants = names.map((name, i) => ({ name, server: server(name, i), ring: i < names.length / 10 ? "canary" : "main", region: "loopback", credentials: bootstrap ? "bootstrap" : "token" }));
+    const legacy = "kubeconfig" in hub;
+    fs.writeFileSync(path.join(project, `Pulumi.${stack}.yaml`), stringify({ encryptionsalt: crypter.encryptionSalt, config: legacy ? { ...config, "agentfleet:tenants": tenants } : config }, { lineWidth: 0 }));
+    if (legacy) return;
+    const folder = path.join(project, "fleet", stack);
+    fs.rmSync(folder, { recursive: true, force: true });
+    fs.mkdirSync(folder, { recursive: true });
+    for (const { name, ...entry } of tenants) fs.writeFileSync(path.join(folder, `${name}.yaml`), stringify(entry));
 }
 
 /** The floor: one provider (reading KUBECONFIG, as the hub's does) and `n` Secrets with a similar payload, nothing else. */
@@ -125,7 +133,7 @@ export async function benchRealEngines(sizes: number[], log: (line: string) => v
         const crdsSource = withArgoCdCrds(project, engines);
         for (const n of sizes) {
             const stackName = `bench${n}`;
-            fs.writeFileSync(path.join(project, `Pulumi.${stackName}.yaml`), hubStackFile(n, { server: fleet.hub.server }, undefined, crdsSource));
+            writeHubStack(project, stackName, n, { server: fleet.hub.server }, undefined, crdsSource);
             const hub = await pulumiStack(project, stackName, path.join(runDir, `hub-${n}`), bins, fleet.hub.kubeconfigPath);
             installProvider(hub.env, bins, project);
             const floorDir = path.join(runDir, `floor-${n}`);
@@ -191,7 +199,7 @@ export async function benchOnboarding(tenants: number, parallel: number, log: (l
     const project = projectCopy();
     try {
         await fleet.start();
-        fs.writeFileSync(path.join(project, "Pulumi.onboard.yaml"), hubStackFile(0, { server: fleet.hub.server }, new Map(names.map((n) => [n, fleet.cluster(n).server]))));
+        writeHubStack(project, "onboard", 0, { server: fleet.hub.server }, new Map(names.map((n) => [n, fleet.cluster(n).server])));
         const bins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
         const hub = await pulumiStack(project, "onboard", path.join(runDir, "hub"), bins, fleet.hub.kubeconfigPath);
         installProvider(hub.env, bins, project);

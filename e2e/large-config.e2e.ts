@@ -11,7 +11,7 @@ import * as os from "os";
 import * as path from "path";
 import { ensureEngines } from "../engines/toolchain";
 import { projectCopy } from "../tests/helpers";
-import { hubStackFile } from "./engine-bench";
+import { writeHubStack } from "./engine-bench";
 import { LoopbackFleet } from "./harness/fleet";
 import { request } from "./harness/kube";
 import { stopAll } from "./harness/processes";
@@ -35,8 +35,7 @@ describe(`real engines: a hub stack of ${TENANTS} tenants, its configuration ove
         await fleet.start();
         project = projectCopy();
         const crdsSource = withArgoCdCrds(project, engines);
-        const stackFile = hubStackFile(TENANTS, { server: fleet.hub.server }, undefined, crdsSource);
-        fs.writeFileSync(path.join(project, `Pulumi.${STACK}.yaml`), stackFile);
+        writeHubStack(project, STACK, TENANTS, { server: fleet.hub.server }, undefined, crdsSource);
         const bins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
         run = await pulumiStack(project, STACK, runDir, bins, fleet.hub.kubeconfigPath);
         installProvider(run.env, bins, project);

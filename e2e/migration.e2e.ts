@@ -17,7 +17,7 @@ import { ARGOCD_CRD_FILES } from "../stacks/config";
 import { LoopbackFleet } from "./harness/fleet";
 import { request } from "./harness/kube";
 import { stopAll } from "./harness/processes";
-import { E2E_HUB_PORT, E2E_STACK, HUB, checkoutAt, e2eTenants, onboardingEngine, withArgoCdCrds } from "./harness/project";
+import { E2E_HUB_PORT, E2E_STACK, HUB, checkoutAt, e2eTenants, onboardingEngine, splitInventory, withArgoCdCrds } from "./harness/project";
 import { type PulumiRun, installProvider, pulumiStack } from "./harness/pulumi";
 import { exportWithSecrets, kubeconfigFindings } from "./harness/state";
 import { ONBOARDING_PROJECT } from "../tenants/onboarding-program";
@@ -85,6 +85,8 @@ describe("real engines: migrating a hub stack with in-hub bootstrap tenants to o
         const current = checkoutAt("HEAD", path.join(runDir, "current"));
         const crdsSource = withArgoCdCrds(current, engines);
         fs.copyFileSync(path.join(legacy, `Pulumi.${E2E_STACK}.yaml`), path.join(current, `Pulumi.${E2E_STACK}.yaml`));
+        // The documented migration: the stack file's tenants move to the inventory first.
+        splitInventory(current, E2E_STACK);
         const now = await pulumiStack(current, E2E_STACK, runDir, bins, fleet.hub.kubeconfigPath);
         await now.stack.setConfig("agentfleet:hub.crdsSource", { value: crdsSource }, true);
         // The hub's kubeconfig leaves the configuration as docs/operations.md says: the runs' KUBECONFIG names it.

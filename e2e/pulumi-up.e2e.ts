@@ -23,6 +23,7 @@ import { exportWithSecrets, kubeconfigFindings } from "./harness/state";
 import { type Credentials, KubeError, canI, getOrUndefined, objectPath, request } from "./harness/kube";
 import { stopAll, waitFor } from "./harness/processes";
 import { git } from "../tests/helpers";
+import { readView } from "../tenants/stack-file";
 
 type Obj = Record<string, any>;
 const MERGE = "application/merge-patch+json";
@@ -61,7 +62,9 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
     const clusterOf = (name: string): Credentials => w.fleet.cluster(name).admin;
     /** Merges the project copy's e2e stack file to main, and fetches: what deploy.yml applies (--deployed-ref's default, origin/main). */
     const mergeStackFile = () => {
-        git(w.project, "commit", "-q", "--allow-empty", "-m", "merge the stack file", "--", `Pulumi.${E2E_STACK}.yaml`);
+        // The stack file and the tenant files: what deploy.yml applies.
+        git(w.project, "add", "-A", "--", `fleet/${E2E_STACK}`);
+        git(w.project, "commit", "-q", "--allow-empty", "-m", "merge the stack file and the tenant files", "--", `Pulumi.${E2E_STACK}.yaml`, `fleet/${E2E_STACK}`);
         git(w.project, "update-ref", "refs/remotes/origin/main", "HEAD");
     };
     const offline = () => evaluate(E2E_STACK, { root: w.project });
@@ -221,19 +224,22 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         assert.strictEqual(after.data.config, before.data.config, "re-running bootstrap changed the hub's credential");
     });
 
-    it("a broken stack file fails the real CLI with the offline loader's message, before any resource is touched", async () => {
-        const key = "agentfleet:tenants[1].ring";
-        await w.pulumi.stack.setConfig(key, { value: "Not A Ring!" }, true);
+    it("a broken tenant file fails the real CLI with the offline loader's message, naming the file and key, before any resource is touched", async () => {
+        // The CLI runs the program in the project root: it reads the inventory from fleet/e2e/ there.
+        const file = path.join(w.project, "fleet", E2E_STACK, `${w.tenants[1].name}.yaml`);
+        const saved = fs.readFileSync(file, "utf8");
+        fs.writeFileSync(file, saved.replace(/^ring: .*$/m, 'ring: "Not A Ring!"'));
         try {
             const problems = await offline().then(() => [] as string[], (err) => (err as { problems?: string[] }).problems ?? [String(err)]);
-            assert.ok(problems.length > 0 && problems.every((p) => p.startsWith("agentfleet:")), JSON.stringify(problems));
+            assert.ok(problems.some((p) => p.startsWith(`fleet/${E2E_STACK}/${w.tenants[1].name}.yaml: ring: `)), JSON.stringify(problems));
+            assert.ok(problems.every((p) => p.startsWith("agentfleet:") || p.startsWith(`fleet/${E2E_STACK}/`)), JSON.stringify(problems));
             const before = (await w.pulumi.stack.exportStack()).deployment.resources.length;
             const failed = await w.pulumi.stack.up({ onOutput: () => undefined }).then(() => undefined, (err: Error) => err.message);
             assert.ok(failed, "pulumi up accepted a broken stack file");
             for (const problem of problems) assert.ok(failed.includes(problem), `the CLI did not report: ${problem}`);
             assert.strictEqual((await w.pulumi.stack.exportStack()).deployment.resources.length, before);
         } finally {
-            await w.pulumi.stack.setConfig(key, { value: "main" }, true);
+            fs.writeFileSync(file, saved);
         }
         await w.pulumi.stack.preview({ expectNoChanges: true });
     });
@@ -344,8 +350,8 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         // runs the provider as the state has it (no kubeconfig input), so that run alone gets KUBECONFIG.
         const previous = checkoutAt(KUBECONFIG_INPUT_COMMIT, path.join(w.runDir, "kubeconfig-input"));
         const old = { ...require(path.join(previous, "tenants/onboard.ts")), ...require(path.join(previous, "tenants/engine.ts")) };
-        // It checks the hub stack file of its own layout: the hub's kubeconfig in it (a secret), no hub.server.
-        const oldLayout = parseDocument(fs.readFileSync(path.join(w.project, `Pulumi.${E2E_STACK}.yaml`), "utf8"));
+        // It checks the hub stack file of its own layout: the tenants and the hub's kubeconfig (a secret) in it, no hub.server.
+        const oldLayout = parseDocument(readView(w.project, E2E_STACK));
         oldLayout.deleteIn(["config", "agentfleet:hub", "server"]);
         fs.writeFileSync(path.join(previous, `Pulumi.${E2E_STACK}.yaml`), oldLayout.toString());
         execFileSync(path.join(w.bins.pulumi, "pulumi"), ["config", "set", "--secret", "hubKubeconfig", "--stack", E2E_STACK, "--non-interactive"], { cwd: previous, env: { ...process.env, ...w.pulumi.env }, input: w.fleet.hub.kubeconfig, stdio: ["pipe", "ignore", "pipe"] });

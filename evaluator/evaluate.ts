@@ -12,7 +12,7 @@ import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
-import { ConfigError, PROJECT, yamlErrorText } from "../stacks/config";
+import { ConfigError, PROJECT, fleetFolder, inventoryList, readInventory, tenantFileText, yamlErrorText } from "../stacks/config";
 
 export const ROOT = path.resolve(__dirname, "..");
 export const SECRET_PREFIX = "__SECRET__";
@@ -31,6 +31,10 @@ export function stackNames(root: string = ROOT): string[] {
 }
 
 export interface StackConfig {
+    /** The inventory folder as configured (default fleet/<stack>), as problems name it. */
+    fleetFolder: string;
+    /** The inventory given in memory or edited (`StackSource`), to be written for the program; undefined: its folder as it is. */
+    inventory?: Array<Record<string, unknown>>;
     /** `<project>:<key>` -> value as the Pulumi CLI hands it to a program (JSON for structures). */
     config: Record<string, string>;
     /** Keys holding at least one secure value. */
@@ -45,6 +49,9 @@ function projectDeclarations(root: string): Record<string, ProjectConfigDecl> {
     const project = YAML.parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) ?? {};
     return project.config ?? {};
 }
+
+/** The project's declared configuration keys, qualified (`agentfleet:fleet`). */
+const projectDeclarationsOf = (root: string) => Object.fromEntries(Object.entries(projectDeclarations(root)).map(([k, d]) => [qualify(k), d]));
 
 const qualify = (key: string) => (key.includes(":") ? key : `${PROJECT}:${key}`);
 
@@ -61,9 +68,18 @@ export interface StackSource {
     stackFile?: string;
     /** The stack file's `config:` map itself, instead of reading any file (in-memory stacks). */
     config?: Record<string, unknown>;
-    /** Edits the stack file's `config:` map before it is read (tests, fuzzing). */
+    /**
+     * Edits the stack file's `config:` map before it is read (tests, fuzzing). Unless the stack
+     * file itself still lists `agentfleet:tenants` (refused), the map holds the tenant inventory
+     * there as a list of entries with names, as stack files did: edit it like that.
+     */
     edit?: (config: Record<string, unknown>) => void;
+    /** The tenant inventory itself, entries with names, instead of reading its folder (in-memory fleets). */
+    inventory?: Array<Record<string, unknown>>;
 }
+
+const TENANTS_KEY = `${PROJECT}:tenants`;
+const FLEET_KEY = `${PROJECT}:fleet`;
 
 function stackFileConfig(stack: string, root: string, stackFile?: string): { file: string; values: Record<string, unknown> } {
     const file = stackFile ?? path.join(root, `Pulumi.${stack}.yaml`);
@@ -82,7 +98,19 @@ function stackFileConfig(stack: string, root: string, stackFile?: string): { fil
 export function readStackConfig(stack: string, source: StackSource = {}): StackConfig {
     const root = source.root ?? ROOT;
     const { file, values: stackValues } = source.config ? { file: `Pulumi.${stack}.yaml`, values: structuredClone(source.config) } : stackFileConfig(stack, root, source.stackFile);
-    source.edit?.(stackValues);
+    const folder = fleetFolder(stack, stackValues[FLEET_KEY]);
+    let inventory = source.inventory && structuredClone(source.inventory);
+    if (source.edit && !(TENANTS_KEY in stackValues)) {
+        if (!inventory) {
+            const read = readInventory(root, folder);
+            if (read.problems.length > 0) throw new ConfigError(read.problems);
+            inventory = inventoryList(read);
+        }
+        stackValues[TENANTS_KEY] = inventory;
+        source.edit(stackValues);
+        inventory = stackValues[TENANTS_KEY] as Array<Record<string, unknown>>;
+        delete stackValues[TENANTS_KEY];
+    } else source.edit?.(stackValues);
     const declarations = projectDeclarations(root);
     const values: Record<string, unknown> = {};
     for (const [key, decl] of Object.entries(declarations)) {
@@ -118,7 +146,7 @@ export function readStackConfig(stack: string, source: StackSource = {}): StackC
         config[key] = typeof v === "string" ? v : JSON.stringify(v);
     }
     if (problems.length > 0) throw new ConfigError(problems);
-    return { config, secretKeys: [...secretKeys].sort(), placeholders };
+    return { fleetFolder: folder, ...(inventory ? { inventory } : {}), config, secretKeys: [...secretKeys].sort(), placeholders };
 }
 
 /** One registered resource, as the mock monitor saw it. */
@@ -148,6 +176,8 @@ export interface Evaluation {
     placeholders: string[];
     /** The configuration the program read (`<project>:<key>` -> value; secure values as placeholders). */
     config: Record<string, string>;
+    /** The tenant inventory the program read: its entries with their names (file names). */
+    inventory: Array<Record<string, unknown>>;
     /** Stack outputs the program returned. */
     outputs: Record<string, unknown>;
     /** Names of the stack outputs marked secret (`pulumi stack output` shows them as [secret]). */
@@ -256,6 +286,12 @@ async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Eva
         };
         return register(req, cb);
     };
+    // The program reads the inventory folder the configuration names: the stack's own, or the
+    // in-memory (or edited) inventory written to a temporary folder; problems name the configured one.
+    // A program from before the inventory (diff's base) reads its tenants from the stack file: no folder to name.
+    const inventoryProgram = !options.program && FLEET_KEY in projectDeclarationsOf(root);
+    const fleet = stackConfig.inventory ? writeInventory(stackConfig.inventory) : path.resolve(root, stackConfig.fleetFolder);
+    if (inventoryProgram) stackConfig.config[FLEET_KEY] = fleet;
     pulumi.runtime.setAllConfig(stackConfig.config, stackConfig.secretKeys);
 
     const program = options.program?.run ?? loadProgram(root);
@@ -274,12 +310,38 @@ async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Eva
         }
     });
     await waitForRegistrations();
+    if (stackConfig.inventory) fs.rmSync(fleet, { recursive: true, force: true });
+    if (inventoryProgram) stackConfig.config[FLEET_KEY] = stackConfig.fleetFolder;
+    // By name: a program of another checkout (diff's base, e2e's copy) throws its own copy of the class.
+    if ((failure as Error | undefined)?.name === "ConfigError") failure = namedAsConfigured(failure as ConfigError, fleet, stackConfig.fleetFolder);
     if (failure) {
         // Lets callers check that a failing configuration declared nothing.
         if (failure instanceof Error) Object.defineProperty(failure, "registered", { value: declaredResources({ resources: captured }), enumerable: false });
         throw failure;
     }
-    return { stack, resources: captured, placeholders: stackConfig.placeholders, config: stackConfig.config, outputs: (outputs ?? {}) as Record<string, unknown>, secretOutputs };
+    const inventory = stackConfig.inventory ?? inventoryList(readInventory(root, stackConfig.fleetFolder));
+    return { stack, resources: captured, placeholders: stackConfig.placeholders, config: stackConfig.config, inventory, outputs: (outputs ?? {}) as Record<string, unknown>, secretOutputs };
+}
+
+/** Writes an inventory given as entries with names to a new temporary folder, one `<name>.yaml` each. */
+function writeInventory(entries: Array<Record<string, unknown>>): string {
+    if (!Array.isArray(entries)) throw new Error(`${TENANTS_KEY}: the inventory given to the evaluator must stay a list of entries with names`);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-inventory-"));
+    for (const entry of entries) {
+        const name = entry?.name;
+        if (typeof name !== "string" || !/^[^/\\\0]+$/.test(name) || name.startsWith(".")) throw new Error(`an inventory entry given to the evaluator has no usable name (${JSON.stringify(name)}): its file is <name>.yaml`);
+        const file = path.join(dir, `${name}.yaml`);
+        if (fs.existsSync(file)) throw new Error(`two inventory entries given to the evaluator are named ${name}: one file per tenant`);
+        fs.writeFileSync(file, tenantFileText(entry));
+    }
+    return dir;
+}
+
+/** The error with the folder the program read (`actual`) named as configured (`configured`). */
+function namedAsConfigured(err: ConfigError, actual: string, configured: string): ConfigError {
+    const named = new (err.constructor as typeof ConfigError)(err.problems.map((p) => p.split(`${actual}/`).join(`${configured}/`).split(actual).join(configured)));
+    named.stack = err.stack;
+    return named;
 }
 
 interface RegisterRequest {

@@ -61,6 +61,8 @@ export interface RenderOptions {
     progress?: boolean;
     /** The stack's `config:` map in memory instead of its stack file (generated fleets). */
     config?: Record<string, unknown>;
+    /** Its tenant inventory in memory (entries with names) instead of its folder. */
+    inventory?: Array<Record<string, unknown>>;
 }
 
 /** Cluster generator parameters of one cluster Secret (Generators-Cluster.md). */
@@ -154,7 +156,7 @@ const sortKey = (o: Obj) => `${o.kind}/${o.metadata?.namespace ?? ""}/${o.metada
 export async function renderStack(stack: string, root: string = ROOT, options: RenderOptions = {}): Promise<RenderResult> {
     const report = options.progress ? progress(`${stack}`) : undefined;
     report?.step("evaluating the program");
-    const evaluation = await evaluate(stack, { root, ...(options.config ? { config: options.config } : {}) });
+    const evaluation = await evaluate(stack, { root, ...(options.config ? { config: options.config } : {}), ...(options.inventory ? { inventory: options.inventory } : {}) });
     const objects = declaredObjects(evaluation);
     const generated = generateApplications(objects);
     const apps: GeneratedApp[] = [];

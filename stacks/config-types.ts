@@ -213,7 +213,8 @@ export const CONFIG_KEYS: Record<string, { secret: boolean; required: boolean }>
     environment: { secret: false, required: true },
     hub: { secret: false, required: true },
     deploy: { secret: false, required: true },
-    tenants: { secret: false, required: true },
+    // Optional: the tenant inventory folder, one file per tenant (default fleet/<stack>).
+    fleet: { secret: false, required: false },
     tenantCredentials: { secret: true, required: true },
     rollout: { secret: false, required: true },
     emergencyRollout: { secret: false, required: false },

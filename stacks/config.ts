@@ -1,7 +1,8 @@
 /**
  * Typed stack configuration: one loader that reads every `agentfleet:*` key, validates the whole
  * configuration before any resource is declared, and reports every problem at once with the key
- * path in the stack file (for example `agentfleet:tenants[3].server`).
+ * path in the stack file (for example `agentfleet:hub.server`), or the tenant file and key
+ * (`fleet/prod/prod-acme-eu.yaml: server`): the tenant inventory is one file per tenant.
  *
  * Secrets are read only through `requireSecret` / `getSecretObject`; the loader looks at their
  * shape (which credential fields are present) inside `apply`, and never copies a value out.
@@ -9,10 +10,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_KEYS, ConfigError, type FleetConfig, type NotificationSecrets, PROJECT, type TenantCredential } from "./config-types";
 import { hubKubeconfigProblem } from "./hub-kubeconfig";
+import { fleetFolder, readInventory } from "./inventory";
 import { type CredentialShape, type Plain, type RawConfig, type SecretShapes, validateConfig } from "./validate";
 
 export * from "./config-types";
 export * from "./hub-kubeconfig";
+export * from "./inventory";
 export * from "./reader";
 export * from "./rollout-rules";
 export * from "./validate";
@@ -25,17 +28,6 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null &
 
 /** Names of the non-empty string fields of an object: all a secret's shape reveals. */
 export const fieldsOf = (v: unknown): string[] => (isPlainObject(v) ? Object.entries(v).filter(([, x]) => typeof x === "string" && x !== "").map(([f]) => f) : []);
-
-/**
- * A YAML parse error as one line, what is wrong and where ("... at line 7, column 1"), without the
- * excerpt of the source the library appends: that may be secret, and it left a dangling colon.
- */
-export function yamlErrorText(err: Error & { linePos?: Array<{ line: number; col: number }> }): string {
-    // Also drops what a message quotes after ": " (a tag, a block scalar header): it may be content.
-    const what = err.message.split("\n")[0].replace(/ at line \d+, column \d+:?\s*$/, "").replace(/:(\s.*)?$/, "");
-    const at = err.linePos?.[0];
-    return at ? `${what} at line ${at.line}, column ${at.col}` : what;
-}
 
 /**
  * One configuration value as the Pulumi CLI hands it to the program: JSON for structured values
@@ -92,7 +84,9 @@ export async function loadConfig(): Promise<FleetConfig> {
     };
     let plain: Plain | undefined;
     try {
-        plain = validateConfig(pulumi.getStack(), raw, secrets, unknownConfigKeys(Object.keys(pulumi.runtime.allConfig())));
+        // The inventory folder is relative to the project root: the working directory under the CLI.
+        const inventory = readInventory(process.cwd(), fleetFolder(pulumi.getStack(), raw.fleet));
+        plain = validateConfig(pulumi.getStack(), raw, secrets, unknownConfigKeys(Object.keys(pulumi.runtime.allConfig())), inventory);
     } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
         problems.push(...err.problems);

@@ -1,6 +1,6 @@
 /**
  * Reads raw configuration values with their key paths: every check records a problem naming the
- * stack file key (`agentfleet:tenants[3].server`) and what to do, and reading goes on, so the
+ * stack file key (`agentfleet:hub.server`, or a tenant file and its key) and what to do, and reading goes on, so the
  * user sees every problem at once.
  */
 // ---------------------------------------------------------------------------------------------
@@ -150,4 +150,15 @@ export function isLabelKey(key: string): boolean {
     if (parts.length > 2) return false;
     if (parts.length === 2 && !HOSTNAME.test(parts[0])) return false;
     return LABEL_NAME.test(parts[parts.length - 1]);
+}
+
+/**
+ * A YAML parse error as one line, what is wrong and where ("... at line 7, column 1"), without the
+ * excerpt of the source the library appends: that may be secret, and it left a dangling colon.
+ */
+export function yamlErrorText(err: Error & { linePos?: Array<{ line: number; col: number }> }): string {
+    // Also drops what a message quotes after ": " (a tag, a block scalar header): it may be content.
+    const what = err.message.split("\n")[0].replace(/ at line \d+, column \d+:?\s*$/, "").replace(/:(\s.*)?$/, "");
+    const at = err.linePos?.[0];
+    return at ? `${what} at line ${at.line}, column ${at.col}` : what;
 }

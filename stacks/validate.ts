@@ -34,6 +34,7 @@ import {
     argoCdCrdsUrl,
 } from "./config-types";
 import { DNS_LABEL, DURATION, HOSTNAME, LABEL_VALUE, Reader, SEMVER, V_TAG, describeValue, suggestion } from "./reader";
+import { type Inventory, TENANT_FILE_KEYS, emptyInventoryProblem } from "./inventory";
 import { APPLICATIONSET_CEILING, controllerShardsFor, durationSeconds, hasRollingSyncFix, isLoopbackHost, parseMaxUpdate, sharedFreeformLabelKeys, stepIndexes } from "./rollout-rules";
 
 // ---------------------------------------------------------------------------------------------
@@ -54,6 +55,8 @@ export type Plain = Omit<FleetConfig, "tenantCredentials" | "notificationSecrets
 
 /** Keys agentfleet no longer reads, with what to do instead. */
 export const RETIRED_KEYS: Record<string, (stack: string) => string> = {
+    tenants: (stack) =>
+        `is no longer configuration: the tenant inventory is one file per tenant, fleet/${stack}/<tenant>.yaml (a stack configuration that grows per tenant outgrows what the Pulumi CLI can hand the program). Move the entries out with \`npm run tenant -- split-inventory --stack ${stack}\` (it writes one file per tenant and removes agentfleet:tenants from Pulumi.${stack}.yaml), review and commit the files (docs/operations.md, "Moving tenants to the inventory")`,
     hubKubeconfig: (stack) =>
         `is no longer configuration: as the hub provider's input it was stored in the stack's state. Move it out of Pulumi.${stack}.yaml: \`(umask 077; pulumi config get hubKubeconfig --stack ${stack} > hub-${stack}.kubeconfig)\`, set agentfleet:hub.server to the API server URL it names, then \`pulumi config rm hubKubeconfig --stack ${stack}\`; every run then reads the hub's kubeconfig from KUBECONFIG (KUBECONFIG=hub-${stack}.kubeconfig pulumi up; in CI, the secret docs/operations.md names)`,
 };
@@ -146,7 +149,7 @@ function agentSettings(r: Reader, deployRaw: Record<string, unknown>, chartPath:
         const valid = `the chart ${chartPath} has value files for ${envs.join(", ")}`;
         if (environment !== "invalid" && !envs.includes(environment)) r.problem(`${PROJECT}:environment`, `${JSON.stringify(environment)} has no values-${environment}.yaml in ${chartPath}${suggestion(environment, envs)}; ${valid} (add the file to the chart for a new environment)`);
         tenants.forEach((t) => {
-            if (t.env !== environment && !envs.includes(t.env)) r.problem(`${tenantPath(t.name)}.env`, `${JSON.stringify(t.env)} has no values-${t.env}.yaml in ${chartPath}${suggestion(t.env, envs)}; ${valid}`);
+            if (t.env !== environment && !envs.includes(t.env)) r.problem(`${tenantPath(t.name)}: env`, `${JSON.stringify(t.env)} has no values-${t.env}.yaml in ${chartPath}${suggestion(t.env, envs)}; ${valid}`);
         });
     }
     const agentBaseDomain = r.string(`${d}.agentBaseDomain`, deployRaw.agentBaseDomain, "a DNS domain such as agents.example.net (each tenant's agent is served on <tenant>.<domain>)", HOSTNAME);
@@ -168,7 +171,7 @@ function agentSettings(r: Reader, deployRaw: Record<string, unknown>, chartPath:
  * Validates the whole configuration (pure: no Pulumi runtime involved) and returns the typed
  * plain part, or throws ConfigError listing every problem.
  */
-export function validateConfig(stack: string, raw: RawConfig, secrets: SecretShapes, unknownKeys: string[] = []): Plain {
+export function validateConfig(stack: string, raw: RawConfig, secrets: SecretShapes, unknownKeys: string[], inventory: Inventory): Plain {
     const r = new Reader();
     const k = (key: string) => `${PROJECT}:${key}`;
     for (const key of unknownKeys.filter((key) => key in RETIRED_KEYS)) r.problem(k(key), RETIRED_KEYS[key](stack));
@@ -177,6 +180,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         if (spec.required && !spec.secret && (raw as Record<string, unknown>)[key] === undefined) r.problem(k(key), "is required (see docs/configuration.md)");
     }
 
+    r.string(k("fleet"), raw.fleet, "the tenant inventory folder relative to the project root, such as fleet/prod (empty: fleet/<stack>)", /^\S*$/);
     const environment = r.string(k("environment"), raw.environment, "a DNS label such as dev, staging or prod", DNS_LABEL) ?? "invalid";
 
     // Hub
@@ -204,84 +208,87 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         );
     }
 
-    // Tenants
-    const tenantList = r.list(k("tenants"), raw.tenants, "tenant entries") ?? [];
-    if (raw.tenants !== undefined && Array.isArray(raw.tenants) && tenantList.length === 0) r.problem(k("tenants"), "must list at least one tenant");
+    // Tenants: one file per tenant (stacks/inventory.ts); every problem names the file and the key.
+    // A stack file that still lists its tenants has no inventory yet: the retired key says what to do.
+    const unmoved = unknownKeys.includes("tenants");
+    for (const problem of inventory.problems) if (!(unmoved && problem === emptyInventoryProblem(inventory.folder))) r.problems.push(problem);
+    const tenantList = inventory.entries;
+    const at = (file: string, key?: string) => (key === undefined ? file : `${file}: ${key}`);
     const tenants: TenantConfig[] = [];
-    const names = new Map<string, number>();
-    const servers = new Map<string, number>();
-    tenantList.forEach((item, i) => {
-        const p = `${k("tenants")}[${i}]`;
-        // Named from here on, even when the name itself is invalid: it is what the user wrote.
-        if (item !== null && typeof item === "object" && typeof (item as Record<string, unknown>).name === "string" && (item as Record<string, unknown>).name !== "") r.name(p, `tenant ${(item as Record<string, unknown>).name}`);
-        const t = r.object(p, item, ["name", "server", "env", "ring", "region", "labels", "namespaces", "grantedNamespaces", "paused", "credentials", "decommissioned"]);
-        if (!t) return;
-        r.required(`${p}.name`, t.name, "a DNS label naming the tenant");
-        r.required(`${p}.server`, t.server, "the tenant's API server URL as the hub reaches it, e.g. https://acme.k3s.example.net:6443");
-        r.required(`${p}.ring`, t.ring, "the rollout ring label, e.g. canary");
-        r.required(`${p}.region`, t.region, "the region label, e.g. eu-west");
-        r.required(`${p}.credentials`, t.credentials, "bootstrap or token");
-        const name = r.string(`${p}.name`, t.name, "a DNS label (lowercase letters, digits and '-', at most 63 characters)", DNS_LABEL);
-        if (name && name.length > 63) r.problem(`${p}.name`, "must be at most 63 characters");
-        if (name !== undefined) {
-            if (names.has(name)) r.problem(`${p}.name`, `duplicate tenant name ${JSON.stringify(name)} (also ${k("tenants")}[${names.get(name)}].name); tenant names must be unique`);
-            else names.set(name, i);
+    const fileOf = new Map<string, string>();
+    const servers = new Map<string, string>();
+    tenantList.forEach(({ file, name: fileName, value: item }) => {
+        const p = file;
+        if (item === null || typeof item !== "object" || Array.isArray(item)) {
+            r.problem(p, `expected the tenant's keys ${TENANT_FILE_KEYS.join(", ")}, got ${describeValue(item)}`);
+            return;
         }
-        const server = r.string(`${p}.server`, t.server, "an https URL");
+        const t = item as Record<string, unknown>;
+        for (const key of Object.keys(t)) {
+            if (!(TENANT_FILE_KEYS as readonly string[]).includes(key)) r.problem(at(p, key), `unknown key${suggestion(key, TENANT_FILE_KEYS)}; expected one of ${TENANT_FILE_KEYS.join(", ")}`);
+        }
+        r.required(at(p, "server"), t.server, "the tenant's API server URL as the hub reaches it, e.g. https://acme.k3s.example.net:6443");
+        r.required(at(p, "ring"), t.ring, "the rollout ring label, e.g. canary");
+        r.required(at(p, "region"), t.region, "the region label, e.g. eu-west");
+        r.required(at(p, "credentials"), t.credentials, "bootstrap or token");
+        const name = DNS_LABEL.test(fileName) && fileName.length <= 63 ? fileName : undefined;
+        if (name === undefined) r.problem(p, `the file name is the tenant's name and must be a DNS label (lowercase letters, digits and '-', at most 63 characters); rename the file`);
+        else fileOf.set(name, file);
+        const server = r.string(at(p, "server"), t.server, "an https URL");
         if (server !== undefined) {
             let url: URL | undefined;
             try {
                 url = new URL(server);
             } catch {
-                r.problem(`${p}.server`, `${JSON.stringify(server)} is not a URL; expected https://<host>:<port>`);
+                r.problem(at(p, "server"), `${JSON.stringify(server)} is not a URL; expected https://<host>:<port>`);
             }
             // Never echo a password someone put into the URL.
             const shown = JSON.stringify(server.replace(/\/\/[^@/]*@/, "//***@"));
             if (url) {
                 // The server is copied into the AppProject and the Applications, which are not secret.
-                if (url.username || url.password) r.problem(`${p}.server`, "must not carry credentials (user:password@); put them in agentfleet:tenantCredentials");
-                if (url.search || url.hash) r.problem(`${p}.server`, "must not have a query or fragment; expected https://<host>:<port>");
-                if (url.protocol !== "https:") r.problem(`${p}.server`, `${shown} must use https (Argo CD talks to the tenant API server over TLS)`);
+                if (url.username || url.password) r.problem(at(p, "server"), "must not carry credentials (user:password@); put them in agentfleet:tenantCredentials");
+                if (url.search || url.hash) r.problem(at(p, "server"), "must not have a query or fragment; expected https://<host>:<port>");
+                if (url.protocol !== "https:") r.problem(at(p, "server"), `${shown} must use https (Argo CD talks to the tenant API server over TLS)`);
                 if (isLoopbackHost(url.hostname) && !loopbackTenants) {
-                    r.problem(`${p}.server`, `${shown} is a loopback address (the k3s kubeconfig default); use the address the hub reaches, and make sure the k3s serving certificate carries it as a SAN (k3s --tls-san <host>)`);
+                    r.problem(at(p, "server"), `${shown} is a loopback address (the k3s kubeconfig default); use the address the hub reaches, and make sure the k3s serving certificate carries it as a SAN (k3s --tls-san <host>)`);
                 }
                 const normalized = `${url.protocol}//${url.host.toLowerCase()}${url.pathname.replace(/\/$/, "")}`;
-                if (servers.has(normalized)) r.problem(`${p}.server`, `duplicate server ${shown} (also ${r.named(`${k("tenants")}[${servers.get(normalized)}].server`)}); Argo CD keys clusters by server URL, so each tenant needs its own`);
-                else servers.set(normalized, i);
+                if (servers.has(normalized)) r.problem(at(p, "server"), `duplicate server ${shown} (also ${servers.get(normalized)}); Argo CD keys clusters by server URL, so each tenant needs its own`);
+                else servers.set(normalized, file);
             }
         }
         const labelValue = "a Kubernetes label value (at most 63 characters of [A-Za-z0-9-_.], starting and ending alphanumeric)";
-        const env = r.string(`${p}.env`, t.env, labelValue, LABEL_VALUE) ?? environment;
-        const ring = r.string(`${p}.ring`, t.ring, labelValue, LABEL_VALUE);
-        const region = r.string(`${p}.region`, t.region, labelValue, LABEL_VALUE);
-        const labels = r.labels(`${p}.labels`, t.labels) ?? {};
+        const env = r.string(at(p, "env"), t.env, labelValue, LABEL_VALUE) ?? environment;
+        const ring = r.string(at(p, "ring"), t.ring, labelValue, LABEL_VALUE);
+        const region = r.string(at(p, "region"), t.region, labelValue, LABEL_VALUE);
+        const labels = r.labels(at(p, "labels"), t.labels) ?? {};
         for (const reserved of ROLLOUT_LABELS) {
-            if (reserved in labels) r.problem(`${p}.labels.${reserved}`, `'${reserved}' is set by agentfleet from the tenant's own fields; set ${reserved === "tenant" ? "name" : reserved} instead`);
+            if (reserved in labels) r.problem(at(p, `labels.${reserved}`), `'${reserved}' is set by agentfleet from the tenant's own fields; set ${reserved === "tenant" ? "name" : reserved} instead`);
         }
-        const namespaces = r.stringList(`${p}.namespaces`, t.namespaces, "namespace names (DNS labels)", DNS_LABEL) ?? [DEFAULT_AGENT_NAMESPACE];
-        if (Array.isArray(t.namespaces) && t.namespaces.length === 0) r.problem(`${p}.namespaces`, "must list at least one namespace for the agent");
-        if (new Set(namespaces).size !== namespaces.length) r.problem(`${p}.namespaces`, "lists a namespace twice");
+        const namespaces = r.stringList(at(p, "namespaces"), t.namespaces, "namespace names (DNS labels)", DNS_LABEL) ?? [DEFAULT_AGENT_NAMESPACE];
+        if (Array.isArray(t.namespaces) && t.namespaces.length === 0) r.problem(at(p, "namespaces"), "must list at least one namespace for the agent");
+        if (new Set(namespaces).size !== namespaces.length) r.problem(at(p, "namespaces"), "lists a namespace twice");
         // Written by the onboarding command: where its stack gave argocd-manager a Role. Argo CD lists in
         // every namespace of the cluster Secret, and one 403 stops its cache of the whole tenant
         // (gitops-engine pkg/cache/cluster.go), so the hub alone may drop a namespace but never add one.
-        const granted = t.grantedNamespaces === undefined ? undefined : r.stringList(`${p}.grantedNamespaces`, t.grantedNamespaces, "namespace names (DNS labels)", DNS_LABEL);
+        const granted = t.grantedNamespaces === undefined ? undefined : r.stringList(at(p, "grantedNamespaces"), t.grantedNamespaces, "namespace names (DNS labels)", DNS_LABEL);
         const ungranted = granted ? namespaces.filter((ns) => !granted.includes(ns)) : [];
         if (ungranted.length > 0) {
-            r.problem(`${p}.namespaces`, `lists ${ungranted.map((ns) => JSON.stringify(ns)).join(", ")}, which tenant ${String(t.name)}'s onboarding stack has not granted argocd-manager (grantedNamespaces: ${granted!.join(", ")}); Argo CD would get 403 listing there, and one 403 stops its cache of the whole tenant. Grant it first with \`npm run tenant -- bootstrap --stack ${stack} --name ${String(t.name)} --kubeconfig <admin kubeconfig>\` (it records grantedNamespaces), then run pulumi up`);
+            r.problem(at(p, "namespaces"), `lists ${ungranted.map((ns) => JSON.stringify(ns)).join(", ")}, which tenant ${fileName}'s onboarding stack has not granted argocd-manager (grantedNamespaces: ${granted!.join(", ")}); Argo CD would get 403 listing there, and one 403 stops its cache of the whole tenant. Grant it first with \`npm run tenant -- bootstrap --stack ${stack} --name ${fileName} --kubeconfig <admin kubeconfig>\` (it records grantedNamespaces), then run pulumi up`);
         }
-        const paused = r.boolean(`${p}.paused`, t.paused) ?? false;
-        const decommissioned = r.boolean(`${p}.decommissioned`, t.decommissioned) ?? false;
-        const credentials = r.string(`${p}.credentials`, t.credentials, "bootstrap or token", /^(bootstrap|token)$/) as CredentialMode | undefined;
+        const paused = r.boolean(at(p, "paused"), t.paused) ?? false;
+        const decommissioned = r.boolean(at(p, "decommissioned"), t.decommissioned) ?? false;
+        const credentials = r.string(at(p, "credentials"), t.credentials, "bootstrap or token", /^(bootstrap|token)$/) as CredentialMode | undefined;
         if (name && server && ring && region && credentials) {
             tenants.push({ name, server, env, ring, region, labels, namespaces, paused, credentials, decommissioned });
         }
     });
 
     // One ApplicationSet's status lists every active tenant's Application, in one etcd request.
-    const activeCount = tenantList.filter((item) => (item as Record<string, unknown> | null)?.decommissioned !== true).length;
+    const activeCount = tenantList.filter((e) => (e.value as Record<string, unknown> | null)?.decommissioned !== true).length;
     if (activeCount > APPLICATIONSET_CEILING) {
         r.problem(
-            k("tenants"),
+            inventory.folder,
             `lists ${activeCount} active tenants, more than the ${APPLICATIONSET_CEILING} one hub stack can roll out: each is an Application of the fleet's one RollingSync ApplicationSet, whose status lists every Application and must fit one etcd request (Argo CD writes it in one update; past that the API server refuses it and RollingSync stops recording progress; docs/performance.md, "The ApplicationSet ceiling"). Split the fleet across hub stacks of at most ${APPLICATIONSET_CEILING} active tenants each, e.g. one per region (sharding one hub into several ApplicationSets is not built yet)`,
         );
     }
@@ -296,7 +303,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         const shape = creds ?? {};
         for (const [name, fields] of Object.entries(shape)) {
             const p = `${k("tenantCredentials")}.${name}`;
-            if (!names.has(name)) r.problem(p, `no tenant is named ${JSON.stringify(name)}${suggestion(name, [...names.keys()])}; finish adding it with \`npm run tenant -- add --stack ${stack} --name ${name} ...\`, or remove the credential with \`pulumi config rm --stack ${stack} --path 'tenantCredentials.${name}'\``);
+            if (!fileOf.has(name)) r.problem(p, `no tenant is named ${JSON.stringify(name)} (no ${inventory.folder}/${name}.yaml)${suggestion(name, [...fileOf.keys()])}; finish adding it with \`npm run tenant -- add --stack ${stack} --name ${name} ...\`, or remove the credential with \`pulumi config rm --stack ${stack} --path 'tenantCredentials.${name}'\``);
             for (const f of fields) {
                 if (f === "kubeconfig" && tenants.find((t) => t.name === name)?.credentials === "token") {
                     // Nothing of a token tenant was ever in the hub state: migrate refuses it.
@@ -407,7 +414,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         const matches = stepIndexes(tenants, steps).map((m, i) => (tenants[i].decommissioned ? [] : m));
         const ringsInSteps = [...new Set(steps.flatMap((s) => s.matchExpressions.filter((e) => e.key === "ring" && e.operator === "In").flatMap((e) => e.values)))];
         tenants.forEach((t, i) => {
-            const p = `${k("tenants")}[${i}]`;
+            const p = fileOf.get(t.name)!;
             if (t.decommissioned) return;
             if (matches[i].length === 0) {
                 const hint = ringsInSteps.length > 0 && !ringsInSteps.includes(t.ring) ? `; ring ${JSON.stringify(t.ring)} is not one the steps use (${ringsInSteps.join(", ")})${suggestion(t.ring, ringsInSteps)}` : "";
@@ -489,7 +496,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
         ...gitWebhookOf(r, `${k("hub")}.gitWebhook`, hubRaw.gitWebhook),
     };
 
-    const agent = agentSettings(r, deployRaw, chartPath, environment, tenants, (name) => `${k("tenants")}[${names.get(name)}]`);
+    const agent = agentSettings(r, deployRaw, chartPath, environment, tenants, (name) => fileOf.get(name)!);
     if (r.problems.length > 0) throw new ConfigError(r.problems);
     return {
         stack,

@@ -4,6 +4,8 @@
  * otherwise the next unrelated merge re-applies the revoked token and Argo CD gets 401.
  */
 import { spawnSync } from "child_process";
+import * as YAML from "yaml";
+import { PROJECT, fleetFolder, parseTenantFile } from "../stacks/config";
 import { CommandError, tenantEntries } from "./stack-file";
 
 /** The ref deploy.yml deploys from (it runs on pushes to main), as the user's clone knows it. */
@@ -25,7 +27,33 @@ export function committedStackFile(root: string, fileName: string, ref: string):
     }
     // `REF:./path` is relative to the working directory: the project root inside the repository.
     const shown = git("show", `${ref}:./${fileName}`);
-    return shown.status === 0 ? shown.stdout : undefined;
+    return shown.status === 0 ? withCommittedInventory(root, fileName, ref, shown.stdout) : undefined;
+}
+
+/**
+ * The stack file's text at `ref` with the tenant files committed there listed under
+ * `agentfleet:tenants` (the view the tenant commands read, stack-file.ts); a stack file from before
+ * the inventory lists them itself.
+ */
+function withCommittedInventory(root: string, fileName: string, ref: string, stackText: string): string {
+    const config = YAML.parse(stackText)?.config ?? {};
+    if (config[`${PROJECT}:tenants`] !== undefined) return stackText;
+    const stack = fileName.replace(/^Pulumi\.(.*)\.yaml$/, "$1");
+    const folder = fleetFolder(stack, config[`${PROJECT}:fleet`]);
+    const listed = spawnSync("git", ["ls-tree", "--name-only", `${ref}:./${folder}`], { cwd: root, encoding: "utf8" });
+    if (listed.status !== 0) return stackText;
+    const entries = listed.stdout
+        .split("\n")
+        .filter((f) => f.endsWith(".yaml"))
+        .map((f) => {
+            const name = f.slice(0, -".yaml".length);
+            const value = parseTenantFile(f, name, spawnSync("git", ["show", `${ref}:./${folder}/${f}`], { cwd: root, encoding: "utf8" }).stdout ?? "", []);
+            return { name, ...(value !== null && typeof value === "object" ? (value as Record<string, unknown>) : {}) };
+        });
+    // Read only: the view need not keep the file's layout (inventoryView would insist on it).
+    const doc = YAML.parseDocument(stackText);
+    doc.setIn(["config", `${PROJECT}:tenants`], doc.createNode(entries));
+    return doc.toString();
 }
 
 /** How far back `lastListedEntry` looks: a removal is merged, then finished, within days. */
@@ -41,7 +69,7 @@ export function lastListedEntry(root: string, fileName: string, ref: string, ten
     if (commits.error || commits.status !== 0) return undefined;
     for (const commit of commits.stdout.split("\n").filter(Boolean)) {
         const shown = spawnSync("git", ["show", `${commit}:./${fileName}`], { cwd: root, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
-        const entry = tenantEntries(shown.status === 0 ? shown.stdout : "").find((e) => e.name === tenant);
+        const entry = tenantEntries(shown.status === 0 ? withCommittedInventory(root, fileName, commit, shown.stdout) : "").find((e) => e.name === tenant);
         if (entry) return entry;
     }
     return undefined;

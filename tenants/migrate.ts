@@ -5,14 +5,13 @@
  * TenantAccess adopts them through aliases; then the hub gets the token and CA and loses the
  * kubeconfig. Each step can be run again: a finished step is skipped.
  */
-import * as fs from "fs";
 import { LEGACY_PARENT_TYPE } from "../components/tenant-access";
-import { withStackLock, writeFileAtomic } from "./stack-lock";
+import { withStackLock } from "./stack-lock";
 import type { OnboardingEngine, StateResource } from "./engine";
 import { readTenantKubeconfig, withTenantKubeconfig } from "./kubeconfig";
 import { type HubStack, checkHub, hubFile } from "./onboard";
 import { onboardingStackName } from "./onboarding-program";
-import { CommandError, entryNamespaces, recordGrantedNamespaces, storedCredentialFields, tenantEntries } from "./stack-file";
+import { CommandError, entryNamespaces, readView, recordGrantedNamespaces, storedCredentialFields, tenantEntries, writeView } from "./stack-file";
 
 /** The hub state's resources of the tenant that belong on the tenant: every child of its TenantCluster but the providers and the cluster Secret. */
 export function inTenantResources(resources: StateResource[], tenant: string): string[] {
@@ -43,7 +42,7 @@ export interface MigrateResult {
 export async function migrateTenant(options: MigrateOptions): Promise<MigrateResult> {
     const { hub, engine, tenant } = options;
     const log = options.log ?? (() => undefined);
-    const text = fs.readFileSync(hubFile(hub), "utf8");
+    const text = readView(hub.root, hub.stack);
     const entry = tenantEntries(text).find((e) => e.name === tenant);
     if (!entry) throw new CommandError([`Pulumi.${hub.stack}.yaml has no tenant ${tenant}`]);
     if (entry.credentials !== "bootstrap") throw new CommandError([`tenant ${tenant} uses credentials: ${String(entry.credentials)}: the hub stack never held anything on it, so there is nothing to migrate`]);
@@ -63,13 +62,13 @@ export async function migrateTenant(options: MigrateOptions): Promise<MigrateRes
     const credential = await withTenantKubeconfig(kubeconfig, (env) => engine.up(stack, { tenant, namespaces, tokenGenerations: tokens?.generations ?? [0], legacyTokenGeneration: tokens?.legacyGeneration }, env));
 
     await withStackLock(hubFile(hub), async () => {
-        const current = fs.readFileSync(hubFile(hub), "utf8");
+        const current = readView(hub.root, hub.stack);
         const legacy = storedCredentialFields(current, tenant).includes("kubeconfig") ? [`tenantCredentials.${tenant}.kubeconfig`] : [];
         await engine.storeHubCredential(tenant, credential, legacy);
-        writeFileAtomic(hubFile(hub), recordGrantedNamespaces(fs.readFileSync(hubFile(hub), "utf8"), tenant, namespaces));
+        writeView(hub.root, hub.stack, recordGrantedNamespaces(readView(hub.root, hub.stack), tenant, namespaces));
     });
     log(`${tenant}: the hub stack holds its token and CA, and no kubeconfig`);
     // Says whether the hub stack is ready for pulumi up (other tenants may still need migrating).
-    checkHub(hub, fs.readFileSync(hubFile(hub), "utf8"));
+    checkHub(hub, readView(hub.root, hub.stack));
     return { stack, moved };
 }

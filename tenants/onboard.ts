@@ -10,16 +10,15 @@
  * the hub's state first, and that the stack file committed at the ref deploy.yml deploys from
  * holds the new token: deploy.yml would otherwise re-apply the old one on the next merge).
  */
-import * as fs from "fs";
 import * as path from "path";
 import { ConfigError } from "../stacks/config";
-import { withStackLock, writeFileAtomic } from "./stack-lock";
+import { withStackLock } from "./stack-lock";
 import { committedStackFile } from "./deployed-ref";
 import type { HubCredential, OnboardingEngine, TokenState } from "./engine";
 import { readTenantKubeconfig, withTenantKubeconfig } from "./kubeconfig";
 import { onboardingStackName } from "./onboarding-program";
 import { type TenantOutcome, forEachTenant } from "./parallel";
-import { type TenantEntry, CommandError, addTenant, checkStack, entryNamespaces, recordGrantedNamespaces, storedCredentialFields, tenantEntries } from "./stack-file";
+import { type TenantEntry, CommandError, addTenant, checkStack, entryNamespaces, readView, recordGrantedNamespaces, storedCredentialFields, tenantEntries, writeView } from "./stack-file";
 
 export interface HubStack {
     stack: string;
@@ -97,7 +96,7 @@ function inHubFile<T>(hub: HubStack, edit: () => T): T {
 /** The tenant's entry (existing, or the one to add) after checking the hub stack would be valid with it and its credential. */
 function plannedEntry(hub: HubStack, target: OnboardTarget, mode: OnboardMode): { entry: Record<string, unknown>; isNew: boolean } {
     const rotate = mode !== "bootstrap";
-    const text = fs.readFileSync(hubFile(hub), "utf8");
+    const text = readView(hub.root, hub.stack);
     const existing = tenantEntries(text).find((e) => e.name === target.name);
     if (!existing && !target.entry) throw new CommandError([`Pulumi.${hub.stack}.yaml has no tenant ${target.name}; to add it, give --server, --ring and --region`]);
     if (!existing && rotate) throw new CommandError([`Pulumi.${hub.stack}.yaml has no tenant ${target.name}: nothing to rotate`]);
@@ -122,15 +121,15 @@ function plannedEntry(hub: HubStack, target: OnboardTarget, mode: OnboardMode): 
 async function register(hub: HubStack, engine: OnboardingEngine, name: string, entry: TenantEntry | undefined, granted: string[], credential: HubCredential): Promise<void> {
     const file = hubFile(hub);
     await withStackLock(file, async () => {
-        const before = fs.readFileSync(file, "utf8");
+        const before = readView(hub.root, hub.stack);
         const present = tenantEntries(before).some((e) => e.name === name);
         const after = recordGrantedNamespaces(present || !entry ? before : addTenant(before, entry), name, granted);
         checkHub(hub, after, othersPending(hub, name));
-        if (after !== before) writeFileAtomic(file, after);
+        if (after !== before) writeView(hub.root, hub.stack, after);
         try {
             await engine.storeHubCredential(name, credential);
         } catch (err) {
-            if (after !== before) writeFileAtomic(file, before);
+            if (after !== before) writeView(hub.root, hub.stack, before);
             throw err;
         }
     });
@@ -174,7 +173,7 @@ export async function onboardTenants(options: OnboardOptions): Promise<Array<Ten
 
 /** Bootstrap tenants of the hub stack file that have no stored token and CA yet. */
 export function pendingTenants(hub: HubStack): string[] {
-    const text = fs.readFileSync(hubFile(hub), "utf8");
+    const text = readView(hub.root, hub.stack);
     return tenantEntries(text)
         .filter((e) => e.credentials === "bootstrap" && e.decommissioned !== true)
         .map((e) => String(e.name))

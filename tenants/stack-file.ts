@@ -1,11 +1,18 @@
 /**
- * Edits of a hub stack file's tenant entries that keep its comments and formatting byte for byte,
+ * Edits of a hub stack's tenant entries that keep its comments and formatting byte for byte,
  * and the check of the result with the project's own loader (`validateConfig`) before anything is
- * written. Used by every `npm run tenant` command that changes a stack file.
+ * written. Used by every `npm run tenant` command that changes a stack.
+ *
+ * The tenants are files, one per tenant (stacks/inventory.ts); the commands edit a view of the
+ * stack, the stack file's text with the inventory listed under `agentfleet:tenants` as stack files
+ * once did (`readView`), and `writeView` writes each change back to the file it belongs in.
  */
+import * as fs from "fs";
+import * as path from "path";
 import * as YAML from "yaml";
-import { type CredentialMode, type RawConfig, type SecretShapes, CONFIG_KEYS, ConfigError, DEFAULT_AGENT_NAMESPACE, PROJECT, credentialShape, notificationSecretsShape, parseConfigValue, suggestion, unknownConfigKeys, validateConfig, yamlErrorText } from "../stacks/config";
+import { type CredentialMode, type Inventory, type RawConfig, type SecretShapes, CONFIG_KEYS, ConfigError, DEFAULT_AGENT_NAMESPACE, PROJECT, RETIRED_KEYS, credentialShape, fleetFolder, inventoryList, notificationSecretsShape, parseConfigValue, parseTenantFile, readInventory, suggestion, tenantFileText, unknownConfigKeys, validateConfig, yamlErrorText } from "../stacks/config";
 import { SECRET_PREFIX, readStackConfig } from "../evaluator/evaluate";
+import { writeFileAtomic } from "./stack-lock";
 
 /** A refusal with a message for the user (never containing credential content). */
 export class CommandError extends Error {
@@ -16,6 +23,7 @@ export class CommandError extends Error {
 }
 
 export const TENANTS_KEY = `${PROJECT}:tenants`;
+export const FLEET_KEY = `${PROJECT}:fleet`;
 export const CREDENTIALS_KEY = `${PROJECT}:tenantCredentials`;
 
 export const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
@@ -146,12 +154,13 @@ export function recordGrantedNamespaces(stackText: string, name: string, namespa
 // Validation with the project's loader
 
 /**
- * Checks `stackText` as the stack's configuration with `validateConfig`, the way `loadConfig`
+ * Checks a view of the stack (`readView`) as its configuration with `validateConfig`, the way `loadConfig`
  * sees it under `pulumi up`: project defaults from Pulumi.yaml, structures as JSON, and secure
  * values by shape only. `pendingSecrets` (e.g. `tenantCredentials.acme.kubeconfig`) count as set:
  * they are stored right after the file is written.
  */
-export function checkStack(stack: string, stackText: string, root: string, pendingSecrets: string[] = []): ReturnType<typeof validateConfig> {
+export function checkStack(stack: string, viewText: string, root: string, pendingSecrets: string[] = []): ReturnType<typeof validateConfig> {
+    const { stackText, entries } = splitView(viewText);
     const parsed: unknown = parseYaml(stackText).toJS();
     const fileConfig: Record<string, unknown> = isObject(parsed) && isObject(parsed.config) ? parsed.config : {};
     const isSecureValue = (v: unknown) => isObject(v) && Object.keys(v).length === 1 && "secure" in v;
@@ -192,6 +201,147 @@ export function checkStack(stack: string, stackText: string, root: string, pendi
         notificationSecrets: notificationSecrets === undefined ? undefined : notificationSecretsShape(notificationSecrets),
     };
     if (problems.length > 0) throw new ConfigError(problems);
-    return validateConfig(stack, raw, secrets, unknownConfigKeys(Object.keys(config)));
+    const folder = fleetFolder(stack, fileConfig[FLEET_KEY]);
+    // One file per tenant: a second entry of a name would overwrite a file the command did not write.
+    const seen = new Set<string>();
+    for (const name of entries.map((e) => String(e.name))) {
+        if (seen.has(name)) problems.push(`${folder}/${name}.yaml: duplicate tenant name ${JSON.stringify(name)}: the file already exists, and a tenant file is never overwritten; choose another name`);
+        seen.add(name);
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+    const inventory: Inventory = { folder, entries: entries.map(({ name, ...value }) => ({ file: `${folder}/${String(name)}.yaml`, name: String(name), value })), problems: [] };
+    return validateConfig(stack, raw, secrets, unknownConfigKeys(Object.keys(config)), inventory);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The view the commands edit: the stack file with its inventory listed
+
+const stackFileOf = (root: string, stack: string) => path.join(root, `Pulumi.${stack}.yaml`);
+const configOf = (stackText: string): Record<string, unknown> => {
+    const parsed: unknown = parseYaml(stackText).toJS();
+    return isObject(parsed) && isObject(parsed.config) ? parsed.config : {};
+};
+/** The inventory folder of the stack whose file is `stackText`, absolute. */
+const inventoryDir = (root: string, stack: string, stackText: string) => path.resolve(root, fleetFolder(stack, configOf(stackText)[FLEET_KEY]));
+
+/** The stack file's text with `entries` (tenant entries with names) listed under `agentfleet:tenants`, last. */
+export function inventoryView(stackText: string, entries: Array<Record<string, unknown>>): string {
+    if (entries.length === 0) return stackText;
+    return editStackText(stackText, (config, doc) => config.set(TENANTS_KEY, doc.createNode(entries)));
+}
+
+/** A view split again: the stack file's text and the tenant entries (with names). */
+export function splitView(viewText: string): { stackText: string; entries: Array<Record<string, unknown>> } {
+    const parsed: unknown = parseYaml(viewText).toJS();
+    const listed = isObject(parsed) && isObject(parsed.config) ? parsed.config[TENANTS_KEY] : undefined;
+    if (listed === undefined) return { stackText: viewText, entries: [] };
+    if (!Array.isArray(listed)) throw new CommandError([`${TENANTS_KEY}: is not a list of tenants`]);
+    return { stackText: editStackText(viewText, (config) => void config.delete(TENANTS_KEY)), entries: listed.filter(isObject) };
+}
+
+/**
+ * The stack's view (see above): its stack file and its inventory folder. A stack file that still
+ * lists `agentfleet:tenants` is refused with how to move them out; so is a tenant file that does not parse.
+ */
+export function readView(root: string, stack: string): string {
+    const stackText = fs.readFileSync(stackFileOf(root, stack), "utf8");
+    if (configOf(stackText)[TENANTS_KEY] !== undefined) throw new CommandError([`Pulumi.${stack}.yaml: ${TENANTS_KEY}: ${RETIRED_KEYS.tenants(stack)}`]);
+    const folder = fleetFolder(stack, configOf(stackText)[FLEET_KEY]);
+    const dir = path.resolve(root, folder);
+    if (!fs.existsSync(dir)) return stackText;
+    const inventory = readInventory(root, folder);
+    const problems = inventory.problems.filter((p) => !p.startsWith(`${folder}: holds no tenant`));
+    if (problems.length > 0) throw new CommandError(problems);
+    return inventoryView(stackText, inventoryList(inventory));
+}
+
+/**
+ * Writes a changed view back: the stack file if its part changed, a new tenant's file, the keys
+ * that changed in an existing tenant's file (its comments kept), and deletes the file of a tenant
+ * the view no longer lists (`tenant remove`).
+ */
+export function writeView(root: string, stack: string, viewText: string): void {
+    const { stackText, entries } = splitView(viewText);
+    const dir = inventoryDir(root, stack, stackText);
+    const names = new Set(entries.map((e) => String(e.name)));
+    for (const entry of entries) {
+        const file = path.join(dir, `${String(entry.name)}.yaml`);
+        const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined;
+        const next = text === undefined ? tenantFileText(entry) : editedTenantFile(text, entry);
+        if (next === text) continue;
+        fs.mkdirSync(dir, { recursive: true });
+        writeFileAtomic(file, next);
+    }
+    if (fs.existsSync(dir)) {
+        for (const f of fs.readdirSync(dir).filter((f) => f.endsWith(".yaml") && !names.has(f.slice(0, -".yaml".length)))) fs.rmSync(path.join(dir, f));
+    }
+    const file = stackFileOf(root, stack);
+    if (fs.readFileSync(file, "utf8") !== stackText) writeFileAtomic(file, stackText);
+}
+
+/** A tenant file's text with its keys set to `entry`'s (without name), comments and order kept. */
+function editedTenantFile(text: string, entry: Record<string, unknown>): string {
+    const { name: _name, ...wanted } = entry;
+    const doc = YAML.parseDocument(text);
+    const current = doc.toJS();
+    if (!isObject(current) || doc.errors.length > 0) return tenantFileText(entry);
+    for (const key of Object.keys(current)) if (!(key in wanted)) doc.delete(key);
+    for (const [key, value] of Object.entries(wanted)) if (JSON.stringify(current[key]) !== JSON.stringify(value)) doc.set(key, doc.createNode(value));
+    const edited = doc.toString(STACK_FILE_FORMAT);
+    return JSON.stringify(YAML.parse(edited)) === JSON.stringify(YAML.parse(text)) ? text : edited;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Moving a stack file's tenants out (split-inventory)
+
+/** One tenant file the split writes: its entry's keys, and the comments that explained the entry. */
+export interface SplitFile {
+    name: string;
+    text: string;
+}
+
+/**
+ * Splits a stack file that still lists `agentfleet:tenants`: the file text without that key (its
+ * other comments kept) and one tenant file per entry (the entry's own comments kept).
+ */
+export function splitStackFile(stackText: string): { stackText: string; files: SplitFile[] } {
+    const doc = parseYaml(stackText);
+    const config = doc.get("config", true);
+    const tenants = YAML.isMap(config) ? config.get(TENANTS_KEY, true) : undefined;
+    if (tenants === undefined) return { stackText, files: [] };
+    if (!YAML.isSeq(tenants)) throw new CommandError([`${TENANTS_KEY}: is not a list of tenants`]);
+    const files: SplitFile[] = [];
+    const problems: string[] = [];
+    tenants.items.forEach((item, i) => {
+        const name = YAML.isMap(item) ? item.get("name") : undefined;
+        if (typeof name !== "string" || name === "" || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)) {
+            problems.push(`${TENANTS_KEY}[${i}]: has no name that can be a file name (a DNS label); fix the entry, then run this again`);
+            return;
+        }
+        if (files.some((f) => f.name === name)) {
+            problems.push(`${TENANTS_KEY}[${i}]: tenant ${name} is listed twice; keep one entry, then run this again`);
+            return;
+        }
+        const entry = (item as YAML.YAMLMap).clone() as YAML.YAMLMap;
+        entry.delete("name");
+        // The comment above the entry explains the tenant: it goes above the file's first key.
+        const first = entry.items[0]?.key;
+        const above = (item as YAML.YAMLMap).commentBefore;
+        if (above && YAML.isNode(first)) first.commentBefore = first.commentBefore ? `${above}\n${first.commentBefore}` : above;
+        entry.commentBefore = null;
+        const file = new YAML.Document(entry);
+        files.push({ name, text: file.toString(STACK_FILE_FORMAT) });
+    });
+    if (problems.length > 0) throw new CommandError(problems);
+    return { stackText: editStackText(stackText, (c) => void c.delete(TENANTS_KEY)), files };
+}
+
+/** The tenant's text in the folder `dir` unless it is already there with the same content (a re-run). */
+export function tenantFileConflict(dir: string, file: SplitFile): string | undefined {
+    const at = path.join(dir, `${file.name}.yaml`);
+    if (!fs.existsSync(at)) return undefined;
+    const problems: string[] = [];
+    const existing = parseTenantFile(at, file.name, fs.readFileSync(at, "utf8"), problems);
+    return problems.length === 0 && JSON.stringify(existing) === JSON.stringify(YAML.parse(file.text)) ? undefined : at;
 }
 

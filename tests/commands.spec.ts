@@ -6,7 +6,7 @@ import { REDACTED, SECRET_PREFIX } from "../evaluator/evaluate";
 import { argocdVersionNote, formatPlan, planSummary } from "../commands/plan";
 import { DEFAULT_ARGOCD_VERSION } from "../stacks/config";
 import { RENDER_MARKER } from "../commands/render";
-import { type Obj, STACKS, evaluated, git, projectCopy, rendered, runTool } from "./helpers";
+import { type Obj, STACKS, copyInventory, evaluated, git, projectCopy, rendered, runTool } from "./helpers";
 
 /** Every file under `dir` (relative paths, sorted) with its content; .git's too. */
 const snapshot = (dir: string): Map<string, string> => {
@@ -49,9 +49,9 @@ describe("npm run render and npm run plan", function () {
         assert.deepStrictEqual(cluster.inputs.stringData, { clusterResources: "false", config: REDACTED, name: "prod-acme-eu", namespaces: "voice-agent", project: "voice-agent-prod", server: "https://prod-acme-eu.k3s.agentfleet.example.net:6443" });
         assert.strictEqual(cluster.provider, "hub");
         assert.strictEqual(cluster.parent, "tenants");
-        // The hub stack's only provider is the hub's (tenants are reached by their onboarding stacks).
+        // The hub stack's only provider is the hub's (tenants are reached by their onboarding stacks); it
+        // holds no kubeconfig: every run reads the hub's from KUBECONFIG.
         const providers = resources.filter((r) => r.type === "pulumi:providers:kubernetes");
-        // Its kubeconfig input is empty: the provider loads the run's KUBECONFIG, so no kubeconfig is ever in state.
         assert.deepStrictEqual(providers.map((r) => [r.name, r.inputs.kubeconfig]), [["hub", ""]]);
     });
 
@@ -81,21 +81,22 @@ describe("npm run render and npm run plan", function () {
     });
 
     it("refuses an invalid configuration: non-zero exit, the problems on stderr, nothing written", () => {
-        const broken = fs.readFileSync(path.join(root, "Pulumi.dev.yaml"), "utf8").replace("https://dev-acme.k3s.agentfleet.example.net:6443", "https://127.0.0.1:6443");
-        fs.writeFileSync(path.join(root, "Pulumi.broken.yaml"), broken);
+        fs.copyFileSync(path.join(root, "Pulumi.dev.yaml"), path.join(root, "Pulumi.broken.yaml"));
+        copyInventory(root, "dev", "broken", (text) => text.replace("https://dev-acme.k3s.agentfleet.example.net:6443", "https://127.0.0.1:6443"));
         const target = path.join(root, "out-broken");
         const r = runTool(root, "render", ["--stack", "broken", "--out", target]);
         assert.notStrictEqual(r.status, 0);
-        assert.match(r.stderr, /agentfleet:tenants\[0\]\.server \(tenant dev-acme\): .*loopback/);
+        assert.match(r.stderr, /fleet\/broken\/dev-acme\.yaml: server: .*loopback/);
         assert.ok(!fs.existsSync(target), "render wrote output for an invalid configuration");
         const plan = runTool(root, "plan", ["--stack", "broken"]);
         assert.notStrictEqual(plan.status, 0);
-        assert.match(plan.stderr, /agentfleet:tenants\[0\]\.server/);
+        assert.match(plan.stderr, /fleet\/broken\/dev-acme\.yaml: server: /);
     });
 
     it("exit codes are as documented: a configuration problem is 2 for plan, render, status and promote, 1 for diff and tenant; bad flags 2", () => {
         const dev = fs.readFileSync(path.join(root, "Pulumi.dev.yaml"), "utf8");
-        fs.writeFileSync(path.join(root, "Pulumi.codes.yaml"), dev.replace("https://dev-acme.k3s.agentfleet.example.net:6443", "https://127.0.0.1:6443"));
+        fs.writeFileSync(path.join(root, "Pulumi.codes.yaml"), dev);
+        copyInventory(root, "dev", "codes", (text) => text.replace("https://dev-acme.k3s.agentfleet.example.net:6443", "https://127.0.0.1:6443"));
         fs.writeFileSync(path.join(root, "Pulumi.codes-yaml.yaml"), `${dev}\n  agentfleet:hub: [unclosed\n`);
         const runs: Array<[tool: string, args: string[], code: number]> = [
             ["plan", ["--stack", "codes"], 2],
@@ -129,7 +130,7 @@ describe("npm run render and npm run plan", function () {
     });
 
     it("plan shows each tenant's credential mode as the stack file declares it (tenant list's source), in the table and in --json", async () => {
-        const declared = (YAML.parse(fs.readFileSync(path.join(root, "Pulumi.prod.yaml"), "utf8")).config["agentfleet:tenants"] as Obj[]).map((t) => [t.name, t.credentials]).sort();
+        const declared = fs.readdirSync(path.join(root, "fleet/prod")).map((f) => [f.slice(0, -".yaml".length), YAML.parse(fs.readFileSync(path.join(root, "fleet/prod", f), "utf8")).credentials]).sort();
         assert.ok(declared.some(([, c]) => c === "bootstrap") && declared.some(([, c]) => c === "token"), "prod declares both modes");
         const summary = planSummary("prod", await rendered("prod"));
         assert.deepStrictEqual(summary.tenants.map((t) => [t.tenant, t.credentials]).sort(), declared);

@@ -5,7 +5,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { ConfigError, controllerShardsFor, hasRollingSyncFix, isLoopbackHost, hubKubeconfigProblem, parseMaxUpdate, stepMatches, validateConfig } from "../stacks/config";
 import { evaluate } from "../evaluator/evaluate";
-import { assertProblem, configProblems, key } from "./helpers";
+import { assertProblem, configProblems, inventoryOf, key } from "./helpers";
 
 type Config = Record<string, unknown>;
 const tenants = (c: Config) => key(c, "tenants") as Array<Record<string, unknown>>;
@@ -22,40 +22,40 @@ describe("configuration validation", () => {
         // 403 stops its cache of the whole tenant (gitops-engine pkg/cache/cluster.go).
         it("a tenant namespace its onboarding stack has not granted argocd-manager (grantedNamespaces)", async () => {
             const problems = await configProblems("dev", (c) => Object.assign(tenants(c)[0], { namespaces: ["voice-agent", "voice-agent-eu"], grantedNamespaces: ["voice-agent"] }));
-            assertProblem(problems, "agentfleet:tenants[0].namespaces", '"voice-agent-eu"', "has not granted", "403", "`npm run tenant -- bootstrap --stack dev --name dev-acme --kubeconfig <admin kubeconfig>`");
+            assertProblem(problems, "fleet/dev/dev-acme.yaml: namespaces", '"voice-agent-eu"', "has not granted", "403", "`npm run tenant -- bootstrap --stack dev --name dev-acme --kubeconfig <admin kubeconfig>`");
         });
 
         it("a value of the wrong type", async () => {
             const problems = await configProblems("dev", (c) => (tenants(c)[0].paused = "sometimes"));
-            assertProblem(problems, "agentfleet:tenants[0].paused", "expected true or false");
+            assertProblem(problems, "fleet/dev/dev-acme.yaml: paused", "expected true or false");
         });
 
         it("an unknown key that is likely a typo, with a suggestion", async () => {
             const problems = await configProblems("dev", (c) => (tenants(c)[1].regoin = "eu-west"));
-            assertProblem(problems, "agentfleet:tenants[1].regoin", "unknown key", "did you mean 'region'");
+            assertProblem(problems, "fleet/dev/dev-globex.yaml: regoin", "unknown key", "did you mean 'region'");
         });
 
         it("an unknown top-level configuration key", async () => {
-            const problems = await configProblems("dev", (c) => (c["agentfleet:tenant"] = []));
-            assertProblem(problems, "agentfleet:tenant", "unknown configuration key", "did you mean 'tenants'");
+            const problems = await configProblems("dev", (c) => (c["agentfleet:rolout"] = {}));
+            assertProblem(problems, "agentfleet:rolout", "unknown configuration key", "did you mean 'rollout'");
         });
 
         it("a non-https tenant server", async () => {
             const problems = await configProblems("dev", (c) => (tenants(c)[0].server = "http://dev-acme.k3s.example.net:6443"));
-            assertProblem(problems, "agentfleet:tenants[0].server", "must use https");
+            assertProblem(problems, "fleet/dev/dev-acme.yaml: server", "must use https");
         });
 
         for (const host of ["127.0.0.1", "localhost", "[::1]"]) {
             it(`a loopback tenant server (${host}, the k3s kubeconfig default)`, async () => {
                 const problems = await configProblems("dev", (c) => (tenants(c)[0].server = `https://${host}:6443`));
-                assertProblem(problems, "agentfleet:tenants[0].server", "loopback", "address the hub reaches", "--tls-san");
+                assertProblem(problems, "fleet/dev/dev-acme.yaml: server", "loopback", "address the hub reaches", "--tls-san");
             });
         }
 
         it("a server URL carrying credentials, without repeating them", async () => {
             const problems = await configProblems("dev", (c) => (tenants(c)[0].server = "http://admin:hunter2@127.0.0.1:6443"));
-            assertProblem(problems, "agentfleet:tenants[0].server", "must not carry credentials");
-            assertProblem(problems, "agentfleet:tenants[0].server", "//***@127.0.0.1", "must use https");
+            assertProblem(problems, "fleet/dev/dev-acme.yaml: server", "must not carry credentials");
+            assertProblem(problems, "fleet/dev/dev-acme.yaml: server", "//***@127.0.0.1", "must use https");
             assert.ok(!problems.join("\n").includes("hunter2"), "the error repeats the password");
         });
 
@@ -64,30 +64,25 @@ describe("configuration validation", () => {
             assertProblem(problems, "agentfleet:deploy.targetRevision", "Go template");
         });
 
-        it("a duplicate tenant name", async () => {
-            const problems = await configProblems("dev", (c) => (tenants(c)[1].name = tenants(c)[0].name));
-            assertProblem(problems, "agentfleet:tenants[1].name", "duplicate tenant name", "agentfleet:tenants[0].name");
-        });
-
         it("a duplicate server, which Argo CD would resolve to an arbitrary cluster", async () => {
             const problems = await configProblems("dev", (c) => (tenants(c)[1].server = `${tenants(c)[0].server}/`));
-            assertProblem(problems, "agentfleet:tenants[1].server", "duplicate server", "keys clusters by server URL");
+            assertProblem(problems, "fleet/dev/dev-globex.yaml: server", "duplicate server", "keys clusters by server URL");
         });
 
         it("an invalid namespace", async () => {
             const problems = await configProblems("dev", (c) => (tenants(c)[0].namespaces = ["Voice_Agent"]));
-            assertProblem(problems, "agentfleet:tenants[0].namespaces[0]", "DNS label");
+            assertProblem(problems, "fleet/dev/dev-acme.yaml: namespaces[0]", "DNS label");
         });
 
         it("an invalid label key and value", async () => {
-            const problems = await configProblems("dev", (c) => (tenants(c)[0].labels = { "bad key!": "ok", tier: "-gold" }));
-            assertProblem(problems, "agentfleet:tenants[0].labels.bad key!", "not a valid Kubernetes label key");
-            assertProblem(problems, "agentfleet:tenants[0].labels.tier", "label value");
+            const problems = await configProblems("dev", (c) => (tenants(c)[0].labels = { "bad_key!": "ok", tier: "-gold" }));
+            assertProblem(problems, "fleet/dev/dev-acme.yaml: labels.bad_key!", "not a valid Kubernetes label key");
+            assertProblem(problems, "fleet/dev/dev-acme.yaml: labels.tier", "label value");
         });
 
         it("a free-form label that shadows a rollout label", async () => {
             const problems = await configProblems("dev", (c) => (tenants(c)[0].labels = { ring: "main" }));
-            assertProblem(problems, "agentfleet:tenants[0].labels.ring", "set by agentfleet");
+            assertProblem(problems, "fleet/dev/dev-acme.yaml: labels.ring", "set by agentfleet");
         });
 
         it("a bootstrap tenant not bootstrapped yet: no token and CA, naming the bootstrap command", async () => {
@@ -134,12 +129,12 @@ describe("configuration validation", () => {
 
         it("a tenant that no rollout step matches (it would never be synced)", async () => {
             const problems = await configProblems("dev", (c) => (tenants(c)[1].ring = "mian"));
-            assertProblem(problems, "agentfleet:tenants[1]", "dev-globex matches no rollout step", "did you mean 'main'");
+            assertProblem(problems, "fleet/dev/dev-globex.yaml", "dev-globex matches no rollout step", "did you mean 'main'");
         });
 
         it("a tenant that two steps match", async () => {
             const problems = await configProblems("dev", (c) => steps(c).push({ name: "all", matchExpressions: [{ key: "env", operator: "In", values: ["dev"] }] }));
-            assertProblem(problems, "agentfleet:tenants[0]", "matches rollout steps 1 (canary) and 3 (all)");
+            assertProblem(problems, "fleet/dev/dev-acme.yaml", "matches rollout steps 1 (canary) and 3 (all)");
         });
 
         it("a step that matches no tenant", async () => {
@@ -186,9 +181,9 @@ describe("configuration validation", () => {
             tenants(c)[1].name = "Not A Label";
             key(c, "deploy").applicationsSync = "delete-everything";
         });
-        assertProblem(problems, "agentfleet:tenants[0].server", "https");
-        assertProblem(problems, "agentfleet:tenants[0].server", "loopback");
-        assertProblem(problems, "agentfleet:tenants[1].name", "DNS label");
+        assertProblem(problems, "fleet/dev/dev-acme.yaml: server", "https");
+        assertProblem(problems, "fleet/dev/dev-acme.yaml: server", "loopback");
+        assertProblem(problems, "fleet/dev/Not A Label.yaml", "the file name is the tenant's name and must be a DNS label");
         assertProblem(problems, "agentfleet:deploy.applicationsSync", "create-update");
     });
 });
@@ -277,7 +272,7 @@ describe("the hub's kubeconfig: the run's KUBECONFIG, checked against hub.server
     it("a stack file still holding hubKubeconfig is refused, saying how to move it out", () => {
         let problems: string[] = [];
         try {
-            validateConfig("prod", {}, {}, ["hubKubeconfig"]);
+            validateConfig("prod", {}, {}, ["hubKubeconfig"], inventoryOf("fleet/prod", []));
         } catch (err) {
             assert.ok(err instanceof ConfigError, String(err));
             problems = err.problems;

@@ -7,11 +7,18 @@ import { SECRET_PREFIX } from "../evaluator/evaluate";
 import { git, projectCopy, runTool } from "./helpers";
 
 /** Edits the dev stack file in `dir` as a YAML document (comments kept) and commits it. */
-function commitStackEdit(dir: string, edit: (config: YAML.YAMLMap) => void): void {
+/** Commits an edit of dev's stack file and of its tenant files (fleet/dev/<tenant>.yaml: written, or deleted when set to undefined). */
+function commitStackEdit(dir: string, edit: (config: YAML.YAMLMap) => void, tenantFiles: Record<string, object | undefined> = {}): void {
     const file = path.join(dir, "Pulumi.dev.yaml");
     const doc = YAML.parseDocument(fs.readFileSync(file, "utf8"));
     edit(doc.get("config") as YAML.YAMLMap);
     fs.writeFileSync(file, doc.toString());
+    for (const [name, entry] of Object.entries(tenantFiles)) {
+        const tenantFile = path.join(dir, "fleet", "dev", `${name}.yaml`);
+        if (entry === undefined) fs.rmSync(tenantFile);
+        else fs.writeFileSync(tenantFile, YAML.stringify(entry));
+    }
+    git(dir, "add", "-A", "fleet");
     git(dir, "commit", "-qam", "change dev");
 }
 
@@ -21,18 +28,19 @@ describe("npm run diff (offline drift preview)", function () {
 
     before(() => {
         repo = projectCopy();
+        // dev-globex moves ring; dev-acme leaves; dev-initech arrives (token mode): tenant files, read at the base ref too.
+        const tenantFiles = {
+            "dev-globex": { ...YAML.parse(fs.readFileSync(path.join(repo, "fleet/dev/dev-globex.yaml"), "utf8")), ring: "canary" },
+            "dev-acme": undefined,
+            "dev-initech": { server: "https://dev-initech.k3s.agentfleet.example.net:6443", ring: "canary", region: "us-east", credentials: "token" },
+        };
         commitStackEdit(repo, (config) => {
-            const tenants = config.get("agentfleet:tenants") as YAML.YAMLSeq;
-            // dev-globex moves ring; dev-acme leaves; dev-initech arrives (token mode).
-            (tenants.items[1] as YAML.YAMLMap).set("ring", "canary");
-            tenants.items.splice(0, 1);
-            tenants.add(doc({ name: "dev-initech", server: "https://dev-initech.k3s.agentfleet.example.net:6443", ring: "canary", region: "us-east", credentials: "token" }));
             const creds = config.get("agentfleet:tenantCredentials") as YAML.YAMLMap;
             creds.delete("dev-acme");
             creds.set("dev-initech", doc({ bearerToken: { secure: "v1:AAAAAAAAAAAAAAAA:BBBBBBBBBBBBBBBBBBBBBBBB" }, caData: { secure: "v1:AAAAAAAAAAAAAAAA:CCCCCCCCCCCCCCCCCCCCCCCC" } }));
             const steps = (config.get("agentfleet:rollout") as YAML.YAMLMap).get("steps") as YAML.YAMLSeq;
             steps.items.splice(1, 1);
-        });
+        }, tenantFiles);
     });
 
     after(() => fs.rmSync(repo, { recursive: true, force: true }));

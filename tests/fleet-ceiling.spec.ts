@@ -7,7 +7,7 @@
 import * as assert from "assert";
 import { benchFleet } from "../commands/bench";
 import { APPLICATIONSET_CEILING, CONFIG_KEYS, ConfigError, type RawConfig, validateConfig } from "../stacks/config";
-import { assertProblem, configProblems } from "./helpers";
+import { assertProblem, configProblems, inventoryOf } from "./helpers";
 
 type Tenant = { name: string; decommissioned?: boolean };
 
@@ -17,17 +17,17 @@ type Tenant = { name: string; decommissioned?: boolean };
  * tenants would take minutes, and the ceiling is decided before anything is evaluated.
  */
 function problemsOfFleet(count: number, edit: (tenants: Tenant[]) => void = () => undefined): string[] {
-    const config = benchFleet(count);
+    const { config, inventory } = benchFleet(count);
     const raw = Object.fromEntries(
         Object.entries(config)
             .map(([k, v]) => [k.replace(/^agentfleet:/, ""), v] as const)
             .filter(([k]) => !CONFIG_KEYS[k as keyof typeof CONFIG_KEYS]?.secret),
     ) as RawConfig;
-    const tenants = raw.tenants as Tenant[];
+    const tenants = inventory as Tenant[];
     edit(tenants);
     const credentials = Object.fromEntries(tenants.map((t) => [t.name, ["bearerToken", "caData"]]));
     try {
-        validateConfig("bench", raw, { tenantCredentials: credentials, notificationSecrets: ["slackToken"] });
+        validateConfig("bench", raw, { tenantCredentials: credentials, notificationSecrets: ["slackToken"] }, [], inventoryOf("fleet/bench", tenants));
         return [];
     } catch (err) {
         assert.ok(err instanceof ConfigError, String(err));
@@ -45,7 +45,7 @@ describe(`a hub stack rolls out at most ${APPLICATIONSET_CEILING} active tenants
         assert.strictEqual(problems.length, 1, problems.join("\n"));
         assertProblem(
             problems,
-            "agentfleet:tenants",
+            "fleet/bench",
             `lists ${APPLICATIONSET_CEILING + 1} active tenants, more than the ${APPLICATIONSET_CEILING} one hub stack can roll out`,
             "RollingSync ApplicationSet, whose status lists every Application and must fit one etcd request",
             "RollingSync stops recording progress",
@@ -60,7 +60,7 @@ describe(`a hub stack rolls out at most ${APPLICATIONSET_CEILING} active tenants
 
     it("the Pulumi program (and plan, render, diff through the same evaluator) refuses a 10,000-tenant stack before declaring anything", async function () {
         this.timeout(120_000);
-        const problems = await configProblems("bench", undefined, { config: benchFleet(10_000) });
-        assertProblem(problems, "agentfleet:tenants", `lists 10000 active tenants, more than the ${APPLICATIONSET_CEILING}`, "Split the fleet across hub stacks");
+        const problems = await configProblems("bench", undefined, benchFleet(10_000));
+        assertProblem(problems, "fleet/bench", `lists 10000 active tenants, more than the ${APPLICATIONSET_CEILING}`, "Split the fleet across hub stacks");
     });
 });

@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { CONFIG_KEYS, ConfigError } from "../stacks/config";
+import { CONFIG_KEYS, ConfigError, type Inventory } from "../stacks/config";
 import { type CapturedResource, type DeclaredObject, type EvaluateOptions, type Evaluation, ROOT, declaredObjects, evaluate, registeredBeforeFailure, stackNames } from "../evaluator/evaluate";
 import { type RenderResult, renderStack } from "../evaluator/render";
 
@@ -59,17 +59,32 @@ export async function configProblems(stack: string, edit: EvaluateOptions["edit"
     assert.fail("expected the configuration to be rejected, but it evaluated");
 }
 
-/** The key path a problem line starts with, without the name of the entry it lies in (`agentfleet:tenants[2].server (tenant acme): ...`). */
-export const problemPath = (problem: string): string => /^(.*?)(?: \((?:tenant) [^)]+\))?: /.exec(problem)?.[1] ?? problem;
+/**
+ * The key path a problem line starts with, without the name of the entry it lies in: a stack file
+ * key (`agentfleet:hub.server: ...`), or a tenant file and its key (`fleet/dev/acme.yaml: server: ...`,
+ * path `fleet/dev/acme.yaml: server`), or a tenant file alone (`fleet/dev/acme.yaml: ...`).
+ */
+export const problemPath = (problem: string): string => /^([^\s:]+\.yaml: [A-Za-z][\w.[\]/!-]*)(?=: )/.exec(problem)?.[1] ?? /^(.*?)(?: \((?:tenant) [^)]+\))?: /.exec(problem)?.[1] ?? problem;
+
+/** An inventory in memory: `entries` (with names) as the files of `folder` (validateConfig's input). */
+export const inventoryOf = (folder: string, entries: Array<{ name: string }>): Inventory => ({ folder, problems: [], entries: entries.map(({ name, ...value }) => ({ file: `${folder}/${name}.yaml`, name, value })) });
 
 /** Asserts some problem names `path` and contains every fragment. */
 export function assertProblem(problems: string[], path: string, ...fragments: string[]): void {
-    const hit = problems.find((p) => problemPath(p) === path && fragments.every((f) => p.includes(f)));
+    // A tenant file's key may hold a space (a label key): its problem starts with the path and ": " all the same.
+    const at = (p: string) => problemPath(p) === path || (path.includes(".yaml: ") && p.startsWith(`${path}: `));
+    const hit = problems.find((p) => at(p) && fragments.every((f) => p.includes(f)));
     assert.ok(hit, `no problem at ${path} mentioning ${fragments.map((f) => JSON.stringify(f)).join(", ")}; got:\n  ${problems.join("\n  ")}`);
 }
 
 /** Mutable access to a parsed stack config value (`agentfleet:tenants` etc.). */
 export const key = (config: Record<string, unknown>, name: string): any => config[`agentfleet:${name}`];
+
+/** Copies stack `from`'s tenant inventory in project `root` to stack `to`'s (fleet/<to>/), each file's text through `edit`. */
+export function copyInventory(root: string, from: string, to: string, edit: (text: string, file: string) => string = (t) => t): void {
+    fs.mkdirSync(path.join(root, "fleet", to), { recursive: true });
+    for (const f of fs.readdirSync(path.join(root, "fleet", from))) fs.writeFileSync(path.join(root, "fleet", to, f), edit(fs.readFileSync(path.join(root, "fleet", from, f), "utf8"), f));
+}
 
 /**
  * A throwaway copy of the project's tracked files (sharing node_modules) as a git repository with
@@ -180,8 +195,20 @@ export function brokenFixtures(): BrokenFixture[] {
 /**
  * Evaluates `stack` with exactly `config` (keys `agentfleet:<key>`, values as in a stack file,
  * `{secure: ...}` for secrets) as its configuration, built in memory: property tests and fuzzing.
+ * Its `agentfleet:tenants` list, if any, is the tenant inventory: one file per entry, named by its
+ * name (`inventoryFiles` says whether a list can be written so).
  */
-export const evaluateConfig = (stack: string, config: Record<string, unknown>): Promise<Evaluation> => evaluate(stack, { config });
+export const evaluateConfig = (stack: string, config: Record<string, unknown>): Promise<Evaluation> => {
+    const { "agentfleet:tenants": tenants, ...rest } = config;
+    return evaluate(stack, { config: rest, ...(tenants === undefined ? {} : { inventory: tenants as Array<Record<string, unknown>> }) });
+};
+
+/** Whether a tenant list can be the inventory's files: objects with distinct names that can be file names. */
+export const inventoryFiles = (tenants: unknown): boolean => {
+    if (!Array.isArray(tenants)) return false;
+    const names = tenants.map((t) => (t !== null && typeof t === "object" && !Array.isArray(t) ? (t as Record<string, unknown>).name : undefined));
+    return names.every((n) => typeof n === "string" && n !== "" && n.length <= 200 && !/[/\0]/.test(n) && !n.startsWith(".")) && new Set(names).size === names.length;
+};
 
 /**
  * The secret material a stack file holds: its `secure:` ciphertexts, and any plaintext values

@@ -21,7 +21,7 @@ describe(`a ${TENANTS}-tenant stack`, function () {
         const write = process.stderr.write.bind(process.stderr);
         process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
         try {
-            result = await renderStack("large", ROOT, { progress: true, config: benchFleet(TENANTS) });
+            result = await renderStack("large", ROOT, { progress: true, ...benchFleet(TENANTS) });
         } finally {
             process.stderr.write = write;
         }
@@ -43,7 +43,7 @@ describe(`a ${TENANTS}-tenant stack`, function () {
         assert.match(text, /Tenants by ring \(300 tenants, summarised; --json lists each\)/);
         const summary = planSummary("large", result);
         assert.equal(summary.tenants.length, TENANTS);
-        const names = (benchFleet(TENANTS)["agentfleet:tenants"] as Array<{ name: string }>).map((t) => t.name).sort();
+        const names = benchFleet(TENANTS).inventory.map((t) => t.name).sort();
         assert.deepEqual(summary.rollout.steps.flatMap((s) => s.tenants).sort(), names);
     });
 });

@@ -178,8 +178,10 @@ describe("secret-leak scan", function () {
             const file = path.join(root, "Pulumi.prod.yaml");
             const text = fs.readFileSync(file, "utf8");
             // A new server for a token tenant, a re-encrypted token, a new webhook: secrets move.
+            // The server is in the tenant's file.
+            const tenantFile = path.join(root, "fleet", "prod", "prod-initech-eu.yaml");
+            fs.writeFileSync(tenantFile, fs.readFileSync(tenantFile, "utf8").replace("https://prod-initech-eu.k3s.agentfleet.example.net:6443", "https://prod-initech-eu-2.k3s.agentfleet.example.net:6443"));
             const changed = text
-                .replace("https://prod-initech-eu.k3s.agentfleet.example.net:6443", "https://prod-initech-eu-2.k3s.agentfleet.example.net:6443")
                 .replace(/(prod-initech-eu:\n\s+bearerToken:\n\s+secure: )v1:\S+/, "$1v1:AAAAAAAAAAAAAAAA:cm90YXRlZCB0b2tlbg==")
                 .replace("https://hooks.agentfleet.example.net/argocd/prod", "https://hooks.agentfleet.example.net/argocd/prod-2");
             assert.notStrictEqual(changed, text);

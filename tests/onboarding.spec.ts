@@ -13,7 +13,7 @@ import { forEachTenant } from "../tenants/parallel";
 import { main } from "../commands/tenant";
 import { FakeOnboardingEngine, type SeenKubeconfig, hubFileOf } from "./doubles/fake-onboarding-engine";
 import { ConfigError } from "../stacks/config";
-import { checkStack } from "../tenants/stack-file";
+import { checkStack, readView } from "../tenants/stack-file";
 import { ONBOARDING_CONTEXT, withTenantKubeconfig } from "../tenants/kubeconfig";
 import { git, projectCopy } from "./helpers";
 
@@ -44,18 +44,23 @@ before(() => {
 });
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
-/** Adds `count` pending bootstrap tenants (entries without credentials) to a fresh copy of the prod stack file. */
+/** Adds pending bootstrap tenants (tenant files without credentials) to a fresh copy of the prod stack file and its inventory. */
 function prodWithPending(names: string[]): string {
     const file = hubFileOf(root, "prod");
     fs.copyFileSync(path.join(__dirname, "..", "Pulumi.prod.yaml"), file);
-    const doc = YAML.parseDocument(fs.readFileSync(file, "utf8"));
+    fs.rmSync(path.join(root, "fleet", "prod"), { recursive: true, force: true });
+    fs.cpSync(path.join(__dirname, "..", "fleet", "prod"), path.join(root, "fleet", "prod"), { recursive: true });
     for (const name of names) {
-        (doc.getIn(["config", "agentfleet:tenants"]) as YAML.YAMLSeq).add(doc.createNode({ name, server: `https://${name}.k3s.example.net:6443`, ring: "main", region: "eu-west", credentials: "bootstrap" }));
+        fs.writeFileSync(tenantFileOf(name), YAML.stringify({ server: `https://${name}.k3s.example.net:6443`, ring: "main", region: "eu-west", credentials: "bootstrap" }));
         fs.writeFileSync(path.join(kubeDir, `${name}.yaml`), kubeconfig());
     }
-    fs.writeFileSync(file, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
     return file;
 }
+
+/** A prod tenant's file in the project copy. */
+const tenantFileOf = (name: string) => path.join(root, "fleet", "prod", `${name}.yaml`);
+/** A prod tenant's entry as its file holds it. */
+const tenantOf = (name: string) => YAML.parse(fs.readFileSync(tenantFileOf(name), "utf8"));
 
 async function run(engine: FakeOnboardingEngine, args: string[]) {
     let stdout = "";
@@ -99,7 +104,7 @@ describe("npm run tenant -- bootstrap (fake Automation API)", function () {
             assert.match(stderr, new RegExp(`\\[ *[0-9.]+s\\] ${n}: done in [0-9.]+s`));
         }
         // The kubeconfig reached each onboarding stack's run only (its loopback server replaced), never the hub file.
-        assert.ok(!fs.readFileSync(file, "utf8").includes("kubeconfig"));
+        assert.ok(!/kubeconfig:/.test(fs.readFileSync(file, "utf8")), "a kubeconfig key in the hub stack file");
         assertPrivateKubeconfigs(engine.kubeconfigs, names);
     });
 
@@ -129,8 +134,7 @@ describe("npm run tenant -- bootstrap (fake Automation API)", function () {
         const engine = new FakeOnboardingEngine(file);
         const { code, stderr } = await run(engine, ["bootstrap", "--stack", "prod", "--project-root", root, "--name", "newco", "--kubeconfig", path.join(kubeDir, "acme.yaml"), "--server", "https://newco.k3s.example.net:6443", "--ring", "main", "--region", "eu-west"]);
         assert.strictEqual(code, 0, stderr);
-        const entry = YAML.parse(fs.readFileSync(file, "utf8")).config["agentfleet:tenants"].find((t: { name: string }) => t.name === "newco");
-        assert.deepStrictEqual(entry, { name: "newco", server: "https://newco.k3s.example.net:6443", ring: "main", region: "eu-west", credentials: "bootstrap", grantedNamespaces: ["voice-agent"] });
+        assert.deepStrictEqual(tenantOf("newco"), { server: "https://newco.k3s.example.net:6443", ring: "main", region: "eu-west", credentials: "bootstrap", grantedNamespaces: ["voice-agent"] });
         assert.deepStrictEqual(stored(file, "newco"), ["bearerToken", "caData"]);
     });
 
@@ -139,18 +143,14 @@ describe("npm run tenant -- bootstrap (fake Automation API)", function () {
         const engine = new FakeOnboardingEngine(file);
         const args = ["bootstrap", "--stack", "prod", "--project-root", root, "--name", "t-ns", "--kubeconfig", path.join(kubeDir, "t-ns.yaml")];
         assert.strictEqual((await run(engine, args)).code, 0);
-        const doc = YAML.parseDocument(fs.readFileSync(file, "utf8"));
-        const entry = (doc.getIn(["config", "agentfleet:tenants"]) as YAML.YAMLSeq<YAML.YAMLMap>).items.find((t) => t.get("name") === "t-ns")!;
-        assert.deepStrictEqual(entry.toJSON().grantedNamespaces, ["voice-agent"]);
-        entry.set("namespaces", doc.createNode(["voice-agent", "voice-agent-eu"]));
-        fs.writeFileSync(file, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
-        assert.throws(() => checkStack("prod", fs.readFileSync(file, "utf8"), root), (err: unknown) => err instanceof ConfigError && err.problems.some((p) => p.includes("voice-agent-eu") && p.includes("has not granted")));
+        assert.deepStrictEqual(tenantOf("t-ns").grantedNamespaces, ["voice-agent"]);
+        fs.writeFileSync(tenantFileOf("t-ns"), YAML.stringify({ ...tenantOf("t-ns"), namespaces: ["voice-agent", "voice-agent-eu"] }));
+        assert.throws(() => checkStack("prod", readView(root, "prod"), root), (err: unknown) => err instanceof ConfigError && err.problems.some((p) => p.includes("voice-agent-eu") && p.includes("has not granted")));
 
         const again = await run(engine, args);
         assert.strictEqual(again.code, 0, again.stderr);
-        const granted = YAML.parse(fs.readFileSync(file, "utf8")).config["agentfleet:tenants"].find((t: { name: string }) => t.name === "t-ns").grantedNamespaces;
-        assert.deepStrictEqual(granted, ["voice-agent", "voice-agent-eu"]);
-        checkStack("prod", fs.readFileSync(file, "utf8"), root);
+        assert.deepStrictEqual(tenantOf("t-ns").grantedNamespaces, ["voice-agent", "voice-agent-eu"]);
+        checkStack("prod", readView(root, "prod"), root);
     });
 
     it("refuses a new tenant the hub stack would not accept before touching any cluster", async () => {
@@ -162,6 +162,7 @@ describe("npm run tenant -- bootstrap (fake Automation API)", function () {
         assert.match(stderr, /newco: FAILED after [0-9.]+s: Pulumi\.prod\.yaml would not be a valid configuration:\n.*tenant newco matches no rollout step/);
         assert.deepStrictEqual(engine.calls, []);
         assert.strictEqual(fs.readFileSync(file, "utf8"), before);
+        assert.ok(!fs.existsSync(tenantFileOf("newco")), "a refused tenant got a file");
     });
 
     it("rotate adds a token generation and stores the new token while the old stays valid; --finish revokes the old one only after the hub's pulumi up registered the new and main's stack file holds it", async () => {
@@ -255,6 +256,7 @@ describe("npm run tenant -- bootstrap (fake Automation API)", function () {
         assertPrivateKubeconfigs(engine.kubeconfigs.slice(1), ["t-gone"]);
         assert.ok(!engine.stacks.has("prod-tenant-t-gone"));
         assert.ok(!fs.readFileSync(file, "utf8").includes("t-gone"));
+        assert.ok(!fs.existsSync(tenantFileOf("t-gone")), "remove left the tenant's file");
     });
 });
 

@@ -20,7 +20,7 @@ describe("stack keys checked against the chart and the real world", function () 
 
     it("refuses a tenant env with no value file, with a did-you-mean", async () => {
         const problems = await configProblems("dev", (c) => (key(c, "tenants")[0].env = "stagign"));
-        assertProblem(problems, "agentfleet:tenants[0].env", "no values-stagign.yaml", "did you mean 'staging'");
+        assertProblem(problems, "fleet/dev/dev-acme.yaml: env", "no values-stagign.yaml", "did you mean 'staging'");
     });
 
     it("refuses a sync window time zone that is not in the IANA list, and accepts real ones", async () => {

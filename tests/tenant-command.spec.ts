@@ -15,6 +15,7 @@ import * as YAML from "yaml";
 import { ROOT } from "../evaluator/evaluate";
 import { withStackLock } from "../tenants/stack-lock";
 import { type CommandIO, addTenant, main, parseKubeconfig } from "../commands/tenant";
+import { readView, writeView } from "../tenants/stack-file";
 import { FakeOnboardingEngine, hubFileOf } from "./doubles/fake-onboarding-engine";
 import { git } from "./helpers";
 
@@ -76,7 +77,12 @@ interface Project {
     /** PATH without any `pulumi`. */
     withoutPulumi: string;
     calls(): PulumiCall[];
+    /** The stack's view as the tenant commands edit it: its stack file with its tenant files listed (tenants/stack-file.ts). */
     stackText(stack: string): string;
+    /** Writes a view back: the stack file and the tenant files. */
+    writeStack(stack: string, view: string): void;
+    /** A tenant file's text, or undefined when there is none. */
+    tenantFile(stack: string, name: string): string | undefined;
     writeKubeconfig(name: string, text: string): string;
 }
 
@@ -91,6 +97,7 @@ const engineOf = (stack: string): FakeOnboardingEngine => {
 function makeProject(options: { pulumiExitCode?: number } = {}): Project {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-tenant-"));
     for (const file of ["Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"]) fs.copyFileSync(path.join(ROOT, file), path.join(root, file));
+    for (const stack of ["dev", "prod"]) fs.cpSync(path.join(ROOT, "fleet", stack), path.join(root, "fleet", stack), { recursive: true });
     const bin = path.join(root, ".bin");
     const empty = path.join(root, ".empty-bin");
     const calls = path.join(root, ".pulumi-calls");
@@ -121,7 +128,9 @@ process.exit(${options.pulumiExitCode ?? 0});
                 .readdirSync(calls)
                 .sort((a, b) => parseInt(a) - parseInt(b))
                 .map((f) => JSON.parse(fs.readFileSync(path.join(calls, f), "utf8"))),
-        stackText: (stack) => fs.readFileSync(path.join(root, `Pulumi.${stack}.yaml`), "utf8"),
+        stackText: (stack) => readView(root, stack),
+        writeStack: (stack, view) => writeView(root, stack, view),
+        tenantFile: (stack, name) => (fs.existsSync(path.join(root, "fleet", stack, `${name}.yaml`)) ? fs.readFileSync(path.join(root, "fleet", stack, `${name}.yaml`), "utf8") : undefined),
         writeKubeconfig: (name, text) => {
             fs.writeFileSync(path.join(root, name), text);
             return `./${name}`;
@@ -197,7 +206,7 @@ describe("npm run tenant -- add", () => {
         const result = await tenant(args);
         assert.equal(result.code, 0, result.stderr);
         const tenants = tenantsOf(project.stackText("dev"));
-        assert.deepEqual(tenants[tenants.length - 1], {
+        assert.deepEqual(tenants.find((t) => t.name === "acme"), {
             name: "acme",
             server: ACME_SERVER,
             env: "dev",
@@ -227,29 +236,19 @@ describe("npm run tenant -- add", () => {
         assert.deepEqual(handed.users, [{ name: "default", user: { "client-certificate-data": FAKE.clientCertificate, "client-key-data": FAKE.clientKey } }]);
         assert.deepEqual(project.calls(), [], "no `pulumi config set` of a kubeconfig");
         const after = project.stackText("dev");
-        assert.ok(!after.includes("kubeconfig") && !Object.values(FAKE).some((v) => after.includes(v)), after);
+        assert.ok(!/kubeconfig:/.test(after) && !Object.values(FAKE).some((v) => after.includes(v)), after);
     });
 
-    it("--credentials token writes only the new entry: every comment, the encryptionsalt line and all other bytes stay as they were", async () => {
+    it("--credentials token writes only the new tenant's file, fleet/dev/acme.yaml: the stack file and the other tenant files stay byte for byte", async () => {
         project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
-        const before = project.stackText("dev");
+        const stackFile = path.join(project.root, "Pulumi.dev.yaml");
+        const before = { stack: fs.readFileSync(stackFile, "utf8"), acme: project.tenantFile("dev", "dev-acme"), globex: project.tenantFile("dev", "dev-globex") };
+        assert.equal(project.tenantFile("dev", "acme"), undefined);
         const result = await tenant(ADD_TOKEN);
         assert.equal(result.code, 0, result.stderr);
-        const after = project.stackText("dev");
-
-        const { removed, added } = lineChanges(before, after);
-        assert.deepEqual(removed, []);
-        assert.deepEqual(added, ["    - name: acme", `      server: ${ACME_SERVER}`, "      ring: canary", "      region: eu-west", "      credentials: token"]);
-        // One contiguous insertion, right after the last tenant.
-        const at = after.indexOf(added.join("\n"));
-        assert.equal(before, after.slice(0, at) + after.slice(at + added.join("\n").length + 1));
-        assert.ok(after.slice(0, at).endsWith("      credentials: token\n"));
-        assert.deepEqual(commentLines(after), commentLines(before));
-        assert.equal(after.split("\n").find((l) => l.startsWith("encryptionsalt:")), before.split("\n").find((l) => l.startsWith("encryptionsalt:")));
-
-        const parsed = configOf(after);
-        parsed["agentfleet:tenants"].pop();
-        assert.deepEqual(parsed, configOf(before));
+        assert.equal(project.tenantFile("dev", "acme"), `server: ${ACME_SERVER}\nring: canary\nregion: eu-west\ncredentials: token\n`);
+        // The fake pulumi stores no credential in the file: everything else is as it was.
+        assert.deepEqual({ stack: fs.readFileSync(stackFile, "utf8"), acme: project.tenantFile("dev", "dev-acme"), globex: project.tenantFile("dev", "dev-globex") }, before);
         assert.match(result.stdout, /Added tenant acme to Pulumi\.dev\.yaml: ring canary, rollout step 1 \(canary\)/);
         assert.deepEqual(engineOf("dev").calls, [], "a token tenant has no onboarding stack");
     });
@@ -283,15 +282,14 @@ describe("npm run tenant -- add", () => {
 
     it("--credentials token: once the token and CA are stored, adds the entry without the Pulumi CLI and keeps them", async () => {
         project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
-        const file = path.join(project.root, "Pulumi.dev.yaml");
         const doc = YAML.parseDocument(project.stackText("dev"));
         for (const field of ["bearerToken", "caData"]) doc.setIn(["config", "agentfleet:tenantCredentials", "acme", field], doc.createNode({ secure: `v1:AAAAAAAAAAAAAAAA:stored-${field}` }));
-        fs.writeFileSync(file, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
+        project.writeStack("dev", doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
         const { code, stdout, stderr } = await tenant(ADD_TOKEN, { pulumi: false });
         assert.equal(code, 0, stderr);
         assert.match(stdout, /Added tenant acme/);
         assert.match(stdout, /Kept the credential already stored in agentfleet:tenantCredentials\.acme\.bearerToken and agentfleet:tenantCredentials\.acme\.caData/);
-        assert.deepEqual(tenantsOf(project.stackText("dev")).map((t) => t.name), ["dev-acme", "dev-globex", "acme"]);
+        assert.deepEqual(tenantsOf(project.stackText("dev")).map((t) => t.name), ["acme", "dev-acme", "dev-globex"]);
         assert.equal(configOf(project.stackText("dev"))["agentfleet:tenantCredentials"].acme.bearerToken.secure, "v1:AAAAAAAAAAAAAAAA:stored-bearerToken");
     });
 
@@ -362,12 +360,12 @@ describe("npm run tenant -- add", () => {
             { title: "a kubeconfig for another server", kubeconfig: kubeconfigText({ server: "https://globex.k3s.example.net:6443" }), expect: [/server https:\/\/globex\.k3s\.example\.net:6443 differs from --server https:\/\/acme\.k3s\.example\.net:6443/] },
             { title: "--credentials token with a client-certificate user", args: (a) => [...a, "--credentials", "token"], expect: [/user "default" has no token/] },
             { title: "a duplicate name", args: (a) => withOption(a, "--name", "dev-acme"), expect: [/Pulumi\.dev\.yaml: duplicate tenant name "dev-acme": it is already registered/] },
-            { title: "a duplicate name (--credentials token)", args: (a) => withOption([...a, "--credentials", "token"], "--name", "dev-acme"), kubeconfig: kubeconfigText({ user: "token" }), expect: [/agentfleet:tenants\[2\]\.name \(tenant dev-acme\): duplicate tenant name "dev-acme"/] },
-            { title: "a duplicate server", args: (a) => withOption(a, "--server", "https://dev-acme.k3s.agentfleet.example.net:6443"), expect: [/agentfleet:tenants\[2\]\.server \(tenant acme\): duplicate server/] },
+            { title: "a duplicate name (--credentials token)", args: (a) => withOption([...a, "--credentials", "token"], "--name", "dev-acme"), kubeconfig: kubeconfigText({ user: "token" }), expect: [/fleet\/dev\/dev-acme\.yaml: duplicate tenant name "dev-acme": the file already exists/] },
+            { title: "a duplicate server", args: (a) => withOption(a, "--server", "https://dev-acme.k3s.agentfleet.example.net:6443"), expect: [/fleet\/dev\/acme\.yaml: server: duplicate server .* \(also fleet\/dev\/dev-acme\.yaml\)/] },
             { title: "a ring no rollout step matches", args: (a) => withOption(a, "--ring", "beta"), expect: [/tenant acme matches no rollout step.*ring "beta" is not one the steps use \(canary, main\)/] },
-            { title: "an invalid name", args: (a) => withOption(a, "--name", "Acme_1"), expect: [/agentfleet:tenants\[2\]\.name \(tenant Acme_1\): "Acme_1" is not a DNS label/] },
-            { title: "an invalid label", args: (a) => [...a, "--label", "tier=not ok"], expect: [/agentfleet:tenants\[2\]\.labels\.tier \(tenant acme\): "not ok" is not a Kubernetes label value/] },
-            { title: "a loopback --server", args: (a) => withOption(a, "--server", K3S_DEFAULT_SERVER), expect: [/agentfleet:tenants\[2\]\.server \(tenant acme\): "https:\/\/127\.0\.0\.1:6443" is a loopback address/] },
+            { title: "an invalid name", args: (a) => withOption(a, "--name", "Acme_1"), expect: [/fleet\/dev\/Acme_1\.yaml: the file name is the tenant's name and must be a DNS label/] },
+            { title: "an invalid label", args: (a) => [...a, "--label", "tier=not ok"], expect: [/fleet\/dev\/acme\.yaml: labels\.tier: "not ok" is not a Kubernetes label value/] },
+            { title: "a loopback --server", args: (a) => withOption(a, "--server", K3S_DEFAULT_SERVER), expect: [/fleet\/dev\/acme\.yaml: server: "https:\/\/127\.0\.0\.1:6443" is a loopback address/] },
             { title: "an unknown stack", args: (a) => withOption(a, "--stack", "prd"), expect: [/unknown stack "prd" \(did you mean 'prod'\?\)/] },
             { title: "a missing option", args: (a) => a.filter((x, i) => x !== "--server" && a[i - 1] !== "--server"), expect: [/missing --server/, /Usage:/], exitCode: 2 },
             { title: "an unknown option", args: (a) => [...a, "--zone", "x"], expect: [/unknown option --zone/], exitCode: 2 },
@@ -397,12 +395,13 @@ describe("npm run tenant -- add", () => {
 
         it("a stack file the edit would reformat", async () => {
             const file = path.join(project.root, "Pulumi.dev.yaml");
-            fs.writeFileSync(file, project.stackText("dev").replace("  agentfleet:tenants:\n", "  agentfleet:tenants: # every tenant cluster\n"));
-            const before = project.stackText("dev");
+            fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("  agentfleet:tenantCredentials:\n", "  agentfleet:tenantCredentials: # every credential\n"));
+            const before = fs.readFileSync(file, "utf8");
             const { code, stderr } = await tenant(ADD_ACME);
             assert.equal(code, 1);
             assert.match(stderr, /Pulumi\.dev\.yaml: cannot be edited without reformatting it \(line \d+ would change\)/);
-            assert.equal(project.stackText("dev"), before);
+            assert.equal(fs.readFileSync(file, "utf8"), before);
+            assert.equal(project.tenantFile("dev", "acme"), undefined);
         });
     });
 });
@@ -474,26 +473,82 @@ fs.writeFileSync(file, doc.toString({ lineWidth: 0, flowCollectionPadding: false
     });
 });
 
+describe("npm run tenant -- split-inventory (moving a stack file's tenants to one file each)", () => {
+    /** A stack "legacy" as stack files were before the inventory: dev's, its tenants listed in it (one entry explained by a comment). */
+    const legacyStack = (): { file: string; stackOnly: string } => {
+        const file = path.join(project.root, "Pulumi.legacy.yaml");
+        const stackOnly = fs.readFileSync(path.join(project.root, "Pulumi.dev.yaml"), "utf8");
+        const legacy = project.stackText("dev").replace("    - name: dev-globex\n", "    # Pre-issued token: its cluster is not ours to administer.\n    - name: dev-globex\n");
+        fs.writeFileSync(file, legacy);
+        return { file, stackOnly };
+    };
+
+    it("writes one file per tenant with its entry's keys and comments, removes agentfleet:tenants leaving every other byte, and shows progress", async () => {
+        const { file, stackOnly } = legacyStack();
+        const refused = await tenant(["list", "--stack", "legacy"]);
+        assert.equal(refused.code, 1);
+        assert.match(refused.stderr, /agentfleet:tenants: is no longer configuration.*npm run tenant -- split-inventory --stack legacy/);
+
+        const { code, stdout, stderr } = await tenant(["split-inventory", "--stack", "legacy"]);
+        assert.equal(code, 0, stderr);
+        assert.match(stdout, /^\[1\/2, [0-9.]+ s\] dev-acme: written to fleet\/legacy\/dev-acme\.yaml\n\[2\/2, [0-9.]+ s\] dev-globex: written to fleet\/legacy\/dev-globex\.yaml\n/);
+        assert.equal(fs.readFileSync(file, "utf8"), stackOnly, "the stack file is dev's again, byte for byte");
+        assert.equal(project.tenantFile("legacy", "dev-acme"), project.tenantFile("dev", "dev-acme"));
+        assert.equal(project.tenantFile("legacy", "dev-globex"), "# Pre-issued token: its cluster is not ours to administer.\nserver: https://dev-globex.k3s.agentfleet.example.net:6443\nring: main\nregion: eu-west\ncredentials: token\n");
+        const list = await tenant(["list", "--stack", "legacy"]);
+        assert.equal(list.code, 0, list.stderr);
+        assert.match(list.stdout, /dev-acme .*\n.*dev-globex /);
+    });
+
+    it("runs again: keeps files with the same content (a run stopped half way finishes), and says when there is nothing to move", async () => {
+        const { file, stackOnly } = legacyStack();
+        const legacy = fs.readFileSync(file, "utf8");
+        assert.equal((await tenant(["split-inventory", "--stack", "legacy"])).code, 0);
+        fs.writeFileSync(file, legacy);
+        const again = await tenant(["split-inventory", "--stack", "legacy"]);
+        assert.equal(again.code, 0, again.stderr);
+        assert.match(again.stdout, /dev-acme: already in fleet\/legacy\/dev-acme\.yaml/);
+        assert.equal(fs.readFileSync(file, "utf8"), stackOnly);
+        const nothing = await tenant(["split-inventory", "--stack", "legacy"]);
+        assert.equal(nothing.code, 0);
+        assert.match(nothing.stdout, /lists no agentfleet:tenants: nothing to move/);
+    });
+
+    it("refuses to overwrite a tenant file with other content, and then writes nothing", async () => {
+        const { file } = legacyStack();
+        const legacy = fs.readFileSync(file, "utf8");
+        fs.mkdirSync(path.join(project.root, "fleet", "legacy"), { recursive: true });
+        const mine = "server: https://dev-globex.k3s.agentfleet.example.net:6443\nring: canary\nregion: eu-west\ncredentials: token\n";
+        fs.writeFileSync(path.join(project.root, "fleet", "legacy", "dev-globex.yaml"), mine);
+        const { code, stderr } = await tenant(["split-inventory", "--stack", "legacy"]);
+        assert.equal(code, 1);
+        assert.match(stderr, /fleet\/legacy\/dev-globex\.yaml already exists with other content, and a file this command did not write is never overwritten.*Nothing was written\./);
+        assert.equal(fs.readFileSync(file, "utf8"), legacy);
+        assert.equal(project.tenantFile("legacy", "dev-globex"), mine);
+        assert.equal(project.tenantFile("legacy", "dev-acme"), undefined);
+    });
+});
+
 describe("npm run tenant -- list", () => {
     it("shows each tenant with its env, ring, region, credentials, state and rollout step", async () => {
         const { code, stdout } = await tenant(["list", "--stack", "prod"]);
         assert.equal(code, 0);
         const rows = stdout.trimEnd().split("\n").map((l) => l.split(/\s{2,}/));
         assert.deepEqual(rows[0], ["TENANT", "ENV", "RING", "REGION", "CREDENTIALS", "STATE", "STEP"]);
+        // In the inventory's order: by file name.
         assert.deepEqual(rows.slice(2), [
-            ["prod-canary-eu", "prod", "canary", "eu-west", "bootstrap", "active", "1 canary"],
             ["prod-acme-eu", "prod", "early", "eu-west", "bootstrap", "active", "2 early"],
             ["prod-acme-us", "prod", "early", "us-east", "bootstrap", "active", "2 early"],
+            ["prod-canary-eu", "prod", "canary", "eu-west", "bootstrap", "active", "1 canary"],
             ["prod-globex-eu", "prod", "main", "eu-west", "bootstrap", "active", "3 main"],
+            ["prod-hooli-us", "prod", "main", "us-east", "bootstrap", "active", "3 main"],
             ["prod-initech-eu", "prod", "main", "eu-west", "token", "active", "3 main"],
             ["prod-umbrella-us", "prod", "main", "us-east", "bootstrap", "active", "3 main"],
-            ["prod-hooli-us", "prod", "main", "us-east", "bootstrap", "active", "3 main"],
         ]);
     });
 
     it("shows paused and decommissioned tenants; decommissioned ones are in no step", async () => {
-        const file = path.join(project.root, "Pulumi.prod.yaml");
-        fs.writeFileSync(file, project.stackText("prod").replace("      ring: canary\n", "      ring: canary\n      paused: true\n"));
+        project.writeStack("prod", project.stackText("prod").replace("      ring: canary\n", "      ring: canary\n      paused: true\n"));
         assert.equal((await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--decommission"])).code, 0);
         const { stdout } = await tenant(["list", "--stack", "prod"]);
         assert.match(stdout, /prod-canary-eu +prod +canary +eu-west +bootstrap +paused +1 canary\n/);
@@ -501,8 +556,7 @@ describe("npm run tenant -- list", () => {
     });
 
     it("refuses an invalid stack with the loader's problems, saying how to finish or undo a tenant without its credential", async () => {
-        const file = path.join(project.root, "Pulumi.dev.yaml");
-        fs.writeFileSync(file, addTenant(project.stackText("dev"), { name: "acme", server: ACME_SERVER, ring: "canary", region: "eu-west", credentials: "bootstrap" }));
+        project.writeStack("dev", addTenant(project.stackText("dev"), { name: "acme", server: ACME_SERVER, ring: "canary", region: "eu-west", credentials: "bootstrap" }));
         const { code, stderr } = await tenant(["list", "--stack", "dev"]);
         assert.equal(code, 1);
         assert.match(stderr, /Pulumi\.dev\.yaml is not a valid configuration:\n {2}- agentfleet:tenantCredentials\.acme\.bearerToken: is required/);
@@ -513,16 +567,18 @@ describe("npm run tenant -- list", () => {
 describe("npm run tenant -- remove", () => {
     it("of a bootstrap tenant main's stack file lists: removes its entry and its token and CA, keeping every comment, keeps its onboarding stack, and says what the next pulumi up does and to merge", async () => {
         engineOf("prod").stacks.set("prod-tenant-prod-hooli-us", { settings: { tenant: "prod-hooli-us", namespaces: ["voice-agent"], tokenGenerations: [0] }, ups: 1 });
-        const before = project.stackText("prod");
+        const stackFile = path.join(project.root, "Pulumi.prod.yaml");
+        const before = fs.readFileSync(stackFile, "utf8");
+        assert.ok(project.tenantFile("prod", "prod-hooli-us"));
         const { code, stdout, stderr } = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--kubeconfig", "acme.k3s.yaml"]);
         assert.equal(code, 0, stderr);
-        const after = project.stackText("prod");
+        assert.equal(project.tenantFile("prod", "prod-hooli-us"), undefined, "its tenant file is deleted");
+        const after = fs.readFileSync(stackFile, "utf8");
         const { removed, added } = lineChanges(before, after);
         assert.deepEqual(added, []);
-        assert.deepEqual(removed.slice(0, 5), ["    - name: prod-hooli-us", "      server: https://prod-hooli-us.k3s.agentfleet.example.net:6443", "      ring: main", "      region: us-east", "      credentials: bootstrap"]);
-        assert.deepEqual([removed[5], removed[6], removed[8]], ["    prod-hooli-us:", "      bearerToken:", "      caData:"]);
-        for (const i of [7, 9]) assert.match(removed[i], /^ {8}secure: v1:/);
-        assert.equal(removed.length, 10);
+        assert.deepEqual([removed[0], removed[1], removed[3]], ["    prod-hooli-us:", "      bearerToken:", "      caData:"]);
+        for (const i of [2, 4]) assert.match(removed[i], /^ {8}secure: v1:/);
+        assert.equal(removed.length, 5);
         assert.deepEqual(commentLines(after), commentLines(before));
 
         assert.match(stdout, /cluster Secret cluster-prod-hooli-us is deleted/);
@@ -608,7 +664,7 @@ describe("npm run tenant -- remove", () => {
     });
 
     it("removes a bootstrap tenant never bootstrapped (no onboarding stack) without a kubeconfig: there is nothing on it to destroy", async () => {
-        fs.writeFileSync(path.join(project.root, "Pulumi.dev.yaml"), addTenant(project.stackText("dev"), { name: "acme", server: ACME_SERVER, ring: "canary", region: "eu-west", credentials: "bootstrap" }));
+        project.writeStack("dev", addTenant(project.stackText("dev"), { name: "acme", server: ACME_SERVER, ring: "canary", region: "eu-west", credentials: "bootstrap" }));
         const { code, stderr } = await tenant(["remove", "--stack", "dev", "--name", "acme"]);
         assert.equal(code, 0, stderr);
         assert.deepEqual(engineOf("dev").calls, []);
@@ -637,7 +693,7 @@ describe("npm run tenant -- remove", () => {
         assert.equal(code, 0);
         const after = project.stackText("prod");
         assert.deepEqual(lineChanges(before, after), { removed: [], added: ["      decommissioned: true"] });
-        assert.ok(after.includes("      credentials: bootstrap\n      decommissioned: true\n  agentfleet:tenantCredentials:\n"));
+        assert.equal(project.tenantFile("prod", "prod-hooli-us"), "server: https://prod-hooli-us.k3s.agentfleet.example.net:6443\nring: main\nregion: us-east\ncredentials: bootstrap\ndecommissioned: true\n");
         assert.deepEqual(engineOf("prod").calls, ["destroy prod-tenant-prod-hooli-us forget"]);
         assert.match(stdout, /its onboarding stack was dropped \(its state forgotten, the cluster not contacted\)/);
         assert.match(stdout, /After that pulumi up --stack prod succeeds, remove the entry: npm run tenant -- remove --stack prod --name prod-hooli-us/);

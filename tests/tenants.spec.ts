@@ -72,11 +72,11 @@ describe("tenant clusters", () => {
     });
 
     describe("the hub's cost per tenant", () => {
-        const tenantNames = (n: number) => (benchFleet(n)["agentfleet:tenants"] as Array<{ name: string }>).map((t) => t.name);
+        const tenantNames = (n: number) => benchFleet(n).inventory.map((t) => t.name);
 
         it(`is one resource, the tenant's cluster Secret under the one TenantClusters component, for a fleet larger than one registration batch (${REGISTRATION_BATCH})`, async () => {
             const size = REGISTRATION_BATCH + 7;
-            const [small, large] = [await evaluate("bench", { config: benchFleet(4) }), await evaluate("bench", { config: benchFleet(size) })];
+            const [small, large] = [await evaluate("bench", benchFleet(4)), await evaluate("bench", benchFleet(size))];
             assert.strictEqual(declaredResources(large).length - declaredResources(small).length, size - 4);
             const components = large.resources.filter((r) => r.type.startsWith("agentfleet:index:Tenant"));
             assert.deepStrictEqual(components.map((r) => `${r.type} ${r.name}`), ["agentfleet:index:TenantClusters tenants"]);
@@ -88,7 +88,7 @@ describe("tenant clusters", () => {
         it("adds nothing to the AppProject: its spec is the same, byte for byte, for 10 and for 1,000 tenants, and every cluster Secret is scoped to it", async () => {
             const projects: string[] = [];
             for (const size of [10, 1000]) {
-                const objects = declaredObjects(await evaluate("bench", { config: benchFleet(size) }));
+                const objects = declaredObjects(await evaluate("bench", benchFleet(size)));
                 const project = objects.find((o) => o.object.kind === "AppProject")!.object as Obj;
                 projects.push(JSON.stringify(project.spec));
                 const secrets = objects.filter((o) => (o.object.metadata as Obj).labels?.["argocd.argoproj.io/secret-type"] === "cluster");
@@ -99,7 +99,7 @@ describe("tenant clusters", () => {
         });
 
         it("updates the AppProject only after every cluster Secret (it depends on each), so an existing hub's Secrets carry `project` before the project admits only scoped clusters", async () => {
-            const ev = await evaluate("bench", { config: benchFleet(REGISTRATION_BATCH + 7) });
+            const ev = await evaluate("bench", benchFleet(REGISTRATION_BATCH + 7));
             const project = ev.resources.find((r) => r.type === "kubernetes:argoproj.io/v1alpha1:AppProject")!;
             const secrets = ev.resources.filter((r) => r.parent === "tenants").map((r) => r.name);
             assert.deepStrictEqual(secrets.filter((s) => !project.dependsOn.includes(s)), [], "cluster Secrets the AppProject does not wait for");

@@ -10,7 +10,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { type Document, parse, parseDocument } from "yaml";
+import { type Document, parse, parseDocument, stringify } from "yaml";
 import { projectCopy } from "../../tests/helpers";
 import { ARGOCD_CRD_FILES } from "../../stacks/config";
 import { ROOT } from "../../evaluator/evaluate";
@@ -40,10 +40,40 @@ export interface E2eWorld {
 
 const log = (line: string) => process.stderr.write(`e2e: ${line}\n`);
 
-/** The e2e stack's tenants as its committed file lists them. */
+/**
+ * The e2e stack's tenants as its committed tenant files list them (fleet/e2e/<tenant>.yaml, in
+ * file-name order); in a checkout from before the inventory, as its stack file lists them.
+ */
 export function e2eTenants(root: string): E2eWorld["tenants"] {
-    const file = parse(fs.readFileSync(path.join(root, `Pulumi.${E2E_STACK}.yaml`), "utf8"));
-    return file.config["agentfleet:tenants"];
+    const folder = path.join(root, "fleet", E2E_STACK);
+    if (!fs.existsSync(folder)) return parse(fs.readFileSync(path.join(root, `Pulumi.${E2E_STACK}.yaml`), "utf8")).config["agentfleet:tenants"];
+    return fs
+        .readdirSync(folder)
+        .sort()
+        .map((f) => ({ name: f.slice(0, -".yaml".length), ...parse(fs.readFileSync(path.join(folder, f), "utf8")) }));
+}
+
+/** Edits the scratch copy's tenant files as one list of entries with names: changed files are rewritten, new ones written, dropped ones deleted. */
+export function editTenantFiles(project: string, edit: (tenants: Array<Record<string, unknown>>) => Array<Record<string, unknown>>): void {
+    const folder = path.join(project, "fleet", E2E_STACK);
+    const before = e2eTenants(project) as unknown as Array<Record<string, unknown>>;
+    const after = edit(structuredClone(before));
+    for (const { name, ...entry } of after) {
+        const file = path.join(folder, `${String(name)}.yaml`);
+        const text = stringify(entry);
+        if (!fs.existsSync(file) || fs.readFileSync(file, "utf8") !== text) fs.writeFileSync(file, text);
+    }
+    for (const t of before) if (!after.some((a) => a.name === t.name)) fs.rmSync(path.join(folder, `${String(t.name)}.yaml`));
+}
+
+/**
+ * The documented migration of a stack file from before the inventory (docs/operations.md): `npm
+ * run tenant -- split-inventory` in `project`, after its committed tenant files of `stack` are
+ * removed (the stack file's entries are the ones to move).
+ */
+export function splitInventory(project: string, stack: string): void {
+    fs.rmSync(path.join(project, "fleet", stack), { recursive: true, force: true });
+    execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", "commands/tenant.ts", "split-inventory", "--stack", stack], { cwd: project, stdio: ["ignore", "pipe", "inherit"], timeout: 120_000 });
 }
 
 /** A pre-issued token for a token-mode tenant: a service account's long-lived token, as a tenant admin would hand it over. */
@@ -120,6 +150,8 @@ export function checkoutAt(rev: string, dir: string): string {
 export interface WorldOptions {
     /** Edits the scratch copy's stack file before anything reads it (tenants, rollout steps). */
     editStack?: (doc: Document) => void;
+    /** Edits the scratch copy's tenant files first (see `editTenantFiles`). */
+    editTenants?: (tenants: Array<Record<string, unknown>>) => Array<Record<string, unknown>>;
 }
 
 /** Edits the scratch copy's stack file in place (comments and the secrets Pulumi wrote are kept). */
@@ -135,6 +167,7 @@ export async function startWorld(runDir: string, options: WorldOptions = {}): Pr
     const engines = await ensureEngines({ log });
     const project = projectCopy();
     if (options.editStack) editStackFile(project, options.editStack);
+    if (options.editTenants) editTenantFiles(project, options.editTenants);
     const tenants = e2eTenants(project);
     const ports: Record<string, number> = { [HUB]: E2E_HUB_PORT, ...Object.fromEntries(tenants.map((t) => [t.name, Number(new URL(t.server).port)])) };
     const fleet = new LoopbackFleet({
