@@ -208,6 +208,8 @@ describe("real Argo CD v3.6: the rollout on a loopback fleet", function () {
         const doc = YAML.parseDocument(fs.readFileSync(path.join(w.project, `Pulumi.${E2E_STACK}.yaml`), "utf8"));
         doc.setIn(["config", "agentfleet:promotion"], doc.createNode({ from: E2E_STACK, soak }));
         doc.setIn(["config", "agentfleet:deploy", "targetRevision"], "HEAD");
+        // Its fleet is this one's: the tenant files of the e2e stack, not a folder of its own.
+        doc.setIn(["config", "agentfleet:fleet"], `fleet/${E2E_STACK}`);
         const file = path.join(w.project, `Pulumi.${NEXT}.yaml`);
         // The stack files' own layout, so promote edits it in place (it refuses to reformat a file).
         fs.writeFileSync(file, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
