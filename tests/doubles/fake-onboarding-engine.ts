@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import type { HubCredential, OnboardingEngine, StateResource, TokenState } from "../../tenants/engine";
+import type { HubCredential, HubOnlyRun, OnboardingEngine, StateResource, TokenState } from "../../tenants/engine";
 import type { TenantKubeconfigEnv } from "../../tenants/kubeconfig";
 import type { OnboardingSettings } from "../../tenants/onboarding-program";
 
@@ -17,6 +17,8 @@ export interface FakeEngineOptions {
     upMs?: number;
     /** Hub state resources (for migrate). */
     hubState?: StateResource[];
+    /** Tenants whose cluster Secret on the hub was edited out of band: a refresh of the hub side sees it. */
+    hubDrift?: Set<string>;
 }
 
 /** What a stack's Pulumi run would have found at its KUBECONFIG, seen while it ran. */
@@ -50,7 +52,8 @@ export class FakeOnboardingEngine implements OnboardingEngine {
 
     async tokenState(stack: string): Promise<TokenState | undefined> {
         const settings = this.stacks.get(stack)?.settings;
-        return settings && { generations: settings.tokenGenerations, bearerToken: fakeToken(settings.tenant, settings.tokenGenerations.at(-1)!) };
+        const preIssued = settings?.registration?.preIssued;
+        return settings && { generations: settings.tokenGenerations, bearerToken: preIssued?.bearerToken ?? fakeToken(settings.tenant, settings.tokenGenerations.at(-1)!), caData: preIssued?.caData ?? `fake-ca-${settings.tenant}` };
     }
 
     private see(stack: string, env: TenantKubeconfigEnv): void {
@@ -71,6 +74,44 @@ export class FakeOnboardingEngine implements OnboardingEngine {
             const credential = settings.registration?.preIssued ?? { bearerToken: fakeToken(settings.tenant, settings.tokenGenerations.at(-1)!), caData: `fake-ca-${settings.tenant}` };
             if (settings.registration) this.hubRegistered.set(settings.tenant, credential.bearerToken);
             return credential;
+        } finally {
+            this.running--;
+        }
+    }
+
+    /**
+     * A hub-only run: the registration's change is on the hub; new namespaces or token generations of
+     * a bootstrap tenant are on the tenant (planned, never applied here, as a real hub-only up fails at them).
+     */
+    async hubOnly(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv, options: { apply: boolean; refreshHub?: boolean }): Promise<HubOnlyRun> {
+        this.calls.push(`hubOnly ${stack} ${options.apply ? "apply" : "preview"}${options.refreshHub ? " refresh-hub" : ""}`);
+        this.see(stack, env);
+        this.running++;
+        this.maxRunning = Math.max(this.maxRunning, this.running);
+        try {
+            await new Promise((resolve) => setTimeout(resolve, this.options.upMs ?? 20));
+            const failure = this.options.failing?.get(settings.tenant);
+            if (failure) throw new Error(failure);
+            const previous = this.stacks.get(stack);
+            if (!previous) throw new Error(`no stack named '${stack}' found`);
+            const was = previous.settings;
+            const tenantSide = settings.registration?.preIssued
+                ? []
+                : [
+                      ...settings.namespaces.filter((n) => !was.namespaces.includes(n)).map((n) => `create ${settings.tenant}-deployer-${n}`),
+                      ...settings.tokenGenerations.filter((g) => !was.tokenGenerations.includes(g)).map((g) => `create ${settings.tenant}-manager-token-${g}`),
+                  ];
+            const drifted = options.refreshHub === true && this.options.hubDrift?.has(settings.tenant) === true;
+            const hubChanged = JSON.stringify(was.registration) !== JSON.stringify(settings.registration) || drifted;
+            const update = hubChanged ? 1 : 0;
+            const changes: Record<string, number> = { same: 12 - update - tenantSide.length, ...(update ? { update } : {}), ...(tenantSide.length ? { create: tenantSide.length } : {}) };
+            const applied = options.apply && tenantSide.length === 0 && update > 0;
+            if (applied) {
+                this.stacks.set(stack, { settings, ups: previous.ups + 1 });
+                this.options.hubDrift?.delete(settings.tenant);
+                if (settings.registration) this.hubRegistered.set(settings.tenant, (await this.tokenState(stack))!.bearerToken);
+            }
+            return { changes, tenantSide, applied };
         } finally {
             this.running--;
         }
