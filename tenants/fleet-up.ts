@@ -9,12 +9,13 @@
 import { spawnSync } from "child_process";
 import * as YAML from "yaml";
 import { PROJECT, fleetFolder } from "../stacks/config";
+import { committedStackFile } from "./deployed-ref";
 import type { HubOnlyRun, OnboardingEngine } from "./engine";
 import { withRunKubeconfig } from "./kubeconfig";
 import { type HubStack, checkHub, refuseHeldRegistrations } from "./onboard";
-import { onboardingStackName, tenantStackSettings } from "./onboarding-program";
+import { onboardingStackName, registrationSettings, tenantStackSettings } from "./onboarding-program";
 import { type TenantOutcome, forEachTenant, seconds } from "./parallel";
-import { CommandError, readView, tenantEntries } from "./stack-file";
+import { CommandError, checkStack, readView, tenantEntries } from "./stack-file";
 
 /** Which tenants to run: named ones, every active one, or those whose tenant file differs from a git ref. */
 export type Selection = { names: string[] } | { all: true } | { changed: string };
@@ -68,7 +69,42 @@ export function changedTenantFiles(root: string, folder: string, ref: string): {
     return { changed: [...changed].sort(), removed: [...removed].sort() };
 }
 
-/** The tenants a selection names, after checking each is in the inventory and not decommissioned; `skipped` says why others were left out. */
+/**
+ * The tenant stack's program and what it is built from (paths from the project root, which is this
+ * repository): a change to any of them can change every tenant stack, so `--changed` runs them all.
+ */
+export const TENANT_PROGRAM_PATHS = ["tenants/onboarding-program.ts", "components/tenant-access.ts", "components/tenant-registration.ts", "components/tenant-clusters.ts", "components/hub-provider.ts", "components/fleet-rollout.ts", "package-lock.json"];
+
+/** What each tenant's stack registers and grants, per tenant, as comparable text (the hub-wide settings included). */
+function registrationsOf(stack: string, view: string, root: string): Map<string, string> {
+    const cfg = checkStack(stack, view, root);
+    return new Map(cfg.tenants.map((t) => [t.name, JSON.stringify({ registration: registrationSettings(cfg, t), namespaces: t.namespaces })]));
+}
+
+/**
+ * Tenants whose stack `ref` -> now changes: those whose tenant file was added or changed, those whose
+ * registration changed through a hub-wide setting (agentfleet:hub.namespace, the stack's defaults),
+ * and every tenant when the tenant program changed or the stack at `ref` cannot be read.
+ */
+function changedSince(hub: HubStack, text: string, ref: string, active: string[]): { names: string[]; notes: string[] } {
+    const folder = fleetFolder(hub.stack, YAML.parse(text)?.config?.[`${PROJECT}:fleet`]);
+    const { changed, removed } = changedTenantFiles(hub.root, folder, ref);
+    const notes = removed.length > 0 ? [`not run: ${removed.join(", ")} (tenant file removed since ${ref}; npm run tenant -- remove destroys a tenant's stack)`] : [];
+    const program = spawnSync("git", ["diff", "--quiet", ref, "--", ...TENANT_PROGRAM_PATHS], { cwd: hub.root });
+    if (program.status !== 0) return { names: active, notes: [...notes, `every tenant: the tenant stack's program (${TENANT_PROGRAM_PATHS.join(", ")}) changed since ${ref}`] };
+    const now = registrationsOf(hub.stack, text, hub.root);
+    let before: Map<string, string>;
+    try {
+        before = registrationsOf(hub.stack, committedStackFile(hub.root, `Pulumi.${hub.stack}.yaml`, ref) ?? "config: {}\n", hub.root);
+    } catch (err) {
+        return { names: active, notes: [...notes, `every tenant: Pulumi.${hub.stack}.yaml at ${ref} cannot be compared (${String((err as Error).message).split("\n")[0]})`] };
+    }
+    const names = active.filter((n) => changed.includes(n) || before.get(n) !== now.get(n));
+    const decommissioned = changed.filter((n) => !active.includes(n));
+    return { names, notes: [...notes, ...(decommissioned.length > 0 ? [`not run: ${decommissioned.join(", ")} (decommissioned)`] : [])] };
+}
+
+/** The tenants a selection names, after checking each is in the inventory and not decommissioned; `notes` say why others were left out. */
 export function selectTenants(hub: HubStack, text: string, selection: Selection): { names: string[]; notes: string[] } {
     const entries = tenantEntries(text);
     const active = entries.filter((e) => e.decommissioned !== true).map((e) => String(e.name));
@@ -83,14 +119,7 @@ export function selectTenants(hub: HubStack, text: string, selection: Selection)
         if (problems.length > 0) throw new CommandError(problems);
         return { names: [...new Set(selection.names)], notes: [] };
     }
-    const folder = fleetFolder(hub.stack, YAML.parse(text)?.config?.[`${PROJECT}:fleet`]);
-    const { changed, removed } = changedTenantFiles(hub.root, folder, selection.changed);
-    const names = changed.filter((n) => active.includes(n));
-    const notes = [
-        ...(removed.length > 0 ? [`not run: ${removed.join(", ")} (tenant file removed since ${selection.changed}; npm run tenant -- remove destroys a tenant's stack)`] : []),
-        ...(changed.length > names.length ? [`not run: ${changed.filter((n) => !names.includes(n)).join(", ")} (decommissioned)`] : []),
-    ];
-    return { names, notes };
+    return changedSince(hub, text, selection.changed, active);
 }
 
 /** One line of a run's planned changes: "update 1, same 11". */

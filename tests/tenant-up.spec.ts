@@ -129,11 +129,42 @@ describe("npm run tenant -- up: tenant stacks with the hub's context only", () =
         fs.rmSync(tenantFile("prod-umbrella-us"));
         const result = await run(engine, ["--changed", base]);
         assert.strictEqual(result.code, 0, result.stderr);
-        assert.deepStrictEqual(engine.calls, ["hubOnly prod-tenant-prod-canary-eu apply"]);
+        assert.deepStrictEqual(engine.calls, ["hubOnly prod-tenant-prod-canary-eu apply"], result.stderr);
         assert.match(result.stderr, /not run: prod-umbrella-us \(tenant file removed since [0-9a-f]+; npm run tenant -- remove destroys a tenant's stack\)/);
+        git(root, "checkout", "-q", "--", "fleet/prod");
+        const none = await run(engine, ["--changed", base]);
+        assert.strictEqual(none.code, 0, none.stderr);
+        assert.match(none.stdout, /No tenant stacks to run in prod \(no tenant file added or changed since [0-9a-f]+\)/);
         const unknown = await run(engine, ["--changed", "no-such-ref"]);
         assert.strictEqual(unknown.code, 1);
         assert.match(unknown.stderr, /--changed no-such-ref: git knows no such commit/);
+    });
+
+    it("--changed REF runs every tenant when a hub-wide setting their registrations carry, or the tenant stack's program, changed since REF", async () => {
+        const base = git(root, "rev-parse", "HEAD").trim();
+        const stackFile = hubFileOf(root, "prod");
+        const committed = fs.readFileSync(stackFile, "utf8");
+        try {
+            const engine = committedFleet();
+            fs.writeFileSync(stackFile, committed.replace(/^  agentfleet:hub:\n/m, "  agentfleet:hub:\n    namespace: argo\n"));
+            const hubWide = await run(engine, ["--changed", base, "--preview"]);
+            assert.strictEqual(hubWide.code, 2, hubWide.stderr);
+            assert.match(hubWide.stdout, /7 tenant stack\(s\) previewed .*: 7 would change/);
+        } finally {
+            fs.writeFileSync(stackFile, committed);
+        }
+        const program = path.join(root, "components", "tenant-registration.ts");
+        const source = fs.readFileSync(program, "utf8");
+        try {
+            const engine = committedFleet();
+            fs.appendFileSync(program, "\n// changed\n");
+            const result = await run(engine, ["--changed", base, "--preview"]);
+            assert.strictEqual(result.code, 0, result.stderr);
+            assert.strictEqual(engine.calls.length, 7);
+            assert.match(result.stderr, /every tenant: the tenant stack's program \(.*components\/tenant-registration\.ts.*\) changed since [0-9a-f]+/);
+        } finally {
+            fs.writeFileSync(program, source);
+        }
     });
 
     it("a token tenant's stack re-registers the token it holds, with no context but the hub's", async () => {
