@@ -130,7 +130,7 @@ export const changeLine = (changes: Record<string, number>): string =>
         .join(", ") || "no steps";
 
 /** The planned changes other than `same`. */
-const changing = (run: HubOnlyRun) => Object.entries(run.changes).some(([op, n]) => op !== "same" && n > 0);
+const changing = (run: HubOnlyRun): boolean => Object.entries(run.changes).some(([op, n]) => op !== "same" && n > 0);
 
 /** Runs (or previews) the selected tenant stacks; returns the exit code (EXIT). */
 export async function fleetUp(options: FleetUpOptions): Promise<number> {
@@ -147,18 +147,22 @@ export async function fleetUp(options: FleetUpOptions): Promise<number> {
     }
     await refuseHeldRegistrations(hub, engine, names);
     const action = options.preview ? (options.refreshHub ? "preview --refresh (hub side)" : "preview") : "up";
-    const outcomes: Array<TenantOutcome<HubOnlyRun>> = await forEachTenant(
+    const named = "names" in options.selection;
+    const outcomes: Array<TenantOutcome<HubOnlyRun | "pending">> = await forEachTenant(
         names,
         async (name) => {
             const tenant = cfg.tenants.find((t) => t.name === name)!;
             const stack = onboardingStackName(hub.stack, name);
             const tokens = await engine.tokenState(stack);
             if (!tokens) {
-                throw new Error(
+                // Not registered yet (docs/operations.md: entries are merged, then bootstrapped): nothing of it to update.
+                const how =
                     tenant.credentials === "token"
-                        ? `it has no tenant stack ${stack}: register its token with npm run tenant -- add --credentials token (after removing its file)`
-                        : `it has no tenant stack ${stack} (a pending tenant): npm run tenant -- bootstrap --stack ${hub.stack} --name ${name} --kubeconfig <its admin kubeconfig>`,
-                );
+                        ? `register its token with npm run tenant -- add --credentials token (after removing its file)`
+                        : `npm run tenant -- bootstrap --stack ${hub.stack} --name ${name} --kubeconfig <its admin kubeconfig>`;
+                if (named) throw new Error(`it has no tenant stack ${stack} (not registered yet): ${how}`);
+                options.log(`  ${name}: pending, not registered yet (no tenant stack ${stack}): ${how}`);
+                return "pending";
             }
             // A token tenant's stack re-registers the token it holds; it declares nothing on the tenant.
             const preIssued = tenant.credentials === "token" ? { bearerToken: tokens.bearerToken, caData: tokens.caData } : undefined;
@@ -175,12 +179,14 @@ export async function fleetUp(options: FleetUpOptions): Promise<number> {
         { parallel: options.parallel, log: options.log, action, heartbeatMs: options.heartbeatMs },
     );
     const failed = outcomes.filter((o) => !o.ok);
-    const changed = outcomes.filter((o) => o.ok && changing(o.value!));
+    const pending = outcomes.filter((o) => o.ok && o.value === "pending");
+    const changed = outcomes.filter((o) => o.ok && o.value !== "pending" && changing(o.value!));
+    const unchanged = outcomes.length - failed.length - pending.length - changed.length;
     const elapsed = seconds(Date.now() - started);
     const verb = options.preview ? "would change" : "changed";
     options.out(
         [
-            `${hub.stack}: ${outcomes.length} tenant stack(s) ${options.preview ? "previewed" : "run"} with the hub's context in ${elapsed}: ${changed.length} ${verb}${changed.length ? ` (${changed.map((o) => o.tenant).join(", ")})` : ""}, ${outcomes.length - failed.length - changed.length} unchanged, ${failed.length} failed.`,
+            `${hub.stack}: ${outcomes.length} tenant stack(s) ${options.preview ? "previewed" : "run"} with the hub's context in ${elapsed}: ${changed.length} ${verb}${changed.length ? ` (${changed.map((o) => o.tenant).join(", ")})` : ""}, ${unchanged} unchanged, ${failed.length} failed${pending.length ? `; ${pending.length} pending, not registered yet (${pending.map((o) => o.tenant).join(", ")})` : ""}.`,
             ...failed.map((o) => `  FAILED ${o.tenant}: ${o.error}`),
         ].join("\n") + "\n",
     );

@@ -178,14 +178,18 @@ describe("npm run tenant -- up: tenant stacks with the hub's context only", () =
         assert.ok(!result.stdout.includes(INITECH_TOKEN.bearerToken) && !result.stderr.includes(INITECH_TOKEN.bearerToken), "the token is never printed");
     });
 
-    it("a tenant without a tenant stack fails naming bootstrap; a failing run is named and the others finish", async () => {
+    it("a tenant without a tenant stack is pending (bootstrap registers it): noted, not failed, unless named; a failing run is named and the others finish", async () => {
         const engine = committedFleet({ failing: new Map([["prod-hooli-us", "pulumi preview of prod-tenant-prod-hooli-us failed: error: hub unreachable"]]) });
         engine.stacks.delete("prod-tenant-prod-acme-eu");
         const result = await run(engine, ["--all"]);
         assert.strictEqual(result.code, 1);
-        assert.match(result.stdout, /FAILED prod-acme-eu: it has no tenant stack prod-tenant-prod-acme-eu \(a pending tenant\): npm run tenant -- bootstrap --stack prod --name prod-acme-eu/);
+        assert.match(result.stderr, /prod-acme-eu: pending, not registered yet \(no tenant stack prod-tenant-prod-acme-eu\): npm run tenant -- bootstrap --stack prod --name prod-acme-eu/);
         assert.match(result.stdout, /FAILED prod-hooli-us: pulumi preview of prod-tenant-prod-hooli-us failed: error: hub unreachable/);
-        assert.match(result.stdout, /7 tenant stack\(s\) run .*: 0 changed, 5 unchanged, 2 failed/);
+        assert.match(result.stdout, /7 tenant stack\(s\) run .*: 0 changed, 5 unchanged, 1 failed; 1 pending, not registered yet \(prod-acme-eu\)\./);
+        assert.doesNotMatch(result.stdout, /FAILED prod-acme-eu/);
+        const named = await run(engine, ["--name", "prod-acme-eu"]);
+        assert.strictEqual(named.code, 1);
+        assert.match(named.stdout, /FAILED prod-acme-eu: it has no tenant stack prod-tenant-prod-acme-eu \(not registered yet\): npm run tenant -- bootstrap/);
     });
 
     it("usage: exactly one of --name, --all, --changed; an unknown tenant is refused before any run", async () => {
