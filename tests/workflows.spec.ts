@@ -158,7 +158,7 @@ function hubStackOf(step: Step): string | undefined {
     const run = step.run ?? "";
     const promote = /\bnpm\s+run\b[^\n]*\bpromote\b[^\n]*--to[ =]+([\w.-]+)/.exec(run);
     if (promote) return promotionSource(promote[1]);
-    const direct = /(?:\bnpm\s+run\b[^\n]*\bstatus\b|(?:^|[\s;|&(])pulumi\s+(?:preview|up|refresh|destroy)\b)[^\n]*--stack[ =]+(?:"?\$\{?(\w+)\}?"?|([\w.-]+))/m.exec(run);
+    const direct = /(?:\bnpm\s+run\b[^\n]*\bstatus\b|\bnpm\s+run\b[^\n]*\btenant\s+--\s+up\b|(?:^|[\s;|&(])pulumi\s+(?:preview|up|refresh|destroy)\b)[^\n]*--stack[ =]+(?:"?\$\{?(\w+)\}?"?|([\w.-]+))/m.exec(run);
     if (direct) return direct[1] ? String(step.env?.[direct[1]]) : direct[2];
     return undefined;
 }
@@ -656,16 +656,21 @@ describe("GitHub workflows", () => {
         const runWriter = (step: Step) =>
             runStep(step.run ?? "", { env: { STACK: String(step.env?.STACK ?? "").includes("${{") ? "dev" : String(step.env?.STACK), HUB_KUBECONFIG: KUBECONFIG_TEXT }, fakes: argvRecorders() });
 
-        it("finds every step that reaches a hub: pulumi/actions with a command, pulumi preview, npm run promote", () => {
+        it("finds every step that reaches a hub: pulumi/actions with a command, pulumi preview, npm run promote, npm run tenant -- up", () => {
             const found = WORKFLOWS.flatMap((wf) => hubSteps(wf).map(({ jobId, step, stack }) => `${wf.file} ${jobId}: ${step.name} -> ${stack}`));
             assert.deepStrictEqual(found, [
                 "deploy.yml dev: pulumi up -> dev",
+                "deploy.yml dev: npm run tenant -- up -> dev",
                 "deploy.yml staging: pulumi up -> staging",
+                "deploy.yml staging: npm run tenant -- up -> staging",
                 "deploy.yml prod-soak-gate: Soak gate -> staging",
                 "deploy.yml prod: pulumi up -> prod",
+                "deploy.yml prod: npm run tenant -- up -> prod",
                 `drift.yml drift: pulumi preview --refresh --expect-no-changes -> ${MATRIX_STACK}`,
                 `drift.yml drift: Classify the failure (drift or error) -> ${MATRIX_STACK}`,
+                `drift.yml drift: npm run tenant -- up --all --preview --refresh -> ${MATRIX_STACK}`,
                 `preview.yml preview: pulumi preview --refresh --diff -> ${MATRIX_STACK}`,
+                `preview.yml preview: npm run tenant -- up --changed --preview -> ${MATRIX_STACK}`,
             ]);
         });
 
