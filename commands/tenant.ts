@@ -51,7 +51,7 @@ export const USAGE = `Usage: npm run tenant -- <command> [options]
           Runs the tenant stacks with the hub's context only, so tenant-file changes (ring, region,
           labels, env, server) reach their registrations on the hub; --changed: tenants whose file
           was added or changed since GIT-REF. Each run is refused from its preview when a step would
-          touch the tenant (run bootstrap with its kubeconfig). --preview: previews only, exit 2 when
+          touch the tenant (run bootstrap with its kubeconfig). --preview: previews only, exit 3 when
           some stack would change; --refresh also refreshes each registration (drift check).
           Runs up to --parallel (default 4) at a time; exit 1 names the tenants that failed.
   list    --stack STACK

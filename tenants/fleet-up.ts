@@ -38,8 +38,8 @@ export interface FleetUpOptions {
     heartbeatMs?: number;
 }
 
-/** Exit codes: 0 done (with --preview: nothing would change), 1 a tenant failed or was refused, 2 (--preview only) some stack would change. */
-export const EXIT = { done: 0, failed: 1, changes: 2 } as const;
+/** Exit codes: 0 done (with --preview: nothing would change), 1 a tenant failed or was refused, 3 (--preview only) some stack would change, as npm run diff (2 is a usage error). */
+export const EXIT = { done: 0, failed: 1, changes: 3 } as const;
 
 /**
  * Names of the tenant files under `folder` (relative to `root`) that were added or changed since

@@ -97,24 +97,24 @@ describe("npm run tenant -- up: tenant stacks with the hub's context only", () =
         assert.match(result.stderr, /up: 6 of 7 done; failed: prod-acme-us/);
     });
 
-    it("--preview applies nothing and exits 2 when a stack would change, 0 when none would", async () => {
+    it("--preview applies nothing and exits 3 when a stack would change, 0 when none would", async () => {
         const engine = committedFleet();
         const clean = await run(engine, ["--all", "--preview"]);
         assert.strictEqual(clean.code, 0, clean.stderr);
         assert.match(clean.stdout, /7 tenant stack\(s\) previewed .*: 0 would change, 7 unchanged, 0 failed/);
         editTenant("prod-globex-eu", (e) => (e.labels = { tier: "standard" }));
         const changed = await run(engine, ["--all", "--preview"]);
-        assert.strictEqual(changed.code, 2, changed.stderr);
+        assert.strictEqual(changed.code, 3, changed.stderr);
         assert.match(changed.stdout, /1 would change \(prod-globex-eu\)/);
         assert.match(changed.stderr, /prod-globex-eu: update 1, same 11 \(would change\)/);
         assert.deepStrictEqual(YAML.parse(JSON.stringify(engine.stacks.get("prod-tenant-prod-globex-eu")!.settings.registration?.entry.labels)), { tier: "enterprise" });
         assert.ok(engine.calls.every((c) => c.endsWith(" preview")), engine.calls.join("\n"));
     });
 
-    it("--preview --refresh previews each registration after refreshing it: a hand-edited cluster Secret is drift (exit 2)", async () => {
+    it("--preview --refresh previews each registration after refreshing it: a hand-edited cluster Secret is drift (exit 3)", async () => {
         const engine = committedFleet({ hubDrift: new Set(["prod-umbrella-us"]) });
         const result = await run(engine, ["--all", "--preview", "--refresh"]);
-        assert.strictEqual(result.code, 2, result.stderr);
+        assert.strictEqual(result.code, 3, result.stderr);
         assert.match(result.stdout, /1 would change \(prod-umbrella-us\)/);
         assert.ok(engine.calls.every((c) => c.endsWith(" preview refresh-hub")), engine.calls.join("\n"));
         const refused = await run(engine, ["--all", "--refresh"]);
@@ -148,7 +148,7 @@ describe("npm run tenant -- up: tenant stacks with the hub's context only", () =
             const engine = committedFleet();
             fs.writeFileSync(stackFile, committed.replace(/^  agentfleet:hub:\n/m, "  agentfleet:hub:\n    namespace: argo\n"));
             const hubWide = await run(engine, ["--changed", base, "--preview"]);
-            assert.strictEqual(hubWide.code, 2, hubWide.stderr);
+            assert.strictEqual(hubWide.code, 3, hubWide.stderr);
             assert.match(hubWide.stdout, /7 tenant stack\(s\) previewed .*: 7 would change/);
         } finally {
             fs.writeFileSync(stackFile, committed);

@@ -1207,12 +1207,12 @@ process.exit(Number(process.env.FAKE_GATE_CODE));`;
         const npmArgs = (run: ScriptRun) => fakeLog(run, "npm")[0] ?? [];
         const SUMMARY = "prod: 2 tenant stack(s) previewed with the hub's context in 3.1s: 1 would change (acme), 1 unchanged, 0 failed.\n";
 
-        it("preview.yml previews the tenant stacks the pull request changes, after the hub's preview; exit 0 and 2 pass, 1 fails the job", () => {
+        it("preview.yml previews the tenant stacks the pull request changes, after the hub's preview; exit 0 and 3 pass, 1 and 2 fail the job", () => {
             const step = tenantStep("preview.yml", "preview");
             assert.equal(step.if, "steps.creds.outputs.available == 'true'");
             const steps = workflow("preview.yml").jobs.preview.steps!;
             assert.ok(steps.indexOf(step) > steps.indexOf(stepUsing(workflow("preview.yml"), "preview", "pulumi/actions")));
-            for (const [code, ok] of [[0, true], [2, true], [1, false]] as const) {
+            for (const [code, ok] of [[0, true], [3, true], [1, false], [2, false]] as const) {
                 const run = runStep(step.run ?? "", { env: { STACK: "prod", BASE_REF: "main", FAKE_TENANT_CODE: String(code), FAKE_TENANT_STDOUT: SUMMARY }, fakes: { npm: FAKE_TENANT_NPM } });
                 assert.deepStrictEqual(npmArgs(run), ["run", "--silent", "tenant", "--", "up", "--stack", "prod", "--changed", "origin/main", "--preview"]);
                 assert.equal(run.status === 0, ok, `exit ${code}: ${run.stderr}`);
@@ -1221,10 +1221,10 @@ process.exit(Number(process.env.FAKE_GATE_CODE));`;
             }
         });
 
-        it("drift.yml checks every tenant stack's registration (refreshed, previewed); exit 2 is drift, 1 an error, both fail the run after the hub's issue step", () => {
+        it("drift.yml checks every tenant stack's registration (refreshed, previewed); exit 3 is drift, 1 and 2 errors, both fail the run after the hub's issue step", () => {
             const step = tenantStep("drift.yml", "drift");
             assert.equal(step["continue-on-error"], true);
-            const cases = [[0, "clean", true], [2, "drift", false], [1, "error", false]] as const;
+            const cases = [[0, "clean", true], [3, "drift", false], [1, "error", false], [2, "error", false]] as const;
             for (const [code, result, ok] of cases) {
                 const run = runStep(step.run ?? "", { env: { STACK: "prod", FAKE_TENANT_CODE: String(code), FAKE_TENANT_STDOUT: SUMMARY }, fakes: { npm: FAKE_TENANT_NPM } });
                 assert.deepStrictEqual(npmArgs(run), ["run", "--silent", "tenant", "--", "up", "--stack", "prod", "--all", "--preview", "--refresh", "--parallel", "4"]);
