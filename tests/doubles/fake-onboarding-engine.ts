@@ -60,8 +60,8 @@ export class FakeOnboardingEngine implements OnboardingEngine {
         this.kubeconfigs.push({ stack, file: env.KUBECONFIG, mode: fs.statSync(env.KUBECONFIG).mode & 0o777, text: fs.readFileSync(env.KUBECONFIG, "utf8") });
     }
 
-    async up(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv): Promise<HubCredential> {
-        this.calls.push(`up ${stack} generations ${settings.tokenGenerations.join(",")}`);
+    /** One Pulumi run of a stack: its KUBECONFIG seen, counted while it runs, `upMs` long, failing as `failing` says. */
+    private async run<T>(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv, work: () => Promise<T>): Promise<T> {
         this.see(stack, env);
         this.running++;
         this.maxRunning = Math.max(this.maxRunning, this.running);
@@ -69,14 +69,21 @@ export class FakeOnboardingEngine implements OnboardingEngine {
             await new Promise((resolve) => setTimeout(resolve, this.options.upMs ?? 20));
             const failure = this.options.failing?.get(settings.tenant);
             if (failure) throw new Error(failure);
+            return await work();
+        } finally {
+            this.running--;
+        }
+    }
+
+    async up(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv): Promise<HubCredential> {
+        this.calls.push(`up ${stack} generations ${settings.tokenGenerations.join(",")}`);
+        return this.run(stack, settings, env, async () => {
             const previous = this.stacks.get(stack);
             this.stacks.set(stack, { settings, ups: (previous?.ups ?? 0) + 1 });
             const credential = settings.registration?.preIssued ?? { bearerToken: fakeToken(settings.tenant, settings.tokenGenerations.at(-1)!), caData: `fake-ca-${settings.tenant}` };
             if (settings.registration) this.hubRegistered.set(settings.tenant, credential.bearerToken);
             return credential;
-        } finally {
-            this.running--;
-        }
+        });
     }
 
     /**
@@ -85,13 +92,7 @@ export class FakeOnboardingEngine implements OnboardingEngine {
      */
     async hubOnly(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv, options: { apply: boolean; refreshHub?: boolean }): Promise<HubOnlyRun> {
         this.calls.push(`hubOnly ${stack} ${options.apply ? "apply" : "preview"}${options.refreshHub ? " refresh-hub" : ""}`);
-        this.see(stack, env);
-        this.running++;
-        this.maxRunning = Math.max(this.maxRunning, this.running);
-        try {
-            await new Promise((resolve) => setTimeout(resolve, this.options.upMs ?? 20));
-            const failure = this.options.failing?.get(settings.tenant);
-            if (failure) throw new Error(failure);
+        return this.run(stack, settings, env, async () => {
             const previous = this.stacks.get(stack);
             if (!previous) throw new Error(`no stack named '${stack}' found`);
             const was = previous.settings;
@@ -112,9 +113,7 @@ export class FakeOnboardingEngine implements OnboardingEngine {
                 if (settings.registration) this.hubRegistered.set(settings.tenant, (await this.tokenState(stack))!.bearerToken);
             }
             return { changes, tenantSide, applied };
-        } finally {
-            this.running--;
-        }
+        });
     }
 
     async destroy(stack: string, options: { forget: true; env?: TenantKubeconfigEnv } | { forget: false; env: TenantKubeconfigEnv }): Promise<void> {
