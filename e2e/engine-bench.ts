@@ -17,7 +17,10 @@ import { installProvider, pulumiStack } from "./harness/pulumi";
 import { withArgoCdCrds } from "./harness/project";
 import { automationEngine } from "../tenants/engine";
 import { fleetUp } from "../tenants/fleet-up";
-import { onboardTenants, registerTokenTenant } from "../tenants/onboard";
+import { withRunKubeconfig } from "../tenants/kubeconfig";
+import { checkHub, onboardTenants } from "../tenants/onboard";
+import { onboardingStackName, tenantStackSettings } from "../tenants/onboarding-program";
+import { readView } from "../tenants/stack-file";
 import { forEachTenant } from "../tenants/parallel";
 import { inlineHubStack } from "../commands/hub";
 import { type LocalWorkspace, PulumiCommand } from "@pulumi/pulumi/automation";
@@ -183,14 +186,15 @@ export interface OnboardingBench {
 }
 
 /** A loopback hub with the hub stack up (the argocd namespace its tenants register into) and the tenant stacks' engine. */
-async function hubWithStack(runDir: string, stack: string, tenants: Map<string, string>, log: (line: string) => void, tenantClusters: string[] = []) {
+async function hubWithStack(runDir: string, stack: string, tenants: Map<string, string> | number, log: (line: string) => void, tenantClusters: string[] = []) {
     const engines = await ensureEngines({ log });
     const fleet = new LoopbackFleet({ clusters: ["hub", ...tenantClusters], dir: path.join(runDir, "fleet"), bins: { etcd: engines.etcd.bin, kubernetes: engines.kubernetes.bin, kwok: engines.kwok.bin }, log });
     const project = projectCopy();
     await fleet.start();
     const crdsSource = withArgoCdCrds(project, engines);
-    const servers = new Map([...tenants].map(([name, server]) => [name, tenantClusters.includes(name) ? fleet.cluster(name).server : server]));
-    writeHubStack(project, stack, 0, { server: fleet.hub.server }, servers, crdsSource);
+    // A number: that many token tenants (writeHubStack's bench-<i>), none registered yet.
+    const servers = typeof tenants === "number" ? undefined : new Map([...tenants].map(([name, server]) => [name, tenantClusters.includes(name) ? fleet.cluster(name).server : server]));
+    writeHubStack(project, stack, typeof tenants === "number" ? tenants : 0, { server: fleet.hub.server }, servers, crdsSource);
     const bins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
     const hub = await pulumiStack(project, stack, path.join(runDir, "hub"), bins, fleet.hub.kubeconfigPath);
     installProvider(hub.env, bins, project);
@@ -253,30 +257,34 @@ function cpuSeconds(): { self: number; children: number } {
  * Fleet registration throughput: `npm run tenant -- up --all`'s code (fleetUp) relabelling every one
  * of `tenants` registered tenants (ring canary -> main in each tenant file) with the hub's context
  * only, `parallel` at a time: the run a fleet-wide relabel makes. The tenants are token tenants,
- * registered first with `tenant add --credentials token`'s code (registerTokenTenant), so that no
+ * each registered first by its own tenant stack (as `tenant add --credentials token` does), so that no
  * tenant cluster is needed (a relabel contacts none: docs/design/tenant-stacks.md Q1); a bootstrap
  * tenant's stack holds 12 resources instead of 2, and its relabel costs about the same CPU (Q4: the
  * CLI invocations, not the steps, dominate).
  */
 export async function benchRegistration(tenants: number, parallel: number, log: (line: string) => void): Promise<RegistrationBench> {
     const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-registration-bench-"));
-    const names = Array.from({ length: tenants }, (_, i) => `reg-${String(i).padStart(4, "0")}`);
     let world: Awaited<ReturnType<typeof hubWithStack>> | undefined;
     try {
-        world = await hubWithStack(runDir, "registration", new Map(), log);
+        // The hub stack lists the tenants (its rollout steps need them); each registers from its own stack, as `tenant add --credentials token` does.
+        world = await hubWithStack(runDir, "registration", tenants, log);
         const { project, engine, hubKubeconfig } = world;
         const hub = { stack: "registration", root: project };
+        const cfg = checkHub(hub, readView(project, "registration"));
         const registered = await forEachTenant(
-            names,
-            async (name) => registerTokenTenant({ hub, engine, hubKubeconfig, credential: exampleCredential(name), entry: { name, server: `https://127.0.0.2:${1025 + names.indexOf(name)}`, ring: "canary", region: "loopback", credentials: "token" } }),
-            { parallel, log, action: "register (tenant add --credentials token)" },
+            cfg.tenants.map((t) => t.name),
+            async (name) => {
+                const settings = tenantStackSettings(cfg, cfg.tenants.find((t) => t.name === name)!, { tokenGenerations: [0] }, exampleCredential(name));
+                return withRunKubeconfig({ hub: hubKubeconfig }, (env) => engine.up(onboardingStackName("registration", name), settings, env));
+            },
+            { parallel, log, action: "register (tenant add --credentials token's tenant stack)" },
         );
         const failedRegistrations = registered.filter((o) => !o.ok);
         if (failedRegistrations.length > 0) throw new Error(`registration bench: ${failedRegistrations.map((o) => `${o.tenant}: ${o.error}`).join("; ")}`);
+        // The relabel: every tenant changes ring (canary <-> main, so both rollout steps keep tenants).
         const folder = path.join(project, "fleet", "registration");
-        for (const name of names) {
-            const file = path.join(folder, `${name}.yaml`);
-            fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(/^ring: canary$/m, "ring: main"));
+        for (const file of fs.readdirSync(folder).map((f) => path.join(folder, f))) {
+            fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(/^ring: (canary|main)$/m, (_, ring: string) => `ring: ${ring === "canary" ? "main" : "canary"}`));
         }
         const before = cpuSeconds();
         const start = process.hrtime.bigint();
