@@ -298,8 +298,10 @@ export const BENCH: CommandSpec = {
         "real-engines": { type: "string", value: "N,N,...", description: "also run pulumi preview and up of an N-tenant hub stack on a loopback hub, beside a plain N-Secret program (needs npm run engines)" },
         onboarding: { type: "string", value: "N", number: { integer: true, min: 2 }, description: "also bootstrap N loopback tenants (at least 2) with npm run tenant's code and report tenants per minute (needs npm run engines)" },
         "onboarding-parallel": { type: "string", value: "P", default: "4", number: { integer: true }, description: "onboarding stacks run at a time for --onboarding (npm run tenant's default)" },
+        registration: { type: "string", value: "N", number: { integer: true, min: 1 }, description: "also measure fleet registration throughput: register N token tenants on a loopback hub, relabel them all, and time npm run tenant -- up --all's code (tenants per minute, CPU per tenant; needs npm run engines)" },
+        "registration-parallel": { type: "string", value: "P", default: "4", number: { integer: true }, description: "tenant stacks run at a time for --registration (npm run tenant -- up's default)" },
     },
-    examples: ["npm run bench", "npm run bench -- --sizes 10,100 --runs 1 --startup-runs 2", "npm run bench -- --sizes 100 --real-engines 100,1000", "npm run bench -- --sizes 10 --onboarding 4 --onboarding-parallel 2"],
+    examples: ["npm run bench", "npm run bench -- --sizes 10,100 --runs 1 --startup-runs 2", "npm run bench -- --sizes 100 --real-engines 100,1000", "npm run bench -- --sizes 10 --onboarding 4 --onboarding-parallel 2", "npm run bench -- --sizes 10 --registration 20"],
 };
 
 const positiveIntegers = (flag: string, text: string): number[] => {
@@ -365,6 +367,23 @@ export function main(argv: string[]): Promise<number> {
             const r = await benchOnboarding(tenants, parallel, (line) => report.step(line));
             out(`\nOnboarding on the real engines: ${r.tenants} loopback tenants bootstrapped by npm run tenant's code (one onboarding stack each, Automation API), ${r.parallel} at a time\n`);
             out(formatTable(["tenants", "parallel", "seconds", "tenants per minute"], [[r.tenants, r.parallel, r.seconds.toFixed(1), r.perMinute.toFixed(1)]]));
+        }
+        if (values.registration) {
+            const { benchRegistration } = require("../e2e/engine-bench") as typeof import("../e2e/engine-bench");
+            const r = await benchRegistration(values.registration as number, values["registration-parallel"] as number, (line) => report.step(line));
+            out(`\nFleet registration throughput on the real engines: npm run tenant -- up --all's code relabelling ${r.tenants} registered tenants (one tenant stack each, hub context only), ${r.parallel} at a time\n`);
+            out(
+                formatTable(
+                    ["tenants", "parallel", "seconds", "tenants per minute", "CLI CPU-s / tenant", "Node CPU-s / tenant", "cores busy"],
+                    [[r.tenants, r.parallel, r.seconds.toFixed(1), r.perMinute.toFixed(1), r.cliCpuPerTenant.toFixed(2), r.nodeCpuPerTenant.toFixed(2), `${(r.coreShare * 100).toFixed(0)}% of ${r.cores}`]],
+                ),
+            );
+            const cliBound = r.cliCpuPerTenant > r.nodeCpuPerTenant;
+            out(
+                `Bottleneck: ${cliBound ? "CPU of the Pulumi CLI processes (each tenant stack's preview and up, with their provider plugins)" : "this Node.js process (the inline programs and the Automation API)"}: ` +
+                    `${(r.cliCpuPerTenant + r.nodeCpuPerTenant).toFixed(2)} CPU-s per tenant, ${(Math.max(r.cliCpuPerTenant, r.nodeCpuPerTenant) / (r.cliCpuPerTenant + r.nodeCpuPerTenant) * 100).toFixed(0)}% of it there. ` +
+                    `At that CPU, 1,000 tenants take about ${(((r.cliCpuPerTenant + r.nodeCpuPerTenant) * 1000) / r.cores / 60).toFixed(0)} min on ${r.cores} dedicated cores (docs/design/tenant-stacks.md Q4).\n`,
+            );
         }
         report.done();
         return 0;

@@ -12,6 +12,7 @@ import { type CredentialMode, ConfigError, DEFAULT_AGENT_NAMESPACE, PROJECT, fle
 import { type OnboardingEngine, automationEngine } from "../tenants/engine";
 import { type CheckedKubeconfig, parseKubeconfig, readHubKubeconfig, readTenantKubeconfig, shellQuote, withRunKubeconfig } from "../tenants/kubeconfig";
 import { type HubStack, type OnboardMode, type OnboardTarget, onboardTenants, pendingTenants, registerTokenTenant } from "../tenants/onboard";
+import { type Selection, fleetUp } from "../tenants/fleet-up";
 import { onboardingStackName } from "../tenants/onboarding-program";
 import { type TenantEntry, CommandError, TENANTS_KEY, addTenant, checkStack, decommissionTenant, isObject, readView, removeTenant, splitStackFile, tenantEntries, tenantFileConflict, writeView } from "../tenants/stack-file";
 import { type FlagSpec, type FlagValues, UsageError, parseFlags, pulumiOnPath, requirePulumiCli, requireStack, userCwd } from "./cli";
@@ -45,6 +46,14 @@ export const USAGE = `Usage: npm run tenant -- <command> [options]
           bootstrap (the default) is the bootstrap command; token registers the token and CA the
           kubeconfig file holds (pre-issued by the tenant's admin) from a tenant stack of its own,
           which declares nothing on the tenant.
+  up      --stack STACK (--name NAME ... | --all | --changed GIT-REF) [--preview [--refresh]]
+          [--parallel N] [--hub-kubeconfig FILE]
+          Runs the tenant stacks with the hub's context only, so tenant-file changes (ring, region,
+          labels, env, server) reach their registrations on the hub; --changed: tenants whose file
+          was added or changed since GIT-REF. Each run is refused from its preview when a step would
+          touch the tenant (run bootstrap with its kubeconfig). --preview: previews only, exit 3 when
+          some stack would change; --refresh also refreshes each registration (drift check).
+          Runs up to --parallel (default 4) at a time; exit 1 names the tenants that failed.
   list    --stack STACK
   split-inventory --stack STACK
           Moves the tenant entries of a stack file that still lists agentfleet:tenants into the
@@ -134,6 +143,7 @@ const OPTIONS = {
         ...newEntry,
     },
     rotate: { ...common, ...hubKubeconfig, name: { type: "string", multiple: true }, all: { type: "boolean" }, kubeconfig: { type: "string" }, "kubeconfig-dir": { type: "string" }, parallel, context: { type: "string" } },
+    up: { ...common, ...hubKubeconfig, name: { type: "string", multiple: true }, all: { type: "boolean" }, changed: { type: "string" }, preview: { type: "boolean" }, refresh: { type: "boolean" }, parallel },
     migrate: { ...common, name: { type: "string" }, kubeconfig: { type: "string" }, context: { type: "string" } },
     "split-inventory": { ...common },
 } as const satisfies Record<string, Record<string, FlagSpec>>;
@@ -469,6 +479,31 @@ async function onboard(argv: string[], io: CommandIO, rotate: boolean): Promise<
     return outcomes.every((o) => o.ok) ? 0 : 1;
 }
 
+/** `up`: the tenant stacks with the hub's context only (tenants/fleet-up.ts). */
+async function up(argv: string[], io: CommandIO): Promise<number> {
+    const values = flagsOf("up", argv, io);
+    required(values, "stack");
+    const chosen = [values.name !== undefined, values.all === true, values.changed !== undefined].filter(Boolean).length;
+    if (chosen !== 1) throw new UsageError("give exactly one of --name NAME (repeatable), --all or --changed GIT-REF");
+    if (values.refresh && !values.preview) throw new UsageError("--refresh is for --preview (the drift check); an up never refreshes, since the tenant side cannot be read with the hub's context");
+    requirePulumiFor("npm run tenant -- up", io);
+    const target = openStack(values.stack!, values["project-root"], io.cwd);
+    const hub: HubStack = { stack: target.stack, root: target.root };
+    const selection: Selection = values.all ? { all: true } : values.changed !== undefined ? { changed: values.changed } : { names: values.name! };
+    return fleetUp({
+        hub,
+        engine: engineFor(io, hub),
+        selection,
+        hubKubeconfig: hubKubeconfigOf(values, target, io),
+        preview: values.preview === true,
+        refreshHub: values.refresh === true,
+        parallel: values.parallel ?? 4,
+        log: (l) => io.stderr(`${l}\n`),
+        out: (l) => io.stdout(l),
+        heartbeatMs: 30000,
+    });
+}
+
 const bootstrap = (argv: string[], io: CommandIO) => onboard(argv, io, false);
 const rotate = (argv: string[], io: CommandIO) => onboard(argv, io, true);
 
@@ -537,7 +572,7 @@ async function splitInventory(argv: string[], io: CommandIO): Promise<number> {
     });
 }
 
-const COMMANDS: Record<string, (argv: string[], io: CommandIO) => number | Promise<number>> = { bootstrap, rotate, migrate, add, list, remove, "split-inventory": splitInventory };
+const COMMANDS: Record<string, (argv: string[], io: CommandIO) => number | Promise<number>> = { bootstrap, rotate, up, migrate, add, list, remove, "split-inventory": splitInventory };
 
 /** Runs the CLI; returns the exit code (0 done, 1 refused or failed, 2 usage error). */
 export async function main(argv: string[], io: CommandIO = defaultIO()): Promise<number> {

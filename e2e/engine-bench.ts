@@ -16,7 +16,12 @@ import { stopAll } from "./harness/processes";
 import { installProvider, pulumiStack } from "./harness/pulumi";
 import { withArgoCdCrds } from "./harness/project";
 import { automationEngine } from "../tenants/engine";
-import { onboardTenants } from "../tenants/onboard";
+import { fleetUp } from "../tenants/fleet-up";
+import { withRunKubeconfig } from "../tenants/kubeconfig";
+import { checkHub, onboardTenants } from "../tenants/onboard";
+import { onboardingStackName, tenantStackSettings } from "../tenants/onboarding-program";
+import { readView } from "../tenants/stack-file";
+import { forEachTenant } from "../tenants/parallel";
 import { inlineHubStack } from "../commands/hub";
 import { type LocalWorkspace, PulumiCommand } from "@pulumi/pulumi/automation";
 
@@ -191,34 +196,120 @@ export interface OnboardingBench {
     perMinute: number;
 }
 
+/** A loopback hub with the hub stack up (the argocd namespace its tenants register into) and the tenant stacks' engine. */
+async function hubWithStack(runDir: string, stack: string, tenants: Map<string, string> | number, log: (line: string) => void, tenantClusters: string[] = []) {
+    const engines = await ensureEngines({ log });
+    const fleet = new LoopbackFleet({ clusters: ["hub", ...tenantClusters], dir: path.join(runDir, "fleet"), bins: { etcd: engines.etcd.bin, kubernetes: engines.kubernetes.bin, kwok: engines.kwok.bin }, log });
+    const project = projectCopy();
+    await fleet.start();
+    const crdsSource = withArgoCdCrds(project, engines);
+    // A number: that many token tenants (writeHubStack's bench-<i>), none registered yet.
+    const servers = typeof tenants === "number" ? undefined : new Map([...tenants].map(([name, server]) => [name, tenantClusters.includes(name) ? fleet.cluster(name).server : server]));
+    writeHubStack(project, stack, typeof tenants === "number" ? tenants : 0, { server: fleet.hub.server }, servers, crdsSource);
+    const bins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
+    const hub = await pulumiStack(project, stack, path.join(runDir, "hub"), bins, fleet.hub.kubeconfigPath);
+    installProvider(hub.env, bins, project);
+    log(`bench: hub stack ${stack}: pulumi up (tenants register into its Argo CD namespace)`);
+    const upSeconds = await seconds(() => hub.stack.up({ onOutput: () => undefined }));
+    log(`bench: hub stack up in ${upSeconds.toFixed(1)}s`);
+    const engine = automationEngine({ hubStack: stack, root: project, env: hub.env, pulumiBin: bins.pulumi });
+    return { fleet, project, engine, hubKubeconfig: fs.readFileSync(fleet.hub.kubeconfigPath, "utf8") };
+}
+
 /**
- * `npm run tenant -- bootstrap`'s code (onboardTenants, the Automation API, one onboarding stack
- * per tenant) bootstrapping `tenants` loopback tenants, `parallel` at a time; the time from the
- * first stack to the last credential stored in the hub stack file.
+ * `npm run tenant -- bootstrap`'s code (onboardTenants, the Automation API, one tenant stack per
+ * tenant) bootstrapping `tenants` loopback tenants, `parallel` at a time, after the hub stack's up;
+ * the time from the first tenant stack to the last registration.
  */
 export async function benchOnboarding(tenants: number, parallel: number, log: (line: string) => void): Promise<OnboardingBench> {
-    const engines = await ensureEngines({ log });
     const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-onboarding-bench-"));
     const names = Array.from({ length: tenants }, (_, i) => `onboard-${i}`);
-    const fleet = new LoopbackFleet({ clusters: ["hub", ...names], dir: path.join(runDir, "fleet"), bins: { etcd: engines.etcd.bin, kubernetes: engines.kubernetes.bin, kwok: engines.kwok.bin }, log });
-    const project = projectCopy();
+    let world: Awaited<ReturnType<typeof hubWithStack>> | undefined;
     try {
-        await fleet.start();
-        writeHubStack(project, "onboard", 0, { server: fleet.hub.server }, new Map(names.map((n) => [n, fleet.cluster(n).server])));
-        const bins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
-        const hub = await pulumiStack(project, "onboard", path.join(runDir, "hub"), bins, fleet.hub.kubeconfigPath);
-        installProvider(hub.env, bins, project);
-        const engine = automationEngine({ hubStack: "onboard", root: project, env: hub.env, pulumiBin: bins.pulumi });
+        world = await hubWithStack(runDir, "onboard", new Map(names.map((n) => [n, ""])), log, names);
+        const { fleet, project, engine, hubKubeconfig } = world;
         const targets = names.map((name) => ({ name, kubeconfigFile: fleet.cluster(name).kubeconfigPath }));
         const start = process.hrtime.bigint();
-        const outcomes = await onboardTenants({ hub: { stack: "onboard", root: project }, engine, targets, hubKubeconfig: fs.readFileSync(fleet.hub.kubeconfigPath, "utf8"), parallel, log });
+        const outcomes = await onboardTenants({ hub: { stack: "onboard", root: project }, engine, targets, hubKubeconfig, parallel, log });
         const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
         const failed = outcomes.filter((o) => !o.ok);
         if (failed.length > 0) throw new Error(`onboarding bench: ${failed.map((o) => `${o.tenant}: ${o.error}`).join("; ")}`);
         return { tenants, parallel, seconds: elapsed, perMinute: tenants / (elapsed / 60) };
     } finally {
-        await fleet.stop();
+        await world?.fleet.stop();
         await stopAll();
-        for (const dir of [project, runDir]) fs.rmSync(dir, { recursive: true, force: true });
+        for (const dir of [world?.project, runDir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+export interface RegistrationBench {
+    tenants: number;
+    parallel: number;
+    /** `tenant up --all` of a relabel of every tenant: wall seconds, tenants per minute. */
+    seconds: number;
+    perMinute: number;
+    /** CPU-seconds per tenant: the Pulumi CLI processes and their provider plugins (this process's reaped children), and this Node.js process (inline programs, Automation API). */
+    cliCpuPerTenant: number;
+    nodeCpuPerTenant: number;
+    /** Busy share of the machine's cores during the run (CLI + Node CPU / (wall x cores)). */
+    coreShare: number;
+    cores: number;
+}
+
+/** CPU-seconds of this process and of its reaped children (/proc/self/stat utime+stime, cutime+cstime). */
+function cpuSeconds(): { self: number; children: number } {
+    const fields = fs.readFileSync("/proc/self/stat", "utf8").split(") ")[1].split(" ");
+    // After "pid (comm) ": state is field 3, so utime (14) is index 11, stime 12, cutime 13, cstime 14.
+    const tick = 100; // USER_HZ on Linux
+    return { self: (Number(fields[11]) + Number(fields[12])) / tick, children: (Number(fields[13]) + Number(fields[14])) / tick };
+}
+
+/**
+ * Fleet registration throughput: `npm run tenant -- up --all`'s code (fleetUp) relabelling every one
+ * of `tenants` registered tenants (ring canary -> main in each tenant file) with the hub's context
+ * only, `parallel` at a time: the run a fleet-wide relabel makes. The tenants are token tenants,
+ * each registered first by its own tenant stack (as `tenant add --credentials token` does), so that no
+ * tenant cluster is needed (a relabel contacts none: docs/design/tenant-stacks.md Q1); a bootstrap
+ * tenant's stack holds 12 resources instead of 2, and its relabel costs about the same CPU (Q4: the
+ * CLI invocations, not the steps, dominate).
+ */
+export async function benchRegistration(tenants: number, parallel: number, log: (line: string) => void): Promise<RegistrationBench> {
+    const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-registration-bench-"));
+    let world: Awaited<ReturnType<typeof hubWithStack>> | undefined;
+    try {
+        // The hub stack lists the tenants (its rollout steps need them); each registers from its own stack, as `tenant add --credentials token` does.
+        world = await hubWithStack(runDir, "registration", tenants, log);
+        const { project, engine, hubKubeconfig } = world;
+        const hub = { stack: "registration", root: project };
+        const cfg = checkHub(hub, readView(project, "registration"));
+        const registered = await forEachTenant(
+            cfg.tenants.map((t) => t.name),
+            async (name) => {
+                const settings = tenantStackSettings(cfg, cfg.tenants.find((t) => t.name === name)!, { tokenGenerations: [0] }, exampleCredential(name));
+                return withRunKubeconfig({ hub: hubKubeconfig }, (env) => engine.up(onboardingStackName("registration", name), settings, env));
+            },
+            { parallel, log, action: "register (tenant add --credentials token's tenant stack)" },
+        );
+        const failedRegistrations = registered.filter((o) => !o.ok);
+        if (failedRegistrations.length > 0) throw new Error(`registration bench: ${failedRegistrations.map((o) => `${o.tenant}: ${o.error}`).join("; ")}`);
+        // The relabel: every tenant changes ring (canary <-> main, so both rollout steps keep tenants).
+        const folder = path.join(project, "fleet", "registration");
+        for (const file of fs.readdirSync(folder).map((f) => path.join(folder, f))) {
+            fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(/^ring: (canary|main)$/m, (_, ring: string) => `ring: ${ring === "canary" ? "main" : "canary"}`));
+        }
+        const before = cpuSeconds();
+        const start = process.hrtime.bigint();
+        let summary = "";
+        const code = await fleetUp({ hub, engine, selection: { all: true }, hubKubeconfig, preview: false, parallel, log, out: (l) => (summary += l) });
+        const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+        const after = cpuSeconds();
+        if (code !== 0 || !new RegExp(`: ${tenants} changed`).test(summary)) throw new Error(`registration bench: tenant up --all exited ${code}: ${summary}`);
+        const [cli, node] = [after.children - before.children, after.self - before.self];
+        const cores = os.cpus().length;
+        return { tenants, parallel, seconds: elapsed, perMinute: tenants / (elapsed / 60), cliCpuPerTenant: cli / tenants, nodeCpuPerTenant: node / tenants, coreShare: (cli + node) / (elapsed * cores), cores };
+    } finally {
+        await world?.fleet.stop();
+        await stopAll();
+        for (const dir of [world?.project, runDir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
     }
 }

@@ -31,6 +31,8 @@ export interface TokenState {
     legacyGeneration?: number;
     /** The current generation's token (secret; compared, never printed). */
     bearerToken: string;
+    /** The CA the stack registered (secret; a token tenant's stack re-registers it as given). */
+    caData: string;
 }
 
 /** The TokenState of an onboarding stack's outputs (an earlier agentfleet exported only `tokenGeneration`). */
@@ -38,7 +40,7 @@ export function tokenStateOf(outputs: Record<string, unknown>): TokenState {
     const current = Number(outputs.tokenGeneration ?? 0);
     const generations = Array.isArray(outputs.tokenGenerations) ? outputs.tokenGenerations.map(Number) : [current];
     const legacy = !Array.isArray(outputs.tokenGenerations) && current > 0 ? { legacyGeneration: current } : {};
-    return { generations, ...legacy, bearerToken: String(outputs.bearerToken ?? "") };
+    return { generations, ...legacy, bearerToken: String(outputs.bearerToken ?? ""), caData: String(outputs.caData ?? "") };
 }
 
 export interface OnboardingEngine {
@@ -57,6 +59,14 @@ export interface OnboardingEngine {
      * are dropped without contacting the tenant.
      */
     destroy(stack: string, options: { forget: true; env?: TenantKubeconfigEnv } | { forget: false; env: TenantKubeconfigEnv }): Promise<void>;
+    /**
+     * `tenant up` (tenants/fleet-up.ts): previews the EXISTING tenant stack with `env` (the hub's
+     * context only) and no refresh of the tenant side, then, with `apply` and when the preview has
+     * changes and none of them on the tenant side, runs `up` the same way. `refreshHub`: the preview
+     * first refreshes the resources of the provider named `hub` and is limited to them (drift of the
+     * registration, which the hub's context alone can read: docs/design/tenant-stacks.md Q1).
+     */
+    hubOnly(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv, options: { apply: boolean; refreshHub?: boolean }): Promise<HubOnlyRun>;
     /** Stores the credential in the hub stack's `tenantCredentials.<tenant>` (secret), and removes the `remove` config paths (the older `migrate` only). */
     storeHubCredential(tenant: string, credential: HubCredential, remove?: string[]): Promise<void>;
     /** Resources in the hub stack's state. */
@@ -74,6 +84,43 @@ export interface AutomationOptions {
     /** Folder holding the `pulumi` binary; default: the one on PATH. */
     pulumiBin?: string;
 }
+
+/** One step the engine planned (a preview's `resourcePreEvent.metadata`). */
+export interface PlannedStep {
+    op: string;
+    urn: string;
+    type: string;
+    /** The provider reference `<provider urn>::<id>`; empty for components and providers themselves. */
+    provider?: string;
+}
+
+/** What a hub-only run of a tenant stack planned, and whether it applied it. */
+export interface HubOnlyRun {
+    /** Planned steps per operation, `same` included (the preview's change summary). */
+    changes: Record<string, number>;
+    /** Planned changes that need the tenant's own cluster ("create t1-manager-token-1"): a hub-only up would fail at them (Q1). */
+    tenantSide: string[];
+    /** The up ran (changes, none on the tenant side, `apply`). */
+    applied: boolean;
+}
+
+/** The name of a provider reference's provider (`urn:pulumi:s::p::pulumi:providers:kubernetes::hub::<id>` -> `hub`). */
+const providerName = (reference: string) => reference.split("::")[3] ?? "";
+
+/**
+ * The planned changes that would touch the tenant: every non-`same` step of a resource managed by a
+ * provider other than the one named `hub`. Providers' own updates (a pulumi-kubernetes upgrade) and
+ * components contact no cluster, so they are not among them (Q1: a hub-only preview plans a
+ * tenant-side create without complaint; only the up fails).
+ */
+export function tenantSideSteps(steps: PlannedStep[]): string[] {
+    return steps
+        .filter((s) => s.op !== "same" && s.op !== "read" && !!s.provider && providerName(s.provider) !== "hub" && !s.type.startsWith("pulumi:providers:"))
+        .map((s) => `${s.op} ${s.urn.split("::").pop()}`);
+}
+
+/** URNs of a deployment's resources managed by the provider named `hub` (the registration). */
+export const hubSideUrns = (resources: Array<{ urn: string; provider?: string }>): string[] => resources.filter((r) => !!r.provider && providerName(r.provider) === "hub").map((r) => r.urn);
 
 /** Secrets provider settings of the hub stack file, shared by its onboarding stacks (same passphrase, KMS key or Pulumi Cloud). */
 export function hubSecretsSettings(stackText: string): { secretsProvider?: string; encryptedKey?: string; encryptionSalt?: string } {
@@ -185,13 +232,40 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
                 if (options.forget && options.env) {
                     // Only the registration: what the provider named `hub` manages. The tenant is not contacted.
                     const deployment = (await s.exportStack()).deployment as { resources?: Array<{ urn: string; provider?: string }> };
-                    const onHub = (deployment.resources ?? []).filter((r) => r.provider?.split("::")[3] === "hub").map((r) => r.urn);
+                    const onHub = hubSideUrns(deployment.resources ?? []);
                     if (onHub.length > 0) await s.destroy({ target: onHub });
                 } else if (!options.forget) await s.destroy();
             } catch (err) {
                 throw new Error(`pulumi destroy of ${stack} failed: ${failureReason(String((err as Error).message))}${options.forget ? "" : "; if the cluster is gone for good, use --decommission"}`);
             }
             await ws.removeStack(stack, options.forget ? { force: true } : undefined);
+        },
+        async hubOnly(stack, settings, runEnv, runOptions) {
+            const ws = await onboardingWorkspace(stack, settings, runEnv);
+            // Select, never create: a stack that does not exist is bootstrap's (it needs the tenant's kubeconfig).
+            const s = await Stack.select(stack, ws);
+            const steps: PlannedStep[] = [];
+            const onEvent = (event: { resourcePreEvent?: { metadata: PlannedStep } }) => {
+                const m = event.resourcePreEvent?.metadata;
+                if (m) steps.push({ op: m.op, urn: m.urn, type: m.type, provider: m.provider });
+            };
+            let changes: Record<string, number>;
+            try {
+                const target = runOptions.refreshHub ? hubSideUrns(((await s.exportStack()).deployment as { resources?: Array<{ urn: string; provider?: string }> }).resources ?? []) : [];
+                const preview = await s.preview({ onEvent, ...(runOptions.refreshHub ? { refresh: true, target } : {}) });
+                changes = Object.fromEntries(Object.entries(preview.changeSummary ?? {}).filter(([, n]) => (n ?? 0) > 0)) as Record<string, number>;
+            } catch (err) {
+                throw new Error(`pulumi preview of ${stack} failed: ${failureReason(String((err as Error).message))}`);
+            }
+            const tenantSide = tenantSideSteps(steps);
+            const changing = Object.entries(changes).some(([op, n]) => op !== "same" && n > 0);
+            if (!runOptions.apply || tenantSide.length > 0 || !changing) return { changes, tenantSide, applied: false };
+            try {
+                await s.up({});
+            } catch (err) {
+                throw new Error(`pulumi up of ${stack} failed: ${failureReason(String((err as Error).message))}`);
+            }
+            return { changes, tenantSide, applied: true };
         },
         async storeHubCredential(tenant, credential, remove = []) {
             for (const [field, value] of Object.entries(credential)) {

@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import type { HubCredential, OnboardingEngine, StateResource, TokenState } from "../../tenants/engine";
+import type { HubCredential, HubOnlyRun, OnboardingEngine, StateResource, TokenState } from "../../tenants/engine";
 import type { TenantKubeconfigEnv } from "../../tenants/kubeconfig";
 import type { OnboardingSettings } from "../../tenants/onboarding-program";
 
@@ -17,6 +17,8 @@ export interface FakeEngineOptions {
     upMs?: number;
     /** Hub state resources (for migrate). */
     hubState?: StateResource[];
+    /** Tenants whose cluster Secret on the hub was edited out of band: a refresh of the hub side sees it. */
+    hubDrift?: Set<string>;
 }
 
 /** What a stack's Pulumi run would have found at its KUBECONFIG, seen while it ran. */
@@ -50,15 +52,16 @@ export class FakeOnboardingEngine implements OnboardingEngine {
 
     async tokenState(stack: string): Promise<TokenState | undefined> {
         const settings = this.stacks.get(stack)?.settings;
-        return settings && { generations: settings.tokenGenerations, bearerToken: fakeToken(settings.tenant, settings.tokenGenerations.at(-1)!) };
+        const preIssued = settings?.registration?.preIssued;
+        return settings && { generations: settings.tokenGenerations, bearerToken: preIssued?.bearerToken ?? fakeToken(settings.tenant, settings.tokenGenerations.at(-1)!), caData: preIssued?.caData ?? `fake-ca-${settings.tenant}` };
     }
 
     private see(stack: string, env: TenantKubeconfigEnv): void {
         this.kubeconfigs.push({ stack, file: env.KUBECONFIG, mode: fs.statSync(env.KUBECONFIG).mode & 0o777, text: fs.readFileSync(env.KUBECONFIG, "utf8") });
     }
 
-    async up(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv): Promise<HubCredential> {
-        this.calls.push(`up ${stack} generations ${settings.tokenGenerations.join(",")}`);
+    /** One Pulumi run of a stack: its KUBECONFIG seen, counted while it runs, `upMs` long, failing as `failing` says. */
+    private async run<T>(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv, work: () => Promise<T>): Promise<T> {
         this.see(stack, env);
         this.running++;
         this.maxRunning = Math.max(this.maxRunning, this.running);
@@ -66,14 +69,51 @@ export class FakeOnboardingEngine implements OnboardingEngine {
             await new Promise((resolve) => setTimeout(resolve, this.options.upMs ?? 20));
             const failure = this.options.failing?.get(settings.tenant);
             if (failure) throw new Error(failure);
+            return await work();
+        } finally {
+            this.running--;
+        }
+    }
+
+    async up(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv): Promise<HubCredential> {
+        this.calls.push(`up ${stack} generations ${settings.tokenGenerations.join(",")}`);
+        return this.run(stack, settings, env, async () => {
             const previous = this.stacks.get(stack);
             this.stacks.set(stack, { settings, ups: (previous?.ups ?? 0) + 1 });
             const credential = settings.registration?.preIssued ?? { bearerToken: fakeToken(settings.tenant, settings.tokenGenerations.at(-1)!), caData: `fake-ca-${settings.tenant}` };
             if (settings.registration) this.hubRegistered.set(settings.tenant, credential.bearerToken);
             return credential;
-        } finally {
-            this.running--;
-        }
+        });
+    }
+
+    /**
+     * A hub-only run: the registration's change is on the hub; new namespaces or token generations of
+     * a bootstrap tenant are on the tenant (planned, never applied here, as a real hub-only up fails at them).
+     */
+    async hubOnly(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv, options: { apply: boolean; refreshHub?: boolean }): Promise<HubOnlyRun> {
+        this.calls.push(`hubOnly ${stack} ${options.apply ? "apply" : "preview"}${options.refreshHub ? " refresh-hub" : ""}`);
+        return this.run(stack, settings, env, async () => {
+            const previous = this.stacks.get(stack);
+            if (!previous) throw new Error(`no stack named '${stack}' found`);
+            const was = previous.settings;
+            const tenantSide = settings.registration?.preIssued
+                ? []
+                : [
+                      ...settings.namespaces.filter((n) => !was.namespaces.includes(n)).map((n) => `create ${settings.tenant}-deployer-${n}`),
+                      ...settings.tokenGenerations.filter((g) => !was.tokenGenerations.includes(g)).map((g) => `create ${settings.tenant}-manager-token-${g}`),
+                  ];
+            const drifted = options.refreshHub === true && this.options.hubDrift?.has(settings.tenant) === true;
+            const hubChanged = JSON.stringify(was.registration) !== JSON.stringify(settings.registration) || drifted;
+            const update = hubChanged ? 1 : 0;
+            const changes: Record<string, number> = { same: 12 - update - tenantSide.length, ...(update ? { update } : {}), ...(tenantSide.length ? { create: tenantSide.length } : {}) };
+            const applied = options.apply && tenantSide.length === 0 && update > 0;
+            if (applied) {
+                this.stacks.set(stack, { settings, ups: previous.ups + 1 });
+                this.options.hubDrift?.delete(settings.tenant);
+                if (settings.registration) this.hubRegistered.set(settings.tenant, (await this.tokenState(stack))!.bearerToken);
+            }
+            return { changes, tenantSide, applied };
+        });
     }
 
     async destroy(stack: string, options: { forget: true; env?: TenantKubeconfigEnv } | { forget: false; env: TenantKubeconfigEnv }): Promise<void> {
