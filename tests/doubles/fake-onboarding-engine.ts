@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import type { HubCredential, OnboardingEngine, StateResource, TokenState } from "../../tenants/engine";
+import type { HubCredential, OnboardingEngine, RegistrationCheck, StateResource, TokenState } from "../../tenants/engine";
 import type { TenantKubeconfigEnv } from "../../tenants/kubeconfig";
 import type { OnboardingSettings } from "../../tenants/onboarding-program";
 
@@ -17,6 +17,10 @@ export interface FakeEngineOptions {
     upMs?: number;
     /** Hub state resources (for migrate). */
     hubState?: StateResource[];
+    /** The hub stack's decrypted tenantCredentials (for migrate-registration). */
+    hubCredentials?: Record<string, HubCredential>;
+    /** What a second preview of a tenant's stack plans (default: all same). */
+    secondPreview?: Map<string, Record<string, number>>;
 }
 
 /** What a stack's Pulumi run would have found at its KUBECONFIG, seen while it ran. */
@@ -57,8 +61,11 @@ export class FakeOnboardingEngine implements OnboardingEngine {
         this.kubeconfigs.push({ stack, file: env.KUBECONFIG, mode: fs.statSync(env.KUBECONFIG).mode & 0o777, text: fs.readFileSync(env.KUBECONFIG, "utf8") });
     }
 
-    async up(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv): Promise<HubCredential> {
-        this.calls.push(`up ${stack} generations ${settings.tokenGenerations.join(",")}`);
+    /** The live UID of each tenant's cluster Secret on the hub: kept by an up that finds it, new when an up creates it. */
+    readonly hubUids = new Map<string, string>();
+
+    async up(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv, options?: { refresh?: boolean }): Promise<HubCredential> {
+        this.calls.push(`up ${stack} generations ${settings.tokenGenerations.join(",")}${options?.refresh === false ? " no-refresh" : ""}`);
         this.see(stack, env);
         this.running++;
         this.maxRunning = Math.max(this.maxRunning, this.running);
@@ -69,7 +76,10 @@ export class FakeOnboardingEngine implements OnboardingEngine {
             const previous = this.stacks.get(stack);
             this.stacks.set(stack, { settings, ups: (previous?.ups ?? 0) + 1 });
             const credential = settings.registration?.preIssued ?? { bearerToken: fakeToken(settings.tenant, settings.tokenGenerations.at(-1)!), caData: `fake-ca-${settings.tenant}` };
-            if (settings.registration) this.hubRegistered.set(settings.tenant, credential.bearerToken);
+            if (settings.registration) {
+                this.hubRegistered.set(settings.tenant, credential.bearerToken);
+                if (!this.hubUids.has(settings.tenant)) this.hubUids.set(settings.tenant, `uid-${settings.tenant}-new-${this.hubUids.size}`);
+            }
             return credential;
         } finally {
             this.running--;
@@ -83,6 +93,17 @@ export class FakeOnboardingEngine implements OnboardingEngine {
         // The registration goes with the stack; forgotten without the hub's context, it stays on the hub.
         if (tenant && options.env) this.hubRegistered.delete(tenant);
         this.stacks.delete(stack);
+    }
+
+    async checkRegistration(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv): Promise<RegistrationCheck> {
+        this.calls.push(`check ${stack}`);
+        this.see(stack, env);
+        return { uid: this.hubUids.get(settings.tenant), changes: this.options.secondPreview?.get(settings.tenant) ?? { same: 3 } };
+    }
+
+    async hubCredentials(): Promise<Record<string, HubCredential>> {
+        this.calls.push("hubCredentials");
+        return this.options.hubCredentials ?? {};
     }
 
     async storeHubCredential(tenant: string, credential: HubCredential, remove: string[] = []): Promise<void> {
