@@ -80,6 +80,8 @@ export interface OnboardingEngine {
     hubResources(): Promise<StateResource[]>;
     /** `pulumi state move` of `urns` from the hub stack into the onboarding stack (created if needed). */
     moveFromHub(stack: string, urns: string[]): Promise<void>;
+    /** `pulumi state delete` of `urn` from the hub stack's state (a component that declared nothing on a cluster). */
+    dropFromHub(urn: string): Promise<void>;
 }
 
 export interface AutomationOptions {
@@ -262,6 +264,9 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
             // The hub stack lives in another project: the move needs its fully qualified name.
             const source = (await cli(["stack", "--show-name", "--fully-qualify-stack-names", "--stack", options.hubStack], options.root)).trim();
             await cli(["state", "move", "--source", source, "--dest", stack, "--yes", ...urns], ws.workDir);
+        },
+        async dropFromHub(urn) {
+            await cli(["state", "delete", "--stack", options.hubStack, "--yes", urn], options.root);
         },
     };
 }

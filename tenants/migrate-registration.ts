@@ -15,6 +15,7 @@
  * A tenant with neither a held Secret nor a `tenantCredentials` entry is migrated: nothing is run.
  */
 import * as fs from "fs";
+import { TENANT_CLUSTERS_TYPE } from "../components/tenant-clusters";
 import { heldRegistrations } from "../stacks/hub-state";
 import type { HubCredential, OnboardingEngine, StateResource } from "./engine";
 import { withRunKubeconfig } from "./kubeconfig";
@@ -69,6 +70,7 @@ export async function migrateRegistrations(options: MigrateRegistrationOptions):
     let credentials: Promise<Record<string, HubCredential>> | undefined;
     const credentialOf = async (tenant: string) => (stored.includes(tenant) ? (await (credentials ??= engine.hubCredentials()))[tenant] : undefined);
 
+    let hubStateEdits: Promise<unknown> = Promise.resolve();
     const migrate = async (name: string): Promise<MigratedRegistration> => {
         const stack = onboardingStackName(hub.stack, name);
         const held = heldSecretOf(hubState, name);
@@ -97,7 +99,10 @@ export async function migrateRegistrations(options: MigrateRegistrationOptions):
         }
         if (held) {
             options.log(`${name}: moving tenants-${name} from ${hub.stack}'s state into ${stack} (pulumi state move)`);
-            await engine.moveFromHub(stack, [held.urn]);
+            // One at a time: each move rewrites the hub stack's whole state, and overlapping ones would lose a removal.
+            const move = hubStateEdits.then(() => engine.moveFromHub(stack, [held.urn]));
+            hubStateEdits = move.catch(() => undefined);
+            await move;
         }
         // At once: until this up, the moved hub provider (with the hub's admin kubeconfig) is in the tenant stack.
         options.log(`${name}: adopting its cluster Secret in ${stack} (pulumi up, hub context only)`);
@@ -123,5 +128,12 @@ export async function migrateRegistrations(options: MigrateRegistrationOptions):
         return { stack, ran: true, moved: held !== undefined };
     };
 
-    return forEachTenant(options.tenants, migrate, { parallel: options.parallel, log: options.log, action: "migrate-registration", heartbeatMs: options.heartbeatMs });
+    const outcomes = await forEachTenant(options.tenants, migrate, { parallel: options.parallel, log: options.log, action: "migrate-registration", heartbeatMs: options.heartbeatMs });
+    // The emptied TenantClusters component (nothing on any cluster) leaves too, so the hub's next up deletes nothing.
+    const after = await engine.hubResources();
+    for (const component of after.filter((r) => r.type === TENANT_CLUSTERS_TYPE && !after.some((c) => c.parent === r.urn))) {
+        options.log(`${component.urn.split("::").pop()}: the hub state's TenantClusters component holds no registration now: removed from the state (pulumi state delete; it declared nothing on a cluster)`);
+        await engine.dropFromHub(component.urn);
+    }
+    return outcomes;
 }

@@ -38,6 +38,7 @@ before(() => {
 });
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
+const COMPONENT = "urn:pulumi:prod::agentfleet::agentfleet:index:TenantClusters::tenants";
 const heldUrn = (t: string) => `urn:pulumi:prod::agentfleet::agentfleet:index:TenantClusters$kubernetes:core/v1:Secret::tenants-${t}`;
 /** The token the previous layout's hub stack file held for each tenant (a bootstrap tenant's is its tenant stack's current one). */
 const storedToken = (t: string) => (t === TOKEN_TENANT ? "pre-issued-token-of-initech" : `fake-token-${t}-0`);
@@ -51,7 +52,7 @@ function previousLayout(options: { secondPreview?: Map<string, Record<string, nu
     const doc = YAML.parseDocument(fs.readFileSync(path.join(__dirname, "..", "Pulumi.prod.yaml"), "utf8"));
     for (const t of ALL) for (const field of ["bearerToken", "caData"]) doc.setIn(["config", "agentfleet:tenantCredentials", t, field], doc.createNode({ secure: `v1:fake:${t}:${field}` }));
     fs.writeFileSync(file, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
-    const hubState: StateResource[] = ALL.map((t) => ({ urn: heldUrn(t), type: "kubernetes:core/v1:Secret", parent: "urn:pulumi:prod::agentfleet::agentfleet:index:TenantClusters::tenants", uid: `uid-${t}` }));
+    const hubState: StateResource[] = [{ urn: COMPONENT, type: "agentfleet:index:TenantClusters" }, ...ALL.map((t) => ({ urn: heldUrn(t), type: "kubernetes:core/v1:Secret", parent: COMPONENT, uid: `uid-${t}` }))];
     const hubCredentials: Record<string, HubCredential> = Object.fromEntries(ALL.map((t) => [t, { bearerToken: storedToken(t), caData: `ca-of-${t}` }]));
     const engine = new FakeOnboardingEngine(file, { hubState, hubCredentials, ...options });
     for (const t of BOOTSTRAP) engine.stacks.set(`prod-tenant-${t}`, { settings: { tenant: t, namespaces: ["voice-agent"], tokenGenerations: [0] }, ups: 0 });
@@ -84,7 +85,10 @@ describe("npm run tenant -- migrate-registration (fake Automation API): the hub'
             assert.match(stderr, new RegExp(`\\[ *[0-9.]+s\\] ${t}: done in [0-9.]+s`));
         }
         assert.deepStrictEqual(engine.stacks.get(`prod-tenant-${TOKEN_TENANT}`)!.settings.registration!.preIssued, { bearerToken: storedToken(TOKEN_TENANT), caData: `ca-of-${TOKEN_TENANT}` });
-        assert.deepStrictEqual(engine.hubState, [], "the hub state still holds a registration");
+        // The emptied component goes too (state only), so the hub's next up deletes nothing.
+        assert.deepStrictEqual(engine.hubState, [], "the hub state still holds a registration or its component");
+        assert.strictEqual(engine.calls.at(-1), "drop tenants");
+        assert.strictEqual(engine.maxMovesRunning, 1, "two moves rewrote the hub state at once");
         assert.ok(!("agentfleet:tenantCredentials" in YAML.parse(fs.readFileSync(file, "utf8")).config), "the retired key is left in the stack file");
         // Only the hub's context: nothing on a tenant is reachable, so nothing there can change (Q1).
         for (const k of engine.kubeconfigs) assert.deepStrictEqual(YAML.parse(k.text).contexts.map((c: { name: string }) => c.name), [HUB_CONTEXT]);
@@ -146,6 +150,7 @@ describe("npm run tenant -- migrate-registration (fake Automation API): the hub'
         assert.ok(!stderr.includes("an-older-token"));
         assert.deepStrictEqual(engine.calls.filter((c) => c !== "hubCredentials"), []);
         assert.ok(credentialsIn(file).includes("prod-canary-eu"));
+        assert.ok(engine.hubState.some((r) => r.urn === COMPONENT), "the component left the state while it still holds registrations");
     });
 
     it("refuses bad input before touching anything: no --name/--all, an unknown tenant, a hub kubeconfig of another server", async () => {

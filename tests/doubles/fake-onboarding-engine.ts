@@ -119,8 +119,21 @@ export class FakeOnboardingEngine implements OnboardingEngine {
         return this.hubState;
     }
 
+    async dropFromHub(urn: string): Promise<void> {
+        this.calls.push(`drop ${urn.split("::").pop()}`);
+        this.hubState = this.hubState.filter((r) => r.urn !== urn);
+    }
+
+    /** Moves at once on the hub stack's state (each rewrites it whole: overlapping moves would lose one). */
+    movesRunning = 0;
+    maxMovesRunning = 0;
+
     async moveFromHub(stack: string, urns: string[]): Promise<void> {
         this.calls.push(`move ${stack} ${urns.length}`);
+        this.movesRunning++;
+        this.maxMovesRunning = Math.max(this.maxMovesRunning, this.movesRunning);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        this.movesRunning--;
         this.hubState = this.hubState.filter((r) => !urns.includes(r.urn));
     }
 }
