@@ -40,11 +40,12 @@ export const USAGE = `Usage: npm run tenant -- <command> [options]
   migrate --stack STACK --name NAME --kubeconfig FILE [--context NAME]
           Moves a tenant bootstrapped inside the hub stack (before onboarding stacks) to its own
           onboarding stack, touching nothing on any cluster (docs/operations.md, "Migrating to onboarding stacks").
-  migrate-registration --stack STACK (--name NAME ... | --all) [--hub-kubeconfig FILE] [--parallel N]
+  migrate-registration --stack STACK [--name NAME ... | --all] [--hub-kubeconfig FILE] [--parallel N]
           Moves each tenant's cluster Secret from the hub stack's state (the layout before tenant
           stacks) into its tenant stack and runs that stack at once (hub context only): the Secret
           is adopted without a write (same UID); then removes tenantCredentials.<name> from the
-          stack file. Resumable: migrated tenants are left as they are. Run before the hub's up.
+          stack file. Resumable: migrated tenants are left as they are. Without --name: every
+          tenant (--all). Run it before the hub's up.
   add     --stack STACK --name NAME --kubeconfig FILE --server URL --ring RING --region REGION
           [--env ENV] [--namespace NS ...] [--label KEY=VALUE ...]
           [--credentials bootstrap|token] [--context NAME] [--hub-kubeconfig FILE]
@@ -497,10 +498,10 @@ async function migrateRegistration(argv: string[], io: CommandIO): Promise<numbe
     const values = flagsOf("migrate-registration", argv, io);
     required(values, "stack");
     const given = values.name ?? [];
-    if ((values.all === true) === given.length > 0) throw new UsageError("give --name NAME (repeatable) or --all");
+    if (values.all === true && given.length > 0) throw new UsageError("give --name NAME (repeatable) or --all (the default), not both");
     requirePulumiFor("npm run tenant -- migrate-registration", io);
     const target = openStack(values.stack!, values["project-root"], io.cwd);
-    const names = values.all ? tenantEntries(target.text).filter((t) => t.decommissioned !== true).map((t) => String(t.name)) : [...new Set(given)];
+    const names = given.length === 0 ? tenantEntries(target.text).filter((t) => t.decommissioned !== true).map((t) => String(t.name)) : [...new Set(given)];
     const hubKubeconfig = hubKubeconfigOf(values, target, io);
     const hub: HubStack = { stack: target.stack, root: target.root };
     const outcomes = await migrateRegistrations({ hub, engine: engineFor(io, hub), tenants: names, hubKubeconfig, parallel: values.parallel ?? 4, log: (l) => io.stderr(`${l}\n`), heartbeatMs: 30000 });

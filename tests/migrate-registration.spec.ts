@@ -102,7 +102,8 @@ describe("npm run tenant -- migrate-registration (fake Automation API): the hub'
         const { engine } = previousLayout();
         assert.strictEqual((await run(engine, ["--all"])).code, 0);
         const before = engine.calls.length;
-        const again = await run(engine, ["--all"]);
+        // Without --name, every tenant: the command the hub's refusal names.
+        const again = await run(engine, []);
         assert.strictEqual(again.code, 0, again.stderr);
         assert.deepStrictEqual(engine.calls.slice(before), []);
         assert.match(again.stderr, /prod-acme-eu: migrated before/);
@@ -153,9 +154,9 @@ describe("npm run tenant -- migrate-registration (fake Automation API): the hub'
         assert.ok(engine.hubState.some((r) => r.urn === COMPONENT), "the component left the state while it still holds registrations");
     });
 
-    it("refuses bad input before touching anything: no --name/--all, an unknown tenant, a hub kubeconfig of another server", async () => {
+    it("refuses bad input before touching anything: --name with --all, an unknown tenant, a hub kubeconfig of another server", async () => {
         const { engine } = previousLayout();
-        assert.strictEqual((await run(engine, [])).code, 2);
+        assert.strictEqual((await run(engine, ["--all", "--name", "prod-acme-eu"])).code, 2);
         const unknown = await run(engine, ["--name", "nope"]);
         assert.strictEqual(unknown.code, 1);
         assert.match(unknown.stderr, /has no tenant nope in its inventory\. Nothing was touched/);
