@@ -65,6 +65,7 @@ export async function migrateRegistrations(options: MigrateRegistrationOptions):
     const unknown = options.tenants.filter((t) => !entries.has(t));
     if (unknown.length > 0) throw new CommandError([`Pulumi.${hub.stack}.yaml has no tenant ${unknown.join(", ")} in its inventory. Nothing was touched.`]);
     const hubState = await engine.hubResources();
+    // readView edits the stack file's text as the last step does: one it could not edit was refused there.
     const stored = credentialTenants(fs.readFileSync(hubFile(hub), "utf8"));
     // Decrypted once, in this process, only when a tenant still has one.
     let credentials: Promise<Record<string, HubCredential>> | undefined;

@@ -165,6 +165,12 @@ describe("npm run tenant -- migrate-registration (fake Automation API): the hub'
         const wrongHub = await run(engine, ["--all", "--hub-kubeconfig", other]);
         assert.strictEqual(wrongHub.code, 1);
         assert.match(wrongHub.stderr, /hub\.server/);
+        // A stack file the last step (removing tenantCredentials) could not edit without reformatting it: refused before any tenant.
+        const file = hubFileOf(root, "prod");
+        fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("config:\n", "config:   \n"));
+        const unformatted = await run(engine, ["--all"]);
+        assert.strictEqual(unformatted.code, 1);
+        assert.match(unformatted.stderr, /Pulumi\.prod\.yaml: cannot be edited without reformatting it \(line 5 would change\)/);
         assert.deepStrictEqual(engine.calls, []);
     });
 });
