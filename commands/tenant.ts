@@ -14,6 +14,7 @@ import { type CheckedKubeconfig, parseKubeconfig, readHubKubeconfig, readTenantK
 import { type HubStack, type OnboardMode, type OnboardTarget, onboardTenants, pendingTenants, registerTokenTenant } from "../tenants/onboard";
 import { type Selection, fleetUp } from "../tenants/fleet-up";
 import { onboardingStackName } from "../tenants/onboarding-program";
+import { migrateRegistrations } from "../tenants/migrate-registration";
 import { type TenantEntry, CommandError, TENANTS_KEY, addTenant, checkStack, decommissionTenant, isObject, readView, removeTenant, splitStackFile, tenantEntries, tenantFileConflict, writeView } from "../tenants/stack-file";
 import { type FlagSpec, type FlagValues, UsageError, parseFlags, pulumiOnPath, requirePulumiCli, requireStack, userCwd } from "./cli";
 import { UserError } from "../evaluator/report";
@@ -40,6 +41,12 @@ export const USAGE = `Usage: npm run tenant -- <command> [options]
   migrate --stack STACK --name NAME --kubeconfig FILE [--context NAME]
           Moves a tenant bootstrapped inside the hub stack (before onboarding stacks) to its own
           onboarding stack, touching nothing on any cluster (docs/operations.md, "Migrating to onboarding stacks").
+  migrate-registration --stack STACK [--name NAME ... | --all] [--hub-kubeconfig FILE] [--parallel N]
+          Moves each tenant's cluster Secret from the hub stack's state (the layout before tenant
+          stacks) into its tenant stack and runs that stack at once (hub context only): the Secret
+          is adopted without a write (same UID); then removes tenantCredentials.<name> from the
+          stack file. Resumable: migrated tenants are left as they are. Without --name: every
+          tenant (--all). Run it before the hub's up.
   add     --stack STACK --name NAME --kubeconfig FILE --server URL --ring RING --region REGION
           [--env ENV] [--namespace NS ...] [--label KEY=VALUE ...]
           [--credentials bootstrap|token] [--context NAME] [--hub-kubeconfig FILE]
@@ -145,6 +152,7 @@ const OPTIONS = {
     rotate: { ...common, ...hubKubeconfig, name: { type: "string", multiple: true }, all: { type: "boolean" }, kubeconfig: { type: "string" }, "kubeconfig-dir": { type: "string" }, parallel, context: { type: "string" } },
     up: { ...common, ...hubKubeconfig, name: { type: "string", multiple: true }, all: { type: "boolean" }, changed: { type: "string" }, preview: { type: "boolean" }, refresh: { type: "boolean" }, parallel },
     migrate: { ...common, name: { type: "string" }, kubeconfig: { type: "string" }, context: { type: "string" } },
+    "migrate-registration": { ...common, ...hubKubeconfig, name: { type: "string", multiple: true }, all: { type: "boolean" }, parallel },
     "split-inventory": { ...common },
 } as const satisfies Record<string, Record<string, FlagSpec>>;
 
@@ -520,6 +528,28 @@ async function migrate(argv: string[], io: CommandIO): Promise<number> {
     ]);
 }
 
+/** migrate-registration: the previous layout's registrations into the tenant stacks (tenants/migrate-registration.ts). */
+async function migrateRegistration(argv: string[], io: CommandIO): Promise<number> {
+    const values = flagsOf("migrate-registration", argv, io);
+    required(values, "stack");
+    const given = values.name ?? [];
+    if (values.all === true && given.length > 0) throw new UsageError("give --name NAME (repeatable) or --all (the default), not both");
+    requirePulumiFor("npm run tenant -- migrate-registration", io);
+    const target = openStack(values.stack!, values["project-root"], io.cwd);
+    const names = given.length === 0 ? tenantEntries(target.text).filter((t) => t.decommissioned !== true).map((t) => String(t.name)) : [...new Set(given)];
+    const hubKubeconfig = hubKubeconfigOf(values, target, io);
+    const hub: HubStack = { stack: target.stack, root: target.root };
+    const outcomes = await migrateRegistrations({ hub, engine: engineFor(io, hub), tenants: names, hubKubeconfig, parallel: values.parallel ?? 4, log: (l) => io.stderr(`${l}\n`), heartbeatMs: 30000 });
+    const ran = outcomes.filter((o) => o.ok && o.value?.ran).map((o) => o.tenant);
+    if (outcomes.every((o) => o.ok)) {
+        io.stdout(
+            (ran.length > 0 ? `Migrated ${ran.join(", ")}: each tenant stack owns its cluster Secret (same UID, no write), and the stack file no longer holds its token.\n` : `Every tenant was migrated before: nothing to do.\n`) +
+                `Next: commit ${target.fileName}, then the hub's pulumi up (it changes nothing on the hub).\n`,
+        );
+    }
+    return outcomes.every((o) => o.ok) ? 0 : 1;
+}
+
 function labelsOf(given: string[]): Record<string, string> {
     const labels: Record<string, string> = {};
     for (const label of given) {
@@ -572,7 +602,7 @@ async function splitInventory(argv: string[], io: CommandIO): Promise<number> {
     });
 }
 
-const COMMANDS: Record<string, (argv: string[], io: CommandIO) => number | Promise<number>> = { bootstrap, rotate, up, migrate, add, list, remove, "split-inventory": splitInventory };
+const COMMANDS: Record<string, (argv: string[], io: CommandIO) => number | Promise<number>> = { bootstrap, rotate, up, migrate, "migrate-registration": migrateRegistration, add, list, remove, "split-inventory": splitInventory };
 
 /** Runs the CLI; returns the exit code (0 done, 1 refused or failed, 2 usage error). */
 export async function main(argv: string[], io: CommandIO = defaultIO()): Promise<number> {

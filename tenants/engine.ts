@@ -21,6 +21,16 @@ export interface StateResource {
     urn: string;
     type: string;
     parent?: string;
+    /** A Kubernetes object's UID (its outputs' metadata.uid), when the state holds one. */
+    uid?: string;
+}
+
+/** What `checkRegistration` found of a tenant stack's cluster Secret. */
+export interface RegistrationCheck {
+    /** The live UID of the cluster Secret (refreshed from the hub), undefined when the stack holds none. */
+    uid?: string;
+    /** The change summary of a preview (no refresh) after that refresh: `{same: n}` only when nothing would change. */
+    changes: Record<string, number>;
 }
 
 /** What an onboarding stack holds of its tokens. */
@@ -50,7 +60,14 @@ export interface OnboardingEngine {
      * Creates (sharing the hub's backend and secrets provider) or updates the onboarding stack; returns
      * its credential. `env` is added to this stack's Pulumi run only: its KUBECONFIG is the tenant's.
      */
-    up(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv): Promise<HubCredential>;
+    up(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv, options?: { refresh?: boolean }): Promise<HubCredential>;
+    /**
+     * Refreshes only the tenant stack's cluster Secret (the hub context suffices, Q1), then previews
+     * the stack without refresh: the Secret's live UID and what an up would change.
+     */
+    checkRegistration(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv): Promise<RegistrationCheck>;
+    /** The hub stack's `tenantCredentials`, decrypted in this process only (never printed): the previous layout's tokens. */
+    hubCredentials(): Promise<Record<string, HubCredential>>;
     /**
      * Destroys the tenant stack and removes it, its Pulumi run with `env` (the run kubeconfig: the
      * tenant's context for a bootstrap tenant, and the hub's, where its registration is deleted);
@@ -73,6 +90,8 @@ export interface OnboardingEngine {
     hubResources(): Promise<StateResource[]>;
     /** `pulumi state move` of `urns` from the hub stack into the onboarding stack (created if needed). */
     moveFromHub(stack: string, urns: string[]): Promise<void>;
+    /** `pulumi state delete` of `urn` from the hub stack's state (a component that declared nothing on a cluster). */
+    dropFromHub(urn: string): Promise<void>;
 }
 
 export interface AutomationOptions {
@@ -149,6 +168,14 @@ export function registeredTokenIn(resources: Array<{ type?: string; inputs?: Rec
     }
 }
 
+/** A tenant stack's cluster Secret in its state export: the Secret managed by the provider named `hub` (its registration). */
+export function registrationSecretIn(resources: Array<{ urn: string; type: string; provider?: string; outputs?: { metadata?: { uid?: unknown } } }>): { urn: string; uid?: string } | undefined {
+    const secret = resources.find((r) => r.type === "kubernetes:core/v1:Secret" && r.provider?.split("::")[3] === "hub");
+    if (!secret) return undefined;
+    const uid = secret.outputs?.metadata?.uid;
+    return { urn: secret.urn, ...(typeof uid === "string" ? { uid } : {}) };
+}
+
 /** The last lines of a failed CLI run: enough to act on, without pages of engine output. */
 const lastLines = (text: string, n = 8) => text.trim().split("\n").filter(Boolean).slice(-n).join("\n");
 
@@ -209,12 +236,12 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
             const outputs = await (await Stack.select(stack, ws)).outputs();
             return tokenStateOf(Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value])));
         },
-        async up(stack, settings, runEnv) {
+        async up(stack, settings, runEnv, upOptions) {
             const ws = await onboardingWorkspace(stack, settings, runEnv);
             const s = await Stack.createOrSelect(stack, ws);
             try {
                 // Refresh first, so running bootstrap again repairs what was changed by hand on the tenant.
-                await s.up({ refresh: true });
+                await s.up({ refresh: upOptions?.refresh ?? true });
             } catch (err) {
                 throw new Error(`pulumi up of ${stack} failed: ${failureReason(String((err as Error).message))}`);
             }
@@ -267,6 +294,30 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
             }
             return { changes, tenantSide, applied: true };
         },
+        async checkRegistration(stack, settings, runEnv) {
+            const ws = await onboardingWorkspace(stack, settings, runEnv);
+            const s = await Stack.select(stack, ws);
+            const secretOf = async () => registrationSecretIn(((await s.exportStack()).deployment as { resources?: Parameters<typeof registrationSecretIn>[0] }).resources ?? []);
+            const before = await secretOf();
+            try {
+                if (before) await s.refresh({ target: [before.urn] });
+                const preview = await s.preview();
+                return { uid: (await secretOf())?.uid, changes: preview.changeSummary as Record<string, number> };
+            } catch (err) {
+                throw new Error(`checking ${stack} failed: ${failureReason(String((err as Error).message))}`);
+            }
+        },
+        async hubCredentials() {
+            // `pulumi config --show-secrets --json`: the values stay in this process.
+            const config = JSON.parse(await cli(["config", "--show-secrets", "--json", "--stack", options.hubStack], options.root)) as Record<string, { value?: string; objectValue?: unknown }>;
+            const entry = config[`agentfleet:tenantCredentials`];
+            const value = entry?.objectValue ?? (entry?.value ? JSON.parse(entry.value) : {});
+            const credentials: Record<string, HubCredential> = {};
+            for (const [tenant, fields] of Object.entries((value ?? {}) as Record<string, Record<string, unknown>>)) {
+                if (typeof fields?.bearerToken === "string" && typeof fields?.caData === "string") credentials[tenant] = { bearerToken: fields.bearerToken, caData: fields.caData };
+            }
+            return credentials;
+        },
         async storeHubCredential(tenant, credential, remove = []) {
             for (const [field, value] of Object.entries(credential)) {
                 await cli(["config", "set", "--stack", options.hubStack, "--secret", "--path", `tenantCredentials.${tenant}.${field}`], options.root, value);
@@ -276,7 +327,10 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
         async hubResources() {
             const deployment = await (await hubWorkspace()).exportStack(options.hubStack);
             const resources = ((deployment.deployment as { resources?: Array<Record<string, unknown>> })?.resources ?? []) as Array<{ urn: string; type: string; parent?: string }>;
-            return resources.map((r) => ({ urn: r.urn, type: r.type, ...(r.parent ? { parent: r.parent } : {}) }));
+            return resources.map((r) => {
+                const uid = (r as { outputs?: { metadata?: { uid?: unknown } } }).outputs?.metadata?.uid;
+                return { urn: r.urn, type: r.type, ...(r.parent ? { parent: r.parent } : {}), ...(typeof uid === "string" ? { uid } : {}) };
+            });
         },
         async moveFromHub(stack, urns) {
             const ws = await onboardingWorkspace(stack);
@@ -284,6 +338,9 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
             // The hub stack lives in another project: the move needs its fully qualified name.
             const source = (await cli(["stack", "--show-name", "--fully-qualify-stack-names", "--stack", options.hubStack], options.root)).trim();
             await cli(["state", "move", "--source", source, "--dest", stack, "--yes", ...urns], ws.workDir);
+        },
+        async dropFromHub(urn) {
+            await cli(["state", "delete", "--stack", options.hubStack, "--yes", urn], options.root);
         },
     };
 }

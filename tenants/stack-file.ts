@@ -118,6 +118,22 @@ export function removeTenant(stackText: string, name: string): string {
     });
 }
 
+/** The tenants the stack file's retired `tenantCredentials` still lists. */
+export function credentialTenants(stackText: string): string[] {
+    const credentials = YAML.parse(stackText)?.config?.[CREDENTIALS_KEY];
+    return isObject(credentials) ? Object.keys(credentials) : [];
+}
+
+/** Removes `tenantCredentials.<name>` (every tenant's with no name), and the key itself once it lists no tenant; everything else byte-identical. */
+export function dropTenantCredentials(stackText: string, name?: string): string {
+    if (!(name === undefined ? credentialTenants(stackText).length > 0 || YAML.parse(stackText)?.config?.[CREDENTIALS_KEY] !== undefined : credentialTenants(stackText).includes(name))) return stackText;
+    return editStackText(stackText, (config) => {
+        const credentials = config.get(CREDENTIALS_KEY, true);
+        if (name !== undefined && YAML.isMap(credentials)) credentials.delete(name);
+        if (name === undefined || !YAML.isMap(credentials) || credentials.items.length === 0) config.delete(CREDENTIALS_KEY);
+    });
+}
+
 /** Marks the tenant `decommissioned: true` (its credentials stay: the provider still needs them). */
 export function decommissionTenant(stackText: string, name: string): string {
     return editStackText(stackText, (config) => {

@@ -87,7 +87,7 @@ describe("configuration validation", () => {
 
         it("tenantCredentials, retired: tenant stacks register their tenants; it names the migration and says not to run the hub first", async () => {
             const problems = await configProblems("dev", (c) => (c["agentfleet:tenantCredentials"] = { "dev-acme": { bearerToken: { secure: "v1:AAAA:BBBB" }, caData: { secure: "v1:AAAA:CCCC" } } }));
-            assertProblem(problems, "agentfleet:tenantCredentials", "is no longer configuration", "each tenant's own stack registers it", "Do not run the hub stack until", "`npm run tenant -- migrate-registration --stack dev`", "pulumi config rm --stack dev tenantCredentials");
+            assertProblem(problems, "agentfleet:tenantCredentials", "is no longer configuration", "each tenant's own stack registers it", "Do not run the hub stack until", "`npm run tenant -- migrate-registration --stack dev`", "removes the tenant's entry of this key");
             assert.strictEqual(problems.length, 1, problems.join("\n"));
             assert.ok(!problems.join("\n").includes("BBBB"), "the error repeats the secret");
         });

@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import type { HubCredential, HubOnlyRun, OnboardingEngine, StateResource, TokenState } from "../../tenants/engine";
+import type { HubCredential, HubOnlyRun, OnboardingEngine, RegistrationCheck, StateResource, TokenState } from "../../tenants/engine";
 import type { TenantKubeconfigEnv } from "../../tenants/kubeconfig";
 import type { OnboardingSettings } from "../../tenants/onboarding-program";
 
@@ -19,6 +19,10 @@ export interface FakeEngineOptions {
     hubState?: StateResource[];
     /** Tenants whose cluster Secret on the hub was edited out of band: a refresh of the hub side sees it. */
     hubDrift?: Set<string>;
+    /** The hub stack's decrypted tenantCredentials (for migrate-registration). */
+    hubCredentials?: Record<string, HubCredential>;
+    /** What a second preview of a tenant's stack plans (default: all same). */
+    secondPreview?: Map<string, Record<string, number>>;
 }
 
 /** What a stack's Pulumi run would have found at its KUBECONFIG, seen while it ran. */
@@ -75,13 +79,19 @@ export class FakeOnboardingEngine implements OnboardingEngine {
         }
     }
 
-    async up(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv): Promise<HubCredential> {
-        this.calls.push(`up ${stack} generations ${settings.tokenGenerations.join(",")}`);
+    /** The live UID of each tenant's cluster Secret on the hub: kept by an up that finds it, new when an up creates it. */
+    readonly hubUids = new Map<string, string>();
+
+    async up(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv, options?: { refresh?: boolean }): Promise<HubCredential> {
+        this.calls.push(`up ${stack} generations ${settings.tokenGenerations.join(",")}${options?.refresh === false ? " no-refresh" : ""}`);
         return this.run(stack, settings, env, async () => {
             const previous = this.stacks.get(stack);
             this.stacks.set(stack, { settings, ups: (previous?.ups ?? 0) + 1 });
             const credential = settings.registration?.preIssued ?? { bearerToken: fakeToken(settings.tenant, settings.tokenGenerations.at(-1)!), caData: `fake-ca-${settings.tenant}` };
-            if (settings.registration) this.hubRegistered.set(settings.tenant, credential.bearerToken);
+            if (settings.registration) {
+                this.hubRegistered.set(settings.tenant, credential.bearerToken);
+                if (!this.hubUids.has(settings.tenant)) this.hubUids.set(settings.tenant, `uid-${settings.tenant}-new-${this.hubUids.size}`);
+            }
             return credential;
         });
     }
@@ -125,6 +135,17 @@ export class FakeOnboardingEngine implements OnboardingEngine {
         this.stacks.delete(stack);
     }
 
+    async checkRegistration(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv): Promise<RegistrationCheck> {
+        this.calls.push(`check ${stack}`);
+        this.see(stack, env);
+        return { uid: this.hubUids.get(settings.tenant), changes: this.options.secondPreview?.get(settings.tenant) ?? { same: 3 } };
+    }
+
+    async hubCredentials(): Promise<Record<string, HubCredential>> {
+        this.calls.push("hubCredentials");
+        return this.options.hubCredentials ?? {};
+    }
+
     async storeHubCredential(tenant: string, credential: HubCredential, remove: string[] = []): Promise<void> {
         this.calls.push(`store ${tenant}${remove.length ? ` remove ${remove.join(",")}` : ""}`);
         const doc = YAML.parseDocument(fs.readFileSync(this.hubFile, "utf8"));
@@ -138,8 +159,21 @@ export class FakeOnboardingEngine implements OnboardingEngine {
         return this.hubState;
     }
 
+    async dropFromHub(urn: string): Promise<void> {
+        this.calls.push(`drop ${urn.split("::").pop()}`);
+        this.hubState = this.hubState.filter((r) => r.urn !== urn);
+    }
+
+    /** Moves at once on the hub stack's state (each rewrites it whole: overlapping moves would lose one). */
+    movesRunning = 0;
+    maxMovesRunning = 0;
+
     async moveFromHub(stack: string, urns: string[]): Promise<void> {
         this.calls.push(`move ${stack} ${urns.length}`);
+        this.movesRunning++;
+        this.maxMovesRunning = Math.max(this.maxMovesRunning, this.movesRunning);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        this.movesRunning--;
         this.hubState = this.hubState.filter((r) => !urns.includes(r.urn));
     }
 }
