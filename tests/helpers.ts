@@ -110,6 +110,19 @@ export function copyInventory(root: string, from: string, to: string, edit: (tex
  * A throwaway copy of the project's tracked files (sharing node_modules) as a git repository with
  * one commit on main: the commands read the agent chart from git at the stack's targetRevision.
  */
+/** A kubeconfig of one cluster at `server` whose user is a fake bearer token: what KUBECONFIG names for the hub in the command specs. */
+export function tokenKubeconfig(server: string, token = "hub-admin-token-for-tests"): string {
+    const ca = Buffer.from("-----BEGIN CERTIFICATE-----\nFAKE-CA-FOR-TESTS-ONLY\n-----END CERTIFICATE-----\n").toString("base64");
+    return YAML.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "default", cluster: { server, "certificate-authority-data": ca } }],
+        contexts: [{ name: "default", context: { cluster: "default", user: "default" } }],
+        "current-context": "default",
+        users: [{ name: "default", user: { token } }],
+    });
+}
+
 export function projectCopy(): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-test-"));
     const files = execFileSync("git", ["ls-files", "-z"], { cwd: ROOT }).toString().split("\0").filter(Boolean);

@@ -12,7 +12,7 @@ import { main } from "../commands/tenant";
 import type { HubCredential, StateResource } from "../tenants/engine";
 import { HUB_CONTEXT } from "../tenants/kubeconfig";
 import { FakeOnboardingEngine, hubFileOf } from "./doubles/fake-onboarding-engine";
-import { projectCopy } from "./helpers";
+import { projectCopy, tokenKubeconfig } from "./helpers";
 
 const HUB_SERVER = "https://hub.prod.agentfleet.example.net:6443";
 const TOKEN_TENANT = "prod-initech-eu";
@@ -24,17 +24,7 @@ let hubKubeconfig: string;
 before(() => {
     root = projectCopy();
     hubKubeconfig = path.join(root, "hub.kubeconfig");
-    fs.writeFileSync(
-        hubKubeconfig,
-        YAML.stringify({
-            apiVersion: "v1",
-            kind: "Config",
-            clusters: [{ name: "hub", cluster: { server: HUB_SERVER, "certificate-authority-data": Buffer.from("FAKE-CA").toString("base64") } }],
-            contexts: [{ name: "hub", context: { cluster: "hub", user: "hub" } }],
-            "current-context": "hub",
-            users: [{ name: "hub", user: { token: "hub-admin-token-for-tests" } }],
-        }),
-    );
+    fs.writeFileSync(hubKubeconfig, tokenKubeconfig(HUB_SERVER));
 });
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 

@@ -14,10 +14,9 @@ import { HUB_CONTEXT } from "../tenants/kubeconfig";
 import { tenantStackSettings } from "../tenants/onboarding-program";
 import { checkStack, readView } from "../tenants/stack-file";
 import { FakeOnboardingEngine, hubFileOf } from "./doubles/fake-onboarding-engine";
-import { git, projectCopy } from "./helpers";
+import { git, projectCopy, tokenKubeconfig } from "./helpers";
 
 const HUB_SERVER = "https://hub.prod.agentfleet.example.net:6443";
-const CA = Buffer.from("-----BEGIN CERTIFICATE-----\nFAKE-CA-FOR-TESTS-ONLY\n-----END CERTIFICATE-----\n").toString("base64");
 const INITECH_TOKEN = { bearerToken: "pre-issued-token-of-initech-for-tests", caData: "pre-issued-ca-of-initech" };
 
 let root: string;
@@ -25,17 +24,7 @@ let hubKubeconfig: string;
 before(() => {
     root = projectCopy();
     hubKubeconfig = path.join(root, "hub.kubeconfig");
-    fs.writeFileSync(
-        hubKubeconfig,
-        YAML.stringify({
-            apiVersion: "v1",
-            kind: "Config",
-            clusters: [{ name: "default", cluster: { server: HUB_SERVER, "certificate-authority-data": CA } }],
-            contexts: [{ name: "default", context: { cluster: "default", user: "default" } }],
-            "current-context": "default",
-            users: [{ name: "default", user: { token: "hub-admin-token-for-tests" } }],
-        }),
-    );
+    fs.writeFileSync(hubKubeconfig, tokenKubeconfig(HUB_SERVER));
 });
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
