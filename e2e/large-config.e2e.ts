@@ -30,12 +30,14 @@ describe(`real engines: a prod-shaped hub stack whose fleet has ${TENANTS} tenan
     let crdsSource: string;
     let run: PulumiRun;
 
-    /** Writes the stack (stack file and `n` tenant files) as prod: protected rollout objects, an HA Argo CD. */
+    /** Writes the stack (stack file and `n` tenant files) as prod: protected rollout objects (a one-node hub, so not HA). */
     const writeFleet = (n: number) => {
         writeHubStack(project!, STACK, n, { server: fleet!.hub.server }, undefined, crdsSource);
         const file = path.join(project!, `Pulumi.${STACK}.yaml`);
         const doc = YAML.parseDocument(fs.readFileSync(file, "utf8"));
         doc.setIn(["config", "agentfleet:environment"], "prod");
+        // The loopback hub has one node: prod's HA Argo CD needs three (the loader refuses it otherwise).
+        doc.setIn(["config", "agentfleet:hub", "ha"], false);
         fs.writeFileSync(file, doc.toString({ lineWidth: 0 }));
     };
     /** What the language host would pass the program: every key's decrypted value. */
