@@ -21,7 +21,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { healthMessage } from "../commands/rollout-status";
 import { projectName } from "../components/fleet-rollout";
-import { runTool, startTool } from "../tests/helpers";
+import { runTool, startTool, stopTools } from "../tests/helpers";
 import { type ArgoCd, startArgoCd } from "./harness/argocd";
 import { type AgentRepo, createAgentRepo } from "./harness/agent-repo";
 import { type Credentials, canI, getOrUndefined, request } from "./harness/kube";
@@ -125,6 +125,7 @@ describe("real Argo CD v3.6: the rollout on a loopback fleet", function () {
     });
 
     after(async function () {
+        stopTools(); // a status --watch the failed scenario never awaited
         await recorder?.stop();
         await canaryObjects?.stop();
         await standIns?.stop();

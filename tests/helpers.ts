@@ -3,7 +3,7 @@
  * same evaluator the commands use, caching per stack because evaluations are deterministic.
  */
 import * as assert from "assert";
-import { execFileSync, spawn, spawnSync } from "child_process";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -157,17 +157,31 @@ export interface ToolOptions {
     timeoutMs?: number;
 }
 
-/** runTool, running alongside the caller (e.g. `status --watch` while a rollout moves); killed after `timeoutMs`. */
+/** The startTool children still running: a scenario that fails before awaiting one leaves it behind. */
+const runningTools = new Set<ChildProcess>();
+
+/** Stops every startTool child still running (a suite's `after`, and this process's exit). */
+export function stopTools(): void {
+    for (const child of runningTools) child.kill("SIGTERM");
+    runningTools.clear();
+}
+process.on("exit", stopTools);
+
+/** runTool, running alongside the caller (e.g. `status --watch` while a rollout moves); killed after `timeoutMs`, or by stopTools. */
 export function startTool(root: string, tool: string, args: string[], options: ToolOptions = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
     const [command, argv, spawnOptions] = toolCommand(root, tool, args, options);
     return new Promise((resolve, reject) => {
         const child = spawn(command, argv, { ...spawnOptions, timeout: options.timeoutMs ?? 300_000 });
+        runningTools.add(child);
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (d) => (stdout += d));
         child.stderr.on("data", (d) => (stderr += d));
         child.on("error", reject);
-        child.on("close", (status) => resolve({ status, stdout, stderr }));
+        child.on("close", (status) => {
+            runningTools.delete(child);
+            resolve({ status, stdout, stderr });
+        });
     });
 }
 
