@@ -106,10 +106,6 @@ export function copyInventory(root: string, from: string, to: string, edit: (tex
     for (const f of fs.readdirSync(path.join(root, "fleet", from))) fs.writeFileSync(path.join(root, "fleet", to, f), edit(fs.readFileSync(path.join(root, "fleet", from, f), "utf8"), f));
 }
 
-/**
- * A throwaway copy of the project's tracked files (sharing node_modules) as a git repository with
- * one commit on main: the commands read the agent chart from git at the stack's targetRevision.
- */
 /** A kubeconfig of one cluster at `server` whose user is a fake bearer token: what KUBECONFIG names for the hub in the command specs. */
 export function tokenKubeconfig(server: string, token = "hub-admin-token-for-tests"): string {
     const ca = Buffer.from("-----BEGIN CERTIFICATE-----\nFAKE-CA-FOR-TESTS-ONLY\n-----END CERTIFICATE-----\n").toString("base64");
@@ -123,6 +119,18 @@ export function tokenKubeconfig(server: string, token = "hub-admin-token-for-tes
     });
 }
 
+/** A projectCopy holding a kubeconfig (`hub.kubeconfig`) of a token user on `server`: the hub context a tenant command is given. */
+export function projectWithHubKubeconfig(server: string): { root: string; hubKubeconfig: string } {
+    const root = projectCopy();
+    const hubKubeconfig = path.join(root, "hub.kubeconfig");
+    fs.writeFileSync(hubKubeconfig, tokenKubeconfig(server));
+    return { root, hubKubeconfig };
+}
+
+/**
+ * A throwaway copy of the project's tracked files (sharing node_modules) as a git repository with
+ * one commit on main: the commands read the agent chart from git at the stack's targetRevision.
+ */
 export function projectCopy(): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-test-"));
     const files = execFileSync("git", ["ls-files", "-z"], { cwd: ROOT }).toString().split("\0").filter(Boolean);

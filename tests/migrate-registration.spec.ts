@@ -12,7 +12,7 @@ import { main } from "../commands/tenant";
 import type { HubCredential, StateResource } from "../tenants/engine";
 import { HUB_CONTEXT } from "../tenants/kubeconfig";
 import { FakeOnboardingEngine, hubFileOf } from "./doubles/fake-onboarding-engine";
-import { projectCopy, tokenKubeconfig } from "./helpers";
+import { projectWithHubKubeconfig } from "./helpers";
 
 const HUB_SERVER = "https://hub.prod.agentfleet.example.net:6443";
 const TOKEN_TENANT = "prod-initech-eu";
@@ -21,11 +21,7 @@ const ALL = [...BOOTSTRAP, TOKEN_TENANT].sort();
 
 let root: string;
 let hubKubeconfig: string;
-before(() => {
-    root = projectCopy();
-    hubKubeconfig = path.join(root, "hub.kubeconfig");
-    fs.writeFileSync(hubKubeconfig, tokenKubeconfig(HUB_SERVER));
-});
+before(() => ({ root, hubKubeconfig } = projectWithHubKubeconfig(HUB_SERVER)));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
 const COMPONENT = "urn:pulumi:prod::agentfleet::agentfleet:index:TenantClusters::tenants";

@@ -14,18 +14,14 @@ import { HUB_CONTEXT } from "../tenants/kubeconfig";
 import { tenantStackSettings } from "../tenants/onboarding-program";
 import { checkStack, readView } from "../tenants/stack-file";
 import { FakeOnboardingEngine, hubFileOf } from "./doubles/fake-onboarding-engine";
-import { git, projectCopy, tokenKubeconfig } from "./helpers";
+import { git, projectWithHubKubeconfig } from "./helpers";
 
 const HUB_SERVER = "https://hub.prod.agentfleet.example.net:6443";
 const INITECH_TOKEN = { bearerToken: "pre-issued-token-of-initech-for-tests", caData: "pre-issued-ca-of-initech" };
 
 let root: string;
 let hubKubeconfig: string;
-before(() => {
-    root = projectCopy();
-    hubKubeconfig = path.join(root, "hub.kubeconfig");
-    fs.writeFileSync(hubKubeconfig, tokenKubeconfig(HUB_SERVER));
-});
+before(() => ({ root, hubKubeconfig } = projectWithHubKubeconfig(HUB_SERVER)));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
 const tenantFile = (name: string) => path.join(root, "fleet", "prod", `${name}.yaml`);
