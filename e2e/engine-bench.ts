@@ -1,7 +1,9 @@
 /**
  * Fleet scale on the real engines: `pulumi preview` and `pulumi up` of a hub stack with N tenants
  * against a loopback hub, each side by side with a floor measured in the same run under the same
- * engine: a plain program declaring N Kubernetes Secrets of the same size through one provider.
+ * engine: a plain program declaring the hub's own objects (floorProject). The hub declares no
+ * per-tenant object (tenant stacks register the tenants), so the floor is the same at any size and
+ * what the fleet's size costs the hub shows as the ratio's growth.
  * Used by `npm run bench -- --real-engines`; prints progress on stderr.
  */
 import * as fs from "fs";
@@ -24,12 +26,13 @@ import { readView } from "../tenants/stack-file";
 import { forEachTenant } from "../tenants/parallel";
 import { inlineHubStack } from "../commands/hub";
 import { type LocalWorkspace, PulumiCommand } from "@pulumi/pulumi/automation";
+import { type CapturedResource, evaluate } from "../evaluator/evaluate";
 
 /** The engine's switch to save the state once at the end of an update instead of after every step. */
 export const SKIP_CHECKPOINTS = "PULUMI_SKIP_CHECKPOINTS";
 
 /** The floor, and the hub program run two ways: by the pulumi CLI's Node.js language host, and inline (`npm run hub`). */
-export const BENCH_PROGRAMS = ["floor: N Secrets", "agentfleet hub, pulumi CLI", "agentfleet hub, npm run hub"] as const;
+export const BENCH_PROGRAMS = ["floor: the hub's objects", "agentfleet hub, pulumi CLI", "agentfleet hub, npm run hub"] as const;
 
 export interface EngineBenchRow {
     tenants: number;
@@ -99,23 +102,35 @@ export function writeHubStack(project: string, stack: string, n: number, hub: Hu
     for (const { name, ...entry } of tenants) fs.writeFileSync(path.join(folder, `${name}.yaml`), stringify(entry));
 }
 
-/** The floor: one provider (reading KUBECONFIG, as the hub's does) and `n` Secrets with a similar payload, nothing else. */
-function floorProject(dir: string, n: number): void {
+/** The engine's envelope of a secret input in the mock runtime's record (evaluator/evaluate.ts: inputs "still wrapped"). */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/**
+ * The floor: the hub's own objects, declared by a plain CommonJS program: the same provider
+ * inputs, the same resources with the same inputs (secrets as secrets), the same dependsOn, the
+ * ConfigGroup of CRDs, and its two components; no TypeScript, no configuration, no tenant
+ * inventory, no state check. What the engine must do for this hub, whatever program declares it.
+ * `resources`: the hub stack's evaluation at this fleet size (the offline evaluator).
+ */
+function floorProject(dir: string, resources: CapturedResource[]): void {
     const crypter = newPassphraseCrypter(EXAMPLE_PASSPHRASE);
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, "Pulumi.yaml"), stringify({ name: "agentfleet-bench-floor", runtime: { name: "nodejs", options: { typescript: false } }, main: "index.js" }));
     fs.writeFileSync(path.join(dir, "Pulumi.floor.yaml"), stringify({ encryptionsalt: crypter.encryptionSalt, config: {} }));
+    const declared = resources.filter((r) => r.type !== "pulumi:pulumi:Stack").map((r) => ({ type: r.type, name: r.name, custom: r.custom, provider: r.provider, dependsOn: r.dependsOn, inputs: r.inputs }));
     fs.writeFileSync(
         path.join(dir, "index.js"),
         `const pulumi = require("@pulumi/pulumi");
 const k8s = require("@pulumi/kubernetes");
-const provider = new k8s.Provider("hub", {});
-const ns = new k8s.core.v1.Namespace("floor", { metadata: { name: "floor" } }, { provider });
-const filler = (i, length) => ("example-only-t" + i + "-").padEnd(length, "x");
-for (let i = 0; i < ${n}; i++) {
-    const config = JSON.stringify({ bearerToken: filler(i, 950), tlsClientConfig: { caData: Buffer.from(filler(i, 1150)).toString("base64"), insecure: false } });
-    new k8s.core.v1.Secret("s" + i, { metadata: { name: "s" + i, namespace: ns.metadata.name, labels: { tenant: "t" + i, ring: "main" } },
-        stringData: pulumi.secret({ name: "t" + i, server: "https://127.0.0.2:" + (1025 + i), config }) }, { provider });
+const unwrap = (v) => Array.isArray(v) ? v.map(unwrap) : v && typeof v === "object" ? (v[${JSON.stringify(SECRET_SIG)}] ? pulumi.secret(unwrap(v.value)) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]))) : v;
+const declared = ${JSON.stringify(declared)};
+const made = {};
+for (const r of declared) {
+    const opts = { provider: r.provider ? made[r.provider] : undefined, dependsOn: r.dependsOn.map((d) => made[d]) };
+    if (r.type.startsWith("pulumi:providers:")) made[r.name] = new pulumi.ProviderResource(r.type.slice("pulumi:providers:".length), r.name, unwrap(r.inputs));
+    else if (r.type === "kubernetes:yaml/v2:ConfigGroup") made[r.name] = new k8s.yaml.v2.ConfigGroup(r.name, unwrap(r.inputs), opts);
+    else if (r.custom) made[r.name] = new pulumi.CustomResource(r.type, r.name, unwrap(r.inputs), opts);
+    else made[r.name] = new pulumi.ComponentResource(r.type, r.name, {}, opts);
 }
 `,
     );
@@ -147,7 +162,7 @@ export async function benchRealEngines(sizes: number[], log: (line: string) => v
             const hub = await pulumiStack(project, stackName, path.join(runDir, `hub-${n}`), bins, fleet.hub.kubeconfigPath);
             installProvider(hub.env, bins, project);
             const floorDir = path.join(runDir, `floor-${n}`);
-            floorProject(floorDir, n);
+            floorProject(floorDir, (await evaluate(stackName, { root: project })).resources);
             const floor = await pulumiStack(floorDir, "floor", path.join(runDir, `floor-state-${n}`), bins, fleet.hub.kubeconfigPath);
             installProvider(floor.env, bins, project);
             const inline = await inlineHubStack(stackName, project, { envVars: hub.env, pulumiCommand: await PulumiCommand.get({ root: path.dirname(bins.pulumi) }) });
@@ -155,7 +170,7 @@ export async function benchRealEngines(sizes: number[], log: (line: string) => v
             // up of 1,000 Secrets took 607 s with it, the engine using 13 GB): measure the programs,
             // not that, with the engine's own switch, for every program alike.
             for (const stack of [floor.stack, hub.stack, inline]) (stack.workspace as LocalWorkspace).envVars[SKIP_CHECKPOINTS] = "true";
-            for (const [program, stack] of [["floor: N Secrets", floor.stack], ["agentfleet hub, pulumi CLI", hub.stack], ["agentfleet hub, npm run hub", inline]] as const) {
+            for (const [program, stack] of [["floor: the hub's objects", floor.stack], ["agentfleet hub, pulumi CLI", hub.stack], ["agentfleet hub, npm run hub", inline]] as const) {
                 log(`bench: ${n} tenants, ${program}: preview`);
                 let previewSeconds: number;
                 try {
@@ -175,8 +190,8 @@ export async function benchRealEngines(sizes: number[], log: (line: string) => v
                 });
                 log(`bench: ${n} tenants, ${program}: ${upSeconds.toFixed(1)}s up, ${resources} resources`);
                 rows.push({ tenants: n, program, previewSeconds, upSeconds, resources });
-                // Both hub rows deploy the same stack: the second measures a fresh deployment too.
-                if (program === "agentfleet hub, pulumi CLI") await stack.destroy({ onOutput: () => undefined });
+                // Every program deploys the same objects to this hub: each measures a fresh deployment.
+                await stack.destroy({ onOutput: () => undefined });
             }
         }
         fs.rmSync(project, { recursive: true, force: true });
@@ -245,6 +260,8 @@ export async function benchOnboarding(tenants: number, parallel: number, log: (l
 export interface RegistrationBench {
     tenants: number;
     parallel: number;
+    /** The first registration of every tenant (`tenant add --credentials token`'s tenant stack up, one per tenant): wall seconds. */
+    registerSeconds: number;
     /** `tenant up --all` of a relabel of every tenant: wall seconds, tenants per minute. */
     seconds: number;
     perMinute: number;
@@ -282,6 +299,7 @@ export async function benchRegistration(tenants: number, parallel: number, log: 
         const { project, engine, hubKubeconfig } = world;
         const hub = { stack: "registration", root: project };
         const cfg = checkHub(hub, readView(project, "registration"));
+        const registerStart = process.hrtime.bigint();
         const registered = await forEachTenant(
             cfg.tenants.map((t) => t.name),
             async (name) => {
@@ -292,6 +310,7 @@ export async function benchRegistration(tenants: number, parallel: number, log: 
         );
         const failedRegistrations = registered.filter((o) => !o.ok);
         if (failedRegistrations.length > 0) throw new Error(`registration bench: ${failedRegistrations.map((o) => `${o.tenant}: ${o.error}`).join("; ")}`);
+        const registerSeconds = Number(process.hrtime.bigint() - registerStart) / 1e9;
         // The relabel: every tenant changes ring (canary <-> main, so both rollout steps keep tenants).
         const folder = path.join(project, "fleet", "registration");
         for (const file of fs.readdirSync(folder).map((f) => path.join(folder, f))) {
@@ -306,7 +325,7 @@ export async function benchRegistration(tenants: number, parallel: number, log: 
         if (code !== 0 || !new RegExp(`: ${tenants} changed`).test(summary)) throw new Error(`registration bench: tenant up --all exited ${code}: ${summary}`);
         const [cli, node] = [after.children - before.children, after.self - before.self];
         const cores = os.cpus().length;
-        return { tenants, parallel, seconds: elapsed, perMinute: tenants / (elapsed / 60), cliCpuPerTenant: cli / tenants, nodeCpuPerTenant: node / tenants, coreShare: (cli + node) / (elapsed * cores), cores };
+        return { tenants, parallel, registerSeconds, seconds: elapsed, perMinute: tenants / (elapsed / 60), cliCpuPerTenant: cli / tenants, nodeCpuPerTenant: node / tenants, coreShare: (cli + node) / (elapsed * cores), cores };
     } finally {
         await world?.fleet.stop();
         await stopAll();
