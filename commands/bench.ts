@@ -296,6 +296,7 @@ export const BENCH: CommandSpec = {
         runs: { type: "string", value: "N", default: "1", number: { integer: true }, description: "timed evaluations per cell (median reported)" },
         "startup-runs": { type: "string", value: "N", default: "5", number: { integer: true }, description: "start-up measurements per mode" },
         "real-engines": { type: "string", value: "N,N,...", description: "also run pulumi preview and up of an N-tenant hub stack on a loopback hub, beside a plain program declaring the same objects (needs npm run engines)" },
+        "real-engines-runs": { type: "string", value: "N", default: "3", number: { integer: true }, description: "rounds of preview, up and destroy per program and size for --real-engines (median reported)" },
         onboarding: { type: "string", value: "N", number: { integer: true, min: 2 }, description: "also bootstrap N loopback tenants (at least 2) with npm run tenant's code and report tenants per minute (needs npm run engines)" },
         "onboarding-parallel": { type: "string", value: "P", default: "4", number: { integer: true }, description: "onboarding stacks run at a time for --onboarding (npm run tenant's default)" },
         registration: { type: "string", value: "N", number: { integer: true, min: 1 }, description: "also measure fleet registration throughput: register N token tenants on a loopback hub, relabel them all, and time npm run tenant -- up --all's code (tenants per minute, CPU per tenant; needs npm run engines)" },
@@ -344,17 +345,18 @@ export function main(argv: string[]): Promise<number> {
         if (realEngineSizes) {
             // Loaded only here: the real-engine harness is not needed by the offline bench.
             const { benchRealEngines } = require("../e2e/engine-bench") as typeof import("../e2e/engine-bench");
-            const rows = await benchRealEngines(realEngineSizes, (line) => report.step(line));
-            out("\nReal engines: pulumi preview and pulumi up on a loopback hub (seconds; floor: a plain JavaScript program declaring the hub's own objects with the same inputs, same engine, same run; PULUMI_SKIP_CHECKPOINTS=true for all)\n");
+            const rows = await benchRealEngines(realEngineSizes, values["real-engines-runs"] as number, (line) => report.step(line));
+            out(`\nReal engines: pulumi preview and pulumi up on a loopback hub (seconds, median of ${values["real-engines-runs"]} rounds; floor: a plain JavaScript program declaring the hub's own objects with the same inputs, same engine, same run; PULUMI_SKIP_CHECKPOINTS=true for all)\n`);
             const floorOf = (n: number) => rows.find((r) => r.tenants === n && r.program === "floor: the hub's objects")!;
+            const rounds = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(" ");
             out(
                 formatTable(
-                    ["tenants", "program", "resources", "preview", "up", "preview / floor", "up / floor"],
-                    rows.map((r) =>
-                        r.failure
-                            ? [r.tenants, r.program, "—", `failed: ${r.failure}`, "", "", ""]
-                            : [r.tenants, r.program, r.resources, r.previewSeconds.toFixed(1), r.upSeconds.toFixed(1), (r.previewSeconds / floorOf(r.tenants).previewSeconds).toFixed(2), (r.upSeconds / floorOf(r.tenants).upSeconds).toFixed(2)],
-                    ),
+                    ["tenants", "program", "resources", "preview", "up", "preview / floor", "up / floor", "each round: preview; up"],
+                    rows.map((r) => {
+                        if (r.failure) return [r.tenants, r.program, "—", `failed: ${r.failure}`, "", "", "", ""];
+                        const [preview, up, floor] = [median(r.previewSeconds), median(r.upSeconds), floorOf(r.tenants)];
+                        return [r.tenants, r.program, r.resources, preview.toFixed(1), up.toFixed(1), (preview / median(floor.previewSeconds)).toFixed(2), (up / median(floor.upSeconds)).toFixed(2), `${rounds(r.previewSeconds)}; ${rounds(r.upSeconds)}`];
+                    }),
                 ),
             );
             out("pulumi CLI: the program run by the CLI's Node.js language host, as `pulumi up` runs it; npm run hub: run inline by the Automation API (commands/hub.ts).\n");

@@ -37,8 +37,9 @@ export const BENCH_PROGRAMS = ["floor: the hub's objects", "agentfleet hub, pulu
 export interface EngineBenchRow {
     tenants: number;
     program: (typeof BENCH_PROGRAMS)[number];
-    previewSeconds: number;
-    upSeconds: number;
+    /** Each round's seconds (none when it failed). */
+    previewSeconds: number[];
+    upSeconds: number[];
     resources: number;
     /** Why the program could not run (the engine's error line), when it could not. */
     failure?: string;
@@ -143,8 +144,8 @@ const seconds = async (work: () => Promise<unknown>) => {
     return Number(process.hrtime.bigint() - start) / 1e9;
 };
 
-/** Runs both programs at each size on a fresh loopback hub; returns one row per program and size. */
-export async function benchRealEngines(sizes: number[], log: (line: string) => void): Promise<EngineBenchRow[]> {
+/** Runs every program `runs` times at each size on one loopback hub; returns one row per program and size, with every round's times. */
+export async function benchRealEngines(sizes: number[], runs: number, log: (line: string) => void): Promise<EngineBenchRow[]> {
     const engines = await ensureEngines({ log });
     const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-engine-bench-"));
     const fleet = new LoopbackFleet({ clusters: ["hub"], dir: path.join(runDir, "fleet"), bins: { etcd: engines.etcd.bin, kubernetes: engines.kubernetes.bin, kwok: engines.kwok.bin }, log });
@@ -170,28 +171,37 @@ export async function benchRealEngines(sizes: number[], log: (line: string) => v
             // up of 1,000 Secrets took 607 s with it, the engine using 13 GB): measure the programs,
             // not that, with the engine's own switch, for every program alike.
             for (const stack of [floor.stack, hub.stack, inline]) (stack.workspace as LocalWorkspace).envVars[SKIP_CHECKPOINTS] = "true";
-            for (const [program, stack] of [["floor: the hub's objects", floor.stack], ["agentfleet hub, pulumi CLI", hub.stack], ["agentfleet hub, npm run hub", inline]] as const) {
-                log(`bench: ${n} tenants, ${program}: preview`);
-                let previewSeconds: number;
-                try {
-                    previewSeconds = await seconds(() => stack.preview());
-                } catch (err) {
-                    // Above about 50 tenants the CLI cannot start node with the configuration (commands/hub.ts).
-                    const failure = /argument list too long/.test(String(err)) ? "fork/exec node: argument list too long" : String((err as Error).message).split("\n")[0];
-                    log(`bench: ${n} tenants, ${program}: failed: ${failure}`);
-                    rows.push({ tenants: n, program, previewSeconds: NaN, upSeconds: NaN, resources: 0, failure });
-                    continue;
+            const programs = [["floor: the hub's objects", floor.stack], ["agentfleet hub, pulumi CLI", hub.stack], ["agentfleet hub, npm run hub", inline]] as const;
+            const times = new Map<string, { preview: number[]; up: number[]; resources: number; failure?: string }>(programs.map(([program]) => [program, { preview: [], up: [], resources: 0 }]));
+            // Rounds, each program's order rotated per round: a drift of the machine's load touches all alike.
+            for (let round = 0; round < runs; round++) {
+                for (let k = 0; k < programs.length; k++) {
+                    const [program, stack] = programs[(k + round) % programs.length];
+                    const t = times.get(program)!;
+                    if (t.failure) continue;
+                    const what = `bench: ${n} tenants, round ${round + 1}/${runs}, ${program}`;
+                    try {
+                        log(`${what}: preview`);
+                        t.preview.push(await seconds(() => stack.preview()));
+                        log(`${what}: up (${t.preview.at(-1)!.toFixed(1)}s preview)`);
+                        t.up.push(
+                            await seconds(async () => {
+                                const up = await stack.up({ onOutput: () => undefined });
+                                t.resources = Object.values(up.summary.resourceChanges ?? {}).reduce((a, b) => a + (b ?? 0), 0);
+                            }),
+                        );
+                        log(`${what}: ${t.up.at(-1)!.toFixed(1)}s up, ${t.resources} resources`);
+                        // Every program deploys the same objects to this hub: each round measures a fresh deployment.
+                        await stack.destroy({ onOutput: () => undefined });
+                    } catch (err) {
+                        t.failure = String((err as Error).message).split("\n")[0];
+                        log(`${what}: failed: ${t.failure}`);
+                    }
                 }
-                log(`bench: ${n} tenants, ${program}: up (${previewSeconds.toFixed(1)}s preview)`);
-                let resources = 0;
-                const upSeconds = await seconds(async () => {
-                    const up = await stack.up({ onOutput: () => undefined });
-                    resources = Object.values(up.summary.resourceChanges ?? {}).reduce((a, b) => a + (b ?? 0), 0);
-                });
-                log(`bench: ${n} tenants, ${program}: ${upSeconds.toFixed(1)}s up, ${resources} resources`);
-                rows.push({ tenants: n, program, previewSeconds, upSeconds, resources });
-                // Every program deploys the same objects to this hub: each measures a fresh deployment.
-                await stack.destroy({ onOutput: () => undefined });
+            }
+            for (const [program] of programs) {
+                const t = times.get(program)!;
+                rows.push({ tenants: n, program, previewSeconds: t.preview, upSeconds: t.up, resources: t.resources, failure: t.failure });
             }
         }
         fs.rmSync(project, { recursive: true, force: true });
