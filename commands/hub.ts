@@ -3,12 +3,11 @@
  * preview` / `pulumi up` of a hub stack with its program run inside this process through the
  * Automation API, instead of by the `pulumi` CLI's Node.js language host.
  *
- * Why: the language host hands the program the whole decrypted stack configuration in one
- * environment variable (PULUMI_CONFIG), and Linux refuses to start a process with a single
- * variable over 128 KiB ("fork/exec node: argument list too long", pulumi/pulumi#8680). Every
- * tenant's entry and its token and CA are in that configuration: about 2 KB a tenant, so a hub of
- * some 50 tenants or more cannot run under `pulumi up`. An inline program receives the
- * configuration over gRPC, with no such limit. Same engine, state, backend and secrets provider.
+ * A convenience. It was needed while the hub stack's configuration carried every tenant's token:
+ * the language host hands the program the whole configuration in one environment variable, which
+ * Linux refuses over 128 KiB (pulumi/pulumi#8680). The tenants are files now and register from
+ * their own stacks, so the configuration is the same at any fleet size and `pulumi up` runs any
+ * hub. Same engine, state, backend and secrets provider as the CLI.
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -25,7 +24,7 @@ type Action = (typeof ACTIONS)[number];
 export const HUB: CommandSpec = {
     name: "hub -- preview|up",
     summary:
-        "pulumi preview or pulumi up of the hub stack, its program run by the Automation API in this process: for hub stacks whose configuration is too large for the pulumi CLI to hand to node (about 50 tenants or more; docs/operations.md, \"Large fleets\"). The engine's output streams to stdout.",
+        "pulumi preview or pulumi up of the hub stack, its program run by the Automation API in this process: a convenience, since pulumi up runs a hub of any size (docs/operations.md, \"Large fleets\"). The engine's output streams to stdout.",
     options: {
         stack: { type: "string", value: "STACK", required: true, description: "hub stack (a Pulumi.<STACK>.yaml in the project root), with the same pulumi login and passphrase as the CLI" },
         refresh: { type: "boolean", description: "refresh the state from the hub first (the drift check)" },
