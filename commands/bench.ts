@@ -22,13 +22,15 @@
  *    (c) JavaScript precompiled by tsc into a temporary directory, and (b) and (c) again with
  *    `--stack-trace-limit=0`. Median of `--startup-runs`.
  */
+import * as pulumi from "@pulumi/pulumi";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { type CommandSpec, UsageError, runAsProgram, runCommand } from "./cli";
 import { progress } from "../evaluator/report";
-import { ROOT, declaredResources, evaluate } from "../evaluator/evaluate";
+import { type Evaluation, ROOT, declaredResources, evaluate } from "../evaluator/evaluate";
+import { evaluateRegistrations } from "../evaluator/registrations";
 import { APPLICATIONSET_CEILING } from "../stacks/config";
 import { formatTable } from "./table";
 
@@ -42,14 +44,11 @@ export function benchFleet(tenants: number): { config: Config; inventory: Array<
         const name = `bench-${String(i).padStart(4, "0")}`;
         return { name, server: `https://${name}.k3s.bench.example.net:6443`, ring: ringOf(i), region: ["eu-west", "us-east", "ap-south"][i % 3], credentials: i % 4 === 3 ? "token" : "bootstrap" };
     });
-    // Bootstrap tenants hold what their onboarding stack stored: the same fields as token tenants.
-    const credentials = Object.fromEntries(list.map((t) => [t.name, { bearerToken: secure(`${t.name}-token`), caData: secure(`${t.name}-ca`) }]));
     const rings = [...new Set(list.map((t) => t.ring))];
     const config = {
         "agentfleet:environment": "prod",
         "agentfleet:hub": { server: "https://hub.bench.example.net:6443", domain: "argocd.bench.example.net", nodes: 3 },
         "agentfleet:deploy": { repoURL: "https://github.com/example-org/agentfleet.git", targetRevision: "HEAD" },
-        "agentfleet:tenantCredentials": credentials,
         "agentfleet:rollout": { steps: rings.map((ring) => ({ name: ring, matchExpressions: [{ key: "ring", operator: "In", values: [ring] }], maxUpdate: ring === "main" ? "25%" : 1 })) },
         "agentfleet:notifications": { slack: { channels: ["agentfleet-bench"] } },
         "agentfleet:notificationSecrets": { slackToken: secure("slack-token") },
@@ -73,6 +72,14 @@ module.exports = async () => {
 };
 `;
 
+class BareResource extends pulumi.CustomResource {}
+
+/** The floor of a tenant stack: a program (evaluated as a tenant stack's is) registering `n` bare one-input resources. */
+const bareResources = (n: number) => async () => {
+    for (let i = 0; i < n; i++) new BareResource("test:index:Bare", `bare-${i}`, { p0: i });
+    return {};
+};
+
 const median = (xs: number[]) => {
     const s = [...xs].sort((a, b) => a - b);
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -90,7 +97,8 @@ function scratchDir(prefix: string): string {
 // ---------------------------------------------------------------------------------------------
 // Evaluation (each measurement in a fresh child process)
 
-type Kind = "program" | "floor";
+/** program: the hub; floor: bare resources in one stack; tenant-stacks: each tenant's stack, as plan evaluates them; stacks-floor: as many one-resource stacks. */
+type Kind = "program" | "floor" | "tenant-stacks" | "stacks-floor";
 
 interface EvalResult {
     resources: number;
@@ -106,6 +114,8 @@ interface ChildArgs {
     size: number;
     runs: number;
     floorRoot: string;
+    /** stacks-floor: bare resources in each stack (a tenant stack's average). */
+    perStack?: number;
     /** Extra node options of the child, e.g. --stack-trace-limit=0. */
     nodeArgs?: string[];
 }
@@ -114,12 +124,25 @@ interface ChildArgs {
 async function childMain(args: ChildArgs): Promise<void> {
     const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
     const shape = new Array<number>(args.size).fill(1);
-    const once = (n: number) =>
-        args.kind === "program"
-            ? evaluate("bench", benchFleet(n))
-            : evaluate("bench", { root: args.floorRoot, config: { "agentfleet:bareShape": shape.slice(0, n) } });
+    const bare = (n: number) => evaluate("bench", { root: args.floorRoot, config: { "agentfleet:bareShape": shape.slice(0, n) } });
+    const once = async (n: number): Promise<Pick<Evaluation, "resources">> => {
+        if (args.kind === "program") return evaluate("bench", benchFleet(n));
+        if (args.kind === "floor") return bare(n);
+        // The floor of a stack per tenant: the same evaluator's fixed cost per stack, one bare resource each.
+        const stacks: Evaluation[] = [];
+        if (args.kind === "stacks-floor") for (let i = 0; i < n; i++) stacks.push(await evaluate(`bench-${i}`, { root: args.floorRoot, config: {}, program: { project: "bench-floor", run: bareResources(args.perStack ?? 1) } }));
+        else {
+            const hub = hubs.get(n) ?? (await evaluate("bench", benchFleet(n)));
+            hubs.set(n, hub);
+            stacks.push(...(await evaluateRegistrations(hub)));
+        }
+        return { resources: stacks.flatMap((ev) => ev.resources) };
+    };
+    // The hub evaluation a tenant-stacks measurement starts from (evaluated once, untimed).
+    const hubs = new Map<number, Evaluation>();
+    if (args.kind === "tenant-stacks") hubs.set(args.size, await evaluate("bench", benchFleet(args.size)));
     // Warm-up: load every module and JIT the hot paths on a small input.
-    await once(Math.min(args.size, args.kind === "program" ? 10 : 80));
+    await once(Math.min(args.size, args.kind === "program" || args.kind === "tenant-stacks" ? 10 : 80));
     const result: EvalResult = { resources: 0, times: [], peakRssDelta: 0, peakRss: 0 };
     for (let i = 0; i < args.runs; i++) {
         gc();
@@ -140,7 +163,7 @@ async function childMain(args: ChildArgs): Promise<void> {
 export const BENCH_CHILD_ENV = "AGENTFLEET_BENCH_CHILD";
 
 function runChild(args: ChildArgs): EvalResult {
-    const env = { ...process.env, [BENCH_CHILD_ENV]: JSON.stringify({ kind: args.kind, size: args.size, runs: args.runs, floorRoot: args.floorRoot }) };
+    const env = { ...process.env, [BENCH_CHILD_ENV]: JSON.stringify({ kind: args.kind, size: args.size, runs: args.runs, floorRoot: args.floorRoot, perStack: args.perStack }) };
     const r = spawnSync(process.execPath, ["--expose-gc", ...(args.nodeArgs ?? []), "-r", "ts-node/register/transpile-only", __filename], { cwd: ROOT, env, encoding: "utf8", maxBuffer: 1 << 26 });
     const line = r.stdout.trim().split("\n").pop() ?? "";
     if (r.status !== 0 || !line.startsWith("{")) throw new Error(`bench child ${args.kind} ${args.size} failed (exit ${r.status}):\n${r.stderr}`);
@@ -182,6 +205,28 @@ function evaluationTable(sizes: number[], runs: number, report: ReturnType<typeo
         fs.rmSync(floorRoot, { recursive: true, force: true });
     }
     return formatTable(["tenants", "resources", "default s", "default peak RSS MB", "s (limit 0)", "peak RSS MB", "ms/tenant", "growth per tenant", "floor s", "floor peak RSS MB", "eval/floor"], rows);
+}
+
+/** The tenant stacks a plan evaluates (one per tenant), beside as many stacks of as many bare resources through the same evaluator. */
+function tenantStacksTable(sizes: number[], runs: number, report: ReturnType<typeof progress>): string {
+    const floorRoot = scratchDir("agentfleet-floor-");
+    fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(floorRoot, "Pulumi.yaml"));
+    fs.writeFileSync(path.join(floorRoot, "index.ts"), FLOOR_PROGRAM);
+    const rows: Array<Array<string | number>> = [];
+    try {
+        for (const [i, size] of sizes.entries()) {
+            report.step(`tenant stacks ${i + 1}/${sizes.length}: ${fmt(size)} tenants`);
+            const stacks = runChild({ kind: "tenant-stacks", size, runs, floorRoot });
+            const perStack = Math.max(1, Math.round(stacks.resources / size));
+            report.step(`tenant stacks ${i + 1}/${sizes.length}: the floor, ${fmt(size)} stacks of ${perStack} bare resources`);
+            const floor = runChild({ kind: "stacks-floor", size, runs, floorRoot, perStack });
+            const [q, f] = [median(stacks.times), median(floor.times)];
+            rows.push([fmt(size), fmt(stacks.resources), fmt(q / 1000, 1), fmt(stacks.peakRss / 2 ** 20), fmt(q / size, 2), fmt(f / 1000, 1), fmt(floor.peakRss / 2 ** 20), fmt(q / f, 2)]);
+        }
+    } finally {
+        fs.rmSync(floorRoot, { recursive: true, force: true });
+    }
+    return formatTable(["tenants", "resources", "s", "peak RSS MB", "ms/tenant", "floor s", "floor peak RSS MB", "stacks/floor"], rows);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -250,11 +295,14 @@ export const BENCH: CommandSpec = {
         sizes: { type: "string", value: "N,N,...", default: `1000,${APPLICATIONSET_CEILING}`, description: `fleet sizes (tenants) to evaluate, at most ${APPLICATIONSET_CEILING} (a hub stack's ceiling)` },
         runs: { type: "string", value: "N", default: "1", number: { integer: true }, description: "timed evaluations per cell (median reported)" },
         "startup-runs": { type: "string", value: "N", default: "5", number: { integer: true }, description: "start-up measurements per mode" },
-        "real-engines": { type: "string", value: "N,N,...", description: "also run pulumi preview and up of an N-tenant hub stack on a loopback hub, beside a plain N-Secret program (needs npm run engines)" },
+        "real-engines": { type: "string", value: "N,N,...", description: "also run pulumi preview and up of an N-tenant hub stack on a loopback hub, beside a plain program declaring the same objects (needs npm run engines)" },
+        "real-engines-runs": { type: "string", value: "N", default: "3", number: { integer: true }, description: "rounds of preview, up and destroy per program and size for --real-engines (median reported)" },
         onboarding: { type: "string", value: "N", number: { integer: true, min: 2 }, description: "also bootstrap N loopback tenants (at least 2) with npm run tenant's code and report tenants per minute (needs npm run engines)" },
         "onboarding-parallel": { type: "string", value: "P", default: "4", number: { integer: true }, description: "onboarding stacks run at a time for --onboarding (npm run tenant's default)" },
+        registration: { type: "string", value: "N", number: { integer: true, min: 1 }, description: "also measure fleet registration throughput: register N token tenants on a loopback hub, relabel them all, and time npm run tenant -- up --all's code (tenants per minute, CPU per tenant; needs npm run engines)" },
+        "registration-parallel": { type: "string", value: "P", default: "4", number: { integer: true }, description: "tenant stacks run at a time for --registration (npm run tenant -- up's default)" },
     },
-    examples: ["npm run bench", "npm run bench -- --sizes 10,100 --runs 1 --startup-runs 2", "npm run bench -- --sizes 100 --real-engines 100,1000", "npm run bench -- --sizes 10 --onboarding 4 --onboarding-parallel 2"],
+    examples: ["npm run bench", "npm run bench -- --sizes 10,100 --runs 1 --startup-runs 2", "npm run bench -- --sizes 100 --real-engines 100,1000", "npm run bench -- --sizes 10 --onboarding 4 --onboarding-parallel 2", "npm run bench -- --sizes 10 --registration 20"],
 };
 
 const positiveIntegers = (flag: string, text: string): number[] => {
@@ -287,23 +335,28 @@ export function main(argv: string[]): Promise<number> {
         out(`default: node's default stack traces (up to ${fmt(DEFAULT_TRACES_MAX_TENANTS)} tenants; "—" above); limit 0: ${STACK_TRACE_LIMIT_0}, as Pulumi.yaml runs pulumi up. peak RSS: getrusage maxRSS of the\n`);
         out("evaluating process (modules, warm-up and the evaluation). growth per tenant: time and peak RSS added per tenant since the previous size\n");
         out(`(constant when linear). floor: as many bare pulumi.CustomResource (one input each) through the same evaluator, ${STACK_TRACE_LIMIT_0}.\n\n`);
+        const tenantStacks = tenantStacksTable(sizes, runs, report);
+        out(`Evaluation of the tenant stacks, which plan, render, diff and status add to the hub's (each tenant's stack registers it; median of ${runs} after a warm-up)\n`);
+        out(tenantStacks);
+        out(`floor: as many stacks, each of as many bare pulumi.CustomResource (one input each) as a tenant stack has on average, through the same\nevaluator. Both without stack traces, as ${STACK_TRACE_LIMIT_0} runs them.\n\n`);
         const startup = startupTable(startupRuns, report);
         out(`Start-up: time to require index.ts and its imports in a fresh node process (median of ${startupRuns})\n`);
         out(startup);
         if (realEngineSizes) {
             // Loaded only here: the real-engine harness is not needed by the offline bench.
             const { benchRealEngines } = require("../e2e/engine-bench") as typeof import("../e2e/engine-bench");
-            const rows = await benchRealEngines(realEngineSizes, (line) => report.step(line));
-            out("\nReal engines: pulumi preview and pulumi up on a loopback hub (seconds; floor: one provider and N Secrets of the same size, same engine, same run; PULUMI_SKIP_CHECKPOINTS=true for all)\n");
-            const floorOf = (n: number) => rows.find((r) => r.tenants === n && r.program === "floor: N Secrets")!;
+            const rows = await benchRealEngines(realEngineSizes, values["real-engines-runs"] as number, (line) => report.step(line));
+            out(`\nReal engines: pulumi preview and pulumi up on a loopback hub (seconds, median of ${values["real-engines-runs"]} rounds; floor: a plain JavaScript program declaring the hub's own objects with the same inputs, same engine, same run; PULUMI_SKIP_CHECKPOINTS=true for all)\n`);
+            const floorOf = (n: number) => rows.find((r) => r.tenants === n && r.program === "floor: the hub's objects")!;
+            const rounds = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(" ");
             out(
                 formatTable(
-                    ["tenants", "program", "resources", "preview", "up", "preview / floor", "up / floor"],
-                    rows.map((r) =>
-                        r.failure
-                            ? [r.tenants, r.program, "—", `failed: ${r.failure}`, "", "", ""]
-                            : [r.tenants, r.program, r.resources, r.previewSeconds.toFixed(1), r.upSeconds.toFixed(1), (r.previewSeconds / floorOf(r.tenants).previewSeconds).toFixed(2), (r.upSeconds / floorOf(r.tenants).upSeconds).toFixed(2)],
-                    ),
+                    ["tenants", "program", "resources", "preview", "up", "preview / floor", "up / floor", "each round: preview; up"],
+                    rows.map((r) => {
+                        if (r.failure) return [r.tenants, r.program, "—", `failed: ${r.failure}`, "", "", "", ""];
+                        const [preview, up, floor] = [median(r.previewSeconds), median(r.upSeconds), floorOf(r.tenants)];
+                        return [r.tenants, r.program, r.resources, preview.toFixed(1), up.toFixed(1), (preview / median(floor.previewSeconds)).toFixed(2), (up / median(floor.upSeconds)).toFixed(2), `${rounds(r.previewSeconds)}; ${rounds(r.upSeconds)}`];
+                    }),
                 ),
             );
             out("pulumi CLI: the program run by the CLI's Node.js language host, as `pulumi up` runs it; npm run hub: run inline by the Automation API (commands/hub.ts).\n");
@@ -316,6 +369,23 @@ export function main(argv: string[]): Promise<number> {
             const r = await benchOnboarding(tenants, parallel, (line) => report.step(line));
             out(`\nOnboarding on the real engines: ${r.tenants} loopback tenants bootstrapped by npm run tenant's code (one onboarding stack each, Automation API), ${r.parallel} at a time\n`);
             out(formatTable(["tenants", "parallel", "seconds", "tenants per minute"], [[r.tenants, r.parallel, r.seconds.toFixed(1), r.perMinute.toFixed(1)]]));
+        }
+        if (values.registration) {
+            const { benchRegistration } = require("../e2e/engine-bench") as typeof import("../e2e/engine-bench");
+            const r = await benchRegistration(values.registration as number, values["registration-parallel"] as number, (line) => report.step(line));
+            out(`\nFleet registration throughput on the real engines: ${r.tenants} token tenants, ${r.parallel} at a time, hub context only: each first registered by its own tenant stack (tenant add --credentials token's), then all relabelled by npm run tenant -- up --all's code (the CPU columns: the relabel)\n`);
+            out(
+                formatTable(
+                    ["tenants", "parallel", "first registration s", "per minute", "relabel s", "per minute", "CLI CPU-s / tenant", "Node CPU-s / tenant", "cores busy"],
+                    [[r.tenants, r.parallel, r.registerSeconds.toFixed(1), (r.tenants / (r.registerSeconds / 60)).toFixed(1), r.seconds.toFixed(1), r.perMinute.toFixed(1), r.cliCpuPerTenant.toFixed(2), r.nodeCpuPerTenant.toFixed(2), `${(r.coreShare * 100).toFixed(0)}% of ${r.cores}`]],
+                ),
+            );
+            const cliBound = r.cliCpuPerTenant > r.nodeCpuPerTenant;
+            out(
+                `Bottleneck: ${cliBound ? "CPU of the Pulumi CLI processes (each tenant stack's preview and up, with their provider plugins)" : "this Node.js process (the inline programs and the Automation API)"}: ` +
+                    `${(r.cliCpuPerTenant + r.nodeCpuPerTenant).toFixed(2)} CPU-s per tenant, ${(Math.max(r.cliCpuPerTenant, r.nodeCpuPerTenant) / (r.cliCpuPerTenant + r.nodeCpuPerTenant) * 100).toFixed(0)}% of it there. ` +
+                    `At that CPU, 1,000 tenants take about ${(((r.cliCpuPerTenant + r.nodeCpuPerTenant) * 1000) / r.cores / 60).toFixed(0)} min on ${r.cores} dedicated cores (docs/design/tenant-stacks.md Q4).\n`,
+            );
         }
         report.done();
         return 0;

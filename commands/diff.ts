@@ -15,7 +15,7 @@ import * as path from "path";
 import { ChartSourceError, gitTopLevel } from "../evaluator/chart-source";
 import { type CommandSpec, requireStack, runAsProgram, runCommand } from "./cli";
 import { UserError } from "../evaluator/report";
-import { ROOT, resourcesJson } from "../evaluator/evaluate";
+import { ROOT, STACK_RESOURCE_TYPE, resourcesJson } from "../evaluator/evaluate";
 import { type RenderResult, renderStack } from "../evaluator/render";
 import { formatTable } from "./table";
 
@@ -44,9 +44,15 @@ const resourceKey = (r: { type: string; name: string }) => `${r.type}::${r.name}
 
 export function snapshotOf(result: RenderResult): Snapshot {
     const resources = new Map<string, Obj>();
-    for (const r of resourcesJson(result.evaluation)) resources.set(resourceKey(r as { type: string; name: string }), r);
-    const urns = new Map(result.evaluation.resources.map((r) => [r.urn, resourceKey(r)]));
-    const aliases = new Map(result.evaluation.resources.filter((r) => r.aliases.length > 0).map((r) => [resourceKey(r), r.aliases]));
+    const urns = new Map<string, string>();
+    const aliases = new Map<string, string[]>();
+    // The hub stack's resources by type and name; each tenant stack's (its registration) under its stack's name.
+    for (const evaluation of [result.evaluation, ...(result.registrations ?? [])]) {
+        const keyOf = (r: { type: string; name: string }) => (evaluation === result.evaluation ? resourceKey(r) : `${evaluation.stack}: ${resourceKey(r)}`);
+        for (const r of resourcesJson(evaluation)) if (r.type !== STACK_RESOURCE_TYPE || evaluation === result.evaluation) resources.set(keyOf(r as { type: string; name: string }), r);
+        for (const r of evaluation.resources) urns.set(r.urn, keyOf(r));
+        for (const r of evaluation.resources.filter((r) => r.aliases.length > 0)) aliases.set(keyOf(r), r.aliases);
+    }
     const apps = new Map<string, Map<string, Obj>>();
     const steps = new Map<string, number>();
     for (const app of result.apps) {

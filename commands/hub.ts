@@ -3,16 +3,18 @@
  * preview` / `pulumi up` of a hub stack with its program run inside this process through the
  * Automation API, instead of by the `pulumi` CLI's Node.js language host.
  *
- * Why: the language host hands the program the whole decrypted stack configuration in one
- * environment variable (PULUMI_CONFIG), and Linux refuses to start a process with a single
- * variable over 128 KiB ("fork/exec node: argument list too long", pulumi/pulumi#8680). Every
- * tenant's entry and its token and CA are in that configuration: about 2 KB a tenant, so a hub of
- * some 50 tenants or more cannot run under `pulumi up`. An inline program receives the
- * configuration over gRPC, with no such limit. Same engine, state, backend and secrets provider.
+ * A convenience. It was needed while the hub stack's configuration carried every tenant's token:
+ * the language host hands the program the whole configuration in one environment variable, which
+ * Linux refuses over 128 KiB (pulumi/pulumi#8680). The tenants are files now and register from
+ * their own stacks, so the configuration is the same at any fleet size and `pulumi up` runs any
+ * hub. Same engine, state, backend and secrets provider as the CLI.
  */
+import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { LocalWorkspace, type PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { ROOT } from "../evaluator/evaluate";
+import { HUB_STATE_ENV } from "../stacks/hub-state";
 import { UserError } from "../evaluator/report";
 import { type CommandSpec, UsageError, requirePulumiCli, requireStack, runAsProgram, runCommand } from "./cli";
 
@@ -22,7 +24,7 @@ type Action = (typeof ACTIONS)[number];
 export const HUB: CommandSpec = {
     name: "hub -- preview|up",
     summary:
-        "pulumi preview or pulumi up of the hub stack, its program run by the Automation API in this process: for hub stacks whose configuration is too large for the pulumi CLI to hand to node (about 50 tenants or more; docs/operations.md, \"Large fleets\"). The engine's output streams to stdout.",
+        "pulumi preview or pulumi up of the hub stack, its program run by the Automation API in this process: a convenience, since pulumi up runs a hub of any size (docs/operations.md, \"Large fleets\"). The engine's output streams to stdout.",
     options: {
         stack: { type: "string", value: "STACK", required: true, description: "hub stack (a Pulumi.<STACK>.yaml in the project root), with the same pulumi login and passphrase as the CLI" },
         refresh: { type: "boolean", description: "refresh the state from the hub first (the drift check)" },
@@ -40,14 +42,23 @@ export async function inlineHubStack(stack: string, root: string = ROOT, engine:
     // under the CLI: the same here (the caller may run elsewhere, e.g. a test in another checkout).
     const program = async () => {
         const cwd = process.cwd();
+        // The program checks its own state holds no tenant's cluster Secret (stacks/hub-state.ts). This
+        // process's environment may lack the workspace's backend and passphrase: export it here, through the workspace.
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-hub-state-"));
+        const saved = process.env[HUB_STATE_ENV];
         process.chdir(root);
         try {
+            fs.writeFileSync(path.join(dir, "state.json"), JSON.stringify(await workspace.exportStack(stack)), { mode: 0o600 });
+            process.env[HUB_STATE_ENV] = path.join(dir, "state.json");
             return await run();
         } finally {
             process.chdir(cwd);
+            if (saved === undefined) delete process.env[HUB_STATE_ENV];
+            else process.env[HUB_STATE_ENV] = saved;
+            fs.rmSync(dir, { recursive: true, force: true });
         }
     };
-    const workspace = await LocalWorkspace.create({ workDir: root, program, ...engine });
+    const workspace: LocalWorkspace = await LocalWorkspace.create({ workDir: root, program, ...engine });
     return Stack.select(stack, workspace);
 }
 

@@ -1,22 +1,21 @@
 /**
- * `npm run tenant -- <command>`: the tenant clusters of a hub stack. `add`, `list` and `remove`
- * edit the stack file (keeping its comments and formatting byte for byte, checked with the
- * project's loader before anything is written); `bootstrap`, `rotate` and `migrate` run tenants'
- * own onboarding stacks (tenants/). Credentials go to `pulumi config set --secret` on standard
- * input, never to the terminal or a command line.
+ * `npm run tenant -- <command>`: the tenants of a hub stack. `add`, `list` and `remove` edit the
+ * tenant inventory (fleet/<stack>/<tenant>.yaml, checked with the project's loader before anything
+ * is written); `bootstrap`, `rotate`, `add --credentials token` and `remove` run each tenant's own
+ * stack (tenants/), which registers the tenant on the hub: its token never passes through the hub
+ * stack, a file, the terminal or a command line.
  */
-import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { type CredentialMode, ConfigError, DEFAULT_AGENT_NAMESPACE, PROJECT, fleetFolder, stepIndexes, suggestion } from "../stacks/config";
 import { type OnboardingEngine, automationEngine } from "../tenants/engine";
-import { type CheckedKubeconfig, credentialCommands, credentialKey, parseKubeconfig, pulumiSetArgs, pulumiSetCommand, readTenantKubeconfig, shellQuote, withTenantKubeconfig } from "../tenants/kubeconfig";
-import { DEFAULT_DEPLOYED_REF, committedStackFile, lastListedEntry } from "../tenants/deployed-ref";
-import { migrateTenant } from "../tenants/migrate";
-import { type HubStack, type OnboardMode, type OnboardTarget, onboardTenants, pendingTenants } from "../tenants/onboard";
+import { type CheckedKubeconfig, parseKubeconfig, readHubKubeconfig, readTenantKubeconfig, shellQuote, withRunKubeconfig } from "../tenants/kubeconfig";
+import { type HubStack, type OnboardMode, type OnboardTarget, onboardTenants, pendingTenants, registerTokenTenant } from "../tenants/onboard";
+import { type Selection, fleetUp } from "../tenants/fleet-up";
 import { onboardingStackName } from "../tenants/onboarding-program";
-import { type TenantEntry, CommandError, TENANTS_KEY, addTenant, checkStack, decommissionTenant, isObject, readView, removeTenant, splitStackFile, storedCredentialFields, tenantEntries, tenantFileConflict, writeView } from "../tenants/stack-file";
+import { migrateRegistrations } from "../tenants/migrate-registration";
+import { type TenantEntry, CommandError, TENANTS_KEY, addTenant, checkStack, decommissionTenant, isObject, readView, removeTenant, splitStackFile, tenantEntries, tenantFileConflict, writeView } from "../tenants/stack-file";
 import { type FlagSpec, type FlagValues, UsageError, parseFlags, pulumiOnPath, requirePulumiCli, requireStack, userCwd } from "./cli";
 import { UserError } from "../evaluator/report";
 import { ROOT } from "../evaluator/evaluate";
@@ -24,29 +23,44 @@ import { withStackLock, writeFileAtomic } from "../tenants/stack-lock";
 import { formatTable } from "./table";
 
 // The tenants/ modules, for callers that used them from here.
-export { type CheckedKubeconfig, CommandError, type TenantEntry, addTenant, checkStack, credentialCommands, decommissionTenant, parseKubeconfig, removeTenant, shellQuote };
+export { type CheckedKubeconfig, CommandError, type TenantEntry, addTenant, checkStack, decommissionTenant, parseKubeconfig, removeTenant, shellQuote };
 
 export const USAGE = `Usage: npm run tenant -- <command> [options]
 
   bootstrap --stack STACK (--name NAME ... | --all-pending) (--kubeconfig FILE | --kubeconfig-dir DIR)
-          [--parallel N] [--context NAME]
+          [--hub-kubeconfig FILE] [--parallel N] [--context NAME]
           [--server URL --ring RING --region REGION [--env ENV] [--namespace NS ...] [--label KEY=VALUE ...]]
-          Runs each tenant's onboarding stack (<stack>-tenant-<name>: argocd-manager on the tenant)
-          and stores its token and CA in the hub stack; --server/--ring/--region add a new tenant.
-          --kubeconfig-dir reads DIR/<name>.yaml. Runs up to --parallel (default 4) at a time.
-  rotate  --stack STACK (--name NAME ... | --all) (--kubeconfig FILE | --kubeconfig-dir DIR) [--parallel N]
-          [--finish [--deployed-ref REF|none]]
-          Gives the tenants new tokens and stores them in the hub stack; the old tokens stay valid.
-          Then pulumi up the hub and merge the stack file to main, then rotate --finish: it checks
-          the hub registered the new token and the stack file at REF (default origin/main, what
-          deploy.yml applies) holds it, and revokes the old one.
+          Runs each tenant's own stack (<stack>-tenant-<name>): argocd-manager on the tenant, and the
+          tenant's Argo CD cluster Secret on the hub (its registration, holding the token);
+          --server/--ring/--region add a new tenant. --kubeconfig-dir reads DIR/<name>.yaml. Runs up
+          to --parallel (default 4) at a time.
+  rotate  --stack STACK (--name NAME ... | --all) (--kubeconfig FILE | --kubeconfig-dir DIR) [--hub-kubeconfig FILE]
+          [--parallel N] [--context NAME]
+          Gives the tenants new tokens in one up of each tenant stack: the new token is created, the
+          hub's cluster Secret switched to it, and only then the old token revoked.
   migrate --stack STACK --name NAME --kubeconfig FILE [--context NAME]
           Moves a tenant bootstrapped inside the hub stack (before onboarding stacks) to its own
           onboarding stack, touching nothing on any cluster (docs/operations.md, "Migrating to onboarding stacks").
+  migrate-registration --stack STACK [--name NAME ... | --all] [--hub-kubeconfig FILE] [--parallel N]
+          Moves each tenant's cluster Secret from the hub stack's state (the layout before tenant
+          stacks) into its tenant stack and runs that stack at once (hub context only): the Secret
+          is adopted without a write (same UID); then removes tenantCredentials.<name> from the
+          stack file. Resumable: migrated tenants are left as they are. Without --name: every
+          tenant (--all). Run it before the hub's up.
   add     --stack STACK --name NAME --kubeconfig FILE --server URL --ring RING --region REGION
           [--env ENV] [--namespace NS ...] [--label KEY=VALUE ...]
-          [--credentials bootstrap|token] [--context NAME]
-          bootstrap (the default) is the bootstrap command; token stores the kubeconfig's token and CA.
+          [--credentials bootstrap|token] [--context NAME] [--hub-kubeconfig FILE]
+          bootstrap (the default) is the bootstrap command; token registers the token and CA the
+          kubeconfig file holds (pre-issued by the tenant's admin) from a tenant stack of its own,
+          which declares nothing on the tenant.
+  up      --stack STACK (--name NAME ... | --all | --changed GIT-REF) [--preview [--refresh]]
+          [--parallel N] [--hub-kubeconfig FILE]
+          Runs the tenant stacks with the hub's context only, so tenant-file changes (ring, region,
+          labels, env, server) reach their registrations on the hub; --changed: tenants whose file
+          was added or changed since GIT-REF. Each run is refused from its preview when a step would
+          touch the tenant (run bootstrap with its kubeconfig). --preview: previews only, exit 3 when
+          some stack would change; --refresh also refreshes each registration (drift check).
+          Runs up to --parallel (default 4) at a time; exit 1 names the tenants that failed.
   list    --stack STACK
   split-inventory --stack STACK
           Moves the tenant entries of a stack file that still lists agentfleet:tenants into the
@@ -54,53 +68,33 @@ export const USAGE = `Usage: npm run tenant -- <command> [options]
           the stack file (its other comments kept). Refuses to overwrite a tenant file with other
           content; one with the same content is kept, so it can run again.
   remove  --stack STACK --name NAME [--kubeconfig FILE | --kubeconfig-dir DIR] [--context NAME]
-          [--decommission] [--deployed-ref REF|none]
-          A bootstrap tenant's onboarding stack is destroyed (its token revoked, its agent namespaces
-          kept) once the stack file at REF (default origin/main) no longer lists the tenant: until
-          then remove edits the stack file only; merge that, then run remove again to destroy it.
-          Destroying needs the tenant's admin kubeconfig (no state holds it).
-          --decommission: the cluster is gone, its onboarding stack is dropped without contacting it.
+          [--hub-kubeconfig FILE] [--decommission]
+          Destroys the tenant's stack (its cluster Secret leaves the hub, so Argo CD stops deploying
+          there; a bootstrap tenant's token is revoked and argocd-manager removed, its agent
+          namespaces kept), then removes its tenant file. A bootstrap tenant needs its admin kubeconfig.
+          --decommission: the cluster is gone: its registration is deleted from the hub and its stack
+          dropped without contacting the cluster; the file is marked decommissioned.
 
-Every command takes --project-root DIR (default: this repository); relative paths are from the
-folder you run npm in. Edits lock the stack file (Pulumi.<stack>.yaml.lock) and replace it
-atomically, so commands can run at the same time. bootstrap, rotate, migrate, and remove of a
-bootstrap tenant need the Pulumi CLI on PATH, and so does add --credentials token to store the
-credential; the onboarding stacks use the hub stack's backend and secrets provider (the same
-pulumi login and passphrase or KMS key). The admin kubeconfig is only read: each onboarding
-stack's run gets a private copy through KUBECONFIG (deleted afterwards), never stored in any state.
+The hub's kubeconfig (every command that runs a tenant stack: it registers the tenant on the hub)
+is --hub-kubeconfig FILE, or else KUBECONFIG, checked to reach agentfleet:hub.server as the hub
+stack's own runs are. Every command takes --project-root DIR (default: this repository); relative
+paths are from the folder you run npm in. Edits lock the stack file (Pulumi.<stack>.yaml.lock) and
+replace files atomically, so commands can run at the same time. Tenant stacks need the Pulumi CLI on
+PATH and use the hub stack's backend and secrets provider (the same pulumi login and passphrase or
+KMS key). Kubeconfigs are only read: each tenant stack's run gets a private copy through KUBECONFIG
+(deleted afterwards), never stored in any state.
 
 Examples:
-  npm run tenant -- bootstrap --stack prod --name acme --kubeconfig ./acme.yaml \
+  npm run tenant -- bootstrap --stack prod --name acme --kubeconfig ./acme.yaml --hub-kubeconfig ./hub.yaml \\
       --server https://acme.k3s.example.net:6443 --ring canary --region eu-west
   npm run tenant -- bootstrap --stack prod --all-pending --kubeconfig-dir ./kubeconfigs --parallel 8
+  npm run tenant -- rotate --stack prod --all --kubeconfig-dir ./kubeconfigs
   npm run tenant -- list --stack prod
   npm run tenant -- remove --stack prod --name acme --kubeconfig ./acme.yaml
 `;
 
-/** The credential fields stored in `tenantCredentials.<tenant>` of the hub stack. */
-const CREDENTIAL_FIELDS = ["bearerToken", "caData"];
-
-type PulumiResult = { status: "stored" } | { status: "missing" } | { status: "failed"; detail: string };
-
-/** Runs `pulumi` with `input` on standard input; "missing" when the CLI is not on PATH. */
-function runPulumi(args: string[], input: string, cwd: string, env: NodeJS.ProcessEnv): Promise<PulumiResult> {
-    return new Promise((resolve) => {
-        const child = spawn("pulumi", args, { cwd, env, stdio: ["pipe", "pipe", "pipe"] });
-        let output = "";
-        child.stdout.on("data", (d) => (output += d));
-        child.stderr.on("data", (d) => (output += d));
-        child.on("error", (err: NodeJS.ErrnoException) => resolve(err.code === "ENOENT" ? { status: "missing" } : { status: "failed", detail: err.message }));
-        child.on("close", (code) => resolve(code === 0 ? { status: "stored" } : { status: "failed", detail: output.trim() || `exit code ${code}` }));
-        // A CLI that exits without reading its input closes the pipe; its exit status reports why.
-        child.stdin.on("error", () => undefined);
-        child.stdin.end(input);
-    });
-}
-
-
 // ---------------------------------------------------------------------------------------------
 // Commands
-
 export interface CommandIO {
     stdout(text: string): void;
     stderr(text: string): void;
@@ -130,19 +124,23 @@ const newEntry = {
     label: { type: "string", multiple: true },
 } as const satisfies Record<string, FlagSpec>;
 const parallel = { type: "string", number: { integer: true, min: 1, max: 64 } } as const satisfies FlagSpec;
+/** The hub's kubeconfig of a tenant stack's run (default: KUBECONFIG). */
+const hubKubeconfig = { "hub-kubeconfig": { type: "string" } } as const satisfies Record<string, FlagSpec>;
 const OPTIONS = {
     add: {
         ...common,
         ...newEntry,
+        ...hubKubeconfig,
         name: { type: "string" },
         kubeconfig: { type: "string" },
         credentials: { type: "string" },
         context: { type: "string" },
     },
     list: { ...common },
-    remove: { ...common, name: { type: "string" }, decommission: { type: "boolean" }, "deployed-ref": { type: "string" }, kubeconfig: { type: "string" }, "kubeconfig-dir": { type: "string" }, context: { type: "string" } },
+    remove: { ...common, ...hubKubeconfig, name: { type: "string" }, decommission: { type: "boolean" }, kubeconfig: { type: "string" }, "kubeconfig-dir": { type: "string" }, context: { type: "string" } },
     bootstrap: {
         ...common,
+        ...hubKubeconfig,
         name: { type: "string", multiple: true },
         "all-pending": { type: "boolean" },
         kubeconfig: { type: "string" },
@@ -151,8 +149,10 @@ const OPTIONS = {
         context: { type: "string" },
         ...newEntry,
     },
-    rotate: { ...common, name: { type: "string", multiple: true }, all: { type: "boolean" }, finish: { type: "boolean" }, "deployed-ref": { type: "string" }, kubeconfig: { type: "string" }, "kubeconfig-dir": { type: "string" }, parallel, context: { type: "string" } },
+    rotate: { ...common, ...hubKubeconfig, name: { type: "string", multiple: true }, all: { type: "boolean" }, kubeconfig: { type: "string" }, "kubeconfig-dir": { type: "string" }, parallel, context: { type: "string" } },
+    up: { ...common, ...hubKubeconfig, name: { type: "string", multiple: true }, all: { type: "boolean" }, changed: { type: "string" }, preview: { type: "boolean" }, refresh: { type: "boolean" }, parallel },
     migrate: { ...common, name: { type: "string" }, kubeconfig: { type: "string" }, context: { type: "string" } },
+    "migrate-registration": { ...common, ...hubKubeconfig, name: { type: "string", multiple: true }, all: { type: "boolean" }, parallel },
     "split-inventory": { ...common },
 } as const satisfies Record<string, Record<string, FlagSpec>>;
 
@@ -165,8 +165,15 @@ const requirePulumiFor = (what: string, io: CommandIO) => {
     if (!io.engine) requirePulumiCli(what, io.env);
 };
 
-/** The ref whose stack file deploy.yml applies (--deployed-ref, default origin/main); undefined with `none`: not checked. */
-const deployedRefOf = (given: unknown): string | undefined => (given === "none" ? undefined : typeof given === "string" ? given : DEFAULT_DEPLOYED_REF);
+/**
+ * The hub's checked kubeconfig for a tenant stack's run: --hub-kubeconfig, else KUBECONFIG, checked
+ * against the stack file's agentfleet:hub.server (and hub.context), which the loader validates.
+ */
+function hubKubeconfigOf(values: { "hub-kubeconfig"?: string }, target: StackFile, io: CommandIO): string {
+    const hub = (YAML.parse(target.text)?.config?.[`${PROJECT}:hub`] ?? {}) as { server?: unknown; context?: unknown };
+    const given = values["hub-kubeconfig"] === undefined ? undefined : path.resolve(io.cwd, values["hub-kubeconfig"]);
+    return readHubKubeconfig(target.stack, { server: String(hub.server ?? ""), ...(typeof hub.context === "string" ? { context: hub.context } : {}) }, given, io.env);
+}
 
 const engineFor = (io: CommandIO, hub: HubStack): OnboardingEngine => (io.engine ?? ((h) => automationEngine({ hubStack: h.stack, root: h.root, env: io.env as Record<string, string> })))(hub);
 
@@ -202,9 +209,9 @@ function inFile<T>(fileName: string, step: () => T): T {
 }
 
 /** Validates the stack file's text (`edited`: a result not written yet); ConfigError becomes a refusal listing the loader's problems. */
-function checkText(target: StackFile, text: string, edited: boolean, pendingSecrets: string[] = []): ReturnType<typeof checkStack> {
+function checkText(target: StackFile, text: string, edited: boolean): ReturnType<typeof checkStack> {
     try {
-        return inFile(target.fileName, () => checkStack(target.stack, text, target.root, pendingSecrets));
+        return inFile(target.fileName, () => checkStack(target.stack, text, target.root));
     } catch (err) {
         if (err instanceof ConfigError) throw new CommandError([`${target.fileName} ${edited ? "would not be" : "is not"} a valid configuration:`, ...err.problems.map((p) => `  - ${p}`)]);
         throw err;
@@ -216,26 +223,16 @@ const stepLabel = (cfg: ReturnType<typeof checkStack>, index: number): string =>
     return matches.map((s) => `${s + 1} (${cfg.steps[s].name})`).join(", ");
 };
 
-type AddValues = ReturnType<typeof parseAdd>;
-const parseAdd = (argv: string[], io: CommandIO) => flagsOf("add", argv, io);
-
 async function add(argv: string[], io: CommandIO): Promise<number> {
-    const values = parseAdd(argv, io);
+    const values = flagsOf("add", argv, io);
     required(values, "stack", "name", "kubeconfig", "server", "ring", "region");
     const credentials = (values.credentials ?? "bootstrap") as CredentialMode;
     if (credentials !== "bootstrap" && credentials !== "token") throw new UsageError(`--credentials must be bootstrap or token, not ${JSON.stringify(values.credentials)}`);
-    // A bootstrap tenant's token comes from its own onboarding stack: that is the bootstrap command.
+    // A bootstrap tenant's token comes from its own tenant stack: that is the bootstrap command.
     if (credentials === "bootstrap") return bootstrap(argv.filter((a, i) => a !== "--credentials" && argv[i - 1] !== "--credentials" && !a.startsWith("--credentials=")), io);
     const labels = labelsOf(values.label ?? []);
     const name = values.name!;
     const server = values.server!;
-    const root = values["project-root"] ? path.resolve(io.cwd, values["project-root"]) : ROOT;
-    requireStack(values.stack!, root);
-    return withStackLock(path.join(root, `Pulumi.${values.stack}.yaml`), () => addLocked(values, { name, server, credentials, labels }, io));
-}
-
-async function addLocked(values: AddValues, given: { name: string; server: string; credentials: CredentialMode; labels: Record<string, string> }, io: CommandIO): Promise<number> {
-    const { name, server, credentials, labels } = given;
     const target = openStack(values.stack!, values["project-root"], io.cwd);
     const entry: TenantEntry = {
         name,
@@ -248,7 +245,7 @@ async function addLocked(values: AddValues, given: { name: string; server: strin
         ...(values.namespace ? { namespaces: values.namespace } : {}),
     };
 
-    // Both checks run before anything is written, and their problems are reported together.
+    // Every check runs before anything is touched, and their problems are reported together.
     const problems: string[] = [];
     const attempt = <T>(step: () => T): T | undefined => {
         try {
@@ -260,56 +257,40 @@ async function addLocked(values: AddValues, given: { name: string; server: strin
         }
     };
     const newText = attempt(() => inFile(target.fileName, () => addTenant(target.text, entry)));
-    const cfg = newText === undefined ? undefined : attempt(() => checkText(target, newText, true, CREDENTIAL_FIELDS.map((f) => credentialKey(name, f))));
+    const cfg = newText === undefined ? undefined : attempt(() => checkText(target, newText, true));
     const kubeconfigPath = path.resolve(io.cwd, values.kubeconfig!);
+    // The token and CA are read from the file (never from argv, where `ps` shows them).
     const checked = attempt(() => {
         if (!fs.existsSync(kubeconfigPath) || !fs.statSync(kubeconfigPath).isFile()) throw new CommandError([`${kubeconfigPath}: no such kubeconfig file`]);
         return inFile(kubeconfigPath, () => parseKubeconfig(fs.readFileSync(kubeconfigPath, "utf8"), { server, credentials, context: values.context }));
     });
-    if (problems.length > 0 || !newText || !cfg || !checked) throw new CommandError([`not adding tenant ${name}:`, ...problems]);
+    const hub = attempt(() => hubKubeconfigOf(values, target, io));
+    if (problems.length > 0 || !newText || !cfg || !checked || !hub) throw new CommandError([`not adding tenant ${name}:`, ...problems]);
+    requirePulumiFor(`npm run tenant -- add --credentials token (it runs tenant ${name}'s own stack, which registers it on the hub)`, io);
 
-    const fields = CREDENTIAL_FIELDS;
-    const alreadyStored = fields.every((f) => storedCredentialFields(target.text, name).includes(f));
     const notes: string[] = [];
     if (checked.loopbackServer) {
         const host = new URL(server).hostname.replace(/^\[|\]$/g, "");
         notes.push(
-            `The kubeconfig's server ${checked.loopbackServer} is a loopback address (the k3s default); the stored credential uses ${server} instead.`,
+            `The kubeconfig's server ${checked.loopbackServer} is a loopback address (the k3s default); the registration uses ${server} instead.`,
             `The k3s serving certificate must carry ${host} as a SAN, or the hub fails TLS verification: start k3s with --tls-san ${host} (tls-san in /etc/rancher/k3s/config.yaml) and restart it.`,
         );
     }
-
-    // The entry is written only together with its credential: an entry without one makes every
-    // command refuse the stack until someone stores it.
-    if (!alreadyStored && !pulumiOnPath(io.env)) {
-        // Show the path as typed when the command is run from where it was typed.
-        const shownPath = path.isAbsolute(values.kubeconfig!) || io.cwd === target.root ? values.kubeconfig! : kubeconfigPath;
-        const commands = credentialCommands({ stack: target.stack, name, credentials, kubeconfigPath: shownPath, server, checked });
-        const inRoot = io.cwd === target.root ? "" : `cd ${shellQuote(target.root)} && `;
-        throw new CommandError([
-            `not adding tenant ${name}: the Pulumi CLI is not on PATH, so its credential cannot be stored, and ${target.fileName} gets the entry only together with the credential. Nothing was written.`,
-            "Install the Pulumi CLI (https://www.pulumi.com/docs/install/) and run this command again, or store the credential where the CLI is:",
-            ...commands.map((c) => `  ${inRoot}${c}`),
-            "and then run this command again: it adds the entry and keeps the stored credential.",
-            `To undo a stored credential instead: pulumi config rm --stack ${shellQuote(target.stack)} --path '${`tenantCredentials.${name}`}'`,
-            ...notes,
-        ]);
+    const hubStack: HubStack = { stack: target.stack, root: target.root };
+    const started = Date.now();
+    io.stderr(`Registering token tenant ${name} from its tenant stack ${onboardingStackName(target.stack, name)} (its cluster Secret on the hub; nothing on the tenant)...\n`);
+    try {
+        const credential = { bearerToken: checked.secrets.bearerToken, caData: checked.secrets.caData };
+        await registerTokenTenant({ hub: hubStack, engine: engineFor(io, hubStack), entry, credential, hubKubeconfig: hub });
+    } catch (err) {
+        if (err instanceof CommandError) throw err;
+        throw new UserError(`${(err as Error).message}\nNothing was written to ${target.fileName} or the inventory: run the same command again once that is fixed.`);
     }
-    writeView(target.root, target.stack, newText);
-    notes.unshift(`Added tenant ${name} to ${target.fileName}: ring ${entry.ring}, rollout step ${stepLabel(cfg, cfg.tenants.length - 1)}.`);
-    if (alreadyStored) {
-        notes.push(`Kept the credential already stored in ${fields.map((f) => `${PROJECT}:${credentialKey(name, f)}`).join(" and ")}; to replace it, run this command where the Pulumi CLI is after removing the tenant.`);
-    } else {
-        for (const [field, value] of Object.entries(checked.secrets)) {
-            const result = await runPulumi(pulumiSetArgs(target.stack, name, field), value, target.root, io.env);
-            if (result.status !== "stored") {
-                writeView(target.root, target.stack, target.text);
-                throw new CommandError([`\`${pulumiSetCommand(target.stack, name, field)}\` failed, so ${target.fileName} is restored as it was:`, result.status === "missing" ? "the Pulumi CLI is not on PATH" : result.detail]);
-            }
-            notes.push(`Stored the credential: ${pulumiSetCommand(target.stack, name, field)}`);
-        }
-    }
-    io.stdout([...notes, `Next: pulumi preview --stack ${shellQuote(target.stack)}`].join("\n") + "\n");
+    const after = checkText(target, readView(target.root, target.stack), false);
+    notes.unshift(
+        `Added tenant ${name} (credentials: token) to ${fleetFolder(target.stack, YAML.parse(target.text)?.config?.[`${PROJECT}:fleet`])}/${name}.yaml: ring ${entry.ring}, rollout step ${stepLabel(after, after.tenants.findIndex((t) => t.name === name))}, registered on the hub by its tenant stack ${onboardingStackName(target.stack, name)} in ${((Date.now() - started) / 1000).toFixed(1)}s (the token lives in that stack's state only).`,
+    );
+    io.stdout([...notes, `Next: commit the tenant file; pulumi preview --stack ${shellQuote(target.stack)} shows no change (the hub stack holds no tenant).`].join("\n") + "\n");
     return 0;
 }
 
@@ -335,140 +316,109 @@ function list(argv: string[], io: CommandIO): number {
 }
 
 /**
- * Destroying a bootstrap tenant's onboarding stack revokes its token, so it waits until the stack
- * file deploy.yml applies (at the deployed ref) no longer lists the tenant: otherwise the next
- * merge registers the tenant again with a revoked token. Until then, remove takes the entry out of
- * the local stack file only; run again once that change is merged, it destroys the onboarding stack.
+ * Destroying a tenant's stack deletes its registration (the cluster Secret) from the hub and, for a
+ * bootstrap tenant, its argocd-manager and token on the tenant, in one run: the engine deletes the
+ * Secret before the token it holds. The hub stack holds nothing of the tenant, and no file holds its
+ * token, so no later deploy can register it again. The tenant file goes last, once the stack is gone.
  */
 async function remove(argv: string[], io: CommandIO): Promise<number> {
     const values = flagsOf("remove", argv, io);
     required(values, "stack", "name");
-    const root = values["project-root"] ? path.resolve(io.cwd, values["project-root"]) : ROOT;
-    requireStack(values.stack!, root);
     const target = openStack(values.stack!, values["project-root"], io.cwd);
     const name = values.name!;
-    const deployedRef = deployedRefOf(values["deployed-ref"]);
-    /** The deployed stack file still lists the tenant (so destroying its onboarding stack now would revoke a token deploy.yml re-applies). */
-    const stillDeployed = () => deployedRef !== undefined && tenantEntries(committedStackFile(target.root, target.fileName, deployedRef) ?? "").some((e) => e.name === name);
     const entry = tenantEntries(target.text).find((e) => e.name === name);
     const stack = onboardingStackName(target.stack, name);
-    if (!entry && !values.decommission) return removeOnboardingStack(values, target, name, stack, deployedRef, stillDeployed, io);
+    const hubStack: HubStack = { stack: target.stack, root: target.root };
+    if (!entry) {
+        // Without the CLI no tenant stack can be looked up: the name is unknown to the inventory.
+        if (io.engine || pulumiOnPath(io.env)) {
+            if ((await engineFor(io, hubStack).tokenState(stack)) !== undefined) {
+                throw new CommandError([`tenant ${name} has no tenant file, but its tenant stack ${stack} exists (a removal begun by an earlier agentfleet, or a file deleted by hand): restore the file (\`git checkout <ref> -- <inventory folder>/${name}.yaml\`) and run this again, so its kubeconfigs can be checked against its server`]);
+            }
+        }
+        inFile(target.fileName, () => removeTenant(target.text, name));
+    }
     const edit = (text: string) => inFile(target.fileName, () => (values.decommission ? decommissionTenant(text, name) : removeTenant(text, name)));
     // Refuse a removal the hub stack would not accept before anything is destroyed.
     checkText(target, edit(target.text), true);
     let destroyed = false;
-    if (entry!.credentials === "bootstrap" && entry!.decommissioned !== true) {
-        // Known only from the entry: checked before its onboarding stack is touched.
-        requirePulumiFor(`npm run tenant -- remove of bootstrap tenant ${name} (it destroys the tenant's onboarding stack)`, io);
-        // --decommission: the cluster is gone, so its token authenticates nothing anyway.
-        if (values.decommission) {
-            await destroyOnboardingStack(target, stack, undefined, io);
-            destroyed = true;
-        } else if (!stillDeployed()) {
-            // A tenant never bootstrapped has no onboarding stack: nothing to destroy, no kubeconfig needed.
-            if ((await engineFor(io, { stack: target.stack, root: target.root }).tokenState(stack)) !== undefined) {
-                await destroyOnboardingStack(target, stack, removalKubeconfig(values, name, String(entry!.server), stack, io), io);
-            }
+    if (entry!.decommissioned !== true) {
+        requirePulumiFor(`npm run tenant -- remove of tenant ${name} (it destroys the tenant's own stack)`, io);
+        const engine = engineFor(io, hubStack);
+        // A tenant never bootstrapped or registered has no stack: nothing to destroy, no kubeconfig needed.
+        if ((await engine.tokenState(stack)) !== undefined) {
+            const hub = hubKubeconfigOf(values, target, io);
+            // --decommission: the cluster is gone, so its token authenticates nothing anyway; only the registration goes.
+            const tenant = values.decommission || entry!.credentials !== "bootstrap" ? undefined : removalKubeconfig(values, name, String(entry!.server), stack, io);
+            await destroyTenantStack(target, stack, { hub, ...(tenant ? { tenant } : {}) }, values.decommission === true, io);
             destroyed = true;
         }
     }
-    return withStackLock(target.file, () => removeLocked(values, { destroyed, deployedRef }, io));
+    return withStackLock(target.file, () => removeLocked(values, destroyed, io));
 }
 
-/**
- * The tenant's checked admin kubeconfig, which destroying its onboarding stack needs (no state holds
- * it), checked against `server`; a refusal naming what to give when none was given.
- */
+/** The tenant's checked admin kubeconfig, which destroying its stack needs (no state holds it), checked against `server`. */
 function removalKubeconfig(values: { kubeconfig?: string; "kubeconfig-dir"?: string; context?: string }, name: string, server: string, stack: string, io: CommandIO): string {
     if (values.kubeconfig === undefined && values["kubeconfig-dir"] === undefined) {
-        throw new UsageError(`missing --kubeconfig FILE (or --kubeconfig-dir DIR holding ${name}.yaml): removing bootstrap tenant ${name} destroys its onboarding stack ${stack} on the tenant with its admin kubeconfig; if the cluster is gone for good, use --decommission instead`);
+        throw new UsageError(`missing --kubeconfig FILE (or --kubeconfig-dir DIR holding ${name}.yaml): removing bootstrap tenant ${name} destroys its tenant stack ${stack}, argocd-manager on the tenant, with its admin kubeconfig; if the cluster is gone for good, use --decommission instead`);
     }
     return readTenantKubeconfig(kubeconfigFiles([name], values, io.cwd).get(name)!, { server, context: values.context });
 }
 
-/** Destroys the onboarding stack with the tenant's admin kubeconfig, or (none: --decommission) drops it without contacting the cluster. */
-async function destroyOnboardingStack(target: StackFile, stack: string, kubeconfig: string | undefined, io: CommandIO): Promise<void> {
-    const forget = kubeconfig === undefined;
+/** Destroys the tenant stack with its run kubeconfig; `forget` (--decommission): only its registration on the hub, then the stack is dropped without contacting the tenant. */
+async function destroyTenantStack(target: StackFile, stack: string, kubeconfigs: { tenant?: string; hub: string }, forget: boolean, io: CommandIO): Promise<void> {
     const started = Date.now();
-    io.stderr(`${forget ? "Dropping" : "Destroying"} onboarding stack ${stack}${forget ? " without contacting the cluster" : " (argocd-manager on the tenant; its agent namespaces are kept)"}...\n`);
+    io.stderr(`${forget ? `Deleting the registration of tenant stack ${stack} from the hub and dropping the stack without contacting the tenant` : `Destroying tenant stack ${stack} (its cluster Secret on the hub${kubeconfigs.tenant ? ", argocd-manager on the tenant; its agent namespaces are kept" : ""})`}...\n`);
     try {
         const engine = engineFor(io, { stack: target.stack, root: target.root });
-        await (kubeconfig === undefined ? engine.destroy(stack, { forget: true }) : withTenantKubeconfig(kubeconfig, (env) => engine.destroy(stack, { forget: false, env })));
+        await withRunKubeconfig(kubeconfigs, (env) => engine.destroy(stack, forget ? { forget: true, env } : { forget: false, env }));
     } catch (err) {
-        // The engine's account, without a trace; the stack file is untouched, so removing again retries.
-        throw new UserError(`${(err as Error).message}\n${target.fileName} is unchanged: run the same command again once that is fixed.`);
+        // The engine's account, without a trace; the inventory is untouched, so removing again retries.
+        throw new UserError(`${(err as Error).message}\nThe tenant file is unchanged: run the same command again once that is fixed.`);
     }
-    io.stderr(`Onboarding stack ${stack} removed in ${((Date.now() - started) / 1000).toFixed(1)}s.\n`);
+    io.stderr(`Tenant stack ${stack} ${forget ? "deregistered and dropped" : "destroyed"} in ${((Date.now() - started) / 1000).toFixed(1)}s.\n`);
 }
 
-/** The second step of removing a bootstrap tenant: its entry is gone from the stack file, its onboarding stack is left. */
-async function removeOnboardingStack(values: { kubeconfig?: string; "kubeconfig-dir"?: string; context?: string }, target: StackFile, name: string, stack: string, deployedRef: string | undefined, stillDeployed: () => boolean, io: CommandIO): Promise<number> {
-    const unknown = () => inFile(target.fileName, () => removeTenant(target.text, name));
-    // Without the CLI no onboarding stack can be looked up: the name is unknown to the stack file.
-    if (!io.engine && !pulumiOnPath(io.env)) unknown();
-    const engine = engineFor(io, { stack: target.stack, root: target.root });
-    if ((await engine.tokenState(stack)) === undefined) unknown();
-    if (stillDeployed()) {
-        throw new CommandError([
-            `${target.fileName} at ${deployedRef} still lists tenant ${name}, so deploy.yml would register it again; merge the removal's change of ${target.fileName} to ${deployedRef} and let deploy.yml apply it, then run this again to destroy onboarding stack ${stack} (its token stays valid until then)`,
-        ]);
-    }
-    // The entry is gone from the stack file: the kubeconfig is checked against the server it was registered with.
-    const server = lastListedEntry(target.root, target.fileName, deployedRef ?? "HEAD", name)?.server;
-    if (typeof server !== "string") throw new CommandError([`tenant ${name}'s server is in none of the last 50 versions of ${target.fileName} at ${deployedRef ?? "HEAD"}, so its kubeconfig cannot be checked against it; give --deployed-ref a ref whose history lists the tenant`]);
-    await destroyOnboardingStack(target, stack, removalKubeconfig(values, name, server, stack, io), io);
-    io.stdout(`Destroyed onboarding stack ${stack} of removed tenant ${name}: its token is revoked, and argocd-manager, its token Secret, Roles, RoleBindings, ClusterRole and ClusterRoleBinding are gone from the tenant (its agent namespaces are kept).\n`);
-    return 0;
-}
-
-function removeLocked(values: { stack?: string; name?: string; decommission?: boolean; "project-root"?: string }, step: { destroyed: boolean; deployedRef?: string }, io: CommandIO): number {
+function removeLocked(values: { stack?: string; name?: string; decommission?: boolean; "project-root"?: string }, destroyed: boolean, io: CommandIO): number {
     const name = values.name!;
     const target = openStack(values.stack!, values["project-root"], io.cwd);
     const newText = inFile(target.fileName, () => (values.decommission ? decommissionTenant(target.text, name) : removeTenant(target.text, name)));
     const after = checkText(target, newText, true);
     writeView(target.root, target.stack, newText);
 
-    // The entry as it was (the file parsed: the edit above succeeded), for what happens next.
+    // The entry as it was (the view parsed: the edit above succeeded), for what happened.
     const entries: unknown[] = YAML.parse(target.text).config[TENANTS_KEY];
     const tenant = entries.find((e): e is Record<string, unknown> => isObject(e) && e.name === name)!;
     const bootstrap = tenant.credentials === "bootstrap";
-
-    const up = `pulumi up --stack ${shellQuote(target.stack)}`;
+    const stack = onboardingStackName(target.stack, name);
     const lines: string[] = [];
     if (values.decommission) {
         lines.push(
-            `Marked tenant ${name} decommissioned in ${target.fileName}: the cluster is gone for good. On the next ${up}:`,
-            `  - the hub's Argo CD cluster Secret cluster-${name} is deleted and the tenant leaves the rollout;`,
-            bootstrap
-                ? `  - its onboarding stack was dropped (its state forgotten, the cluster not contacted).`
-                : `  - Pulumi manages nothing on the tenant (credentials: token), so nothing else changes.`,
-            `After that ${up} succeeds, remove the entry: npm run tenant -- remove --stack ${target.stack} --name ${name}`,
+            `Marked tenant ${name} decommissioned in its tenant file: the cluster is gone for good.`,
+            destroyed ? `  - its cluster Secret cluster-${name} was deleted from the hub by its tenant stack ${stack}, which was then dropped (the tenant was not contacted): the tenant left the rollout;` : `  - it had no tenant stack, so nothing was registered on the hub;`,
+            `Commit the tenant file, then remove the entry: npm run tenant -- remove --stack ${target.stack} --name ${name}`,
         );
     } else if (tenant.decommissioned === true || tenant.decommissioned === "true") {
-        lines.push(`Removed decommissioned tenant ${name} and its credentials from ${target.fileName}.`);
+        lines.push(`Removed the tenant file of decommissioned tenant ${name}; commit its removal.`);
     } else {
         const namespaces = Array.isArray(tenant.namespaces) ? tenant.namespaces.join(", ") : DEFAULT_AGENT_NAMESPACE;
         const keepsApplication = ["create-only", "create-update"].includes(after.deploy.applicationsSync);
         lines.push(
-            `Removed tenant ${name} and its credentials from ${target.fileName}. On the next ${up}:`,
-            `  - the hub's Argo CD cluster Secret cluster-${name} is deleted: Argo CD stops deploying to ${tenant.server};`,
-            bootstrap && step.destroyed
-                ? `  - on the tenant, the argocd-manager ServiceAccount, its token Secret, Roles, RoleBindings, ClusterRole and ClusterRoleBinding were already deleted with its onboarding stack;`
-                : bootstrap
-                ? `  - its onboarding stack (argocd-manager on the tenant) is kept, and its token stays valid, because ${target.fileName} at ${step.deployedRef} still lists the tenant and deploy.yml applies that file;`
-                : `  - Pulumi manages nothing on the tenant (credentials: token); revoke the pre-issued token there if it is no longer needed;`,
-            `  - the agent namespaces (${namespaces}) are retained and the workloads in them keep running;`,
-            keepsApplication
-                ? `  - applicationsSync ${after.deploy.applicationsSync} keeps the tenant's generated Application on the hub; delete it by hand (preserveResourcesOnDeletion keeps the workloads).`
-                : `  - the ApplicationSet deletes the tenant's generated Application (preserveResourcesOnDeletion keeps the workloads).`,
+            destroyed ? `Removed tenant ${name}: its tenant stack ${stack} is destroyed, and its tenant file removed (commit that).` : `Removed tenant ${name}'s tenant file (commit that): it had no tenant stack, so nothing was registered on the hub.`,
+            ...(destroyed
+                ? [
+                      `  - the hub's Argo CD cluster Secret cluster-${name} is deleted: Argo CD stops deploying to ${tenant.server};`,
+                      bootstrap
+                          ? `  - on the tenant, the argocd-manager ServiceAccount, its token Secret, Roles, RoleBindings, ClusterRole and ClusterRoleBinding are deleted: its token is revoked;`
+                          : `  - nothing of Pulumi's was on the tenant (credentials: token); revoke the pre-issued token there if it is no longer needed;`,
+                      `  - the agent namespaces (${namespaces}) are retained and the workloads in them keep running;`,
+                      keepsApplication
+                          ? `  - applicationsSync ${after.deploy.applicationsSync} keeps the tenant's generated Application on the hub; delete it by hand (preserveResourcesOnDeletion keeps the workloads).`
+                          : `  - the ApplicationSet deletes the tenant's generated Application (preserveResourcesOnDeletion keeps the workloads).`,
+                  ]
+                : []),
             `If a tenant's cluster is already gone, use --decommission instead: Pulumi cannot delete objects on an unreachable cluster.`,
         );
-        if (bootstrap && !step.destroyed) {
-            lines.push(
-                `Next: merge this change of ${target.fileName} to ${step.deployedRef} and let deploy.yml apply it; then run the same command again: npm run tenant -- remove --stack ${shellQuote(target.stack)} --name ${shellQuote(name)}`,
-                `  it destroys the onboarding stack (revoking the token) once ${target.fileName} at ${step.deployedRef} no longer lists the tenant.`,
-            );
-        }
     }
     io.stdout(lines.join("\n") + "\n");
     return 0;
@@ -481,8 +431,10 @@ function kubeconfigFiles(names: string[], values: { kubeconfig?: string; "kubeco
     if (!values.kubeconfig && !values["kubeconfig-dir"]) throw new UsageError("missing --kubeconfig FILE (one tenant) or --kubeconfig-dir DIR (DIR/<name>.yaml per tenant)");
     return new Map(names.map((n) => [n, values.kubeconfig ? path.resolve(cwd, values.kubeconfig) : path.join(path.resolve(cwd, values["kubeconfig-dir"]!), `${n}.yaml`)]));
 }
-
 async function onboard(argv: string[], io: CommandIO, rotate: boolean): Promise<number> {
+    if (rotate && argv.some((a) => a === "--finish" || a.startsWith("--finish=") || a.startsWith("--deployed-ref"))) {
+        throw new UsageError("rotate --finish (and --deployed-ref) are gone: rotate is one up of each tenant stack, which registers the new token on the hub before it revokes the old one; run rotate alone");
+    }
     const values = flagsOf(rotate ? "rotate" : "bootstrap", argv, io) as Record<string, string | string[] | boolean | number | undefined>;
     required(values, "stack");
     requirePulumiFor(`npm run tenant -- ${rotate ? "rotate" : "bootstrap"}`, io);
@@ -493,11 +445,11 @@ async function onboard(argv: string[], io: CommandIO, rotate: boolean): Promise<
     if (all === given.length > 0) throw new UsageError(rotate ? "give --name NAME (repeatable) or --all" : "give --name NAME (repeatable) or --all-pending");
     const names = all
         ? rotate
-            ? checkText(target, target.text, false).tenants.filter((t) => t.credentials === "bootstrap" && !t.decommissioned).map((t) => t.name)
-            : pendingTenants(hub)
+            ? tenantEntries(target.text).filter((t) => t.credentials === "bootstrap" && t.decommissioned !== true).map((t) => String(t.name))
+            : await pendingTenants(hub, engineFor(io, hub))
         : [...new Set(given)];
     if (names.length === 0) {
-        io.stdout(`No ${rotate ? "bootstrap" : "pending bootstrap"} tenants in ${target.fileName}.\n`);
+        io.stdout(`No ${rotate ? "bootstrap" : "pending bootstrap"} tenants in ${target.fileName}'s inventory.\n`);
         return 0;
     }
     const files = kubeconfigFiles(names, values as { kubeconfig?: string; "kubeconfig-dir"?: string }, io.cwd);
@@ -518,46 +470,84 @@ async function onboard(argv: string[], io: CommandIO, rotate: boolean): Promise<
             ...(values.namespace ? { namespaces: values.namespace as string[] } : {}),
         };
     }
+    // Checked once, before any tenant: every tenant stack registers on this hub.
+    const hubKubeconfig = hubKubeconfigOf(values as { "hub-kubeconfig"?: string }, target, io);
     const targets: OnboardTarget[] = names.map((name) => ({ name, kubeconfigFile: files.get(name)!, context: values.context as string | undefined, ...(entry ? { entry } : {}) }));
-    const mode: OnboardMode = !rotate ? "bootstrap" : values.finish === true ? "finish-rotation" : "rotate";
-    if (values["deployed-ref"] !== undefined && mode !== "finish-rotation") throw new UsageError("--deployed-ref is for rotate --finish (and remove)");
-    const outcomes = await onboardTenants({ hub, engine: engineFor(io, hub), targets, parallel: (values.parallel as number | undefined) ?? 4, log: (l) => io.stderr(`${l}\n`), mode, heartbeatMs: 30000, deployedRef: deployedRefOf(values["deployed-ref"]) });
+    const mode: OnboardMode = rotate ? "rotate" : "bootstrap";
+    const outcomes = await onboardTenants({ hub, engine: engineFor(io, hub), targets, hubKubeconfig, parallel: (values.parallel as number | undefined) ?? 4, log: (l) => io.stderr(`${l}\n`), mode, heartbeatMs: 30000 });
     const done = outcomes.filter((o) => o.ok);
-    const tenants = done.map((o) => o.tenant).join(", ");
-    const stack = shellQuote(target.stack);
-    if (done.length > 0 && mode === "finish-rotation") {
-        const retired = done.filter((o) => o.value?.retired !== undefined);
-        io.stdout(retired.length ? `Revoked the previous token of ${retired.map((o) => o.tenant).join(", ")}: only the token the hub registered is valid now.\n` : `No rotation to finish for ${tenants}.\n`);
-    } else if (done.length > 0) {
-        io.stdout(`${mode === "rotate" ? "Rotated the token of" : "Bootstrapped"} ${tenants}: ${target.fileName} holds ${done.length === 1 ? "its" : "their"} token and CA (secret).\nNext: pulumi preview --stack ${stack} && pulumi up --stack ${stack}\n`);
-        if (mode === "rotate") {
-            const names = done.map((o) => `--name ${shellQuote(o.tenant)}`).join(" ");
-            io.stdout(`The old token stays valid, so Argo CD keeps working until that pulumi up. Then merge the change of ${target.fileName} to main (deploy.yml applies it) and revoke the old token:\n  npm run tenant -- rotate --finish --stack ${stack} ${names} ${values["kubeconfig-dir"] ? `--kubeconfig-dir ${shellQuote(path.resolve(io.cwd, String(values["kubeconfig-dir"])))}` : `--kubeconfig ${shellQuote(path.resolve(io.cwd, String(values.kubeconfig)))}`}\n`);
-        }
+    if (done.length > 0) {
+        const tenants = done.map((o) => o.tenant).join(", ");
+        io.stdout(
+            mode === "rotate"
+                ? `Rotated the token of ${tenants}, each in one up of its tenant stack: the hub's cluster Secret holds the new token, and the previous one is revoked.\n`
+                : `Bootstrapped ${tenants}: ${done.length === 1 ? "its" : "each"} tenant stack registered ${done.length === 1 ? "it" : "its tenant"} on the hub (cluster Secret with its token; the token is in no file).\nNext: commit the tenant file${done.length === 1 ? "" : "s"} in ${fleetFolder(target.stack, YAML.parse(target.text)?.config?.[`${PROJECT}:fleet`])}/.\n`,
+        );
     }
     return outcomes.every((o) => o.ok) ? 0 : 1;
+}
+
+/** `up`: the tenant stacks with the hub's context only (tenants/fleet-up.ts). */
+async function up(argv: string[], io: CommandIO): Promise<number> {
+    const values = flagsOf("up", argv, io);
+    required(values, "stack");
+    const chosen = [values.name !== undefined, values.all === true, values.changed !== undefined].filter(Boolean).length;
+    if (chosen !== 1) throw new UsageError("give exactly one of --name NAME (repeatable), --all or --changed GIT-REF");
+    if (values.refresh && !values.preview) throw new UsageError("--refresh is for --preview (the drift check); an up never refreshes, since the tenant side cannot be read with the hub's context");
+    requirePulumiFor("npm run tenant -- up", io);
+    const target = openStack(values.stack!, values["project-root"], io.cwd);
+    const hub: HubStack = { stack: target.stack, root: target.root };
+    const selection: Selection = values.all ? { all: true } : values.changed !== undefined ? { changed: values.changed } : { names: values.name! };
+    return fleetUp({
+        hub,
+        engine: engineFor(io, hub),
+        selection,
+        hubKubeconfig: hubKubeconfigOf(values, target, io),
+        preview: values.preview === true,
+        refreshHub: values.refresh === true,
+        parallel: values.parallel ?? 4,
+        log: (l) => io.stderr(`${l}\n`),
+        out: (l) => io.stdout(l),
+        heartbeatMs: 30000,
+    });
 }
 
 const bootstrap = (argv: string[], io: CommandIO) => onboard(argv, io, false);
 const rotate = (argv: string[], io: CommandIO) => onboard(argv, io, true);
 
+/**
+ * The layout before onboarding stacks (a tenant's kubeconfig in the hub stack) moved its tenants
+ * into onboarding stacks and stored their tokens in the hub stack, which tenant stacks no longer
+ * allow (agentfleet:tenantCredentials is retired): it is finished with an earlier agentfleet.
+ */
 async function migrate(argv: string[], io: CommandIO): Promise<number> {
     const values = flagsOf("migrate", argv, io);
     required(values, "stack", "name", "kubeconfig");
-    requirePulumiFor("npm run tenant -- migrate", io);
+    throw new CommandError([
+        `migrate moves a tenant of the layout before onboarding stacks (its kubeconfig in Pulumi.${values.stack}.yaml) and stores its token in the hub stack, which this agentfleet no longer reads: run \`npm run tenant -- migrate\` with an agentfleet before tenant stacks (git log -- docs/design/tenant-stacks.md), then \`npm run tenant -- migrate-registration --stack ${values.stack}\` with this one (docs/operations.md, "Tenant stacks register their tenants"). Nothing was touched.`,
+    ]);
+}
+
+/** migrate-registration: the previous layout's registrations into the tenant stacks (tenants/migrate-registration.ts). */
+async function migrateRegistration(argv: string[], io: CommandIO): Promise<number> {
+    const values = flagsOf("migrate-registration", argv, io);
+    required(values, "stack");
+    const given = values.name ?? [];
+    if (values.all === true && given.length > 0) throw new UsageError("give --name NAME (repeatable) or --all (the default), not both");
+    requirePulumiFor("npm run tenant -- migrate-registration", io);
     const target = openStack(values.stack!, values["project-root"], io.cwd);
+    const names = given.length === 0 ? tenantEntries(target.text).filter((t) => t.decommissioned !== true).map((t) => String(t.name)) : [...new Set(given)];
+    const hubKubeconfig = hubKubeconfigOf(values, target, io);
     const hub: HubStack = { stack: target.stack, root: target.root };
-    const started = Date.now();
-    const result = await migrateTenant({
-        hub,
-        engine: engineFor(io, hub),
-        tenant: values.name!,
-        kubeconfigFile: path.resolve(io.cwd, values.kubeconfig!),
-        context: values.context,
-        log: (l) => io.stderr(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${l}\n`),
-    });
-    io.stdout(`Migrated tenant ${values.name} to onboarding stack ${result.stack} (${result.moved.length} resources moved, nothing replaced). Next: pulumi preview --stack ${shellQuote(target.stack)} shows only the tenant's old provider leaving the hub state.\n`);
-    return 0;
+    const outcomes = await migrateRegistrations({ hub, engine: engineFor(io, hub), tenants: names, hubKubeconfig, parallel: values.parallel ?? 4, log: (l) => io.stderr(`${l}\n`), heartbeatMs: 30000 });
+    const ran = outcomes.filter((o) => o.ok && o.value?.ran).map((o) => o.tenant);
+    if (outcomes.every((o) => o.ok)) {
+        io.stdout(
+            (ran.length > 0 ? `Migrated ${ran.join(", ")}: each tenant stack owns its cluster Secret (same UID, no write), and the stack file no longer holds its token.\n` : `Every tenant was migrated before: nothing to do.\n`) +
+                `Next: commit ${target.fileName}, then the hub's pulumi up (it changes nothing on the hub).\n`,
+        );
+    }
+    return outcomes.every((o) => o.ok) ? 0 : 1;
 }
 
 function labelsOf(given: string[]): Record<string, string> {
@@ -612,7 +602,7 @@ async function splitInventory(argv: string[], io: CommandIO): Promise<number> {
     });
 }
 
-const COMMANDS: Record<string, (argv: string[], io: CommandIO) => number | Promise<number>> = { bootstrap, rotate, migrate, add, list, remove, "split-inventory": splitInventory };
+const COMMANDS: Record<string, (argv: string[], io: CommandIO) => number | Promise<number>> = { bootstrap, rotate, up, migrate, "migrate-registration": migrateRegistration, add, list, remove, "split-inventory": splitInventory };
 
 /** Runs the CLI; returns the exit code (0 done, 1 refused or failed, 2 usage error). */
 export async function main(argv: string[], io: CommandIO = defaultIO()): Promise<number> {

@@ -141,11 +141,6 @@ export interface FleetRolloutArgs extends RolloutInputs {
     provider: k8s.Provider;
     /** What the AppProject and ApplicationSet wait for: Argo CD's CRDs (their kinds) and its release (the controllers). */
     argocd: pulumi.Resource[];
-    /**
-     * The fleet's cluster Secrets (or their component, declared in full): the AppProject is updated
-     * after them, so a hub whose Secrets gain `project` in this update never refuses a tenant.
-     */
-    clusterSecrets: pulumi.Resource[];
 }
 
 /** The fleet's AppProject and RollingSync ApplicationSet on the hub. */
@@ -161,7 +156,7 @@ export class FleetRollout extends pulumi.ComponentResource {
         this.project = new k8s.apiextensions.CustomResource(
             `${name}-project`,
             { apiVersion: ARGO_API, kind: "AppProject", metadata: { name: projectName(args.fleet), namespace: args.argocdNamespace, annotations: { ...OWNED_ANNOTATIONS } }, spec: appProjectSpec(args) },
-            { ...guard, dependsOn: [...args.argocd, ...args.clusterSecrets] },
+            { ...guard, dependsOn: args.argocd },
         );
         this.applicationSet = new k8s.apiextensions.CustomResource(
             `${name}-applicationset`,

@@ -1,9 +1,9 @@
 /**
  * The rollout, run by Argo CD v3.6's own controllers (the argocd engine) on the loopback fleet:
  * agentfleet's `pulumi up` configures the hub (argocd-cm with the health Lua, argocd-cmd-params-cm
- * with progressive syncs, the notifications, the cluster Secrets, the AppProject and the RollingSync
- * ApplicationSet), the agent chart comes from a local git repository the test commits to, and each
- * scenario asserts what Argo CD did, read from the hub's and the tenants' API servers.
+ * with progressive syncs, the notifications, the AppProject and the RollingSync ApplicationSet),
+ * each tenant's own stack registers it (its cluster Secret on the hub), the agent chart comes from
+ * a local git repository the test commits to, and each scenario asserts what Argo CD did, read from the hub's and the tenants' API servers.
  *
  * Four tenants in three steps: canary (e2e-edge-a), early (e2e-edge-b), main (e2e-edge-c, e2e-edge-d)
  * with maxUpdate 1 everywhere, so the main step must sync its two tenants one at a time. e2e-edge-c
@@ -21,12 +21,12 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { healthMessage } from "../commands/rollout-status";
 import { projectName } from "../components/fleet-rollout";
-import { runTool, startTool } from "../tests/helpers";
+import { runTool, startTool, stopTools } from "../tests/helpers";
 import { type ArgoCd, startArgoCd } from "./harness/argocd";
 import { type AgentRepo, createAgentRepo } from "./harness/agent-repo";
 import { type Credentials, canI, getOrUndefined, request } from "./harness/kube";
 import { stopAll, waitFor } from "./harness/processes";
-import { E2E_STACK, type E2eWorld, editStackFile, editTenantFiles, startWorld, stopWorld } from "./harness/project";
+import { E2E_STACK, type E2eWorld, editStackFile, registerTenants, startWorld, stopWorld, tenantCommand } from "./harness/project";
 import { RolloutRecorder, TenantObjectRecorder, getApplicationSet, listApplications, ringByRingProblems, syncIntervals, waitForRollout, waveOrderProblems } from "./harness/rollout";
 import { PROBE_MESSAGE, PROBE_RESULT, PROBE_REVISION, REVISION, type StandIns, startTenantStandIns } from "./harness/tenant-standins";
 import { type WebhookReceiver, startWebhookReceiver } from "./harness/webhook";
@@ -100,6 +100,8 @@ describe("real Argo CD v3.6: the rollout on a loopback fleet", function () {
         const up = await w.pulumi.stack.up({ onOutput: () => undefined });
         assert.strictEqual(up.summary.result, "succeeded");
         step("pulumi up configured the hub");
+        await registerTenants(w);
+        step("the tenant stacks registered the tenants");
 
         standIns = startTenantStandIns({ tenants: Object.fromEntries(w.tenants.map((t) => [t.name, w.fleet.cluster(t.name).admin])), log });
         recorder = new RolloutRecorder(hub(), APPSET).start();
@@ -123,6 +125,7 @@ describe("real Argo CD v3.6: the rollout on a loopback fleet", function () {
     });
 
     after(async function () {
+        stopTools(); // a status --watch the failed scenario never awaited
         await recorder?.stop();
         await canaryObjects?.stop();
         await standIns?.stop();
@@ -145,10 +148,9 @@ describe("real Argo CD v3.6: the rollout on a loopback fleet", function () {
         assert.match(values, /tag: "[^"]+"/);
         return repo.commit(message, { "values.yaml": values.replace(/tag: "[^"]+"/, `tag: "${tag}"`), ...files });
     };
-    /** The operator's deploy: `edit` the stack file and `editTenants` the tenant files, set deploy.targetRevision, `pulumi up`. */
-    const deploy = async (revision: string, edit?: (doc: YAML.Document) => void, editTenants?: (tenants: Array<Record<string, unknown>>) => Array<Record<string, unknown>>) => {
+    /** The operator's deploy: `edit` the stack file, set deploy.targetRevision, `pulumi up`. */
+    const deploy = async (revision: string, edit?: (doc: YAML.Document) => void) => {
         if (edit) editStackFile(w.project, edit);
-        if (editTenants) editTenantFiles(w.project, editTenants);
         await w.pulumi.stack.setConfig("agentfleet:deploy.targetRevision", { value: revision }, true);
         const up = await w.pulumi.stack.up({ onOutput: () => undefined });
         assert.strictEqual(up.summary.result, "succeeded");
@@ -489,10 +491,11 @@ describe("real Argo CD v3.6: the rollout on a loopback fleet", function () {
         }
     });
 
-    it("a tenant removed from the stack: its Application is left behind, status names it so, and its workloads stay", async () => {
+    it("a tenant removed with `npm run tenant -- remove` (one run): its Application is left behind, status names it so, and its workloads stay", async () => {
         const uid = (await request(w.fleet.cluster(REMOVED).admin, "GET", deploymentPath)).metadata.uid;
-        await w.pulumi.stack.removeConfig(`agentfleet:tenantCredentials.${REMOVED}`, true);
-        await deploy(repo.head(), undefined, (tenants) => tenants.filter((t) => t.name !== REMOVED));
+        const removed = tenantCommand(w, "remove", "--name", REMOVED);
+        assert.strictEqual(removed.status, 0, removed.stderr);
+        assert.strictEqual(await getOrUndefined(hub(), `/api/v1/namespaces/argocd/secrets/cluster-${REMOVED}`), undefined, `${REMOVED} is still registered`);
         const application = `voice-agent-${REMOVED}`;
         // Argo CD keeps its RollingSync entry, at step -1: no step holds an Application it no longer generates.
         await waitFor(`the ApplicationSet to stop generating ${application}`, async () => !(await getApplicationSet(hub(), APPSET)).status?.applicationStatus?.some((s: any) => s.application === application && s.step !== "-1"), { attempts: 120, intervalMs: 1000 });

@@ -4,6 +4,7 @@
  * 10.1.1 with crds.install, i.e. v3.4.4's CRDs owned by Helm) is updated by the current program, which
  * applies v3.6.2's CRDs from hub.crdsSource over them. The CRDs are taken over in place (same UIDs),
  * an Application living on them is kept, and Helm does not delete them when it drops them (keep).
+ * The old hub registered its tenants itself: `migrate-registration` moves them into tenant stacks first.
  */
 import * as assert from "assert";
 import * as fs from "fs";
@@ -18,6 +19,9 @@ import { type Credentials, request } from "./harness/kube";
 import { stopAll } from "./harness/processes";
 import { V3_6_CRD_FIELDS, checkoutAt, crdHasField, splitInventory, withArgoCdCrds } from "./harness/project";
 import { type PulumiRun, installProvider, pulumiStack } from "./harness/pulumi";
+import { automationEngine } from "../tenants/engine";
+import { migrateRegistrations } from "../tenants/migrate-registration";
+import { readView, tenantEntries } from "../tenants/stack-file";
 
 /** The last commit whose argo-cd chart installed Argo CD's CRDs (crds.install: true). */
 const OLD_LAYOUT_COMMIT = "3d78cbc~1";
@@ -90,6 +94,18 @@ describe("real engines: a hub whose CRDs the chart installed moves to the CRDs o
         // The hub's kubeconfig leaves the configuration (docs/operations.md): the run's KUBECONFIG names it.
         await now.stack.removeConfig("agentfleet:hubKubeconfig");
         await now.stack.setConfig("agentfleet:hub.server", { value: fleet!.hub.server }, true);
+        // The old layout's hub registered its tenants: they move into their tenant stacks before this program runs (it refuses until then).
+        const started = Date.now();
+        const outcomes = await migrateRegistrations({
+            hub: { stack: STACK, root: current },
+            engine: automationEngine({ hubStack: STACK, root: current, env: now.env, pulumiBin: bins.pulumi }),
+            tenants: tenantEntries(readView(current, STACK)).map((t) => String(t.name)),
+            hubKubeconfig: fs.readFileSync(fleet!.hub.kubeconfigPath, "utf8"),
+            parallel: 4,
+            log,
+        });
+        assert.ok(outcomes.every((o) => o.ok), JSON.stringify(outcomes.filter((o) => !o.ok)));
+        log(`migrate-registration of ${outcomes.length} tenants: ${((Date.now() - started) / 1000).toFixed(1)}s`);
         const up = await now.stack.up({ onOutput: () => undefined });
         const changes = up.summary.resourceChanges ?? {};
         assert.ok(!changes.replace && !changes.delete, `the upgrade replaced or deleted: ${JSON.stringify(changes)}`);

@@ -11,24 +11,18 @@ import * as os from "os";
 import * as path from "path";
 import { healthCheckCmValues, loadHealthChecks } from "../stacks/health-checks";
 import { declaredObjects, evaluate } from "../evaluator/evaluate";
-import { execFileSync, spawnSync } from "child_process";
 import { parse, parseDocument } from "yaml";
 import { ARGOCD_CRD_FILES } from "../stacks/config";
+import { fleetObjects } from "../evaluator/registrations";
 import { onboardTenants } from "../tenants/onboard";
-import type { OnboardingEngine } from "../tenants/engine";
-import { ONBOARDING_CONTEXT, readTenantKubeconfig, withTenantKubeconfig } from "../tenants/kubeconfig";
 import { ONBOARDING_PROJECT, onboardingStackName } from "../tenants/onboarding-program";
-import { type E2eWorld, HUB, E2E_STACK, V3_6_CRD_FIELDS, checkoutAt, crdHasField, onboardingEngine, startWorld, stopWorld } from "./harness/project";
+import { type E2eWorld, HUB, E2E_STACK, V3_6_CRD_FIELDS, crdHasField, onboardingEngine, registerTenants, startWorld, stopWorld, tenantCommand, withTenantStack } from "./harness/project";
 import { exportWithSecrets, kubeconfigFindings } from "./harness/state";
-import { type Credentials, KubeError, canI, getOrUndefined, objectPath, request } from "./harness/kube";
+import { type Credentials, KubeError, canI, getOrUndefined, objectPath, request, tokenUser } from "./harness/kube";
 import { stopAll, waitFor } from "./harness/processes";
-import { git } from "../tests/helpers";
-import { readView } from "../tenants/stack-file";
 
 type Obj = Record<string, any>;
 const MERGE = "application/merge-patch+json";
-/** The last commit whose onboarding program gave the tenant's provider the admin kubeconfig as an input. */
-const KUBECONFIG_INPUT_COMMIT = "6da46baa2fdbbaee0343b6c9422ddfe1d75530ee";
 
 /** Fields of `declared` that `live` lacks or holds differently (declared is a subset of live). */
 function differences(declared: unknown, live: unknown, at = ""): string[] {
@@ -60,28 +54,10 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
     });
 
     const clusterOf = (name: string): Credentials => w.fleet.cluster(name).admin;
-    /** Merges the project copy's e2e stack file to main, and fetches: what deploy.yml applies (--deployed-ref's default, origin/main). */
-    const mergeStackFile = () => {
-        // The stack file and the tenant files: what deploy.yml applies.
-        git(w.project, "add", "-A", "--", `fleet/${E2E_STACK}`);
-        git(w.project, "commit", "-q", "--allow-empty", "-m", "merge the stack file and the tenant files", "--", `Pulumi.${E2E_STACK}.yaml`, `fleet/${E2E_STACK}`);
-        git(w.project, "update-ref", "refs/remotes/origin/main", "HEAD");
-    };
     const offline = () => evaluate(E2E_STACK, { root: w.project });
 
-    /**
-     * Admin kubeconfig material in the state of every stack of the run, exported with --show-secrets:
-     * any piece of any cluster's admin credential (the hub's included) or any kubeconfig marker,
-     * anywhere in each onboarding stack and in the hub stack.
-     */
-    const kubeconfigsInState = (): string[] => {
-        const clusters = [...w.tenants.map((t) => w.fleet.cluster(t.name)), w.fleet.hub];
-        const onboarding = w.tenants.filter((t) => t.credentials === "bootstrap").map((t) => onboardingStackName(E2E_STACK, t.name));
-        return [
-            ...kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, "agentfleet", E2E_STACK), clusters).map((f) => `${E2E_STACK}: ${f}`),
-            ...onboarding.flatMap((stack) => kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, ONBOARDING_PROJECT, stack), clusters).map((f) => `${stack}: ${f}`)),
-        ];
-    };
+    /** The tenant's cluster Secret on the hub: its registration, which its tenant stack owns. */
+    const clusterSecretPath = (tenant: string) => `/api/v1/namespaces/argocd/secrets/cluster-${tenant}`;
 
     it("pulumi preview on a fresh fleet plans exactly the resources the offline evaluation declares", async () => {
         const preview = await w.pulumi.stack.preview();
@@ -90,11 +66,16 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         assert.strictEqual(preview.changeSummary.create, expected, JSON.stringify(preview.changeSummary));
     });
 
-    it("pulumi up creates them, and every object the offline evaluation declares exists on the hub, field for field", async () => {
+    it("pulumi up creates them, the tenant stacks then register the tenants, and every object the offline evaluation of the hub and its tenant stacks declares exists, field for field", async () => {
         const up = await w.pulumi.stack.up({ onOutput: () => undefined });
         assert.strictEqual(up.summary.result, "succeeded");
-        const objects = declaredObjects(await offline());
-        assert.deepStrictEqual([...new Set(objects.map((o) => o.cluster))], [HUB], "the hub stack declares something on a tenant");
+        const hub = await offline();
+        assert.deepStrictEqual([...new Set(declaredObjects(hub).map((o) => o.cluster))], [HUB], "the hub stack declares something on a tenant");
+        await registerTenants(w);
+        const objects = await fleetObjects(hub, w.project);
+        // Each tenant's registration on the hub, and argocd-manager on each bootstrap tenant.
+        for (const t of w.tenants) assert.ok(objects.some((o) => o.cluster === HUB && (o.object as Obj).metadata?.name === `cluster-${t.name}`), `the offline evaluation registers no ${t.name}`);
+        for (const t of w.tenants) assert.strictEqual(objects.some((o) => o.cluster === t.name), t.credentials === "bootstrap", `${t.name} (${t.credentials}): objects on the tenant`);
         for (const o of objects) {
             const obj = o.object as Obj;
             if (obj.kind === "Secret") {
@@ -191,17 +172,21 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         assert.strictEqual(await getOrUndefined(clusterOf(tenant.name), "/api/v1/namespaces/kube-system/serviceaccounts/argocd-manager"), undefined);
     });
 
-    it("an out-of-band edit of a cluster Secret shows as exactly that drift in the hub's preview --refresh, and up --refresh repairs it", async () => {
+    it("an out-of-band edit of a cluster Secret is its tenant stack's drift: exactly that in the tenant stack's preview --refresh, none in the hub's, and the tenant stack's up repairs it", async () => {
         const tenant = w.tenants.find((t) => t.credentials === "bootstrap")!;
         const hub = clusterOf(HUB);
-        await request(hub, "PATCH", `/api/v1/namespaces/argocd/secrets/cluster-${tenant.name}`, { metadata: { labels: { ring: "hand-edited" } } }, MERGE);
-        const preview = await w.pulumi.stack.preview({ refresh: true, diff: true });
-        assert.strictEqual(preview.changeSummary.update, 1, JSON.stringify(preview.changeSummary));
-        assert.match(preview.stdout, new RegExp(`tenants-${tenant.name}\\b`));
-        await w.pulumi.stack.up({ refresh: true, onOutput: () => undefined });
-        const repaired = await request(hub, "GET", `/api/v1/namespaces/argocd/secrets/cluster-${tenant.name}`);
-        assert.strictEqual(repaired.metadata.labels.ring, "canary");
+        await request(hub, "PATCH", clusterSecretPath(tenant.name), { metadata: { labels: { ring: "hand-edited" } } }, MERGE);
         await w.pulumi.stack.preview({ refresh: true, expectNoChanges: true });
+        await withTenantStack(w, tenant.name, async (stack) => {
+            const preview = await stack.preview({ refresh: true, diff: true });
+            assert.strictEqual(preview.changeSummary.update, 1, JSON.stringify(preview.changeSummary));
+            assert.match(preview.stdout, new RegExp(`TenantRegistration\\$kubernetes:core/v1:Secret::${tenant.name}-cluster\\b`));
+            assert.match(preview.stdout, /ring\s*:\s*"hand-edited"\s*=>\s*"canary"/);
+            await stack.up({ refresh: true, onOutput: () => undefined });
+            await stack.preview({ refresh: true, expectNoChanges: true });
+        });
+        const repaired = await request(hub, "GET", clusterSecretPath(tenant.name));
+        assert.strictEqual(repaired.metadata.labels.ring, "canary");
     });
 
     it("an out-of-band edit of argocd-manager's Role on a tenant is repaired by running the tenant's bootstrap again, and the hub keeps its token", async () => {
@@ -213,6 +198,7 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
             hub: { stack: E2E_STACK, root: w.project },
             engine: onboardingEngine(w),
             targets: [{ name: tenant.name, kubeconfigFile: w.fleet.cluster(tenant.name).kubeconfigPath }],
+            hubKubeconfig: fs.readFileSync(w.fleet.hub.kubeconfigPath, "utf8"),
             parallel: 1,
             log: () => undefined,
         });
@@ -269,161 +255,62 @@ describe("real engines: the e2e stack on a loopback fleet", function () {
         await w.pulumi.stack.preview({ refresh: true, expectNoChanges: true });
     });
 
-    it("tenant rotate: a new token while the old one keeps working; rotate --finish refuses until the hub's pulumi up registered it and main's stack file holds it, then revokes the old token", async () => {
+    it("tenant rotate is one run: the hub's cluster Secret then holds a new token, which the tenant's API server authenticates as argocd-manager, and the old token no longer authenticates; the hub stack has nothing to do", async () => {
         const tenant = w.tenants.find((t) => t.credentials === "bootstrap")!;
-        const hubConfig = async (): Promise<Obj> => JSON.parse(Buffer.from((await request(clusterOf(HUB), "GET", `/api/v1/namespaces/argocd/secrets/cluster-${tenant.name}`)).data.config, "base64").toString("utf8"));
-        const asToken = (config: Obj): Credentials => ({ server: tenant.server, ca: Buffer.from(config.tlsClientConfig.caData, "base64").toString("utf8"), token: config.bearerToken });
-        // Who the tenant's API server says a token is; 401 when it no longer authenticates.
-        const whoami = (config: Obj): Promise<string | number> =>
-            request(asToken(config), "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" }).then(
-                (r) => r.status.userInfo.username,
+        const admin = clusterOf(tenant.name);
+        const registered = async (): Promise<Obj> => JSON.parse(Buffer.from((await request(clusterOf(HUB), "GET", clusterSecretPath(tenant.name))).data.config, "base64").toString("utf8"));
+        /** A real request with the token: its HTTP status. */
+        const requestWith = (token: string): Promise<number> =>
+            request({ server: tenant.server, ca: w.fleet.cluster(tenant.name).ca, token }, "GET", "/api/v1/namespaces/voice-agent/configmaps").then(
+                () => 200,
                 (err) => (err instanceof KubeError ? err.status : Promise.reject(err)),
             );
-        const tenantCommand = (...args: string[]) =>
-            spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "commands/tenant.ts", ...args, "--stack", E2E_STACK, "--name", tenant.name, "--kubeconfig", w.fleet.cluster(tenant.name).kubeconfigPath], {
-                cwd: w.project,
-                env: { ...process.env, ...w.pulumi.env },
-                encoding: "utf8",
-                timeout: 10 * 60_000,
-            });
         const MANAGER = "system:serviceaccount:kube-system:argocd-manager";
-        const old = await hubConfig();
-        assert.strictEqual(await whoami(old), MANAGER);
-        mergeStackFile();
+        const old = String((await registered()).bearerToken);
+        assert.strictEqual(await tokenUser(admin, old), MANAGER);
 
-        const rotated = tenantCommand("rotate");
+        const rotated = tenantCommand(w, "rotate", "--name", tenant.name, "--kubeconfig", w.fleet.cluster(tenant.name).kubeconfigPath);
         assert.strictEqual(rotated.status, 0, rotated.stderr);
-        const early = tenantCommand("rotate", "--finish");
-        assert.strictEqual(early.status, 1, early.stdout);
-        assert.match(early.stderr, /the hub's last pulumi up did not register token 1 yet, so Argo CD still uses token 0/);
-        assert.strictEqual(await whoami(old), MANAGER, "the token Argo CD uses stopped working before the hub's pulumi up");
-
-        await w.pulumi.stack.up({ onOutput: () => undefined });
-        const current = await hubConfig();
-        assert.notStrictEqual(current.bearerToken, old.bearerToken, "the hub still registers the old token");
-        assert.deepStrictEqual([await whoami(old), await whoami(current)], [MANAGER, MANAGER]);
-
-        // main's stack file (decrypted by the real CLI from a temporary copy) still holds the old token.
-        const unmerged = tenantCommand("rotate", "--finish");
-        assert.strictEqual(unmerged.status, 1, unmerged.stdout);
-        assert.match(unmerged.stderr, /Pulumi\.e2e\.yaml at origin\/main does not hold token 1 \(tenantCredentials\.[^.]+\.bearerToken\), so deploy\.yml would re-apply token 0/);
-        assert.ok(!unmerged.stderr.includes(old.bearerToken) && !unmerged.stderr.includes(current.bearerToken), "a token reached the terminal");
-        assert.strictEqual(await whoami(old), MANAGER);
-
-        mergeStackFile();
-        const finished = tenantCommand("rotate", "--finish");
-        assert.strictEqual(finished.status, 0, finished.stderr);
+        const current = String((await registered()).bearerToken);
+        assert.notStrictEqual(current, old, "the hub's cluster Secret still holds the old token");
+        assert.ok(![old, current].some((token) => rotated.stdout.includes(token) || rotated.stderr.includes(token)), "a token reached the terminal");
+        assert.deepStrictEqual([await tokenUser(admin, current), await requestWith(current)], [MANAGER, 200], "the registered token does not work");
         // The API server caches a token's successful authentication for 10 s (pkg/kubeapiserver/authenticator), so the revoked token is refused within that.
-        await waitFor("the revoked token to be refused (401)", async () => (await whoami(old)) === 401, { attempts: 30, intervalMs: 1000 });
-        assert.deepStrictEqual([await whoami(old), await whoami(current)], [401, MANAGER], "after --finish only the registered token authenticates");
+        await waitFor("the old token to be refused", async () => (await tokenUser(admin, old)) === undefined && (await requestWith(old)) === 401, { attempts: 30, intervalMs: 1000 });
+        assert.deepStrictEqual([await tokenUser(admin, old), await requestWith(old)], [undefined, 401], "the old token still authenticates");
         await w.pulumi.stack.preview({ refresh: true, expectNoChanges: true });
     });
 
-    it("no stack's state holds a kubeconfig, the hub's or a tenant's: every onboarding stack and the hub stack, exported with --show-secrets", async () => {
-        assert.deepStrictEqual(kubeconfigsInState(), []);
+    it("no stack's state holds a kubeconfig, the hub's or a tenant's: the hub stack and every tenant stack (its `hub` provider included), exported with --show-secrets", async () => {
+        const clusters = [...w.tenants.map((t) => w.fleet.cluster(t.name)), w.fleet.hub];
+        const findings = kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, "agentfleet", E2E_STACK), clusters).map((f) => `${E2E_STACK}: ${f}`);
+        for (const t of w.tenants) {
+            const stack = onboardingStackName(E2E_STACK, t.name);
+            const exported = exportWithSecrets(w.pulumi.env, w.bins, ONBOARDING_PROJECT, stack);
+            // The provider that reaches the hub is in every tenant stack's state, and loads the run's KUBECONFIG.
+            const hubProvider = (JSON.parse(exported).deployment.resources as Obj[]).find((r) => r.type === "pulumi:providers:kubernetes" && r.urn.endsWith("::hub"));
+            assert.ok(hubProvider, `${stack}: no hub provider in its state`);
+            assert.strictEqual(hubProvider.inputs.kubeconfig, "", `${stack}: its hub provider's kubeconfig input is not empty`);
+            findings.push(...kubeconfigFindings(exported, clusters).map((f) => `${stack}: ${f}`));
+        }
+        assert.deepStrictEqual(findings, []);
     });
 
-    it("an onboarding stack the previous agentfleet made (the admin kubeconfig a provider input) loses it at the next bootstrap, nothing replaced; a run with another cluster's KUBECONFIG (no agentfleet-tenant context) is refused and touches nothing", async () => {
+    it("tenant remove is one run: the tenant is deregistered from the hub, its argocd-manager is gone from the tenant, its agent namespace stays, and its tenant stack and file are gone", async () => {
         const tenant = w.tenants.filter((t) => t.credentials === "bootstrap").at(-1)!;
-        const cluster = w.fleet.cluster(tenant.name);
-        const stack = onboardingStackName(E2E_STACK, tenant.name);
-        const hubSecret = `/api/v1/namespaces/argocd/secrets/cluster-${tenant.name}`;
-        const onTenant = [
-            "/api/v1/namespaces/voice-agent",
-            "/api/v1/namespaces/kube-system/serviceaccounts/argocd-manager",
-            "/api/v1/namespaces/kube-system/secrets/argocd-manager-long-lived-token",
-            "/apis/rbac.authorization.k8s.io/v1/namespaces/voice-agent/roles/argocd-manager-role",
-            "/apis/rbac.authorization.k8s.io/v1/namespaces/voice-agent/rolebindings/argocd-manager-role-binding",
-            "/apis/rbac.authorization.k8s.io/v1/clusterroles/argocd-manager-cluster-role",
-            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/argocd-manager-cluster-role-binding",
-        ];
-        const uids = async () => Promise.all(onTenant.map(async (p) => `${p} ${(await request(cluster.admin, "GET", p)).metadata.uid}`));
-        const state = () => JSON.parse(exportWithSecrets(w.pulumi.env, w.bins, ONBOARDING_PROJECT, stack)).deployment.resources as Obj[];
-        const contents = (resources: Obj[]) => resources.map((r) => JSON.stringify([r.urn, r.id, r.inputs, r.outputs]));
-        const providerOf = (resources: Obj[]) => resources.find((r) => r.type === "pulumi:providers:kubernetes")!;
-        const bootstrap = async (onboard: typeof onboardTenants, engine: OnboardingEngine, root = w.project) => {
-            const outcomes = await onboard({ hub: { stack: E2E_STACK, root }, engine, targets: [{ name: tenant.name, kubeconfigFile: cluster.kubeconfigPath }], parallel: 1, log: () => undefined });
-            assert.ok(outcomes.every((o) => o.ok), JSON.stringify(outcomes));
-        };
+        const manager = "/api/v1/namespaces/kube-system/serviceaccounts/argocd-manager";
+        const onTenant = (p: string) => getOrUndefined(clusterOf(tenant.name), p);
+        const file = path.join(w.project, "fleet", E2E_STACK, `${tenant.name}.yaml`);
+        assert.ok((await getOrUndefined(clusterOf(HUB), clusterSecretPath(tenant.name))) && (await onTenant(manager)) && fs.existsSync(file), `${tenant.name} is not registered and bootstrapped`);
 
-        // The previous agentfleet's bootstrap, its own code, turns the stack back into the shape it made. Its refresh
-        // runs the provider as the state has it (no kubeconfig input), so that run alone gets KUBECONFIG.
-        const previous = checkoutAt(KUBECONFIG_INPUT_COMMIT, path.join(w.runDir, "kubeconfig-input"));
-        const old = { ...require(path.join(previous, "tenants/onboard.ts")), ...require(path.join(previous, "tenants/engine.ts")) };
-        // It checks the hub stack file of its own layout: the tenants and the hub's kubeconfig (a secret) in it, no hub.server.
-        const oldLayout = parseDocument(readView(w.project, E2E_STACK));
-        oldLayout.deleteIn(["config", "agentfleet:hub", "server"]);
-        fs.writeFileSync(path.join(previous, `Pulumi.${E2E_STACK}.yaml`), oldLayout.toString());
-        execFileSync(path.join(w.bins.pulumi, "pulumi"), ["config", "set", "--secret", "hubKubeconfig", "--stack", E2E_STACK, "--non-interactive"], { cwd: previous, env: { ...process.env, ...w.pulumi.env }, input: w.fleet.hub.kubeconfig, stdio: ["pipe", "ignore", "pipe"] });
-        const checked = readTenantKubeconfig(cluster.kubeconfigPath, { server: tenant.server });
-        await withTenantKubeconfig(checked, (env) => bootstrap(old.onboardTenants, old.automationEngine({ hubStack: E2E_STACK, root: previous, env: { ...w.pulumi.env, ...env }, pulumiBin: w.bins.pulumi }), previous));
-        const before = state();
-        assert.ok(providerOf(before).inputs.kubeconfig, "the previous agentfleet's provider has no kubeconfig input");
-        const found = kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, ONBOARDING_PROJECT, stack), [cluster]);
-        assert.ok(found.some((f) => f.startsWith(`${tenant.name}'s client-key-data in `)) && found.some((f) => f.startsWith("kind: Config in ")), `the search misses the previous shape's kubeconfig: ${found}`);
-        const uidsBefore = await uids();
-        const tokenBefore = (await request(w.fleet.hub.admin, "GET", hubSecret)).data.config;
-
-        await bootstrap(onboardTenants, onboardingEngine(w));
-        const after = state();
-        assert.deepStrictEqual(kubeconfigFindings(exportWithSecrets(w.pulumi.env, w.bins, ONBOARDING_PROJECT, stack), [cluster, w.fleet.hub]), []);
-        // Empty: the provider loads the run's KUBECONFIG (no kubeconfig, and no temporary file's path, in state).
-        assert.strictEqual(providerOf(after).inputs.kubeconfig, "");
-        assert.strictEqual(providerOf(after).inputs.context, ONBOARDING_CONTEXT);
-        // Updated in place: a replaced provider gets a new id, and replaces every resource it manages.
-        assert.strictEqual(providerOf(after).id, providerOf(before).id, "the provider was replaced");
-        const ids = (resources: Obj[]) => resources.map((r) => `${r.urn} ${r.id ?? ""}`).sort();
-        assert.deepStrictEqual(ids(after), ids(before));
-        assert.deepStrictEqual(await uids(), uidsBefore, "an argocd-manager object on the tenant was recreated");
-        assert.strictEqual((await request(w.fleet.hub.admin, "GET", hubSecret)).data.config, tokenBefore, "the hub's credential for the tenant changed");
-
-        // Another cluster's kubeconfig (the hub's: its one context is "hub") as KUBECONFIG: refused, nothing touched anywhere.
-        const engine = onboardingEngine(w);
-        const tokens = (await engine.tokenState(stack))!;
-        const hubManager = "/api/v1/namespaces/kube-system/serviceaccounts/argocd-manager";
-        assert.strictEqual(await getOrUndefined(w.fleet.hub.admin, hubManager), undefined);
-        const wrong = await engine.up(stack, { tenant: tenant.name, namespaces: ["voice-agent"], tokenGenerations: tokens.generations }, { KUBECONFIG: w.fleet.hub.kubeconfigPath }).then(
-            () => "",
-            (err: Error) => err.message,
-        );
-        process.stderr.write(`e2e: a run with the hub's kubeconfig as KUBECONFIG failed: ${wrong}\n`);
-        // The provider finds no such context, counts the cluster unreachable, and every resource's refresh errors
-        // (deleteUnreachable is off); the message gives the provider's reason, not only the engine's summary.
-        assert.match(wrong, /^pulumi up of .* failed: error: failed to read resource state due to unreachable cluster/);
-        assert.strictEqual(await getOrUndefined(w.fleet.hub.admin, hubManager), undefined, "the run reached the hub");
-        assert.deepStrictEqual(await uids(), uidsBefore);
-        assert.deepStrictEqual(contents(state()), contents(after), "the failed run changed the stack's state");
-
-        assert.deepStrictEqual(kubeconfigsInState(), []);
-    });
-
-    it("tenant remove (with the tenant's kubeconfig), then pulumi up, merge, remove again: the tenant is deregistered, then its argocd-manager is gone and its agent namespace stays", async () => {
-        const tenant = w.tenants.filter((t) => t.credentials === "bootstrap").at(-1)!;
-        const remove = () =>
-            spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "commands/tenant.ts", "remove", "--stack", E2E_STACK, "--name", tenant.name, "--kubeconfig", w.fleet.cluster(tenant.name).kubeconfigPath], {
-                cwd: w.project,
-                env: { ...process.env, ...w.pulumi.env },
-                encoding: "utf8",
-                timeout: 10 * 60_000,
-            });
-        const manager = () => getOrUndefined(clusterOf(tenant.name), "/api/v1/namespaces/kube-system/serviceaccounts/argocd-manager");
-        mergeStackFile();
-        const removed = remove();
+        const removed = tenantCommand(w, "remove", "--name", tenant.name, "--kubeconfig", w.fleet.cluster(tenant.name).kubeconfigPath);
         assert.strictEqual(removed.status, 0, removed.stderr);
-        const up = await w.pulumi.stack.up({ onOutput: () => undefined });
-        // Its cluster Secret, nothing else.
-        assert.deepStrictEqual(up.summary.resourceChanges?.delete, 1, JSON.stringify(up.summary.resourceChanges));
-        assert.strictEqual(await getOrUndefined(clusterOf(HUB), `/api/v1/namespaces/argocd/secrets/cluster-${tenant.name}`), undefined);
-        assert.ok(await manager(), "argocd-manager was deleted while main's stack file still lists the tenant");
-        const early = remove();
-        assert.strictEqual(early.status, 1, early.stdout);
-        assert.match(early.stderr, /Pulumi\.e2e\.yaml at origin\/main still lists tenant/);
-
-        mergeStackFile();
-        const destroyed = remove();
-        assert.strictEqual(destroyed.status, 0, destroyed.stderr);
-        assert.strictEqual(await manager(), undefined);
-        assert.ok(await getOrUndefined(clusterOf(tenant.name), "/api/v1/namespaces/voice-agent"), "the agent namespace was deleted");
+        assert.strictEqual(await getOrUndefined(clusterOf(HUB), clusterSecretPath(tenant.name)), undefined, "the tenant is still registered on the hub");
+        assert.strictEqual(await onTenant(manager), undefined, "argocd-manager is still on the tenant");
+        assert.strictEqual(await onTenant("/apis/rbac.authorization.k8s.io/v1/clusterroles/argocd-manager-cluster-role"), undefined, "argocd-manager's ClusterRole is still on the tenant");
+        assert.ok(await onTenant("/api/v1/namespaces/voice-agent"), "the agent namespace was deleted");
+        assert.strictEqual(await onboardingEngine(w).tokenState(onboardingStackName(E2E_STACK, tenant.name)), undefined, "its tenant stack is left");
+        assert.ok(!fs.existsSync(file), "its tenant file is left");
     });
 
     it("as a prod stack, pulumi destroy is refused for the protected rollout objects, and they stay", async () => {

@@ -12,7 +12,7 @@ import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
-import { ConfigError, PROJECT, fleetFolder, inventoryList, readInventory, tenantFileText, yamlErrorText } from "../stacks/config";
+import { CONFIG_KEYS, ConfigError, HUB_STATE_ENV, type Inventory, PROJECT, type Plain, type RawConfig, type SecretShapes, fleetFolder, inventoryList, notificationSecretsShape, parseConfigValue, readInventory, tenantFileText, unknownConfigKeys, validateConfig, yamlErrorText } from "../stacks/config";
 
 export const ROOT = path.resolve(__dirname, "..");
 export const SECRET_PREFIX = "__SECRET__";
@@ -45,9 +45,17 @@ export interface StackConfig {
 
 type ProjectConfigDecl = { type?: string; default?: unknown; secret?: boolean };
 
+/** Parsed Pulumi.yaml declarations by file, kept while the file is unchanged: a plan evaluates a tenant stack per tenant. */
+const declarationsCache = new Map<string, { text: string; declarations: Record<string, ProjectConfigDecl> }>();
+
 function projectDeclarations(root: string): Record<string, ProjectConfigDecl> {
-    const project = YAML.parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) ?? {};
-    return project.config ?? {};
+    const file = path.join(root, "Pulumi.yaml");
+    const text = fs.readFileSync(file, "utf8");
+    const cached = declarationsCache.get(file);
+    if (cached?.text === text) return structuredClone(cached.declarations);
+    const declarations = (YAML.parse(text) ?? {}).config ?? {};
+    declarationsCache.set(file, { text, declarations });
+    return structuredClone(declarations);
 }
 
 /** The project's declared configuration keys, qualified (`agentfleet:fleet`). */
@@ -149,6 +157,28 @@ export function readStackConfig(stack: string, source: StackSource = {}): StackC
     return { fleetFolder: folder, ...(inventory ? { inventory } : {}), config, secretKeys: [...secretKeys].sort(), placeholders };
 }
 
+/**
+ * Validates a stack's configuration as the Pulumi CLI hands it to the program (`readStackConfig`'s
+ * strings, secure values as placeholders: only which fields are set matters) with its inventory,
+ * the way `loadConfig` sees it under `pulumi up`; a ConfigError lists every problem.
+ */
+export function validateStackConfig(stack: string, config: Record<string, string>, inventory: Inventory): Plain {
+    const problems: string[] = [];
+    const raw: RawConfig = {};
+    for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
+        const text = config[`${PROJECT}:${key}`];
+        if (!spec.secret && text !== undefined) (raw as Record<string, unknown>)[key] = parseConfigValue(key, text, problems);
+    }
+    const notifications = config[`${PROJECT}:notificationSecrets`];
+    let notificationSecrets: unknown;
+    if (notifications?.startsWith(SECRET_PREFIX)) {
+        problems.push(`${PROJECT}:notificationSecrets: is encrypted as one value, so its entries cannot be checked; store each with \`pulumi config set --secret --path 'notificationSecrets.<entry>'\``);
+    } else if (notifications !== undefined) notificationSecrets = parseConfigValue("notificationSecrets", notifications, problems, true);
+    if (problems.length > 0) throw new ConfigError(problems);
+    const secrets: SecretShapes = { notificationSecrets: notificationSecrets === undefined ? undefined : notificationSecretsShape(notificationSecrets) };
+    return validateConfig(stack, raw, secrets, unknownConfigKeys(Object.keys(config)), inventory);
+}
+
 /** One registered resource, as the mock monitor saw it. */
 export interface CapturedResource {
     urn: string;
@@ -229,6 +259,8 @@ let queue: Promise<unknown> = Promise.resolve();
 export type EvaluateOptions = StackSource & {
     /** Another Pulumi program than the project's index.ts (the tenant onboarding program), and its project name. */
     program?: { run: () => Promise<unknown>; project: string };
+    /** The stack's state as the program's own check reads it (stacks/hub-state.ts), resources of a `pulumi stack export`; default: none (a new stack). */
+    hubState?: Array<{ urn: string; type: string }>;
 };
 
 /**
@@ -236,9 +268,25 @@ export type EvaluateOptions = StackSource & {
  * configuration error rejects with ConfigError, before the program registers any resource.
  */
 export function evaluate(stack: string, options: EvaluateOptions = {}): Promise<Evaluation> {
-    const run = queue.then(() => evaluateNow(stack, options));
+    const run = queue.then(() => (options.program ? withoutStackTraces(() => evaluateNow(stack, options)) : evaluateNow(stack, options)));
     queue = run.catch(() => undefined);
     return run;
+}
+
+/**
+ * Runs `work` with no stack traces captured, as `pulumi up` runs a program (Pulumi.yaml's
+ * `--stack-trace-limit=0`): the SDK captures one per resource and per promise, which costs more
+ * than a tenant stack's evaluation itself (a plan evaluates one per tenant). Errors keep their
+ * messages. The hub's evaluation runs as node was started (`npm run bench` measures both ways).
+ */
+async function withoutStackTraces<T>(work: () => Promise<T>): Promise<T> {
+    const saved = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+        return await work();
+    } finally {
+        Error.stackTraceLimit = saved;
+    }
 }
 
 async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Evaluation> {
@@ -299,7 +347,8 @@ async function evaluateNow(stack: string, options: EvaluateOptions): Promise<Eva
     const secretOutputs: string[] = [];
     const outputs = await pulumi.runtime.runInPulumiStack(async () => {
         try {
-            const result = await withOfflineHubKubeconfig(stackConfig.config, program);
+            // Only the hub program reads the run's KUBECONFIG and its own state; a tenant stack's program, evaluated once per tenant, reads neither.
+            const result = options.program ? await program() : await withOfflineHubKubeconfig(stackConfig.config, () => withOfflineHubState(options.hubState ?? [], program));
             for (const [name, value] of Object.entries((result ?? {}) as Record<string, unknown>)) {
                 if (pulumi.Output.isInstance(value) && (await pulumi.isSecret(value))) secretOutputs.push(name);
             }
@@ -391,6 +440,25 @@ async function withOfflineHubKubeconfig<T>(config: Record<string, string>, progr
     } finally {
         if (saved === undefined) delete process.env.KUBECONFIG;
         else process.env.KUBECONFIG = saved;
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+/**
+ * Runs `program` with AGENTFLEET_HUB_STATE naming a file holding `resources` as the stack's state:
+ * offline there is no backend, and the program's check that its state holds no tenant's cluster
+ * Secret (stacks/hub-state.ts) reads this instead of running `pulumi stack export`.
+ */
+async function withOfflineHubState<T>(resources: Array<{ urn: string; type: string }>, program: () => Promise<T>): Promise<T> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-offline-state-"));
+    const saved = process.env[HUB_STATE_ENV];
+    try {
+        fs.writeFileSync(path.join(dir, "state.json"), JSON.stringify({ deployment: { resources } }), { mode: 0o600 });
+        process.env[HUB_STATE_ENV] = path.join(dir, "state.json");
+        return await program();
+    } finally {
+        if (saved === undefined) delete process.env[HUB_STATE_ENV];
+        else process.env[HUB_STATE_ENV] = saved;
         fs.rmSync(dir, { recursive: true, force: true });
     }
 }

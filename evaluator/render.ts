@@ -9,6 +9,7 @@ import { stepMatches } from "../stacks/config";
 import type { MatchExpression } from "../stacks/config";
 import { type DeclaredObject, type Evaluation, ROOT, declaredObjects, evaluate, resourcesJson } from "./evaluate";
 import { destinationRefusal, registeredClusters } from "./app-project";
+import { evaluateRegistrations } from "./registrations";
 import { chartAtRevision, uncommittedChartChanges } from "./chart-source";
 import { progress } from "./report";
 import { renderChart } from "./helm";
@@ -41,7 +42,11 @@ export interface GeneratedApp {
 }
 
 export interface RenderResult {
+    /** The hub stack's evaluation. */
     evaluation: Evaluation;
+    /** Each active tenant's stack, which registers it on the hub (evaluator/registrations.ts). */
+    registrations: Evaluation[];
+    /** What the hub stack and the tenant stacks declare, by cluster. */
     objects: DeclaredObject[];
     apps: GeneratedApp[];
     plan: Plan;
@@ -157,7 +162,8 @@ export async function renderStack(stack: string, root: string = ROOT, options: R
     const report = options.progress ? progress(`${stack}`) : undefined;
     report?.step("evaluating the program");
     const evaluation = await evaluate(stack, { root, ...(options.config ? { config: options.config } : {}), ...(options.inventory ? { inventory: options.inventory } : {}) });
-    const objects = declaredObjects(evaluation);
+    const registrations = await evaluateRegistrations(evaluation, (tenant, i, count) => report?.step(`evaluating the tenant stack of ${tenant} (${i + 1} of ${count}): its registration on the hub`), root);
+    const objects = [evaluation, ...registrations].flatMap(declaredObjects);
     const generated = generateApplications(objects);
     const apps: GeneratedApp[] = [];
     const context = { repo: options.repo ?? root, head: options.head };
@@ -183,6 +189,7 @@ export async function renderStack(stack: string, root: string = ROOT, options: R
 
     const files: Record<string, string> = {};
     files["resources.json"] = JSON.stringify(resourcesJson(evaluation), null, 2) + "\n";
+    for (const registration of registrations) files[`tenant-stacks/${registration.stack}.json`] = JSON.stringify(resourcesJson(registration), null, 2) + "\n";
     const clusters = [...new Set(objects.map((o) => o.cluster))].sort();
     for (const cluster of clusters) {
         const docs = objects.filter((o) => o.cluster === cluster).map((o) => o.redacted as Obj).sort((a, b) => sortKey(a).localeCompare(sortKey(b)));
@@ -191,5 +198,5 @@ export async function renderStack(stack: string, root: string = ROOT, options: R
     for (const app of apps) files[`apps/${app.tenant}.yaml`] = toYamlDocs(app.objects);
     files["plan.json"] = JSON.stringify(plan, null, 2) + "\n";
     report?.done(`evaluated ${evaluation.resources.length} resources, rendered ${apps.length} tenant${apps.length === 1 ? "" : "s"}`);
-    return { evaluation, objects, apps, plan, ...(chart ? { chart } : {}), notes, files };
+    return { evaluation, registrations, objects, apps, plan, ...(chart ? { chart } : {}), notes, files };
 }

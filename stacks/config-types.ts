@@ -159,12 +159,6 @@ export interface NotificationsConfig {
     webhookUrl?: string;
 }
 
-/** Secret credential material of one tenant, as stored in `agentfleet:tenantCredentials`. */
-export interface TenantCredential {
-    bearerToken?: string;
-    caData?: string;
-}
-
 export interface NotificationSecrets {
     slackToken?: string;
     webhookToken?: string;
@@ -196,7 +190,6 @@ export interface FleetConfig {
     protectRollout: boolean;
     /** The soak gate `npm run promote` checks before this stack's targetRevision moves; none when unset. */
     promotion?: PromotionConfig;
-    tenantCredentials: pulumi.Output<Record<string, TenantCredential>>;
     notificationSecrets: pulumi.Output<NotificationSecrets>;
 }
 
@@ -215,7 +208,6 @@ export const CONFIG_KEYS: Record<string, { secret: boolean; required: boolean }>
     deploy: { secret: false, required: true },
     // Optional: the tenant inventory folder, one file per tenant (default fleet/<stack>).
     fleet: { secret: false, required: false },
-    tenantCredentials: { secret: true, required: true },
     rollout: { secret: false, required: true },
     emergencyRollout: { secret: false, required: false },
     // Optional: without it Argo CD sends no notifications (docs/configuration.md).

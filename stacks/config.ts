@@ -8,13 +8,15 @@
  * shape (which credential fields are present) inside `apply`, and never copies a value out.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { CONFIG_KEYS, ConfigError, type FleetConfig, type NotificationSecrets, PROJECT, type TenantCredential } from "./config-types";
+import { CONFIG_KEYS, ConfigError, type FleetConfig, type NotificationSecrets, PROJECT } from "./config-types";
 import { hubKubeconfigProblem } from "./hub-kubeconfig";
+import { heldRegistrations, heldRegistrationsProblem, readHubState } from "./hub-state";
 import { fleetFolder, readInventory } from "./inventory";
-import { type CredentialShape, type Plain, type RawConfig, type SecretShapes, validateConfig } from "./validate";
+import { type Plain, type RawConfig, type SecretShapes, validateConfig } from "./validate";
 
 export * from "./config-types";
 export * from "./hub-kubeconfig";
+export * from "./hub-state";
 export * from "./inventory";
 export * from "./reader";
 export * from "./rollout-rules";
@@ -42,9 +44,6 @@ export function parseConfigValue(key: string, text: string, problems: string[], 
         return undefined;
     }
 }
-
-/** Which credential fields each tenant entry of `tenantCredentials` has. */
-export const credentialShape = (v: unknown): CredentialShape | "not-an-object" => (isPlainObject(v) ? Object.fromEntries(Object.entries(v).map(([name, c]) => [name, fieldsOf(c)])) : "not-an-object");
 
 /** Which tokens `notificationSecrets` has. */
 export const notificationSecretsShape = (v: unknown): string[] | "not-an-object" => (isPlainObject(v) ? fieldsOf(v) : "not-an-object");
@@ -74,12 +73,10 @@ export async function loadConfig(): Promise<FleetConfig> {
         const text = config.getSecret(key);
         return text && { text, value: text.apply((t) => parseConfigValue(key, t, [], true) ?? {}) };
     };
-    const tenantCredentials = secretObject("tenantCredentials");
     const notificationSecrets = secretObject("notificationSecrets");
     const structuredShape = async <U>(key: string, entry: ReturnType<typeof secretObject>, shape: (v: unknown) => U): Promise<U | undefined> =>
         entry ? shapeOf(entry.text, (t) => shape(parseConfigValue(key, t, problems, true))) : undefined;
     const secrets: SecretShapes = {
-        tenantCredentials: await structuredShape("tenantCredentials", tenantCredentials, credentialShape),
         notificationSecrets: await structuredShape("notificationSecrets", notificationSecrets, notificationSecretsShape),
     };
     let plain: Plain | undefined;
@@ -94,10 +91,16 @@ export async function loadConfig(): Promise<FleetConfig> {
     // Only a valid configuration names the hub to check the run's kubeconfig against.
     const unreachable = plain && problems.length === 0 ? hubKubeconfigProblem(plain.stack, plain.hub, process.env) : undefined;
     if (unreachable) problems.push(unreachable);
+    // Last, and only for a run that could go ahead: it reads the stack's state (docs/design/tenant-stacks.md, Q3).
+    if (plain && problems.length === 0) {
+        const state = readHubState(plain.stack, process.env, process.cwd());
+        const held = "problem" in state ? [] : heldRegistrations(state);
+        if ("problem" in state) problems.push(state.problem);
+        else if (held.length > 0) problems.push(heldRegistrationsProblem(plain.stack, held));
+    }
     if (problems.length > 0 || !plain) throw new ConfigError(problems);
     return {
         ...plain,
-        tenantCredentials: tenantCredentials!.value as pulumi.Output<Record<string, TenantCredential>>,
         notificationSecrets: (notificationSecrets?.value ?? pulumi.secret({})) as pulumi.Output<NotificationSecrets>,
     };
 }

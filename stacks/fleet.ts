@@ -1,13 +1,14 @@
 /**
- * Per-environment composition: the Argo CD hub, every tenant's registration, and the fleet rollout,
- * all from one validated configuration. Only the hub cluster is reached: tenants are bootstrapped by
- * their own onboarding stacks (onboarding/), which hand the hub a token and CA.
+ * Per-environment composition: the Argo CD hub and the fleet rollout, from one validated
+ * configuration. Only the hub cluster is reached, and no tenant is registered here: each tenant's
+ * own stack (tenants/onboarding-program.ts) declares its cluster Secret on the hub, so this stack
+ * holds no token and stays the same size at any fleet size.
  */
 import * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import { ArgoCdHub, WEBHOOK_PATH } from "../components/argocd-hub";
-import { FleetRollout, projectName } from "../components/fleet-rollout";
-import { TenantClusters } from "../components/tenant-clusters";
+import { hubProviderArgs } from "../components/hub-provider";
+import { FleetRollout } from "../components/fleet-rollout";
 import type { FleetConfig } from "./config";
 import { healthCheckCmValues, loadHealthChecks } from "./health-checks";
 import { subscriptionAnnotations } from "./notifications";
@@ -24,21 +25,8 @@ export interface FleetOutputs {
 
 /** Declares the whole stack. Call only with a configuration that `loadConfig` validated. */
 export async function deployFleet(cfg: FleetConfig): Promise<FleetOutputs> {
-    const hubProvider = new k8s.Provider("hub", {
-        // No kubeconfig (an input is stored in state): "" makes the provider load the run's KUBECONFIG,
-        // which loadConfig checked points at hub.server. Left unset, the SDK would store KUBECONFIG's
-        // path, which differs from machine to machine and would show as a change in every preview.
-        kubeconfig: "",
-        ...(cfg.hub.context !== undefined ? { context: cfg.hub.context } : {}),
-        // A rotated hub kubeconfig (or the kubeconfig input leaving) must not replace Argo CD and every registration.
-        clusterIdentifier: "hub",
-        // Explicit, so PULUMI_K8S_DELETE_UNREACHABLE=true in someone's environment can never make a refresh of an
-        // unreachable hub drop Argo CD and every registration from state (it overrides the variable).
-        deleteUnreachable: false,
-        // Without it the provider replaces (deletes, then recreates) a Secret whose data changes:
-        // a cluster Secret gaining `project`, or a new token, would vanish from Argo CD meanwhile.
-        enableSecretMutable: true,
-    });
+    // The hub's kubeconfig is the run's KUBECONFIG, which loadConfig checked points at hub.server.
+    const hubProvider = new k8s.Provider("hub", hubProviderArgs(cfg.hub.context));
 
     const hub = new ArgoCdHub("argocd", {
         hub: cfg.hub,
@@ -49,17 +37,6 @@ export async function deployFleet(cfg: FleetConfig): Promise<FleetOutputs> {
     });
 
     const active = cfg.tenants.filter((t) => !t.decommissioned);
-    const clusters = new TenantClusters("tenants", {
-        tenants: active,
-        credentials: cfg.tenantCredentials,
-        hubProvider,
-        argocdNamespace: hub.namespace,
-        fleet: cfg.stack,
-        project: projectName(cfg.stack),
-    });
-    // The AppProject depends on every cluster Secret (see FleetRolloutArgs.clusterSecrets): declare them all first.
-    await clusters.registered;
-
     new FleetRollout("fleet", {
         fleet: cfg.stack,
         deploy: cfg.deploy,
@@ -72,7 +49,6 @@ export async function deployFleet(cfg: FleetConfig): Promise<FleetOutputs> {
         protect: cfg.protectRollout,
         provider: hubProvider,
         argocd: [hub.crds, hub.release],
-        clusterSecrets: [clusters],
     });
     return {
         argocdUrl: hub.argocdUrl,

@@ -18,10 +18,9 @@ export function kubeconfigFiles(env: NodeJS.ProcessEnv): string[] {
     return listed.length > 0 ? listed : [path.join(env.HOME ?? os.homedir(), ".kube", "config")];
 }
 
-/** The server the context (default: the current context) names, merging the files as client-go does (the first file defining a name wins); or why there is none. */
-export function contextServer(texts: Array<{ file: string; text: string }>, context?: string): { context: string; server: string } | { problem: string } {
-    const contexts = new Map<string, Named>();
-    const clusters = new Map<string, Named>();
+/** Several kubeconfig files merged as client-go merges them (the first file defining a name wins); or why one does not parse. */
+function mergeKubeconfigs(texts: Array<{ file: string; text: string }>): { contexts: Map<string, Named>; clusters: Map<string, Named>; users: Map<string, Named>; current?: string } | { problem: string } {
+    const [contexts, clusters, users] = [new Map<string, Named>(), new Map<string, Named>(), new Map<string, Named>()];
     let current: string | undefined;
     for (const { file, text } of texts) {
         let doc: Record<string, unknown>;
@@ -35,8 +34,17 @@ export function contextServer(texts: Array<{ file: string; text: string }>, cont
         };
         add(contexts, doc.contexts);
         add(clusters, doc.clusters);
+        add(users, doc.users);
         if (current === undefined && typeof doc["current-context"] === "string" && doc["current-context"] !== "") current = doc["current-context"];
     }
+    return { contexts, clusters, users, current };
+}
+
+/** The server the context (default: the current context) names, merging the files as client-go does (the first file defining a name wins); or why there is none. */
+export function contextServer(texts: Array<{ file: string; text: string }>, context?: string): { context: string; server: string } | { problem: string } {
+    const merged = mergeKubeconfigs(texts);
+    if ("problem" in merged) return merged;
+    const { contexts, clusters, current } = merged;
     const name = context ?? current;
     if (name === undefined) return { problem: `has no current-context (contexts: ${[...contexts.keys()].join(", ") || "none"})` };
     const clusterName = (contexts.get(name)?.context as Named | undefined)?.cluster;
@@ -45,6 +53,25 @@ export function contextServer(texts: Array<{ file: string; text: string }>, cont
     if (typeof server !== "string" || server === "") return { problem: `has no server for context ${JSON.stringify(name)}'s cluster ${JSON.stringify(clusterName)}` };
     return { context: name, server };
 }
+
+/**
+ * The one context of a run's kubeconfig files (checked by hubKubeconfigProblem) as a kubeconfig of
+ * its own: that context, its cluster and its user, the current context. Secret: it holds the credential.
+ */
+export function singleContextKubeconfig(texts: Array<{ file: string; text: string }>, context?: string): string {
+    const merged = mergeKubeconfigs(texts);
+    if ("problem" in merged) throw new Error(merged.problem);
+    const name = (context ?? merged.current)!;
+    const ctx = merged.contexts.get(name)!.context as Named;
+    const [cluster, user] = [merged.clusters.get(String(ctx.cluster)), merged.users.get(String(ctx.user))];
+    return YAML.stringify(
+        { apiVersion: "v1", kind: "Config", clusters: [cluster], contexts: [{ name, context: ctx }], users: user ? [user] : [{ name: String(ctx.user), user: {} }], "current-context": name },
+        { lineWidth: 0 },
+    );
+}
+
+/** The kubeconfig files of `env` that exist, with their text. */
+export const kubeconfigTexts = (env: NodeJS.ProcessEnv): Array<{ file: string; text: string }> => kubeconfigFiles(env).filter((f) => fs.existsSync(f)).map((file) => ({ file, text: fs.readFileSync(file, "utf8") }));
 
 /** Whether two API server URLs name the same endpoint (scheme, host, port, path; a trailing slash aside). */
 export function sameServer(a: string, b: string): boolean {
@@ -67,7 +94,7 @@ export function hubKubeconfigProblem(stack: string, hub: { server: string; conte
     const files = kubeconfigFiles(env);
     const source = env.KUBECONFIG ? `KUBECONFIG (${files.join(path.delimiter)})` : `${files[0]} (KUBECONFIG is not set)`;
     const fix = `run with KUBECONFIG naming the hub's kubeconfig file (docs/operations.md, "The hub's kubeconfig")`;
-    const texts = files.filter((f) => fs.existsSync(f)).map((file) => ({ file, text: fs.readFileSync(file, "utf8") }));
+    const texts = kubeconfigTexts(env);
     if (texts.length === 0) return `agentfleet:hub.server: no kubeconfig to reach the hub ${hub.server}: ${source} does not exist; ${fix}`;
     const found = contextServer(texts, hub.context);
     const key = hub.context !== undefined ? "agentfleet:hub.context" : "agentfleet:hub.server";

@@ -43,18 +43,19 @@ import { APPLICATIONSET_CEILING, controllerShardsFor, durationSeconds, hasRollin
 /** Plain (non-secret) configuration values, already parsed from their JSON strings. */
 export type RawConfig = Partial<Record<keyof typeof CONFIG_KEYS, unknown>>;
 
-/** Which credential fields each tenant has (values never leave their Output). */
-export type CredentialShape = Record<string, string[]>;
-
 export interface SecretShapes {
-    tenantCredentials?: CredentialShape | "not-an-object";
     notificationSecrets?: string[] | "not-an-object";
 }
 
-export type Plain = Omit<FleetConfig, "tenantCredentials" | "notificationSecrets">;
+export type Plain = Omit<FleetConfig, "notificationSecrets">;
+
+/** The command that moves a hub stack's tenant registrations into the tenants' own stacks (docs/design/tenant-stacks.md, Q3). */
+export const migrateRegistrationCommand = (stack: string): string => `npm run tenant -- migrate-registration --stack ${stack}`;
 
 /** Keys agentfleet no longer reads, with what to do instead. */
 export const RETIRED_KEYS: Record<string, (stack: string) => string> = {
+    tenantCredentials: (stack) =>
+        `is no longer configuration: each tenant's own stack registers it on the hub (its cluster Secret and token live in that stack's state, never in a file), so the hub stack's configuration stays the same at any fleet size. Do not run the hub stack until its tenants are moved: run \`${migrateRegistrationCommand(stack)}\` (it moves each tenant's cluster Secret from the hub stack's state into its tenant stack, changing nothing on the hub, and then removes the tenant's entry of this key) (docs/operations.md, "Tenant stacks register their tenants")`,
     tenants: (stack) =>
         `is no longer configuration: the tenant inventory is one file per tenant, fleet/${stack}/<tenant>.yaml (a stack configuration that grows per tenant outgrows what the Pulumi CLI can hand the program). Move the entries out with \`npm run tenant -- split-inventory --stack ${stack}\` (it writes one file per tenant and removes agentfleet:tenants from Pulumi.${stack}.yaml), review and commit the files (docs/operations.md, "Moving tenants to the inventory")`,
     hubKubeconfig: (stack) =>
@@ -246,7 +247,7 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
             const shown = JSON.stringify(server.replace(/\/\/[^@/]*@/, "//***@"));
             if (url) {
                 // The server is copied into the AppProject and the Applications, which are not secret.
-                if (url.username || url.password) r.problem(at(p, "server"), "must not carry credentials (user:password@); put them in agentfleet:tenantCredentials");
+                if (url.username || url.password) r.problem(at(p, "server"), "must not carry credentials (user:password@): Argo CD's credential is the tenant stack's (npm run tenant -- bootstrap, or add --credentials token)");
                 if (url.search || url.hash) r.problem(at(p, "server"), "must not have a query or fragment; expected https://<host>:<port>");
                 if (url.protocol !== "https:") r.problem(at(p, "server"), `${shown} must use https (Argo CD talks to the tenant API server over TLS)`);
                 if (isLoopbackHost(url.hostname) && !loopbackTenants) {
@@ -291,48 +292,6 @@ export function validateConfig(stack: string, raw: RawConfig, secrets: SecretSha
             inventory.folder,
             `lists ${activeCount} active tenants, more than the ${APPLICATIONSET_CEILING} one hub stack can roll out: each is an Application of the fleet's one RollingSync ApplicationSet, whose status lists every Application and must fit one etcd request (Argo CD writes it in one update; past that the API server refuses it and RollingSync stops recording progress; docs/performance.md, "The ApplicationSet ceiling"). Split the fleet across hub stacks of at most ${APPLICATIONSET_CEILING} active tenants each, e.g. one per region (sharding one hub into several ApplicationSets is not built yet)`,
         );
-    }
-
-    // Credentials: every active tenant has its token and CA; no entry for an unknown tenant. The
-    // hub never holds a kubeconfig: a bootstrap tenant's comes from its onboarding stack.
-    const creds = secrets.tenantCredentials;
-    if (creds === "not-an-object") {
-        r.problem(k("tenantCredentials"), "expected a map from tenant name to {bearerToken, caData}");
-    } else if (tenantList.length > 0) {
-        if (creds === undefined) r.problem(k("tenantCredentials"), `is required: bootstrap tenants get theirs with \`npm run tenant -- bootstrap --stack ${stack} --all-pending --kubeconfig-dir <dir>\`, token tenants with \`pulumi config set --secret --path 'tenantCredentials.<tenant>.bearerToken'\` (and caData)`);
-        const shape = creds ?? {};
-        for (const [name, fields] of Object.entries(shape)) {
-            const p = `${k("tenantCredentials")}.${name}`;
-            if (!fileOf.has(name)) r.problem(p, `no tenant is named ${JSON.stringify(name)} (no ${inventory.folder}/${name}.yaml)${suggestion(name, [...fileOf.keys()])}; finish adding it with \`npm run tenant -- add --stack ${stack} --name ${name} ...\`, or remove the credential with \`pulumi config rm --stack ${stack} --path 'tenantCredentials.${name}'\``);
-            for (const f of fields) {
-                if (f === "kubeconfig" && tenants.find((t) => t.name === name)?.credentials === "token") {
-                    // Nothing of a token tenant was ever in the hub state: migrate refuses it.
-                    r.problem(`${p}.kubeconfig`, `tenant ${name} uses credentials: token, whose credential is bearerToken and caData, never a kubeconfig; store them with \`pulumi config set --stack ${stack} --secret --path 'tenantCredentials.${name}.bearerToken' < <token file>\` (and caData), and remove this key with \`pulumi config rm --stack ${stack} --path 'tenantCredentials.${name}.kubeconfig'\``);
-                } else if (f === "kubeconfig") {
-                    r.problem(`${p}.kubeconfig`, `the hub stack no longer holds a tenant kubeconfig (the hub never reaches a tenant); move ${name}'s argocd-manager objects to its onboarding stack with \`npm run tenant -- migrate --stack ${stack} --name ${name} --kubeconfig <file>\` before the next pulumi up (docs/operations.md, "Migrating to onboarding stacks"), which also removes this key`);
-                } else if (!["bearerToken", "caData"].includes(f)) {
-                    r.problem(`${p}.${f}`, `unknown credential field${suggestion(f, ["bearerToken", "caData"])}; expected bearerToken and caData`);
-                }
-            }
-        }
-        if (creds !== undefined) {
-            for (const t of tenants) {
-                // A decommissioned tenant has no cluster Secret, so it needs no credential.
-                if (t.decommissioned) continue;
-                const have = shape[t.name] ?? [];
-                if (have.includes("kubeconfig") && t.credentials === "bootstrap") continue; // reported above, with the migration
-                const p = `${k("tenantCredentials")}.${t.name}`;
-                const undo = `or undo the tenant with \`npm run tenant -- remove --stack ${stack} --name ${t.name}\``;
-                for (const f of ["bearerToken", "caData"]) {
-                    if (have.includes(f)) continue;
-                    const how =
-                        t.credentials === "bootstrap"
-                            ? `tenant ${t.name} uses credentials: bootstrap; bootstrap it with \`npm run tenant -- bootstrap --stack ${stack} --name ${t.name} --kubeconfig <admin kubeconfig>\`, which stores bearerToken and caData (secret)`
-                            : `tenant ${t.name} uses credentials: token, which needs bearerToken and caData (secret); store it with \`pulumi config set --stack ${stack} --secret --path 'tenantCredentials.${t.name}.${f}' < <${f} file>\``;
-                    r.problem(`${p}.${f}`, `is required: ${how}, ${undo}`);
-                }
-            }
-        }
     }
 
     // Deploy source

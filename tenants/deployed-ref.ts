@@ -6,7 +6,7 @@
 import { spawnSync } from "child_process";
 import * as YAML from "yaml";
 import { PROJECT, fleetFolder, parseTenantFile } from "../stacks/config";
-import { CommandError, tenantEntries } from "./stack-file";
+import { CommandError, inventoryView, tenantEntries } from "./stack-file";
 
 /** The ref deploy.yml deploys from (it runs on pushes to main), as the user's clone knows it. */
 export const DEFAULT_DEPLOYED_REF = "origin/main";
@@ -50,10 +50,15 @@ function withCommittedInventory(root: string, fileName: string, ref: string, sta
             const value = parseTenantFile(f, name, spawnSync("git", ["show", `${ref}:./${folder}/${f}`], { cwd: root, encoding: "utf8" }).stdout ?? "", []);
             return { name, ...(value !== null && typeof value === "object" ? (value as Record<string, unknown>) : {}) };
         });
-    // Read only: the view need not keep the file's layout (inventoryView would insist on it).
-    const doc = YAML.parseDocument(stackText);
-    doc.setIn(["config", `${PROJECT}:tenants`], doc.createNode(entries));
-    return doc.toString();
+    // The view exactly as readView makes it from a working tree, so checkStack reads it too; a
+    // file inventoryView cannot lay out the same way is listed by hand (read only).
+    try {
+        return inventoryView(stackText, entries);
+    } catch {
+        const doc = YAML.parseDocument(stackText);
+        doc.setIn(["config", `${PROJECT}:tenants`], doc.createNode(entries));
+        return doc.toString();
+    }
 }
 
 /** How far back `lastListedEntry` looks: a removal is merged, then finished, within days. */

@@ -7,11 +7,9 @@
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { spawn } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import type { TenantKubeconfigEnv } from "./kubeconfig";
-import { storedCredentialFields } from "./stack-file";
 import { ONBOARDING_PROJECT, type OnboardingSettings, onboardingProgram } from "./onboarding-program";
 
 export interface HubCredential {
@@ -23,6 +21,16 @@ export interface StateResource {
     urn: string;
     type: string;
     parent?: string;
+    /** A Kubernetes object's UID (its outputs' metadata.uid), when the state holds one. */
+    uid?: string;
+}
+
+/** What `checkRegistration` found of a tenant stack's cluster Secret. */
+export interface RegistrationCheck {
+    /** The live UID of the cluster Secret (refreshed from the hub), undefined when the stack holds none. */
+    uid?: string;
+    /** The change summary of a preview (no refresh) after that refresh: `{same: n}` only when nothing would change. */
+    changes: Record<string, number>;
 }
 
 /** What an onboarding stack holds of its tokens. */
@@ -33,6 +41,8 @@ export interface TokenState {
     legacyGeneration?: number;
     /** The current generation's token (secret; compared, never printed). */
     bearerToken: string;
+    /** The CA the stack registered (secret; a token tenant's stack re-registers it as given). */
+    caData: string;
 }
 
 /** The TokenState of an onboarding stack's outputs (an earlier agentfleet exported only `tokenGeneration`). */
@@ -40,32 +50,48 @@ export function tokenStateOf(outputs: Record<string, unknown>): TokenState {
     const current = Number(outputs.tokenGeneration ?? 0);
     const generations = Array.isArray(outputs.tokenGenerations) ? outputs.tokenGenerations.map(Number) : [current];
     const legacy = !Array.isArray(outputs.tokenGenerations) && current > 0 ? { legacyGeneration: current } : {};
-    return { generations, ...legacy, bearerToken: String(outputs.bearerToken ?? "") };
+    return { generations, ...legacy, bearerToken: String(outputs.bearerToken ?? ""), caData: String(outputs.caData ?? "") };
 }
 
 export interface OnboardingEngine {
     /** The tokens of the tenant's onboarding stack; undefined when the stack does not exist. */
     tokenState(stack: string): Promise<TokenState | undefined>;
-    /** The token the hub stack's last `pulumi up` registered for the tenant (from its state); undefined when none. */
-    hubRegisteredToken(tenant: string): Promise<string | undefined>;
     /**
      * Creates (sharing the hub's backend and secrets provider) or updates the onboarding stack; returns
      * its credential. `env` is added to this stack's Pulumi run only: its KUBECONFIG is the tenant's.
      */
-    up(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv): Promise<HubCredential>;
+    up(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv, options?: { refresh?: boolean }): Promise<HubCredential>;
     /**
-     * Destroys the onboarding stack and removes it, its Pulumi run with `env` (the tenant's KUBECONFIG);
-     * `forget`: the cluster is gone, drop the stack and its state without contacting it (no `env` needed).
+     * Refreshes only the tenant stack's cluster Secret (the hub context suffices, Q1), then previews
+     * the stack without refresh: the Secret's live UID and what an up would change.
      */
-    destroy(stack: string, options: { forget: true } | { forget: false; env: TenantKubeconfigEnv }): Promise<void>;
-    /** Stores the credential in the hub stack's `tenantCredentials.<tenant>` (secret), and removes the `remove` config paths. */
+    checkRegistration(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv): Promise<RegistrationCheck>;
+    /** The hub stack's `tenantCredentials`, decrypted in this process only (never printed): the previous layout's tokens. */
+    hubCredentials(): Promise<Record<string, HubCredential>>;
+    /**
+     * Destroys the tenant stack and removes it, its Pulumi run with `env` (the run kubeconfig: the
+     * tenant's context for a bootstrap tenant, and the hub's, where its registration is deleted);
+     * `forget`: the tenant's cluster is gone: with `env` (the hub's context) its registration on the hub
+     * is destroyed first (only the resources of the provider named `hub`), then the stack and its state
+     * are dropped without contacting the tenant.
+     */
+    destroy(stack: string, options: { forget: true; env?: TenantKubeconfigEnv } | { forget: false; env: TenantKubeconfigEnv }): Promise<void>;
+    /**
+     * `tenant up` (tenants/fleet-up.ts): previews the EXISTING tenant stack with `env` (the hub's
+     * context only) and no refresh of the tenant side, then, with `apply` and when the preview has
+     * changes and none of them on the tenant side, runs `up` the same way. `refreshHub`: the preview
+     * first refreshes the resources of the provider named `hub` and is limited to them (drift of the
+     * registration, which the hub's context alone can read: docs/design/tenant-stacks.md Q1).
+     */
+    hubOnly(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv, options: { apply: boolean; refreshHub?: boolean }): Promise<HubOnlyRun>;
+    /** Stores the credential in the hub stack's `tenantCredentials.<tenant>` (secret), and removes the `remove` config paths (the older `migrate` only). */
     storeHubCredential(tenant: string, credential: HubCredential, remove?: string[]): Promise<void>;
-    /** The token a hub stack file's text (such as the one committed at the deploying ref) stores for the tenant, decrypted with the hub stack's secrets provider; undefined when none. */
-    committedToken(tenant: string, stackFileText: string): Promise<string | undefined>;
     /** Resources in the hub stack's state. */
     hubResources(): Promise<StateResource[]>;
     /** `pulumi state move` of `urns` from the hub stack into the onboarding stack (created if needed). */
     moveFromHub(stack: string, urns: string[]): Promise<void>;
+    /** `pulumi state delete` of `urn` from the hub stack's state (a component that declared nothing on a cluster). */
+    dropFromHub(urn: string): Promise<void>;
 }
 
 export interface AutomationOptions {
@@ -77,6 +103,43 @@ export interface AutomationOptions {
     /** Folder holding the `pulumi` binary; default: the one on PATH. */
     pulumiBin?: string;
 }
+
+/** One step the engine planned (a preview's `resourcePreEvent.metadata`). */
+export interface PlannedStep {
+    op: string;
+    urn: string;
+    type: string;
+    /** The provider reference `<provider urn>::<id>`; empty for components and providers themselves. */
+    provider?: string;
+}
+
+/** What a hub-only run of a tenant stack planned, and whether it applied it. */
+export interface HubOnlyRun {
+    /** Planned steps per operation, `same` included (the preview's change summary). */
+    changes: Record<string, number>;
+    /** Planned changes that need the tenant's own cluster ("create t1-manager-token-1"): a hub-only up would fail at them (Q1). */
+    tenantSide: string[];
+    /** The up ran (changes, none on the tenant side, `apply`). */
+    applied: boolean;
+}
+
+/** The name of a provider reference's provider (`urn:pulumi:s::p::pulumi:providers:kubernetes::hub::<id>` -> `hub`). */
+const providerName = (reference: string) => reference.split("::")[3] ?? "";
+
+/**
+ * The planned changes that would touch the tenant: every non-`same` step of a resource managed by a
+ * provider other than the one named `hub`. Providers' own updates (a pulumi-kubernetes upgrade) and
+ * components contact no cluster, so they are not among them (Q1: a hub-only preview plans a
+ * tenant-side create without complaint; only the up fails).
+ */
+export function tenantSideSteps(steps: PlannedStep[]): string[] {
+    return steps
+        .filter((s) => s.op !== "same" && s.op !== "read" && !!s.provider && providerName(s.provider) !== "hub" && !s.type.startsWith("pulumi:providers:"))
+        .map((s) => `${s.op} ${s.urn.split("::").pop()}`);
+}
+
+/** URNs of a deployment's resources managed by the provider named `hub` (the registration). */
+export const hubSideUrns = (resources: Array<{ urn: string; provider?: string }>): string[] => resources.filter((r) => !!r.provider && providerName(r.provider) === "hub").map((r) => r.urn);
 
 /** Secrets provider settings of the hub stack file, shared by its onboarding stacks (same passphrase, KMS key or Pulumi Cloud). */
 export function hubSecretsSettings(stackText: string): { secretsProvider?: string; encryptedKey?: string; encryptionSalt?: string } {
@@ -103,6 +166,14 @@ export function registeredTokenIn(resources: Array<{ type?: string; inputs?: Rec
     } catch {
         return undefined;
     }
+}
+
+/** A tenant stack's cluster Secret in its state export: the Secret managed by the provider named `hub` (its registration). */
+export function registrationSecretIn(resources: Array<{ urn: string; type: string; provider?: string; outputs?: { metadata?: { uid?: unknown } } }>): { urn: string; uid?: string } | undefined {
+    const secret = resources.find((r) => r.type === "kubernetes:core/v1:Secret" && r.provider?.split("::")[3] === "hub");
+    if (!secret) return undefined;
+    const uid = secret.outputs?.metadata?.uid;
+    return { urn: secret.urn, ...(typeof uid === "string" ? { uid } : {}) };
 }
 
 /** The last lines of a failed CLI run: enough to act on, without pages of engine output. */
@@ -165,17 +236,12 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
             const outputs = await (await Stack.select(stack, ws)).outputs();
             return tokenStateOf(Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value])));
         },
-        async hubRegisteredToken(tenant) {
-            // Decrypted in this process only: the token is compared, never printed or written.
-            const exported = JSON.parse(await cli(["stack", "export", "--show-secrets", "--stack", options.hubStack], options.root));
-            return registeredTokenIn(exported?.deployment?.resources ?? [], tenant);
-        },
-        async up(stack, settings, runEnv) {
+        async up(stack, settings, runEnv, upOptions) {
             const ws = await onboardingWorkspace(stack, settings, runEnv);
             const s = await Stack.createOrSelect(stack, ws);
             try {
                 // Refresh first, so running bootstrap again repairs what was changed by hand on the tenant.
-                await s.up({ refresh: true });
+                await s.up({ refresh: upOptions?.refresh ?? true });
             } catch (err) {
                 throw new Error(`pulumi up of ${stack} failed: ${failureReason(String((err as Error).message))}`);
             }
@@ -186,16 +252,71 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
             return { bearerToken, caData };
         },
         async destroy(stack, options) {
-            const ws = await onboardingWorkspace(stack, undefined, options.forget ? undefined : options.env);
+            const ws = await onboardingWorkspace(stack, undefined, options.env);
             if (!(await exists(ws, stack))) return;
-            if (options.forget) return ws.removeStack(stack, { force: true });
             const s = await Stack.select(stack, ws);
             try {
-                await s.destroy();
+                if (options.forget && options.env) {
+                    // Only the registration: what the provider named `hub` manages. The tenant is not contacted.
+                    const deployment = (await s.exportStack()).deployment as { resources?: Array<{ urn: string; provider?: string }> };
+                    const onHub = hubSideUrns(deployment.resources ?? []);
+                    if (onHub.length > 0) await s.destroy({ target: onHub });
+                } else if (!options.forget) await s.destroy();
             } catch (err) {
-                throw new Error(`pulumi destroy of ${stack} failed: ${failureReason(String((err as Error).message))}; if the cluster is gone for good, use --decommission`);
+                throw new Error(`pulumi destroy of ${stack} failed: ${failureReason(String((err as Error).message))}${options.forget ? "" : "; if the cluster is gone for good, use --decommission"}`);
             }
-            await ws.removeStack(stack);
+            await ws.removeStack(stack, options.forget ? { force: true } : undefined);
+        },
+        async hubOnly(stack, settings, runEnv, runOptions) {
+            const ws = await onboardingWorkspace(stack, settings, runEnv);
+            // Select, never create: a stack that does not exist is bootstrap's (it needs the tenant's kubeconfig).
+            const s = await Stack.select(stack, ws);
+            const steps: PlannedStep[] = [];
+            const onEvent = (event: { resourcePreEvent?: { metadata: PlannedStep } }) => {
+                const m = event.resourcePreEvent?.metadata;
+                if (m) steps.push({ op: m.op, urn: m.urn, type: m.type, provider: m.provider });
+            };
+            let changes: Record<string, number>;
+            try {
+                const target = runOptions.refreshHub ? hubSideUrns(((await s.exportStack()).deployment as { resources?: Array<{ urn: string; provider?: string }> }).resources ?? []) : [];
+                const preview = await s.preview({ onEvent, ...(runOptions.refreshHub ? { refresh: true, target } : {}) });
+                changes = Object.fromEntries(Object.entries(preview.changeSummary ?? {}).filter(([, n]) => (n ?? 0) > 0)) as Record<string, number>;
+            } catch (err) {
+                throw new Error(`pulumi preview of ${stack} failed: ${failureReason(String((err as Error).message))}`);
+            }
+            const tenantSide = tenantSideSteps(steps);
+            const changing = Object.entries(changes).some(([op, n]) => op !== "same" && n > 0);
+            if (!runOptions.apply || tenantSide.length > 0 || !changing) return { changes, tenantSide, applied: false };
+            try {
+                await s.up({});
+            } catch (err) {
+                throw new Error(`pulumi up of ${stack} failed: ${failureReason(String((err as Error).message))}`);
+            }
+            return { changes, tenantSide, applied: true };
+        },
+        async checkRegistration(stack, settings, runEnv) {
+            const ws = await onboardingWorkspace(stack, settings, runEnv);
+            const s = await Stack.select(stack, ws);
+            const secretOf = async () => registrationSecretIn(((await s.exportStack()).deployment as { resources?: Parameters<typeof registrationSecretIn>[0] }).resources ?? []);
+            const before = await secretOf();
+            try {
+                if (before) await s.refresh({ target: [before.urn] });
+                const preview = await s.preview();
+                return { uid: (await secretOf())?.uid, changes: preview.changeSummary as Record<string, number> };
+            } catch (err) {
+                throw new Error(`checking ${stack} failed: ${failureReason(String((err as Error).message))}`);
+            }
+        },
+        async hubCredentials() {
+            // `pulumi config --show-secrets --json`: the values stay in this process.
+            const config = JSON.parse(await cli(["config", "--show-secrets", "--json", "--stack", options.hubStack], options.root)) as Record<string, { value?: string; objectValue?: unknown }>;
+            const entry = config[`agentfleet:tenantCredentials`];
+            const value = entry?.objectValue ?? (entry?.value ? JSON.parse(entry.value) : {});
+            const credentials: Record<string, HubCredential> = {};
+            for (const [tenant, fields] of Object.entries((value ?? {}) as Record<string, Record<string, unknown>>)) {
+                if (typeof fields?.bearerToken === "string" && typeof fields?.caData === "string") credentials[tenant] = { bearerToken: fields.bearerToken, caData: fields.caData };
+            }
+            return credentials;
         },
         async storeHubCredential(tenant, credential, remove = []) {
             for (const [field, value] of Object.entries(credential)) {
@@ -203,25 +324,13 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
             }
             for (const key of remove) await cli(["config", "rm", "--stack", options.hubStack, "--path", key], options.root);
         },
-        async committedToken(tenant, stackFileText) {
-            if (!storedCredentialFields(stackFileText, tenant).includes("bearerToken")) return undefined;
-            // A temporary copy read with --config-file: the user's stack file is never touched. The
-            // value is decrypted in this process only: compared, never printed or written.
-            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-committed-"));
-            try {
-                const copy = path.join(dir, `Pulumi.${options.hubStack}.yaml`);
-                fs.writeFileSync(copy, stackFileText, { mode: 0o600 });
-                const value = await cli(["config", "get", "--path", `tenantCredentials.${tenant}.bearerToken`, "--stack", options.hubStack, "--config-file", copy, "--json"], options.root);
-                // --json: {"value": ..., "secret": true}.
-                return String((JSON.parse(value) as { value?: unknown }).value ?? "");
-            } finally {
-                fs.rmSync(dir, { recursive: true, force: true });
-            }
-        },
         async hubResources() {
             const deployment = await (await hubWorkspace()).exportStack(options.hubStack);
             const resources = ((deployment.deployment as { resources?: Array<Record<string, unknown>> })?.resources ?? []) as Array<{ urn: string; type: string; parent?: string }>;
-            return resources.map((r) => ({ urn: r.urn, type: r.type, ...(r.parent ? { parent: r.parent } : {}) }));
+            return resources.map((r) => {
+                const uid = (r as { outputs?: { metadata?: { uid?: unknown } } }).outputs?.metadata?.uid;
+                return { urn: r.urn, type: r.type, ...(r.parent ? { parent: r.parent } : {}), ...(typeof uid === "string" ? { uid } : {}) };
+            });
         },
         async moveFromHub(stack, urns) {
             const ws = await onboardingWorkspace(stack);
@@ -229,6 +338,9 @@ export function automationEngine(options: AutomationOptions): OnboardingEngine {
             // The hub stack lives in another project: the move needs its fully qualified name.
             const source = (await cli(["stack", "--show-name", "--fully-qualify-stack-names", "--stack", options.hubStack], options.root)).trim();
             await cli(["state", "move", "--source", source, "--dest", stack, "--yes", ...urns], ws.workDir);
+        },
+        async dropFromHub(urn) {
+            await cli(["state", "delete", "--stack", options.hubStack, "--yes", urn], options.root);
         },
     };
 }

@@ -1,12 +1,11 @@
 /**
- * Checks a tenant's kubeconfig file and extracts what is stored or used from it, and the shell
- * commands that store the same values for a user without the Pulumi CLI at hand.
+ * Checks a tenant's (and the hub's) kubeconfig and extracts what a tenant stack's run uses from it.
  */
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { type CredentialMode, isLoopbackHost, sameServer, suggestion } from "../stacks/config";
+import { type CredentialMode, hubKubeconfigProblem, isLoopbackHost, kubeconfigTexts, sameServer, singleContextKubeconfig, suggestion } from "../stacks/config";
 import { CommandError, isObject, yamlErrorAt } from "./stack-file";
 
 // ---------------------------------------------------------------------------------------------
@@ -129,9 +128,24 @@ export function parseKubeconfig(text: string, options: { server: string; credent
  */
 export const ONBOARDING_CONTEXT = "agentfleet-tenant";
 
+/** The context naming the hub in a tenant stack's run (its cluster Secret is registered there). */
+export const HUB_CONTEXT = "agentfleet-hub";
+
 /** The environment of an onboarding stack's Pulumi run: KUBECONFIG, the tenant's admin kubeconfig file. */
 export interface TenantKubeconfigEnv {
     KUBECONFIG: string;
+}
+
+/**
+ * The hub's kubeconfig for a tenant stack's run: `file` (--hub-kubeconfig) or else the files of
+ * KUBECONFIG in `env`, checked exactly as the hub stack checks its own run (hubKubeconfigProblem:
+ * its context names agentfleet:hub.server), reduced to that one context. Only read; never stored.
+ */
+export function readHubKubeconfig(stack: string, hub: { server: string; context?: string }, file: string | undefined, env: NodeJS.ProcessEnv): string {
+    const runEnv = file !== undefined ? { KUBECONFIG: file } : { KUBECONFIG: env.KUBECONFIG, HOME: env.HOME };
+    const problem = hubKubeconfigProblem(stack, hub, runEnv);
+    if (problem) throw new CommandError([`${problem} (a tenant stack registers its tenant on the hub: give the hub's kubeconfig with --hub-kubeconfig FILE, or in KUBECONFIG)`]);
+    return singleContextKubeconfig(kubeconfigTexts(runEnv), hub.context);
 }
 
 /** Reads and checks a bootstrap tenant's admin kubeconfig file (the user's; only read), its problems naming the file. */
@@ -145,14 +159,31 @@ export function readTenantKubeconfig(file: string, options: { server: string; co
     }
 }
 
-/** A checked single-context kubeconfig (CheckedKubeconfig.secrets.kubeconfig) with its context renamed ONBOARDING_CONTEXT. */
-export function onboardingKubeconfig(kubeconfig: string): string {
-    const doc = YAML.parse(kubeconfig) as { contexts: Array<{ name: string }>; "current-context": string };
-    if (doc.contexts.length !== 1) throw new Error(`onboardingKubeconfig: expected one context, got ${doc.contexts.length}`);
-    doc.contexts[0].name = ONBOARDING_CONTEXT;
-    doc["current-context"] = ONBOARDING_CONTEXT;
-    return YAML.stringify(doc, { lineWidth: 0 });
+type KubeconfigDoc = { clusters: Array<{ name: string; cluster: unknown }>; contexts: Array<{ name: string; context: { cluster: string; user: string } }>; users: Array<{ name: string; user: unknown }>; "current-context"?: string };
+
+/**
+ * The kubeconfig of one tenant stack's run: each given single-context kubeconfig (checked: the
+ * tenant's admin one, the hub's) as one context named after its role, ONBOARDING_CONTEXT and
+ * HUB_CONTEXT, its cluster and user renamed alike so two files' "default"s cannot collide. A
+ * provider asking for a context the run was not given finds none, and reaches nothing.
+ */
+export function runKubeconfig(parts: { tenant?: string; hub?: string }): string {
+    const merged: KubeconfigDoc = { clusters: [], contexts: [], users: [] };
+    for (const [name, text] of [[ONBOARDING_CONTEXT, parts.tenant], [HUB_CONTEXT, parts.hub]] as const) {
+        if (text === undefined) continue;
+        const doc = YAML.parse(text) as KubeconfigDoc;
+        if (doc.contexts.length !== 1) throw new Error(`runKubeconfig: expected one context, got ${doc.contexts.length}`);
+        const context = doc.contexts[0].context;
+        merged.clusters.push({ name, cluster: doc.clusters.find((c) => c.name === context.cluster)!.cluster });
+        merged.users.push({ name, user: doc.users.find((u) => u.name === context.user)!.user });
+        merged.contexts.push({ name, context: { cluster: name, user: name } });
+        merged["current-context"] ??= name;
+    }
+    return YAML.stringify({ apiVersion: "v1", kind: "Config", ...merged }, { lineWidth: 0 });
 }
+
+/** A checked single-context kubeconfig (CheckedKubeconfig.secrets.kubeconfig) with its context renamed ONBOARDING_CONTEXT. */
+export const onboardingKubeconfig = (kubeconfig: string): string => runKubeconfig({ tenant: kubeconfig });
 
 const KUBECONFIG_FOLDER = /^agentfleet-kubeconfig-(\d+)-/;
 
@@ -187,11 +218,16 @@ export function sweepOrphanedKubeconfigs(tmp: string = os.tmpdir()): string[] {
  * never in the stack's state. Each call has its own file: tenants run in parallel.
  */
 export async function withTenantKubeconfig<T>(kubeconfig: string, run: (env: TenantKubeconfigEnv) => Promise<T>): Promise<T> {
+    return withRunKubeconfig({ tenant: kubeconfig }, run);
+}
+
+/** withTenantKubeconfig for a tenant stack's run with any of its contexts (runKubeconfig): the tenant's admin one, the hub's, or both. */
+export async function withRunKubeconfig<T>(parts: { tenant?: string; hub?: string }, run: (env: TenantKubeconfigEnv) => Promise<T>): Promise<T> {
     sweepOrphanedKubeconfigs();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `agentfleet-kubeconfig-${process.pid}-`));
     try {
         const file = path.join(dir, "kubeconfig");
-        fs.writeFileSync(file, onboardingKubeconfig(kubeconfig), { mode: 0o600, flag: "wx" });
+        fs.writeFileSync(file, runKubeconfig(parts), { mode: 0o600, flag: "wx" });
         return await run({ KUBECONFIG: file });
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
@@ -199,34 +235,7 @@ export async function withTenantKubeconfig<T>(kubeconfig: string, run: (env: Ten
 }
 
 // ---------------------------------------------------------------------------------------------
-// Storing credentials
+// Shell
 
 /** Quotes for a POSIX shell, only when needed. */
 export const shellQuote = (s: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-
-export const credentialKey = (name: string, field: string) => `tenantCredentials.${name}.${field}`;
-export const pulumiSetArgs = (stack: string, name: string, field: string) => ["config", "set", "--stack", stack, "--secret", "--path", credentialKey(name, field)];
-export const pulumiSetCommand = (stack: string, name: string, field: string) => `pulumi config set --stack ${shellQuote(stack)} --secret --path '${credentialKey(name, field)}'`;
-
-/** `sed` substitution replacing one server URL by another, literally. */
-const sedReplace = (from: string, to: string) => `sed ${shellQuote(`s#${from.replace(/[\\.[\]*^$#]/g, "\\$&")}#${to.replace(/[\\&#]/g, "\\$&")}#`)}`;
-
-/**
- * Shell commands that store the same credential values from the kubeconfig file itself, for a
- * user without the Pulumi CLI here (they read the file; they never contain credential content).
- */
-export function credentialCommands(args: { stack: string; name: string; credentials: CredentialMode; kubeconfigPath: string; server: string; checked: CheckedKubeconfig }): string[] {
-    const { stack, name, checked } = args;
-    const file = shellQuote(args.kubeconfigPath);
-    const minified = `kubectl config view --raw --minify --flatten --kubeconfig ${file} --context ${shellQuote(checked.context)}`;
-    if (args.credentials === "token") {
-        return [
-            [`${minified} -o jsonpath='{.users[0].user.token}'`, pulumiSetCommand(stack, name, "bearerToken")].join(" | "),
-            [`${minified} -o jsonpath='{.clusters[0].cluster.certificate-authority-data}'`, pulumiSetCommand(stack, name, "caData")].join(" | "),
-        ];
-    }
-    const rewrite = checked.loopbackServer ? sedReplace(checked.loopbackServer, args.server) : undefined;
-    if (checked.singleContext && !rewrite) return [`${pulumiSetCommand(stack, name, "kubeconfig")} < ${file}`];
-    const source = checked.singleContext ? [`${rewrite} ${file}`] : [minified, ...(rewrite ? [rewrite] : [])];
-    return [[...source, pulumiSetCommand(stack, name, "kubeconfig")].join(" | ")];
-}

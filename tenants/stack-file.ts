@@ -10,8 +10,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { type CredentialMode, type Inventory, type RawConfig, type SecretShapes, CONFIG_KEYS, ConfigError, DEFAULT_AGENT_NAMESPACE, PROJECT, RETIRED_KEYS, credentialShape, fleetFolder, inventoryList, notificationSecretsShape, parseConfigValue, parseTenantFile, readInventory, suggestion, tenantFileText, unknownConfigKeys, validateConfig, yamlErrorText } from "../stacks/config";
-import { SECRET_PREFIX, readStackConfig } from "../evaluator/evaluate";
+import { type CredentialMode, ConfigError, DEFAULT_AGENT_NAMESPACE, PROJECT, RETIRED_KEYS, fleetFolder, inventoryList, parseTenantFile, readInventory, suggestion, tenantFileText, validateConfig, yamlErrorText } from "../stacks/config";
+import { readStackConfig, validateStackConfig } from "../evaluator/evaluate";
 import { writeFileAtomic } from "./stack-lock";
 
 /** A refusal with a message for the user (never containing credential content). */
@@ -118,6 +118,22 @@ export function removeTenant(stackText: string, name: string): string {
     });
 }
 
+/** The tenants the stack file's retired `tenantCredentials` still lists. */
+export function credentialTenants(stackText: string): string[] {
+    const credentials = YAML.parse(stackText)?.config?.[CREDENTIALS_KEY];
+    return isObject(credentials) ? Object.keys(credentials) : [];
+}
+
+/** Removes `tenantCredentials.<name>` (every tenant's with no name), and the key itself once it lists no tenant; everything else byte-identical. */
+export function dropTenantCredentials(stackText: string, name?: string): string {
+    if (!(name === undefined ? credentialTenants(stackText).length > 0 || YAML.parse(stackText)?.config?.[CREDENTIALS_KEY] !== undefined : credentialTenants(stackText).includes(name))) return stackText;
+    return editStackText(stackText, (config) => {
+        const credentials = config.get(CREDENTIALS_KEY, true);
+        if (name !== undefined && YAML.isMap(credentials)) credentials.delete(name);
+        if (name === undefined || !YAML.isMap(credentials) || credentials.items.length === 0) config.delete(CREDENTIALS_KEY);
+    });
+}
+
 /** Marks the tenant `decommissioned: true` (its credentials stay: the provider still needs them). */
 export function decommissionTenant(stackText: string, name: string): string {
     return editStackText(stackText, (config) => {
@@ -156,61 +172,23 @@ export function recordGrantedNamespaces(stackText: string, name: string, namespa
 /**
  * Checks a view of the stack (`readView`) as its configuration with `validateConfig`, the way `loadConfig`
  * sees it under `pulumi up`: project defaults from Pulumi.yaml, structures as JSON, and secure
- * values by shape only. `pendingSecrets` (e.g. `tenantCredentials.acme.kubeconfig`) count as set:
- * they are stored right after the file is written.
+ * values by shape only.
  */
-export function checkStack(stack: string, viewText: string, root: string, pendingSecrets: string[] = []): ReturnType<typeof validateConfig> {
+export function checkStack(stack: string, viewText: string, root: string): ReturnType<typeof validateConfig> {
     const { stackText, entries } = splitView(viewText);
     const parsed: unknown = parseYaml(stackText).toJS();
     const fileConfig: Record<string, unknown> = isObject(parsed) && isObject(parsed.config) ? parsed.config : {};
-    const isSecureValue = (v: unknown) => isObject(v) && Object.keys(v).length === 1 && "secure" in v;
-    for (const secretPath of pendingSecrets) {
-        const keys = `${PROJECT}:${secretPath}`.split(".");
-        let node: Record<string, unknown> | undefined = fileConfig;
-        for (const key of keys.slice(0, -1)) {
-            // Inside a whole-key secret nothing can be added; `structured` below reports it.
-            if (isSecureValue(node[key])) node = undefined;
-            if (!node) break;
-            node = node[key] = isObject(node[key]) ? node[key] : {};
-        }
-        if (node) node[keys[keys.length - 1]] = { secure: "pending" };
-    }
     const { config } = readStackConfig(stack, { root, config: fileConfig });
-
-    // From here on as in loadConfig, which gets the same strings from the Pulumi CLI.
-    const problems: string[] = [];
-    const secretObject = (key: string): unknown => {
-        const text = config[`${PROJECT}:${key}`];
-        if (text === undefined) return undefined;
-        if (text.startsWith(SECRET_PREFIX)) {
-            problems.push(`${PROJECT}:${key}: is encrypted as one value, so its entries cannot be checked; store each with \`pulumi config set --secret --path '${key}.<entry>'\``);
-            return undefined;
-        }
-        return parseConfigValue(key, text, problems, true);
-    };
-    const raw: RawConfig = {};
-    for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
-        const text = config[`${PROJECT}:${key}`];
-        if (!spec.secret && text !== undefined) (raw as Record<string, unknown>)[key] = parseConfigValue(key, text, problems);
-    }
-    // Secure values are placeholder strings here: only which fields are set matters.
-    const credentials = secretObject("tenantCredentials");
-    const notificationSecrets = secretObject("notificationSecrets");
-    const secrets: SecretShapes = {
-        tenantCredentials: credentials === undefined ? undefined : credentialShape(credentials),
-        notificationSecrets: notificationSecrets === undefined ? undefined : notificationSecretsShape(notificationSecrets),
-    };
-    if (problems.length > 0) throw new ConfigError(problems);
     const folder = fleetFolder(stack, fileConfig[FLEET_KEY]);
     // One file per tenant: a second entry of a name would overwrite a file the command did not write.
+    const problems: string[] = [];
     const seen = new Set<string>();
     for (const name of entries.map((e) => String(e.name))) {
         if (seen.has(name)) problems.push(`${folder}/${name}.yaml: duplicate tenant name ${JSON.stringify(name)}: the file already exists, and a tenant file is never overwritten; choose another name`);
         seen.add(name);
     }
     if (problems.length > 0) throw new ConfigError(problems);
-    const inventory: Inventory = { folder, entries: entries.map(({ name, ...value }) => ({ file: `${folder}/${String(name)}.yaml`, name: String(name), value })), problems: [] };
-    return validateConfig(stack, raw, secrets, unknownConfigKeys(Object.keys(config)), inventory);
+    return validateStackConfig(stack, config, { folder, entries: entries.map(({ name, ...value }) => ({ file: `${folder}/${String(name)}.yaml`, name: String(name), value })), problems: [] });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -70,7 +70,7 @@ describe("broken stack configurations through the commands", function () {
 
     for (const [name, stack] of [
         ["tenant-name-key-differs", "broken-dup"],
-        ["plaintext-bearer-token", "broken-plain"],
+        ["plaintext-slack-token", "broken-plain"],
         ["invalid-yaml", "broken-yaml"],
     ] as const) {
         it(`npm run render refuses ${name}: exit 2, the problems on stderr, no output directory`, () => {

@@ -6,7 +6,7 @@ import { REDACTED, SECRET_PREFIX } from "../evaluator/evaluate";
 import { argocdVersionNote, formatPlan, planSummary } from "../commands/plan";
 import { DEFAULT_ARGOCD_VERSION } from "../stacks/config";
 import { RENDER_MARKER } from "../commands/render";
-import { type Obj, STACKS, copyInventory, evaluated, git, projectCopy, rendered, runTool } from "./helpers";
+import { type Obj, STACKS, copyInventory, evaluated, git, projectCopy, registrationsOf, rendered, runTool } from "./helpers";
 
 /** Every file under `dir` (relative paths, sorted) with its content; .git's too. */
 const snapshot = (dir: string): Map<string, string> => {
@@ -44,24 +44,34 @@ describe("npm run render and npm run plan", function () {
         // prod protects the ApplicationSet: deleting it would delete every generated Application.
         const appSet = resources.find((r) => r.type === "kubernetes:argoproj.io/v1alpha1:ApplicationSet")!;
         assert.deepStrictEqual([appSet.protect, appSet.retainOnDelete], [true, true]);
-        const cluster = resources.find((r) => r.name === "tenants-prod-acme-eu")!;
-        // Only the credentials (config) are secret; the cluster's name, server and project are shown.
-        assert.deepStrictEqual(cluster.inputs.stringData, { clusterResources: "false", config: REDACTED, name: "prod-acme-eu", namespaces: "voice-agent", project: "voice-agent-prod", server: "https://prod-acme-eu.k3s.agentfleet.example.net:6443" });
-        assert.strictEqual(cluster.provider, "hub");
-        assert.strictEqual(cluster.parent, "tenants");
-        // The hub stack's only provider is the hub's (tenants are reached by their onboarding stacks); it
-        // holds no kubeconfig: every run reads the hub's from KUBECONFIG.
+        // The hub stack's only provider is the hub's, and it registers no tenant; its provider holds no
+        // kubeconfig: every run reads the hub's from KUBECONFIG.
         const providers = resources.filter((r) => r.type === "pulumi:providers:kubernetes");
         assert.deepStrictEqual(providers.map((r) => [r.name, r.inputs.kubeconfig]), [["hub", ""]]);
+        assert.deepStrictEqual(resources.filter((r) => r.inputs.metadata?.labels?.["argocd.argoproj.io/secret-type"] === "cluster"), []);
     });
 
-    it("writes manifests for the hub only, with every cluster Secret: nothing of the hub stack lands on a tenant", () => {
+    it("writes each tenant stack's resources, tenant-stacks/<stack>.json: its cluster Secret on the hub (only the credentials secret), argocd-manager on the tenant, no kubeconfig", async () => {
+        assert.deepStrictEqual(fs.readdirSync(path.join(out, "tenant-stacks")).sort(), (await registrationsOf("prod")).map((r) => `${r.stack}.json`).sort());
+        const resources = JSON.parse(fs.readFileSync(path.join(out, "tenant-stacks", "prod-tenant-prod-acme-eu.json"), "utf8")) as Obj[];
+        const cluster = resources.find((r) => r.name === "prod-acme-eu-cluster")!;
+        // Only the credentials (config) are secret; the cluster's name, server and project are shown.
+        assert.deepStrictEqual(cluster.inputs.stringData, { clusterResources: "false", config: REDACTED, name: "prod-acme-eu", namespaces: "voice-agent", project: "voice-agent-prod", server: "https://prod-acme-eu.k3s.agentfleet.example.net:6443" });
+        assert.deepStrictEqual([cluster.provider, cluster.parent], ["hub", "prod-acme-eu"]);
+        const providers = resources.filter((r) => r.type === "pulumi:providers:kubernetes");
+        assert.deepStrictEqual(providers.map((r) => [r.name, r.inputs.kubeconfig, r.inputs.context]).sort(), [["hub", "", "agentfleet-hub"], ["prod-acme-eu-kubernetes", "", "agentfleet-tenant"]]);
+    });
+
+    it("writes manifests for the hub, with every tenant stack's cluster Secret, and for each bootstrap tenant only its tenant stack's argocd-manager: nothing of the hub stack lands on a tenant", async () => {
         const files = fs.readdirSync(path.join(out, "manifests")).sort();
-        assert.deepStrictEqual(files, ["hub.yaml"]);
+        const bootstrap = (await evaluated("prod")).inventory.filter((t) => t.credentials === "bootstrap").map((t) => `${String(t.name)}.yaml`);
+        assert.deepStrictEqual(files, ["hub.yaml", ...bootstrap].sort());
         const hub = docs(fs.readFileSync(path.join(out, "manifests", "hub.yaml"), "utf8"));
         const clusterSecrets = hub.filter((o) => o.metadata?.labels?.["argocd.argoproj.io/secret-type"] === "cluster").map((o) => o.metadata.name);
         assert.strictEqual(clusterSecrets.length, 7, "one cluster Secret per tenant, token tenants included");
         assert.ok(hub.some((o) => o.kind === "ApplicationSet") && hub.some((o) => o.kind === "AppProject"));
+        const onTenant = docs(fs.readFileSync(path.join(out, "manifests", "prod-acme-eu.yaml"), "utf8"));
+        assert.ok(onTenant.length > 0 && onTenant.every((o) => JSON.stringify(o).includes("argocd-manager") || o.kind === "Namespace"), JSON.stringify(onTenant.map((o) => `${o.kind}/${o.metadata?.name}`)));
     });
 
     it("writes the chart rendered for each tenant, and plan.json with steps and waves", () => {

@@ -85,46 +85,11 @@ describe("configuration validation", () => {
             assertProblem(problems, "fleet/dev/dev-acme.yaml: labels.ring", "set by agentfleet");
         });
 
-        it("a bootstrap tenant not bootstrapped yet: no token and CA, naming the bootstrap command", async () => {
-            const problems = await configProblems("dev", (c) => delete key(c, "tenantCredentials")["dev-acme"]);
-            for (const field of ["bearerToken", "caData"]) {
-                assertProblem(problems, `agentfleet:tenantCredentials.dev-acme.${field}`, "is required", "credentials: bootstrap", "`npm run tenant -- bootstrap --stack dev --name dev-acme --kubeconfig <admin kubeconfig>`");
-            }
-        });
-
-        it("a tenant kubeconfig left in the hub stack (the layout before onboarding stacks), naming the migrate command", async () => {
-            const problems = await configProblems("dev", (c) => (key(c, "tenantCredentials")["dev-acme"] = { kubeconfig: { secure: "v1:AAAA:BBBB" } }));
-            assertProblem(problems, "agentfleet:tenantCredentials.dev-acme.kubeconfig", "no longer holds a tenant kubeconfig", "`npm run tenant -- migrate --stack dev --name dev-acme --kubeconfig <file>`");
-            // The migration stores the token and CA: asking for them as well would send the user to bootstrap.
-            assert.deepStrictEqual(problems.filter((p) => p.includes("dev-acme")).length, 1, problems.join("\n"));
-        });
-
-        it("a kubeconfig given to a token tenant: never the migrate command (nothing of it was in the hub state)", async () => {
-            const problems = await configProblems("dev", (c) => (key(c, "tenantCredentials")["dev-globex"] = { kubeconfig: { secure: "v1:AAAA:BBBB" } }));
-            assertProblem(problems, "agentfleet:tenantCredentials.dev-globex.kubeconfig", "uses credentials: token", "pulumi config rm --stack dev --path 'tenantCredentials.dev-globex.kubeconfig'");
-            assertProblem(problems, "agentfleet:tenantCredentials.dev-globex.bearerToken", "is required", "credentials: token");
-            assert.ok(!problems.join("\n").includes("migrate"), problems.join("\n"));
-        });
-
-        it("a token tenant without its CA", async () => {
-            const problems = await configProblems("dev", (c) => delete key(c, "tenantCredentials")["dev-globex"].caData);
-            assertProblem(problems, "agentfleet:tenantCredentials.dev-globex.caData", "is required", "token");
-        });
-
-        it("credentials for a tenant that does not exist", async () => {
-            const problems = await configProblems("dev", (c) => (key(c, "tenantCredentials")["dev-acne"] = { bearerToken: { secure: "v1:AAAA:BBBB" }, caData: { secure: "v1:AAAA:CCCC" } }));
-            assertProblem(problems, "agentfleet:tenantCredentials.dev-acne", "no tenant is named", "did you mean 'dev-acme'");
-        });
-
-        it("a secret given as plaintext", async () => {
-            const problems = await configProblems("dev", (c) => (key(c, "tenantCredentials")["dev-globex"].bearerToken = "plaintext-token"));
-            assertProblem(problems, "agentfleet:tenantCredentials.dev-globex.bearerToken", "plaintext", "--secret");
-            assert.ok(!problems.join("\n").includes("plaintext-token"), "the error repeats the secret");
-        });
-
-        it("credentials encrypted as one opaque value instead of per entry", async () => {
-            const problems = await configProblems("dev", (c) => (c["agentfleet:tenantCredentials"] = { secure: "v1:AAAAAAAAAAAAAAAA:BBBBBBBBBBBBBBBB" }));
-            assertProblem(problems, "agentfleet:tenantCredentials", "is not a structured secret", "--path");
+        it("tenantCredentials, retired: tenant stacks register their tenants; it names the migration and says not to run the hub first", async () => {
+            const problems = await configProblems("dev", (c) => (c["agentfleet:tenantCredentials"] = { "dev-acme": { bearerToken: { secure: "v1:AAAA:BBBB" }, caData: { secure: "v1:AAAA:CCCC" } } }));
+            assertProblem(problems, "agentfleet:tenantCredentials", "is no longer configuration", "each tenant's own stack registers it", "Do not run the hub stack until", "`npm run tenant -- migrate-registration --stack dev`", "removes the tenant's entry of this key");
+            assert.strictEqual(problems.length, 1, problems.join("\n"));
+            assert.ok(!problems.join("\n").includes("BBBB"), "the error repeats the secret");
         });
 
         it("a tenant that no rollout step matches (it would never be synced)", async () => {

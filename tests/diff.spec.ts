@@ -35,17 +35,12 @@ describe("npm run diff (offline drift preview)", function () {
             "dev-initech": { server: "https://dev-initech.k3s.agentfleet.example.net:6443", ring: "canary", region: "us-east", credentials: "token" },
         };
         commitStackEdit(repo, (config) => {
-            const creds = config.get("agentfleet:tenantCredentials") as YAML.YAMLMap;
-            creds.delete("dev-acme");
-            creds.set("dev-initech", doc({ bearerToken: { secure: "v1:AAAAAAAAAAAAAAAA:BBBBBBBBBBBBBBBBBBBBBBBB" }, caData: { secure: "v1:AAAAAAAAAAAAAAAA:CCCCCCCCCCCCCCCCCCCCCCCC" } }));
             const steps = (config.get("agentfleet:rollout") as YAML.YAMLMap).get("steps") as YAML.YAMLSeq;
             steps.items.splice(1, 1);
         }, tenantFiles);
     });
 
     after(() => fs.rmSync(repo, { recursive: true, force: true }));
-
-    const doc = (value: unknown) => new YAML.Document(value).contents as YAML.Node;
 
     it("reports no change, and exit 0, for identical inputs", async () => {
         const { markdown, changes } = await diffStack("dev", "HEAD", repo);
@@ -57,10 +52,12 @@ describe("npm run diff (offline drift preview)", function () {
         const { markdown, changes } = await diffStack("dev", "HEAD~1", repo);
         assert.ok(changes > 0);
         // Pulumi layer
-        assert.match(markdown, /\+ added: `kubernetes:core\/v1:Secret::tenants-dev-initech`/);
-        // The hub stack holds nothing on a tenant: its cluster Secret is all that leaves with it.
-        assert.deepStrictEqual(markdown.match(/- removed: `[^`]*dev-acme[^`]*`/g), ["- removed: `kubernetes:core/v1:Secret::tenants-dev-acme`"]);
-        assert.match(markdown, /~ changed: `kubernetes:core\/v1:Secret::tenants-dev-globex`\n- `inputs.metadata.labels.ring`: "main" → "canary"/);
+        // A token tenant's stack holds only its registration on the hub.
+        assert.match(markdown, /\+ added: `dev-tenant-dev-initech: kubernetes:core\/v1:Secret::dev-initech-cluster`/);
+        // The hub stack holds nothing of a tenant: what leaves with it is its own stack's (its registration, argocd-manager).
+        assert.deepStrictEqual((markdown.match(/- removed: `[^`]*dev-acme[^`]*`/g) ?? []).filter((l) => !l.includes("dev-tenant-dev-acme: ")), []);
+        assert.match(markdown, /- removed: `dev-tenant-dev-acme: kubernetes:core\/v1:Secret::dev-acme-cluster`/);
+        assert.match(markdown, /~ changed: `dev-tenant-dev-globex: kubernetes:core\/v1:Secret::dev-globex-cluster`\n- `inputs.metadata.labels.ring`: "main" → "canary"/);
         // Rollout layer: dev-globex now syncs in step 1; the removed tenant had step 1 and now none.
         assert.match(markdown, /\| dev-globex +\| 2 +\| 1 +\|/);
         assert.match(markdown, /\| dev-acme +\| 1 +\| — +\|/);
@@ -91,8 +88,8 @@ describe("npm run diff (offline drift preview)", function () {
 
     it("a removed and an added tenant show as their cluster Secrets removed and added, and the AppProject does not change (nothing in it is per tenant)", async () => {
         const { markdown } = await diffStack("dev", "HEAD~1", repo);
-        assert.match(markdown, /^#### - removed: `kubernetes:core\/v1:Secret::[^`]*dev-acme`$/m, `dev-acme's cluster Secret is not shown removed:\n${markdown}`);
-        assert.match(markdown, /^#### \+ added: `kubernetes:core\/v1:Secret::[^`]*dev-initech`$/m, `dev-initech's cluster Secret is not shown added:\n${markdown}`);
+        assert.match(markdown, /^#### - removed: `dev-tenant-dev-acme: kubernetes:core\/v1:Secret::dev-acme-cluster`$/m, `dev-acme's cluster Secret is not shown removed:\n${markdown}`);
+        assert.match(markdown, /^#### \+ added: `dev-tenant-dev-initech: kubernetes:core\/v1:Secret::dev-initech-cluster`$/m, `dev-initech's cluster Secret is not shown added:\n${markdown}`);
         assert.doesNotMatch(markdown, /AppProject/, "the AppProject changed with the tenants");
     });
 

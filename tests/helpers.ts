@@ -3,7 +3,7 @@
  * same evaluator the commands use, caching per stack because evaluations are deterministic.
  */
 import * as assert from "assert";
-import { execFileSync, spawn, spawnSync } from "child_process";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -11,6 +11,7 @@ import * as YAML from "yaml";
 import { CONFIG_KEYS, ConfigError, type Inventory } from "../stacks/config";
 import { type CapturedResource, type DeclaredObject, type EvaluateOptions, type Evaluation, ROOT, declaredObjects, evaluate, registeredBeforeFailure, stackNames } from "../evaluator/evaluate";
 import { type RenderResult, renderStack } from "../evaluator/render";
+import { evaluateRegistrations } from "../evaluator/registrations";
 
 export type Obj = Record<string, any>;
 
@@ -30,9 +31,28 @@ export function rendered(stack: string): Promise<RenderResult> {
     return renders.get(stack)!;
 }
 
-/** Kubernetes objects the stack declares, optionally of one cluster and kind (secrets revealed). */
+const registrations = new Map<string, Promise<Evaluation[]>>();
+
+/** The stack's tenant stacks, each registering its tenant on the hub (evaluator/registrations.ts). */
+export function registrationsOf(stack: string): Promise<Evaluation[]> {
+    if (!registrations.has(stack)) registrations.set(stack, evaluated(stack).then((ev) => evaluateRegistrations(ev)));
+    return registrations.get(stack)!;
+}
+
+/** The cluster Secret on the hub that `tenant`'s own stack declares (secrets revealed). */
+export async function registrationOf(stack: string, tenant: string): Promise<DeclaredObject> {
+    const found = (await registrationsOf(stack)).flatMap(declaredObjects).find((o) => o.cluster === "hub" && (o.object.metadata as Obj).name === `cluster-${tenant}`);
+    assert.ok(found, `no tenant stack registers ${tenant} on the hub`);
+    return found;
+}
+
+/**
+ * Kubernetes objects the stack's hub stack declares, and its tenant stacks' registrations on the hub
+ * (what Argo CD sees there), optionally of one cluster and kind (secrets revealed).
+ */
 export async function objectsOf(stack: string, filter: { cluster?: string; kind?: string } = {}): Promise<DeclaredObject[]> {
-    return declaredObjects(await evaluated(stack)).filter((o) => (!filter.cluster || o.cluster === filter.cluster) && (!filter.kind || o.object.kind === filter.kind));
+    const registered = (await registrationsOf(stack)).flatMap(declaredObjects).filter((o) => o.cluster === "hub");
+    return [...declaredObjects(await evaluated(stack)), ...registered].filter((o) => (!filter.cluster || o.cluster === filter.cluster) && (!filter.kind || o.object.kind === filter.kind));
 }
 
 export const resourceOf = (ev: Evaluation, type: string, name?: string): CapturedResource => {
@@ -86,6 +106,27 @@ export function copyInventory(root: string, from: string, to: string, edit: (tex
     for (const f of fs.readdirSync(path.join(root, "fleet", from))) fs.writeFileSync(path.join(root, "fleet", to, f), edit(fs.readFileSync(path.join(root, "fleet", from, f), "utf8"), f));
 }
 
+/** A kubeconfig of one cluster at `server` whose user is a fake bearer token: what KUBECONFIG names for the hub in the command specs. */
+export function tokenKubeconfig(server: string, token = "hub-admin-token-for-tests"): string {
+    const ca = Buffer.from("-----BEGIN CERTIFICATE-----\nFAKE-CA-FOR-TESTS-ONLY\n-----END CERTIFICATE-----\n").toString("base64");
+    return YAML.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "default", cluster: { server, "certificate-authority-data": ca } }],
+        contexts: [{ name: "default", context: { cluster: "default", user: "default" } }],
+        "current-context": "default",
+        users: [{ name: "default", user: { token } }],
+    });
+}
+
+/** A projectCopy holding a kubeconfig (`hub.kubeconfig`) of a token user on `server`: the hub context a tenant command is given. */
+export function projectWithHubKubeconfig(server: string): { root: string; hubKubeconfig: string } {
+    const root = projectCopy();
+    const hubKubeconfig = path.join(root, "hub.kubeconfig");
+    fs.writeFileSync(hubKubeconfig, tokenKubeconfig(server));
+    return { root, hubKubeconfig };
+}
+
 /**
  * A throwaway copy of the project's tracked files (sharing node_modules) as a git repository with
  * one commit on main: the commands read the agent chart from git at the stack's targetRevision.
@@ -124,17 +165,31 @@ export interface ToolOptions {
     timeoutMs?: number;
 }
 
-/** runTool, running alongside the caller (e.g. `status --watch` while a rollout moves); killed after `timeoutMs`. */
+/** The startTool children still running: a scenario that fails before awaiting one leaves it behind. */
+const runningTools = new Set<ChildProcess>();
+
+/** Stops every startTool child still running (a suite's `after`, and this process's exit). */
+export function stopTools(): void {
+    for (const child of runningTools) child.kill("SIGTERM");
+    runningTools.clear();
+}
+process.on("exit", stopTools);
+
+/** runTool, running alongside the caller (e.g. `status --watch` while a rollout moves); killed after `timeoutMs`, or by stopTools. */
 export function startTool(root: string, tool: string, args: string[], options: ToolOptions = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
     const [command, argv, spawnOptions] = toolCommand(root, tool, args, options);
     return new Promise((resolve, reject) => {
         const child = spawn(command, argv, { ...spawnOptions, timeout: options.timeoutMs ?? 300_000 });
+        runningTools.add(child);
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (d) => (stdout += d));
         child.stderr.on("data", (d) => (stderr += d));
         child.on("error", reject);
-        child.on("close", (status) => resolve({ status, stdout, stderr }));
+        child.on("close", (status) => {
+            runningTools.delete(child);
+            resolve({ status, stdout, stderr });
+        });
     });
 }
 

@@ -14,8 +14,8 @@ import { main } from "../commands/tenant";
 import { FakeOnboardingEngine, type SeenKubeconfig, hubFileOf } from "./doubles/fake-onboarding-engine";
 import { ConfigError } from "../stacks/config";
 import { checkStack, readView } from "../tenants/stack-file";
-import { ONBOARDING_CONTEXT, withTenantKubeconfig } from "../tenants/kubeconfig";
-import { git, projectCopy } from "./helpers";
+import { HUB_CONTEXT, ONBOARDING_CONTEXT, withTenantKubeconfig } from "../tenants/kubeconfig";
+import { projectCopy } from "./helpers";
 
 const CA = Buffer.from("-----BEGIN CERTIFICATE-----\nFAKE-CA-FOR-TESTS-ONLY\n-----END CERTIFICATE-----\n").toString("base64");
 const kubeconfig = (server = "https://127.0.0.1:6443") =>
@@ -30,21 +30,21 @@ const kubeconfig = (server = "https://127.0.0.1:6443") =>
 
 let root: string;
 let kubeDir: string;
-/** What deploy.yml applies: the stack file committed at origin/main (as a clone that fetched sees it). */
-const publishMain = () => git(root, "update-ref", "refs/remotes/origin/main", "HEAD");
-/** Merges the local stack file's change to main, and fetches. */
-const mergeToMain = (file: string) => {
-    git(root, "commit", "-qm", "merge the stack file change", "--", file);
-    publishMain();
-};
+/** The prod hub's kubeconfig (agentfleet:hub.server), and another cluster's. */
+let hubKubeconfig: string;
+let otherKubeconfig: string;
+const HUB_SERVER = "https://hub.prod.agentfleet.example.net:6443";
 before(() => {
     root = projectCopy();
     kubeDir = fs.mkdtempSync(path.join(root, "kube-"));
-    publishMain();
+    hubKubeconfig = path.join(kubeDir, "hub.kubeconfig");
+    fs.writeFileSync(hubKubeconfig, YAML.stringify({ ...YAML.parse(kubeconfig(HUB_SERVER)), users: [{ name: "default", user: { token: "hub-admin-token-for-tests" } }] }));
+    otherKubeconfig = path.join(kubeDir, "other.kubeconfig");
+    fs.writeFileSync(otherKubeconfig, kubeconfig("https://staging-hub.example.net:6443"));
 });
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
-/** Adds pending bootstrap tenants (tenant files without credentials) to a fresh copy of the prod stack file and its inventory. */
+/** Adds pending bootstrap tenants (tenant files whose tenant stack does not exist yet) to a fresh copy of the prod stack file and its inventory. */
 function prodWithPending(names: string[]): string {
     const file = hubFileOf(root, "prod");
     fs.copyFileSync(path.join(__dirname, "..", "Pulumi.prod.yaml"), file);
@@ -57,21 +57,33 @@ function prodWithPending(names: string[]): string {
     return file;
 }
 
+/** A fake engine in which prod's committed tenants already have their tenant stacks (they are not pending). */
+function prodEngine(file: string, options: ConstructorParameters<typeof FakeOnboardingEngine>[1] = {}): FakeOnboardingEngine {
+    const engine = new FakeOnboardingEngine(file, options);
+    for (const f of fs.readdirSync(path.join(__dirname, "..", "fleet", "prod"))) {
+        const tenant = f.replace(/\.yaml$/, "");
+        engine.stacks.set(`prod-tenant-${tenant}`, { settings: { tenant, namespaces: ["voice-agent"], tokenGenerations: [0] }, ups: 0 });
+    }
+    return engine;
+}
+
 /** A prod tenant's file in the project copy. */
 const tenantFileOf = (name: string) => path.join(root, "fleet", "prod", `${name}.yaml`);
 /** A prod tenant's entry as its file holds it. */
 const tenantOf = (name: string) => YAML.parse(fs.readFileSync(tenantFileOf(name), "utf8"));
 
-async function run(engine: FakeOnboardingEngine, args: string[]) {
+/** Runs the command with KUBECONFIG naming the hub's kubeconfig (`kube`: another). */
+async function run(engine: FakeOnboardingEngine, args: string[], kube = hubKubeconfig) {
     let stdout = "";
     let stderr = "";
-    const code = await main(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: process.env, cwd: root, engine: () => engine });
+    const code = await main(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: { ...process.env, KUBECONFIG: kube }, cwd: root, engine: () => engine });
     return { code, stdout, stderr };
 }
 
 /**
- * Each tenant's run got its own KUBECONFIG: a 0600 file, alone in its folder, whose one context is
- * ONBOARDING_CONTEXT and whose server is the tenant's; every file and folder is gone afterwards.
+ * Each tenant's run got its own KUBECONFIG: a 0600 file, alone in its folder, holding the tenant's
+ * context (ONBOARDING_CONTEXT, the tenant's server) and the hub's (HUB_CONTEXT, hub.server) and
+ * nothing else; every file and folder is gone afterwards.
  */
 function assertPrivateKubeconfigs(kubeconfigs: SeenKubeconfig[], tenants: string[]): void {
     const seen = tenants.map((t) => kubeconfigs.find((k) => k.stack === `prod-tenant-${t}`)!);
@@ -80,42 +92,41 @@ function assertPrivateKubeconfigs(kubeconfigs: SeenKubeconfig[], tenants: string
     seen.forEach((k, i) => {
         assert.strictEqual(k.mode, 0o600, `${k.file} has mode ${k.mode.toString(8)}`);
         const doc = YAML.parse(k.text);
-        assert.deepStrictEqual([doc["current-context"], doc.contexts.map((c: { name: string }) => c.name)], [ONBOARDING_CONTEXT, [ONBOARDING_CONTEXT]]);
-        assert.strictEqual(doc.clusters[0].cluster.server, `https://${tenants[i]}.k3s.example.net:6443`);
+        assert.deepStrictEqual(doc.contexts.map((c: { name: string }) => c.name), [ONBOARDING_CONTEXT, HUB_CONTEXT]);
+        assert.deepStrictEqual(doc.clusters.map((c: { cluster: { server: string } }) => c.cluster.server), [`https://${tenants[i]}.k3s.example.net:6443`, HUB_SERVER]);
         assert.ok(!fs.existsSync(path.dirname(k.file)), `${k.file} is left behind`);
     });
 }
 
-const stored = (file: string, tenant: string) => Object.keys(YAML.parse(fs.readFileSync(file, "utf8")).config["agentfleet:tenantCredentials"][tenant] ?? {}).sort();
-
-describe("npm run tenant -- bootstrap (fake Automation API)", function () {
+describe("npm run tenant -- bootstrap (fake Automation API): each tenant's own stack registers it on the hub", function () {
     this.timeout(120000);
 
-    it("--all-pending onboards every pending tenant with at most --parallel at once, and stores only token and CA in the hub", async () => {
+    it("--all-pending runs every tenant without a tenant stack, at most --parallel at once; each stack registers its tenant, and the hub stack file is untouched", async () => {
         const names = ["t-a", "t-b", "t-c", "t-d", "t-e"];
         const file = prodWithPending(names);
-        const engine = new FakeOnboardingEngine(file, { upMs: 50 });
+        const before = fs.readFileSync(file, "utf8");
+        const engine = prodEngine(file, { upMs: 50 });
         const { code, stderr } = await run(engine, ["bootstrap", "--stack", "prod", "--project-root", root, "--all-pending", "--kubeconfig-dir", kubeDir, "--parallel", "2"]);
         assert.strictEqual(code, 0, stderr);
         assert.strictEqual(engine.maxRunning, 2);
         for (const n of names) {
-            assert.deepStrictEqual(stored(file, n), ["bearerToken", "caData"]);
-            assert.ok(engine.stacks.has(`prod-tenant-${n}`));
+            const registration = engine.stacks.get(`prod-tenant-${n}`)!.settings.registration!;
+            assert.deepStrictEqual([registration.entry.name, registration.fleet, registration.project, registration.argocdNamespace, registration.preIssued], [n, "prod", "voice-agent-prod", "argocd", undefined]);
+            assert.strictEqual(engine.hubRegistered.get(n), `fake-token-${n}-0`);
             assert.match(stderr, new RegExp(`\\[ *[0-9.]+s\\] ${n}: done in [0-9.]+s`));
         }
-        // The kubeconfig reached each onboarding stack's run only (its loopback server replaced), never the hub file.
-        assert.ok(!/kubeconfig:/.test(fs.readFileSync(file, "utf8")), "a kubeconfig key in the hub stack file");
+        assert.deepStrictEqual(engine.calls.filter((c) => c.startsWith("up")).length, names.length, "a committed tenant (with a tenant stack) ran too");
+        assert.strictEqual(fs.readFileSync(file, "utf8"), before, "the hub stack file changed");
         assertPrivateKubeconfigs(engine.kubeconfigs, names);
+        assert.ok(!engine.kubeconfigs.some((k) => k.text.includes("client-certificate-data") && !k.text.includes("hub-admin-token-for-tests")), "a run lacked the hub's credential");
     });
 
     it("one failing tenant never blocks the others: the rest finish, the summary names it, exit 1; a re-run finishes it", async () => {
         const file = prodWithPending(["t-ok1", "t-bad", "t-ok2"]);
-        const engine = new FakeOnboardingEngine(file, { failing: new Map([["t-bad", "dial tcp: connection refused"]]) });
+        const engine = prodEngine(file, { failing: new Map([["t-bad", "dial tcp: connection refused"]]) });
         const first = await run(engine, ["bootstrap", "--stack", "prod", "--project-root", root, "--all-pending", "--kubeconfig-dir", kubeDir, "--parallel", "1"]);
         assert.strictEqual(first.code, 1);
-        assert.deepStrictEqual(stored(file, "t-ok1"), ["bearerToken", "caData"]);
-        assert.deepStrictEqual(stored(file, "t-ok2"), ["bearerToken", "caData"]);
-        assert.deepStrictEqual(stored(file, "t-bad"), []);
+        assert.deepStrictEqual(["t-ok1", "t-bad", "t-ok2"].map((t) => engine.hubRegistered.has(t)), [true, false, true]);
         assert.match(first.stderr, /t-bad: FAILED after [0-9.]+s: dial tcp: connection refused/);
         assert.match(first.stderr, /2 of 3 done; failed: t-bad/);
         // The failed run's kubeconfig file is removed too.
@@ -124,23 +135,24 @@ describe("npm run tenant -- bootstrap (fake Automation API)", function () {
         engine.options.failing!.clear();
         const again = await run(engine, ["bootstrap", "--stack", "prod", "--project-root", root, "--all-pending", "--kubeconfig-dir", kubeDir]);
         assert.strictEqual(again.code, 0, again.stderr);
-        assert.deepStrictEqual(stored(file, "t-bad"), ["bearerToken", "caData"]);
+        assert.ok(engine.hubRegistered.has("t-bad"));
         assert.strictEqual(engine.stacks.get("prod-tenant-t-ok1")!.ups, 1, "a finished tenant is not pending any more: the re-run leaves it alone");
     });
 
-    it("adds a new tenant's entry together with its credential, after its onboarding stack is up", async () => {
+    it("adds a new tenant's file after its tenant stack registered it", async () => {
         const file = prodWithPending([]);
         fs.writeFileSync(path.join(kubeDir, "acme.yaml"), kubeconfig());
-        const engine = new FakeOnboardingEngine(file);
-        const { code, stderr } = await run(engine, ["bootstrap", "--stack", "prod", "--project-root", root, "--name", "newco", "--kubeconfig", path.join(kubeDir, "acme.yaml"), "--server", "https://newco.k3s.example.net:6443", "--ring", "main", "--region", "eu-west"]);
+        const engine = prodEngine(file);
+        const { code, stderr, stdout } = await run(engine, ["bootstrap", "--stack", "prod", "--project-root", root, "--name", "newco", "--kubeconfig", path.join(kubeDir, "acme.yaml"), "--server", "https://newco.k3s.example.net:6443", "--ring", "main", "--region", "eu-west"]);
         assert.strictEqual(code, 0, stderr);
         assert.deepStrictEqual(tenantOf("newco"), { server: "https://newco.k3s.example.net:6443", ring: "main", region: "eu-west", credentials: "bootstrap", grantedNamespaces: ["voice-agent"] });
-        assert.deepStrictEqual(stored(file, "newco"), ["bearerToken", "caData"]);
+        assert.strictEqual(engine.hubRegistered.get("newco"), "fake-token-newco-0");
+        assert.match(stdout, /Bootstrapped newco: its tenant stack registered it on the hub/);
     });
 
-    it("a namespace added to the hub entry: the hub refuses it until a bootstrap grants it, which records grantedNamespaces", async () => {
-        const file = prodWithPending(["t-ns"]);
-        const engine = new FakeOnboardingEngine(file);
+    it("a namespace added to the tenant file: the hub refuses it until a bootstrap grants it, which records grantedNamespaces", async () => {
+        prodWithPending(["t-ns"]);
+        const engine = prodEngine(hubFileOf(root, "prod"));
         const args = ["bootstrap", "--stack", "prod", "--project-root", root, "--name", "t-ns", "--kubeconfig", path.join(kubeDir, "t-ns.yaml")];
         assert.strictEqual((await run(engine, args)).code, 0);
         assert.deepStrictEqual(tenantOf("t-ns").grantedNamespaces, ["voice-agent"]);
@@ -150,13 +162,14 @@ describe("npm run tenant -- bootstrap (fake Automation API)", function () {
         const again = await run(engine, args);
         assert.strictEqual(again.code, 0, again.stderr);
         assert.deepStrictEqual(tenantOf("t-ns").grantedNamespaces, ["voice-agent", "voice-agent-eu"]);
+        assert.deepStrictEqual(engine.stacks.get("prod-tenant-t-ns")!.settings.registration!.entry.namespaces, ["voice-agent", "voice-agent-eu"]);
         checkStack("prod", readView(root, "prod"), root);
     });
 
     it("refuses a new tenant the hub stack would not accept before touching any cluster", async () => {
         const file = prodWithPending([]);
         const before = fs.readFileSync(file, "utf8");
-        const engine = new FakeOnboardingEngine(file);
+        const engine = prodEngine(file);
         const { code, stderr } = await run(engine, ["bootstrap", "--stack", "prod", "--project-root", root, "--name", "newco", "--kubeconfig", path.join(kubeDir, "acme.yaml"), "--server", "https://newco.k3s.example.net:6443", "--ring", "nosuchring", "--region", "eu-west"]);
         assert.strictEqual(code, 1);
         assert.match(stderr, /newco: FAILED after [0-9.]+s: Pulumi\.prod\.yaml would not be a valid configuration:\n.*tenant newco matches no rollout step/);
@@ -165,74 +178,55 @@ describe("npm run tenant -- bootstrap (fake Automation API)", function () {
         assert.ok(!fs.existsSync(tenantFileOf("newco")), "a refused tenant got a file");
     });
 
-    it("rotate adds a token generation and stores the new token while the old stays valid; --finish revokes the old one only after the hub's pulumi up registered the new and main's stack file holds it", async () => {
-        const file = prodWithPending(["t-rot"]);
-        const engine = new FakeOnboardingEngine(file);
+    it("refuses, before any tenant runs, a hub kubeconfig that does not reach agentfleet:hub.server, naming the key and --hub-kubeconfig; --hub-kubeconfig FILE is used instead of KUBECONFIG", async () => {
+        prodWithPending(["t-hub"]);
+        const engine = prodEngine(hubFileOf(root, "prod"));
+        const args = ["bootstrap", "--stack", "prod", "--project-root", root, "--name", "t-hub", "--kubeconfig-dir", kubeDir];
+        const wrong = await run(engine, args, otherKubeconfig);
+        assert.strictEqual(wrong.code, 1);
+        assert.match(wrong.stderr, /agentfleet:hub\.server: the kubeconfig in KUBECONFIG \([^)]*other\.kubeconfig\) points context "default" at https:\/\/staging-hub\.example\.net:6443, not at Pulumi\.prod\.yaml's hub https:\/\/hub\.prod\.agentfleet\.example\.net:6443; nothing was touched\..*--hub-kubeconfig FILE/);
+        assert.deepStrictEqual(engine.calls, []);
+
+        const given = await run(engine, [...args, "--hub-kubeconfig", hubKubeconfig], otherKubeconfig);
+        assert.strictEqual(given.code, 0, given.stderr);
+        assertPrivateKubeconfigs(engine.kubeconfigs, ["t-hub"]);
+    });
+
+    it("refuses to register a tenant whose cluster Secret the hub stack's state still holds (two stacks would own it), naming migrate-registration", async () => {
+        prodWithPending(["t-held"]);
+        const hubState = [{ urn: "urn:pulumi:prod::agentfleet::agentfleet:index:TenantClusters$kubernetes:core/v1:Secret::tenants-t-held", type: "kubernetes:core/v1:Secret" }];
+        const engine = prodEngine(hubFileOf(root, "prod"), { hubState });
+        const r = await run(engine, ["bootstrap", "--stack", "prod", "--project-root", root, "--name", "t-held", "--kubeconfig-dir", kubeDir]);
+        assert.strictEqual(r.code, 1);
+        assert.match(r.stderr, /the state of hub stack prod still holds the cluster Secret of t-held: .*npm run tenant -- migrate-registration --stack prod\. Nothing was touched\./);
+        assert.deepStrictEqual(engine.calls, []);
+    });
+
+    it("rotate is one up of the tenant stack: the next generation alone, registered on the hub in the same run, the old token dropped after it (the engine's order)", async () => {
+        prodWithPending(["t-rot"]);
+        const engine = prodEngine(hubFileOf(root, "prod"));
         const args = (...extra: string[]) => ["--stack", "prod", "--project-root", root, "--name", "t-rot", "--kubeconfig-dir", kubeDir, ...extra];
         assert.strictEqual((await run(engine, ["bootstrap", ...args()])).code, 0);
-        mergeToMain(file);
-        engine.hubUp(["t-rot"]);
         const rotated = await run(engine, ["rotate", ...args()]);
         assert.strictEqual(rotated.code, 0, rotated.stderr);
-        assert.match(rotated.stdout, /The old token stays valid[^\n]*\n {2}npm run tenant -- rotate --finish --stack prod --name t-rot --kubeconfig-dir /);
-        assert.deepStrictEqual(engine.calls.filter((c) => c.startsWith("up") || c.startsWith("store")), ["up prod-tenant-t-rot generations 0", "store t-rot", "up prod-tenant-t-rot generations 0,1", "store t-rot"]);
-
-        // Before the hub's pulumi up: refused, both tokens kept; rotating again carries on the same rotation (re-runnable).
-        const early = await run(engine, ["rotate", ...args("--finish")]);
-        assert.strictEqual(early.code, 1);
-        assert.match(early.stderr, /t-rot: FAILED after [0-9.]+s: tenant t-rot: the hub's last pulumi up did not register token 1 yet, so Argo CD still uses token 0; run `pulumi up --stack prod` first/);
+        assert.match(rotated.stdout, /Rotated the token of t-rot, each in one up of its tenant stack: the hub's cluster Secret holds the new token, and the previous one is revoked\./);
+        assert.deepStrictEqual(engine.calls.filter((c) => c.startsWith("up")), ["up prod-tenant-t-rot generations 0", "up prod-tenant-t-rot generations 1"]);
+        assert.strictEqual(engine.hubRegistered.get("t-rot"), "fake-token-t-rot-1");
         assert.strictEqual((await run(engine, ["rotate", ...args()])).code, 0);
-        assert.deepStrictEqual(engine.stacks.get("prod-tenant-t-rot")!.settings.tokenGenerations, [0, 1]);
-
-        // The local pulumi up registered token 1, but main's stack file holds token 0: deploy.yml would re-apply it on the next merge.
-        engine.hubUp(["t-rot"]);
-        const unmerged = await run(engine, ["rotate", ...args("--finish")]);
-        assert.strictEqual(unmerged.code, 1);
-        assert.match(unmerged.stderr, /t-rot: FAILED after [0-9.]+s: tenant t-rot: Pulumi\.prod\.yaml at origin\/main does not hold token 1 \(tenantCredentials\.t-rot\.bearerToken\), so deploy\.yml would re-apply token 0 on its next run; merge the rotation's change of Pulumi\.prod\.yaml to origin\/main and let deploy\.yml apply it/);
-        assert.deepStrictEqual(engine.stacks.get("prod-tenant-t-rot")!.settings.tokenGenerations, [0, 1]);
-
-        mergeToMain(file);
-        const finished = await run(engine, ["rotate", ...args("--finish")]);
-        assert.strictEqual(finished.code, 0, finished.stderr);
-        assert.match(finished.stdout, /Revoked the previous token of t-rot/);
-        assert.deepStrictEqual(engine.stacks.get("prod-tenant-t-rot")!.settings.tokenGenerations, [1]);
-        assert.strictEqual(engine.calls.filter((c) => c.startsWith("store")).length, 3, "finishing stores nothing in the hub stack");
-        // Bootstrap, rotate (twice) and --finish: each run had the tenant's kubeconfig in a file of its own.
-        assert.deepStrictEqual(engine.kubeconfigs.map((k) => k.stack), Array(4).fill("prod-tenant-t-rot"));
+        assert.deepStrictEqual(engine.stacks.get("prod-tenant-t-rot")!.settings.tokenGenerations, [2]);
         for (const seen of engine.kubeconfigs) assertPrivateKubeconfigs([seen], ["t-rot"]);
     });
 
-    it("rotate --finish refuses, before any tenant, when the deploying ref is missing or the project is not in git, naming --deployed-ref; --deployed-ref none skips the check", async () => {
-        const file = prodWithPending(["t-ref"]);
-        const engine = new FakeOnboardingEngine(file);
-        const args = (...extra: string[]) => ["--stack", "prod", "--project-root", root, "--name", "t-ref", "--kubeconfig-dir", kubeDir, ...extra];
-        assert.strictEqual((await run(engine, ["bootstrap", ...args()])).code, 0);
-        assert.strictEqual((await run(engine, ["rotate", ...args()])).code, 0);
-        engine.hubUp(["t-ref"]);
-        const ups = engine.calls.length;
-
-        const missing = await run(engine, ["rotate", ...args("--finish", "--deployed-ref", "origin/release")]);
-        assert.strictEqual(missing.code, 1);
-        assert.match(missing.stderr, /^tenant rotate: git has no ref origin\/release in .* \(run git fetch\?\), so the Pulumi\.prod\.yaml deploy\.yml applies cannot be read: pass --deployed-ref REF .*, or --deployed-ref none to skip this check knowingly\n$/);
-
-        const elsewhere = fs.mkdtempSync(path.join(require("os").tmpdir(), "agentfleet-nogit-"));
-        try {
-            for (const f of ["Pulumi.yaml", "Pulumi.prod.yaml"]) fs.copyFileSync(path.join(root, f), path.join(elsewhere, f));
-            const notGit = await run(new FakeOnboardingEngine(hubFileOf(elsewhere, "prod")), ["rotate", "--stack", "prod", "--project-root", elsewhere, "--name", "t-ref", "--kubeconfig-dir", kubeDir, "--finish"]);
-            assert.strictEqual(notGit.code, 1);
-            assert.match(notGit.stderr, /is not in a git repository, so the Pulumi\.prod\.yaml deploy\.yml applies cannot be read: pass --deployed-ref REF/);
-        } finally {
-            fs.rmSync(elsewhere, { recursive: true, force: true });
-        }
-        assert.strictEqual(engine.calls.length, ups, "nothing ran on any tenant");
-        assert.deepStrictEqual(engine.stacks.get("prod-tenant-t-ref")!.settings.tokenGenerations, [0, 1]);
-
-        const skipped = await run(engine, ["rotate", ...args("--finish", "--deployed-ref", "none")]);
-        assert.strictEqual(skipped.code, 0, skipped.stderr);
-        assert.deepStrictEqual(engine.stacks.get("prod-tenant-t-ref")!.settings.tokenGenerations, [1]);
+    it("rotate --finish is gone (rotation is one up): a usage error saying so, nothing run", async () => {
+        prodWithPending(["t-fin"]);
+        const engine = prodEngine(hubFileOf(root, "prod"));
+        const r = await run(engine, ["rotate", "--stack", "prod", "--project-root", root, "--name", "t-fin", "--kubeconfig-dir", kubeDir, "--finish"]);
+        assert.strictEqual(r.code, 2);
+        assert.match(r.stderr, /rotate --finish \(and --deployed-ref\) are gone: rotate is one up of each tenant stack/);
+        assert.deepStrictEqual(engine.calls, []);
     });
 
-    it("reads the token the hub registered from its exported state (as the provider stores it: data, base64, in a secret envelope), and nothing for another tenant", () => {
+    it("reads the token the hub registered from an exported state (as the provider stores it: data, base64, in a secret envelope), and nothing for another tenant", () => {
         // The shape `pulumi stack export --show-secrets` gave for a cluster Secret on the real engines.
         const b64 = (text: string) => Buffer.from(text).toString("base64");
         const clusterSecret = (tenant: string, config: string) => ({
@@ -245,18 +239,19 @@ describe("npm run tenant -- bootstrap (fake Automation API)", function () {
         assert.strictEqual(registeredTokenIn(resources, "t-c"), undefined);
     });
 
-    it("remove destroys a bootstrap tenant's onboarding stack, then removes it from the hub stack", async () => {
-        const file = prodWithPending(["t-gone"]);
-        const engine = new FakeOnboardingEngine(file);
+    it("remove destroys a bootstrap tenant's stack with both contexts (its registration leaves the hub, its token is revoked), then removes its file", async () => {
+        prodWithPending(["t-gone"]);
+        const engine = prodEngine(hubFileOf(root, "prod"));
         await run(engine, ["bootstrap", "--stack", "prod", "--project-root", root, "--name", "t-gone", "--kubeconfig-dir", kubeDir]);
-        const { code, stderr } = await run(engine, ["remove", "--stack", "prod", "--project-root", root, "--name", "t-gone", "--kubeconfig-dir", kubeDir]);
+        const { code, stderr, stdout } = await run(engine, ["remove", "--stack", "prod", "--project-root", root, "--name", "t-gone", "--kubeconfig-dir", kubeDir]);
         assert.strictEqual(code, 0, stderr);
         assert.ok(engine.calls.includes("destroy prod-tenant-t-gone"));
         assert.strictEqual(engine.kubeconfigs.length, 2);
         assertPrivateKubeconfigs(engine.kubeconfigs.slice(1), ["t-gone"]);
         assert.ok(!engine.stacks.has("prod-tenant-t-gone"));
-        assert.ok(!fs.readFileSync(file, "utf8").includes("t-gone"));
+        assert.ok(!engine.hubRegistered.has("t-gone"), "the registration stayed on the hub");
         assert.ok(!fs.existsSync(tenantFileOf("t-gone")), "remove left the tenant's file");
+        assert.match(stdout, /Removed tenant t-gone: its tenant stack prod-tenant-t-gone is destroyed/);
     });
 });
 
@@ -277,21 +272,14 @@ describe("npm run tenant -- migrate (fake Automation API)", function () {
         assert.deepStrictEqual(inTenantResources(state, "t-other"), []);
     });
 
-    it("moves, adopts, then swaps the hub's kubeconfig for token and CA; a second run moves nothing and still succeeds", async () => {
-        const file = prodWithPending(["t-old"]);
-        const doc = YAML.parseDocument(fs.readFileSync(file, "utf8"));
-        doc.setIn(["config", "agentfleet:tenantCredentials", "t-old", "kubeconfig"], doc.createNode({ secure: "v1:fake:kubeconfig" }));
-        fs.writeFileSync(file, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
-        const engine = new FakeOnboardingEngine(file, { hubState: state });
-        const args = ["migrate", "--stack", "prod", "--project-root", root, "--name", "t-old", "--kubeconfig", path.join(kubeDir, "t-old.yaml")];
-        const first = await run(engine, args);
-        assert.strictEqual(first.code, 0, first.stderr);
-        assert.deepStrictEqual(engine.calls, ["move prod-tenant-t-old 2", "up prod-tenant-t-old generations 0", "store t-old remove tenantCredentials.t-old.kubeconfig"]);
-        assertPrivateKubeconfigs(engine.kubeconfigs, ["t-old"]);
-        assert.deepStrictEqual(stored(file, "t-old"), ["bearerToken", "caData"]);
-        const second = await run(engine, args);
-        assert.strictEqual(second.code, 0, second.stderr);
-        assert.deepStrictEqual(engine.calls.slice(3), ["up prod-tenant-t-old generations 0", "store t-old"]);
+    it("is refused now that the hub stack holds no tenant credential (it stored the token there), naming the way through, and touches nothing", async () => {
+        prodWithPending(["t-old"]);
+        const engine = new FakeOnboardingEngine(hubFileOf(root, "prod"), { hubState: state });
+        const r = await run(engine, ["migrate", "--stack", "prod", "--project-root", root, "--name", "t-old", "--kubeconfig", path.join(kubeDir, "t-old.yaml")]);
+        assert.strictEqual(r.code, 1);
+        assert.match(r.stderr, /agentfleet before tenant stacks/);
+        assert.match(r.stderr, /npm run tenant -- migrate-registration --stack prod/);
+        assert.deepStrictEqual(engine.calls, []);
     });
 });
 

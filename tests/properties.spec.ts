@@ -15,9 +15,10 @@ import * as assert from "assert";
 import fc from "fast-check";
 import { chartEnvironments } from "../stacks/chart-environments";
 import { ConfigError, type MatchExpression, stepMatches } from "../stacks/config";
-import { type Evaluation, declaredObjects } from "../evaluator/evaluate";
+import type { Evaluation } from "../evaluator/evaluate";
 import { validateObjects } from "./doubles/k8s-schema";
 import { generateApplications } from "../evaluator/render";
+import { fleetObjects } from "../evaluator/registrations";
 import { type Obj, evaluateConfig, inventoryFiles } from "./helpers";
 
 const SEED = process.env.AGENTFLEET_FC_SEED ? Number(process.env.AGENTFLEET_FC_SEED) : 20260522;
@@ -59,7 +60,6 @@ function drawFleet(g: Gen, minTenants: number, maxTenants: number): Fleet {
     const zone = g(fc.constantFrom, "k3s.agentfleet.example.net", "clusters.example.org", "edge.example.io");
 
     const tenants: Obj[] = [];
-    const credentials: Obj = {};
     for (let i = 0; i < size; i++) {
         const name = `${prefix}-${i}`;
         const serverKind = g(fc.constantFrom, "host", "ip", "proxy");
@@ -86,7 +86,6 @@ function drawFleet(g: Gen, minTenants: number, maxTenants: number): Fleet {
         tenants.push(t);
         // Both modes hand the hub a token and CA (bootstrap: from the tenant's onboarding stack); a
         // decommissioned tenant needs none, so its credential may already be gone.
-        if (!t.decommissioned || g(fc.boolean)) credentials[name] = { bearerToken: secure(`${name}-token`), caData: secure(`${name}-ca`) };
     }
 
     // Steps: the rings in random order, cut into consecutive groups; each group one step.
@@ -156,7 +155,6 @@ function drawFleet(g: Gen, minTenants: number, maxTenants: number): Fleet {
         "agentfleet:hub": hub,
         "agentfleet:deploy": deploy,
         "agentfleet:tenants": tenants,
-        "agentfleet:tenantCredentials": credentials,
         "agentfleet:rollout": rollout,
         "agentfleet:notifications": notifications,
     };
@@ -180,7 +178,7 @@ const brief = (value: unknown) => {
  * Returns the problems, empty when it holds.
  */
 async function rolloutProblems(ev: Evaluation, expected?: Fleet): Promise<string[]> {
-    const objects = declaredObjects(ev);
+    const objects = await fleetObjects(ev);
     const problems = await validateObjects(objects.map((o) => o.object));
     const appSet = objects.find((o) => o.cluster === "hub" && o.object.kind === "ApplicationSet")?.object as Obj | undefined;
     if (!appSet) return [...problems, "no ApplicationSet declared"];

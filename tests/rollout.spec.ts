@@ -7,6 +7,7 @@ import { validateObjects } from "./doubles/k8s-schema";
 import { renderChart } from "../evaluator/helm";
 import { IN_CLUSTER, destinationRefusal, registeredClusters } from "../evaluator/app-project";
 import { generateApplications } from "../evaluator/render";
+import { fleetObjects } from "../evaluator/registrations";
 import { STACKS, type Obj, evaluated, key, objectsOf, rendered } from "./helpers";
 
 const hubObject = async (stack: string, kind: string) => {
@@ -102,9 +103,9 @@ describe("fleet rollout", () => {
                 assert.deepStrictEqual(project.spec.clusterResourceWhitelist, []);
                 assert.deepStrictEqual(project.spec.namespaceResourceWhitelist, AGENT_CHART_KINDS);
                 assert.deepStrictEqual([project.spec.destinations, project.spec.permitOnlyProjectScopedClusters], [[], true]);
-                const secrets = declaredObjects(ev).filter((o) => (o.object.metadata as Obj).labels?.["argocd.argoproj.io/secret-type"] === "cluster");
+                const secrets = (await fleetObjects(ev)).filter((o) => (o.object.metadata as Obj).labels?.["argocd.argoproj.io/secret-type"] === "cluster");
                 assert.ok(secrets.length > 0 && secrets.every((s) => (s.object.stringData as Obj).project === project.metadata.name && (s.object.stringData as Obj).namespaces === "voice-agent"));
-                const apps = generateApplications(declaredObjects(ev));
+                const apps = generateApplications(await fleetObjects(ev));
                 assert.strictEqual(apps.length, secrets.length);
                 assert.deepStrictEqual(apps.filter((a) => a.refusal).map((a) => `${a.tenant}: ${a.refusal}`), []);
             });
@@ -155,7 +156,7 @@ describe("fleet rollout", () => {
             const emergency = declaredObjects(ev).find((o) => o.object.kind === "ApplicationSet")!.object.spec as Obj;
             assert.deepStrictEqual(emergency.strategy.rollingSync.steps, [{ matchExpressions: [{ key: "env", operator: "In", values: ["prod"] }], maxUpdate: "100%" }]);
             assert.deepStrictEqual({ ...emergency, strategy: undefined }, { ...normal, strategy: undefined });
-            const apps = generateApplications(declaredObjects(ev));
+            const apps = generateApplications(await fleetObjects(ev));
             assert.ok(apps.length === 7 && apps.every((a) => a.step === 0), "every tenant is in the single step");
         });
 
@@ -181,7 +182,7 @@ describe("fleet rollout", () => {
 
         for (const [what, project] of [["no project", undefined], ["another project", "voice-agent-staging"]] as const) {
             it(`refuses the Application of a tenant whose cluster Secret carries ${what}, and only that one`, async () => {
-                const objects = declaredObjects(await evaluated("prod"));
+                const objects = await objectsOf("prod");
                 const unscoped = objects.map((o) => {
                     if ((o.object.metadata as Obj).name !== "cluster-prod-acme-eu") return o;
                     const stringData = { ...(o.object.stringData as Obj), project };
@@ -203,7 +204,7 @@ describe("fleet rollout", () => {
     });
 
     it("would leave every Application unsynced if the template lost its labels (the blog-post bug)", async () => {
-        const objects = declaredObjects(await evaluated("prod"));
+        const objects = await objectsOf("prod");
         const broken = objects.map((o) => {
             if (o.object.kind !== "ApplicationSet") return o;
             const spec = JSON.parse(JSON.stringify(o.object.spec));

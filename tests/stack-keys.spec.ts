@@ -5,8 +5,8 @@
 import * as assert from "assert";
 import { assertProblem, configProblems, evaluated, key, objectsOf } from "./helpers";
 import { evaluate } from "../evaluator/evaluate";
-import { declaredObjects } from "../evaluator/evaluate";
 import { generateApplications, renderApplication } from "../evaluator/render";
+import { fleetObjects } from "../evaluator/registrations";
 
 const DIGEST = `sha256:${"ab12".repeat(16)}`;
 
@@ -42,7 +42,7 @@ describe("stack keys checked against the chart and the real world", function () 
         const ev = await evaluate("dev", {
             edit: (c) => Object.assign(key(c, "deploy"), { agentBaseDomain: "agents.acme.example.net", agentImage: { repository: "ghcr.io/acme/voice-agent", tag: "1.5.0", digest: DIGEST } }),
         });
-        const apps = generateApplications(declaredObjects(ev));
+        const apps = generateApplications(await fleetObjects(ev));
         assert.strictEqual(apps.length, 2);
         for (const app of apps) {
             const objects = await renderApplication(app.application, { repo: process.cwd() });

@@ -6,7 +6,7 @@ import { PROGRESSIVE_SYNCS_PARAM, REDIS_SECRET, chartSource } from "../component
 import { hasRollingSyncFix } from "../stacks/config";
 import { GENERATED_PREFIX, ROOT, SECRET_PREFIX, declaredObjects, evaluate, secretPaths } from "../evaluator/evaluate";
 import { validateObjects } from "./doubles/k8s-schema";
-import { STACKS, type Obj, assertProblem, configProblems, evaluated, releaseOf, resourceOf } from "./helpers";
+import { STACKS, type Obj, assertProblem, configProblems, evaluated, registrationsOf, releaseOf, resourceOf } from "./helpers";
 
 /** Every path in `value` whose last key contains `needle`. */
 function keysContaining(value: unknown, needle: string, prefix = ""): string[] {
@@ -22,16 +22,18 @@ describe("every committed stack", () => {
 
     for (const stack of STACKS) {
         describe(`stack ${stack}`, () => {
-            it("evaluates offline and declares the hub, its tenants and the rollout", async () => {
+            it("evaluates offline and declares the hub and the rollout; each active tenant's own stack registers it", async () => {
                 const ev = await evaluated(stack);
                 const types = new Set(ev.resources.map((r) => r.type));
-                for (const t of ["agentfleet:index:ArgoCdHub", "agentfleet:index:TenantClusters", "agentfleet:index:FleetRollout", "kubernetes:helm.sh/v3:Release", "kubernetes:argoproj.io/v1alpha1:ApplicationSet", "kubernetes:argoproj.io/v1alpha1:AppProject"]) {
+                for (const t of ["agentfleet:index:ArgoCdHub", "agentfleet:index:FleetRollout", "kubernetes:helm.sh/v3:Release", "kubernetes:argoproj.io/v1alpha1:ApplicationSet", "kubernetes:argoproj.io/v1alpha1:AppProject"]) {
                     assert.ok(types.has(t), `${stack} declares no ${t}`);
                 }
+                const registering = (await registrationsOf(stack)).filter((r) => r.resources.some((x) => x.type === "agentfleet:index:TenantRegistration")).map((r) => r.stack);
+                assert.deepStrictEqual(registering.sort(), ev.inventory.filter((t) => t.decommissioned !== true).map((t) => `${stack}-tenant-${String(t.name)}`).sort());
             });
 
             it("declares only Kubernetes objects that validate strictly against the official schemas", async () => {
-                const objects = declaredObjects(await evaluated(stack));
+                const objects = [await evaluated(stack), ...(await registrationsOf(stack))].flatMap(declaredObjects);
                 assert.ok(objects.length > 0);
                 assert.deepStrictEqual(await validateObjects(objects.map((o) => o.object)), []);
             });

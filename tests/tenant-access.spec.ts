@@ -103,7 +103,7 @@ describe("a tenant's onboarding stack (TenantAccess)", () => {
 
         it("a stack an earlier agentfleet rotated (generation 2 under the name of generation 0) keeps that Secret: its resource is aliased to that name", async () => {
             const state = tokenStateOf({ tokenGeneration: 2, bearerToken: "t" });
-            assert.deepStrictEqual(state, { generations: [2], legacyGeneration: 2, bearerToken: "t" });
+            assert.deepStrictEqual(state, { generations: [2], legacyGeneration: 2, bearerToken: "t", caData: "" });
             const ev = await onboard([2, 3], ["voice-agent"], state.legacyGeneration);
             const byName = (name: string) => tokens(ev).find((o) => o.resource.name === name)!.resource;
             const [old, current] = [byName("acme-manager-token-2"), byName("acme-manager-token-3")];
@@ -111,7 +111,7 @@ describe("a tenant's onboarding stack (TenantAccess)", () => {
             const renamedFrom = (aliases: string[]) => aliases.filter((a) => a.startsWith("{")).map((a) => JSON.parse(a).name);
             assert.deepStrictEqual(renamedFrom(old.aliases), ["acme-manager-token"], JSON.stringify(old.aliases));
             assert.deepStrictEqual(renamedFrom(current.aliases), []);
-            assert.deepStrictEqual(tokenStateOf({ tokenGeneration: 3, tokenGenerations: [2, 3], bearerToken: "t" }), { generations: [2, 3], bearerToken: "t" });
+            assert.deepStrictEqual(tokenStateOf({ tokenGeneration: 3, tokenGenerations: [2, 3], bearerToken: "t" }), { generations: [2, 3], bearerToken: "t", caData: "" });
         });
     });
 

@@ -144,26 +144,37 @@ interface Result {
     stderr: string;
 }
 
-/** Runs the command in-process on the temporary project; fails on any credential content in the output. */
+/** The hub servers of the committed stacks (agentfleet:hub.server). */
+const HUB_SERVERS: Record<string, string> = { dev: "https://hub.dev.agentfleet.example.net:6443", prod: "https://hub.prod.agentfleet.example.net:6443" };
+const HUB_TOKEN = "fake-hub-admin-token-for-tests";
+/** The stack's hub kubeconfig file in the project (what KUBECONFIG names in these specs). */
+const hubKubeconfigOf = (stack: string): string => {
+    const file = path.join(project.root, `.hub-${stack}.kubeconfig`);
+    if (!fs.existsSync(file)) fs.writeFileSync(file, YAML.stringify({ ...YAML.parse(kubeconfigText({ server: HUB_SERVERS[stack] ?? HUB_SERVERS.dev })), users: [{ name: "default", user: { token: HUB_TOKEN } }] }));
+    return file;
+};
+
+/** Runs the command in-process on the temporary project, KUBECONFIG naming the stack's hub; fails on any credential content in the output. */
 async function tenant(argv: string[], options: { pulumi?: boolean; cwd?: string } = {}): Promise<Result> {
     let stdout = "";
     let stderr = "";
+    const stack = argv[argv.indexOf("--stack") + 1] ?? "dev";
     const io: CommandIO = {
         stdout: (t) => void (stdout += t),
         stderr: (t) => void (stderr += t),
-        env: { ...process.env, PATH: options.pulumi === false ? project.withoutPulumi : project.withPulumi },
+        env: { ...process.env, KUBECONFIG: hubKubeconfigOf(stack), PATH: options.pulumi === false ? project.withoutPulumi : project.withPulumi },
         cwd: options.cwd ?? project.root,
         engine: (hub) => engineOf(hub.stack),
     };
     const code = await main([...argv, "--project-root", project.root], io);
-    for (const [what, value] of Object.entries(FAKE)) {
+    for (const [what, value] of Object.entries({ ...FAKE, hubToken: HUB_TOKEN })) {
         assert.ok(!stdout.includes(value) && !stderr.includes(value), `the output contains the kubeconfig's ${what}:\n${stdout}\n${stderr}`);
     }
     return { code, stdout, stderr };
 }
 
 const ADD_ACME = ["add", "--stack", "dev", "--name", "acme", "--kubeconfig", "./acme.k3s.yaml", "--server", ACME_SERVER, "--ring", "canary", "--region", "eu-west"];
-/** A tenant with a pre-issued token: its kubeconfig's token and CA are stored with `pulumi config set`. */
+/** A tenant with a pre-issued token: its kubeconfig's token and CA are registered by a tenant stack of its own. */
 const ADD_TOKEN = [...ADD_ACME, "--credentials", "token"];
 
 /** `args` with `--flag value` replaced (or appended). */
@@ -188,7 +199,6 @@ function lineChanges(before: string, after: string): { removed: string[]; added:
     return { removed, added };
 }
 
-const commentLines = (text: string) => text.split("\n").filter((l) => l.trimStart().startsWith("#"));
 const configOf = (text: string) => YAML.parse(text).config;
 const tenantsOf = (text: string): Array<Record<string, unknown>> => configOf(text)["agentfleet:tenants"];
 
@@ -197,7 +207,10 @@ beforeEach(() => {
     engines = new Map();
     project.writeKubeconfig("acme.k3s.yaml", kubeconfigText());
 });
-const storedFields = (stack: string, tenant: string) => Object.keys(configOf(project.stackText(stack))["agentfleet:tenantCredentials"][tenant] ?? {}).sort();
+/** Marks the committed tenants of `stack` as having their tenant stacks (bootstrapped or registered before). */
+const withTenantStacks = (stack: string, ...tenants: string[]) => {
+    for (const tenant of tenants) engineOf(stack).stacks.set(`${stack}-tenant-${tenant}`, { settings: { tenant, namespaces: ["voice-agent"], tokenGenerations: [0] }, ups: 1 });
+};
 afterEach(() => fs.rmSync(project.root, { recursive: true, force: true }));
 
 describe("npm run tenant -- add", () => {
@@ -217,13 +230,15 @@ describe("npm run tenant -- add", () => {
             namespaces: ["voice-agent", "voice-agent-eu"],
             grantedNamespaces: ["voice-agent", "voice-agent-eu"],
         });
-        assert.deepEqual(engineOf("dev").calls, ["up dev-tenant-acme generations 0", "store acme"]);
+        assert.deepEqual(engineOf("dev").calls, ["up dev-tenant-acme generations 0"]);
         assert.deepEqual(engineOf("dev").stacks.get("dev-tenant-acme")!.settings.namespaces, ["voice-agent", "voice-agent-eu"]);
-        assert.deepEqual(storedFields("dev", "acme"), ["bearerToken", "caData"]);
-        assert.match(result.stdout, /Bootstrapped acme: Pulumi\.dev\.yaml holds its token and CA \(secret\)/);
+        assert.deepEqual(engineOf("dev").stacks.get("dev-tenant-acme")!.settings.registration!.entry.labels, { tier: "gold" });
+        assert.equal(engineOf("dev").hubRegistered.get("acme"), "fake-token-acme-0");
+        assert.equal(configOf(project.stackText("dev"))["agentfleet:tenantCredentials"], undefined);
+        assert.match(result.stdout, /Bootstrapped acme: its tenant stack registered it on the hub/);
     });
 
-    it("hands the kubeconfig (its loopback server replaced, its context renamed) to the onboarding stack's run only, in a 0600 file removed afterwards: the hub stack never gets it", async () => {
+    it("hands the kubeconfig (its loopback server replaced, its context renamed) and the hub's to the tenant stack's run only, in a 0600 file removed afterwards: the hub stack never gets it", async () => {
         const result = await tenant(ADD_ACME);
         assert.equal(result.code, 0, result.stderr);
         const [seen] = engineOf("dev").kubeconfigs;
@@ -231,15 +246,21 @@ describe("npm run tenant -- add", () => {
         assert.ok(!fs.existsSync(seen.file), `${seen.file} is left behind`);
         const handed = YAML.parse(seen.text);
         assert.equal(handed["current-context"], "agentfleet-tenant");
-        assert.deepEqual(handed.contexts, [{ name: "agentfleet-tenant", context: { cluster: "default", user: "default" } }]);
-        assert.deepEqual(handed.clusters, [{ name: "default", cluster: { server: ACME_SERVER, "certificate-authority-data": FAKE.caData } }]);
-        assert.deepEqual(handed.users, [{ name: "default", user: { "client-certificate-data": FAKE.clientCertificate, "client-key-data": FAKE.clientKey } }]);
+        assert.deepEqual(handed.contexts, ["agentfleet-tenant", "agentfleet-hub"].map((name) => ({ name, context: { cluster: name, user: name } })));
+        assert.deepEqual(handed.clusters, [
+            { name: "agentfleet-tenant", cluster: { server: ACME_SERVER, "certificate-authority-data": FAKE.caData } },
+            { name: "agentfleet-hub", cluster: { server: HUB_SERVERS.dev, "certificate-authority-data": FAKE.caData } },
+        ]);
+        assert.deepEqual(handed.users, [
+            { name: "agentfleet-tenant", user: { "client-certificate-data": FAKE.clientCertificate, "client-key-data": FAKE.clientKey } },
+            { name: "agentfleet-hub", user: { token: HUB_TOKEN } },
+        ]);
         assert.deepEqual(project.calls(), [], "no `pulumi config set` of a kubeconfig");
         const after = project.stackText("dev");
         assert.ok(!/kubeconfig:/.test(after) && !Object.values(FAKE).some((v) => after.includes(v)), after);
     });
 
-    it("--credentials token writes only the new tenant's file, fleet/dev/acme.yaml: the stack file and the other tenant files stay byte for byte", async () => {
+    it("--credentials token registers the tenant from a tenant stack of its own (the token and CA read from the kubeconfig file, the hub's context only, nothing on the tenant), then writes only the new tenant's file", async () => {
         project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
         const stackFile = path.join(project.root, "Pulumi.dev.yaml");
         const before = { stack: fs.readFileSync(stackFile, "utf8"), acme: project.tenantFile("dev", "dev-acme"), globex: project.tenantFile("dev", "dev-globex") };
@@ -247,105 +268,56 @@ describe("npm run tenant -- add", () => {
         const result = await tenant(ADD_TOKEN);
         assert.equal(result.code, 0, result.stderr);
         assert.equal(project.tenantFile("dev", "acme"), `server: ${ACME_SERVER}\nring: canary\nregion: eu-west\ncredentials: token\n`);
-        // The fake pulumi stores no credential in the file: everything else is as it was.
         assert.deepEqual({ stack: fs.readFileSync(stackFile, "utf8"), acme: project.tenantFile("dev", "dev-acme"), globex: project.tenantFile("dev", "dev-globex") }, before);
-        assert.match(result.stdout, /Added tenant acme to Pulumi\.dev\.yaml: ring canary, rollout step 1 \(canary\)/);
-        assert.deepEqual(engineOf("dev").calls, [], "a token tenant has no onboarding stack");
+        assert.match(result.stdout, /Added tenant acme \(credentials: token\) to fleet\/dev\/acme\.yaml: ring canary, rollout step 1 \(canary\), registered on the hub by its tenant stack dev-tenant-acme/);
+        const engine = engineOf("dev");
+        assert.deepEqual(engine.calls, ["up dev-tenant-acme generations 0"]);
+        assert.deepEqual(engine.stacks.get("dev-tenant-acme")!.settings.registration!.preIssued, { bearerToken: FAKE.token, caData: FAKE.caData });
+        assert.equal(engine.hubRegistered.get("acme"), FAKE.token);
+        const handed = YAML.parse(engine.kubeconfigs[0].text);
+        assert.deepEqual(handed.contexts.map((c: { name: string }) => c.name), ["agentfleet-hub"], "a token tenant's run holds only the hub's context");
+        assert.equal(engine.kubeconfigs[0].mode, 0o600);
+        assert.ok(!fs.existsSync(engine.kubeconfigs[0].file));
+        assert.deepEqual(project.calls(), [], "no `pulumi config set`: the token is in no file");
     });
 
     it("--credentials token says the loopback server was replaced and that the k3s serving certificate needs the host as a SAN", async () => {
         project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
         const { stdout } = await tenant(ADD_TOKEN);
-        assert.match(stdout, /server https:\/\/127\.0\.0\.1:6443 is a loopback address \(the k3s default\); the stored credential uses https:\/\/acme\.k3s\.example\.net:6443 instead/);
+        assert.match(stdout, /server https:\/\/127\.0\.0\.1:6443 is a loopback address \(the k3s default\); the registration uses https:\/\/acme\.k3s\.example\.net:6443 instead/);
         assert.match(stdout, /--tls-san acme\.k3s\.example\.net/);
     });
 
-    const TOKEN_COMMANDS = (kubeconfig: string, context = "default") => {
-        const minified = `kubectl config view --raw --minify --flatten --kubeconfig ${kubeconfig} --context ${context}`;
-        return [
-            `${minified} -o jsonpath='{.users[0].user.token}' | pulumi config set --stack dev --secret --path 'tenantCredentials.acme.bearerToken'`,
-            `${minified} -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | pulumi config set --stack dev --secret --path 'tenantCredentials.acme.caData'`,
-        ];
-    };
-
-    it("--credentials token without the Pulumi CLI writes nothing and prints the exact commands that store the token and CA", async () => {
+    it("--credentials token writes nothing when its tenant stack fails, and says to run it again", async () => {
         project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
-        const before = project.stackText("dev");
-        const result = await tenant(ADD_TOKEN, { pulumi: false });
-        assert.equal(result.code, 1, result.stdout);
-        for (const command of TOKEN_COMMANDS("./acme.k3s.yaml")) assert.ok(result.stderr.includes(`\n  ${command}\n`), result.stderr);
-        assert.match(result.stderr, /Nothing was written\./);
-        assert.match(result.stderr, /and then run this command again: it adds the entry and keeps the stored credential/);
-        assert.match(result.stderr, /To undo a stored credential instead: pulumi config rm --stack dev --path 'tenantCredentials\.acme'/);
-        assert.equal(project.stackText("dev"), before, "the stack file is unchanged, so every command still accepts it");
-    });
-
-    it("--credentials token: once the token and CA are stored, adds the entry without the Pulumi CLI and keeps them", async () => {
-        project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
-        const doc = YAML.parseDocument(project.stackText("dev"));
-        for (const field of ["bearerToken", "caData"]) doc.setIn(["config", "agentfleet:tenantCredentials", "acme", field], doc.createNode({ secure: `v1:AAAAAAAAAAAAAAAA:stored-${field}` }));
-        project.writeStack("dev", doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
-        const { code, stdout, stderr } = await tenant(ADD_TOKEN, { pulumi: false });
-        assert.equal(code, 0, stderr);
-        assert.match(stdout, /Added tenant acme/);
-        assert.match(stdout, /Kept the credential already stored in agentfleet:tenantCredentials\.acme\.bearerToken and agentfleet:tenantCredentials\.acme\.caData/);
-        assert.deepEqual(tenantsOf(project.stackText("dev")).map((t) => t.name), ["acme", "dev-acme", "dev-globex"]);
-        assert.equal(configOf(project.stackText("dev"))["agentfleet:tenantCredentials"].acme.bearerToken.secure, "v1:AAAAAAAAAAAAAAAA:stored-bearerToken");
-    });
-
-    it("--credentials token without the Pulumi CLI extracts --context from a kubeconfig with several contexts", async () => {
-        project.writeKubeconfig("fleet.k3s.yaml", kubeconfigText({ contexts: ["globex", "acme"], user: "token" }));
-        const { code, stderr } = await tenant([...withOption(ADD_TOKEN, "--kubeconfig", "./fleet.k3s.yaml"), "--context", "acme"], { pulumi: false });
-        assert.equal(code, 1);
-        for (const command of TOKEN_COMMANDS("./fleet.k3s.yaml", "acme")) assert.ok(stderr.includes(`\n  ${command}\n`), stderr);
-    });
-
-    it("--credentials token without the Pulumi CLI, run from another directory: the commands change into the project root", async () => {
-        project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
-        const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "agentfleet-cwd-"));
-        try {
-            const kubeconfig = path.join(project.root, "acme.k3s.yaml");
-            const { code, stderr } = await tenant(withOption(ADD_TOKEN, "--kubeconfig", path.relative(elsewhere, kubeconfig)), { pulumi: false, cwd: elsewhere });
-            assert.equal(code, 1);
-            for (const command of TOKEN_COMMANDS(kubeconfig)) assert.ok(stderr.includes(`\n  cd ${project.root} && ${command}\n`), stderr);
-        } finally {
-            fs.rmSync(elsewhere, { recursive: true, force: true });
-        }
-    });
-
-    it("--credentials token as a program without the Pulumi CLI on PATH, exits 1 and prints the commands", () => {
-        project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
-        const env: NodeJS.ProcessEnv = { ...process.env, PATH: [project.withoutPulumi, path.dirname(process.execPath)].join(path.delimiter), TS_NODE_PROJECT: path.join(ROOT, "tsconfig.json") };
-        delete env.INIT_CWD;
-        const run = spawnSync(process.execPath, ["-r", require.resolve("ts-node/register/transpile-only"), path.join(ROOT, "commands/tenant.ts"), ...ADD_TOKEN, "--project-root", project.root], { cwd: project.root, env, encoding: "utf8" });
-        assert.equal(run.status, 1, run.stdout);
-        assert.ok(run.stderr.includes("| pulumi config set --stack dev --secret --path 'tenantCredentials.acme.bearerToken'\n"), run.stderr);
-        for (const value of Object.values(FAKE)) assert.ok(!run.stdout.includes(value) && !run.stderr.includes(value));
-    });
-
-    it("--credentials token stores the user's token and the cluster CA as bearerToken and caData", async () => {
-        project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
-        const result = await tenant([...ADD_ACME, "--credentials", "token"]);
-        assert.equal(result.code, 0, result.stderr);
-        assert.deepEqual(
-            project.calls().map((c) => [c.args[c.args.length - 1], c.stdin]),
-            [
-                ["tenantCredentials.acme.bearerToken", FAKE.token],
-                ["tenantCredentials.acme.caData", FAKE.caData],
-            ],
-        );
-        assert.equal(tenantsOf(project.stackText("dev"))[2].credentials, "token");
-    });
-
-    it("--credentials token restores the stack file byte for byte when `pulumi config set` fails", async () => {
-        fs.rmSync(project.root, { recursive: true, force: true });
-        project = makeProject({ pulumiExitCode: 1 });
-        project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
+        engines.set("dev", new FakeOnboardingEngine(hubFileOf(project.root, "dev"), { failing: new Map([["acme", "dial tcp 10.0.0.1:6443: connection refused"]]) }));
         const before = project.stackText("dev");
         const { code, stderr } = await tenant(ADD_TOKEN);
         assert.equal(code, 1);
-        assert.match(stderr, /failed, so Pulumi\.dev\.yaml is restored as it was/);
-        assert.match(stderr, /PULUMI_CONFIG_PASSPHRASE/);
+        assert.match(stderr, /dial tcp 10\.0\.0\.1:6443: connection refused\nNothing was written to Pulumi\.dev\.yaml or the inventory: run the same command again once that is fixed\./);
+        assert.equal(project.stackText("dev"), before);
+        assert.equal(project.tenantFile("dev", "acme"), undefined);
+    });
+
+    it("--credentials token refuses a hub kubeconfig that is not agentfleet:hub.server's before anything runs, and takes --hub-kubeconfig", async () => {
+        project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
+        const prodHub = hubKubeconfigOf("prod");
+        const wrong = await tenant([...ADD_TOKEN, "--hub-kubeconfig", prodHub]);
+        assert.equal(wrong.code, 1);
+        assert.match(wrong.stderr, /agentfleet:hub\.server: the kubeconfig in KUBECONFIG \(.*\.hub-prod\.kubeconfig\) points context "default" at https:\/\/hub\.prod\.agentfleet\.example\.net:6443, not at Pulumi\.dev\.yaml's hub/);
+        assert.deepEqual(engineOf("dev").calls, []);
+        assert.equal(project.tenantFile("dev", "acme"), undefined);
+    });
+
+    it("--credentials token as a program without the Pulumi CLI on PATH exits 1 saying the CLI is needed, and writes nothing", () => {
+        project.writeKubeconfig("acme.k3s.yaml", kubeconfigText({ user: "token" }));
+        const before = project.stackText("dev");
+        const env: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: hubKubeconfigOf("dev"), PATH: [project.withoutPulumi, path.dirname(process.execPath)].join(path.delimiter), TS_NODE_PROJECT: path.join(ROOT, "tsconfig.json") };
+        delete env.INIT_CWD;
+        const run = spawnSync(process.execPath, ["-r", require.resolve("ts-node/register/transpile-only"), path.join(ROOT, "commands/tenant.ts"), ...ADD_TOKEN, "--project-root", project.root], { cwd: project.root, env, encoding: "utf8" });
+        assert.equal(run.status, 1, run.stdout);
+        assert.match(run.stderr, /npm run tenant -- add --credentials token .* needs the Pulumi CLI, and there is no pulumi on PATH/);
+        for (const value of [...Object.values(FAKE), HUB_TOKEN]) assert.ok(!run.stdout.includes(value) && !run.stderr.includes(value));
         assert.equal(project.stackText("dev"), before);
     });
 
@@ -395,7 +367,7 @@ describe("npm run tenant -- add", () => {
 
         it("a stack file the edit would reformat", async () => {
             const file = path.join(project.root, "Pulumi.dev.yaml");
-            fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("  agentfleet:tenantCredentials:\n", "  agentfleet:tenantCredentials: # every credential\n"));
+            fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("  agentfleet:rollout:\n", "  agentfleet:rollout: # the rings\n"));
             const before = fs.readFileSync(file, "utf8");
             const { code, stderr } = await tenant(ADD_ACME);
             assert.equal(code, 1);
@@ -409,47 +381,16 @@ describe("npm run tenant -- add", () => {
 describe("npm run tenant: concurrent edits of one stack file", function () {
     this.timeout(120000);
 
-    const tenantProcess = (args: string[]) =>
-        new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-            const env: NodeJS.ProcessEnv = { ...process.env, PATH: [project.withPulumi, path.dirname(process.execPath)].join(path.delimiter), TS_NODE_PROJECT: path.join(ROOT, "tsconfig.json") };
-            delete env.INIT_CWD;
-            const child = spawn(process.execPath, ["-r", require.resolve("ts-node/register/transpile-only"), path.join(ROOT, "commands/tenant.ts"), ...args, "--project-root", project.root], { cwd: project.root, env });
-            let [stdout, stderr] = ["", ""];
-            child.stdout.on("data", (d) => (stdout += d));
-            child.stderr.on("data", (d) => (stderr += d));
-            child.on("close", (code) => resolve({ code, stdout, stderr }));
-        });
-    // Token tenants: a process of its own has no fake onboarding engine, and the lock is the same.
-    const addArgs = (name: string) => ["add", "--stack", "dev", "--name", name, "--kubeconfig", `./${name}.k3s.yaml`, "--server", `https://${name}.k3s.example.net:6443`, "--ring", "canary", "--region", "eu-west", "--credentials", "token"];
-
-    /** A fake `pulumi config set --path` that writes a secure value into the stack file, as the real CLI does. */
-    const storingPulumi = () =>
-        fs.writeFileSync(
-            path.join(project.withPulumi, "pulumi"),
-            `#!${process.execPath}
-const fs = require("fs");
-const YAML = require(${JSON.stringify(require.resolve("yaml"))});
-const args = process.argv.slice(2);
-fs.readFileSync(0, "utf8");
-const file = "Pulumi." + args[args.indexOf("--stack") + 1] + ".yaml";
-const doc = YAML.parseDocument(fs.readFileSync(file, "utf8"));
-const [, name, field] = args[args.indexOf("--path") + 1].split(".");
-doc.setIn(["config", "agentfleet:tenantCredentials", name, field], doc.createNode({ secure: "v1:AAAAAAAAAAAAAAAA:fake" }));
-fs.writeFileSync(file, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
-`,
-            { mode: 0o755 },
-        );
-
-    it("four parallel `tenant add` processes lose no tenant", async () => {
-        storingPulumi();
-        for (const round of [1]) {
-            const names = Array.from({ length: 4 }, (_, i) => `r${round}-t${i}`);
-            for (const name of names) project.writeKubeconfig(`${name}.k3s.yaml`, kubeconfigText({ user: "token" }));
-            const results = await Promise.all(names.map((name) => tenantProcess(addArgs(name))));
-            results.forEach((r, i) => assert.equal(r.code, 0, `${names[i]}: ${r.stdout}${r.stderr}`));
-            const present = tenantsOf(project.stackText("dev")).map((t) => t.name);
-            for (const name of names) assert.ok(present.includes(name), `round ${round}: tenant ${name} was lost; file has ${present.join(", ")}`);
-        }
+    it("four parallel `tenant add` runs (token tenants, each running its tenant stack) lose no tenant", async () => {
+        engines.set("dev", new FakeOnboardingEngine(hubFileOf(project.root, "dev"), { upMs: 30 }));
+        const names = Array.from({ length: 4 }, (_, i) => `r1-t${i}`);
+        for (const name of names) project.writeKubeconfig(`${name}.k3s.yaml`, kubeconfigText({ user: "token" }));
+        const args = (name: string) => ["add", "--stack", "dev", "--name", name, "--kubeconfig", `./${name}.k3s.yaml`, "--server", `https://${name}.k3s.example.net:6443`, "--ring", "canary", "--region", "eu-west", "--credentials", "token"];
+        const results = await Promise.all(names.map((name) => tenant(args(name))));
+        results.forEach((r, i) => assert.equal(r.code, 0, `${names[i]}: ${r.stdout}${r.stderr}`));
+        assert.ok(engineOf("dev").maxRunning > 1, "the tenant stacks did not run at the same time");
+        const present = tenantsOf(project.stackText("dev")).map((t) => t.name);
+        for (const name of names) assert.ok(present.includes(name), `tenant ${name} was lost; the inventory has ${present.join(", ")}`);
         assert.ok(!fs.existsSync(path.join(project.root, "Pulumi.dev.yaml.lock")), "the lock is released");
         assert.deepEqual(fs.readdirSync(project.root).filter((f) => f.includes(".tmp")), [], "no temporary file is left");
     });
@@ -555,88 +496,71 @@ describe("npm run tenant -- list", () => {
         assert.match(stdout, /prod-hooli-us +prod +main +us-east +bootstrap +decommissioned +-\n/);
     });
 
-    it("refuses an invalid stack with the loader's problems, saying how to finish or undo a tenant without its credential", async () => {
-        project.writeStack("dev", addTenant(project.stackText("dev"), { name: "acme", server: ACME_SERVER, ring: "canary", region: "eu-west", credentials: "bootstrap" }));
+    it("refuses an invalid stack with the loader's problems", async () => {
+        project.writeStack("dev", addTenant(project.stackText("dev"), { name: "acme", server: ACME_SERVER, ring: "beta", region: "eu-west", credentials: "bootstrap" }));
         const { code, stderr } = await tenant(["list", "--stack", "dev"]);
         assert.equal(code, 1);
-        assert.match(stderr, /Pulumi\.dev\.yaml is not a valid configuration:\n {2}- agentfleet:tenantCredentials\.acme\.bearerToken: is required/);
-        assert.ok(stderr.includes("bootstrap it with `npm run tenant -- bootstrap --stack dev --name acme --kubeconfig <admin kubeconfig>`, which stores bearerToken and caData (secret), or undo the tenant with `npm run tenant -- remove --stack dev --name acme`"), stderr);
+        assert.match(stderr, /Pulumi\.dev\.yaml is not a valid configuration:\n {2}- fleet\/dev\/acme\.yaml: tenant acme matches no rollout step/);
+    });
+
+    it("accepts a bootstrap tenant not bootstrapped yet: the hub stack holds no credential to miss (its tenant stack registers it)", async () => {
+        project.writeStack("dev", addTenant(project.stackText("dev"), { name: "acme", server: ACME_SERVER, ring: "canary", region: "eu-west", credentials: "bootstrap" }));
+        const { code, stdout, stderr } = await tenant(["list", "--stack", "dev"]);
+        assert.equal(code, 0, stderr);
+        assert.match(stdout, /^acme +dev +canary +eu-west +bootstrap +active/m);
     });
 });
 
 describe("npm run tenant -- remove", () => {
-    it("of a bootstrap tenant main's stack file lists: removes its entry and its token and CA, keeping every comment, keeps its onboarding stack, and says what the next pulumi up does and to merge", async () => {
-        engineOf("prod").stacks.set("prod-tenant-prod-hooli-us", { settings: { tenant: "prod-hooli-us", namespaces: ["voice-agent"], tokenGenerations: [0] }, ups: 1 });
+    const seenContexts = (stack: string) => engineOf(stack).kubeconfigs.map((k) => YAML.parse(k.text).contexts.map((c: { name: string }) => c.name));
+
+    it("of a bootstrap tenant: destroys its tenant stack with its admin and the hub's contexts (its cluster Secret leaves the hub, argocd-manager and its token the tenant), then deletes its tenant file; the stack file stays byte for byte", async () => {
+        withTenantStacks("prod", "prod-hooli-us");
+        engineOf("prod").hubRegistered.set("prod-hooli-us", "fake-token-prod-hooli-us-0");
         const stackFile = path.join(project.root, "Pulumi.prod.yaml");
         const before = fs.readFileSync(stackFile, "utf8");
-        assert.ok(project.tenantFile("prod", "prod-hooli-us"));
         const { code, stdout, stderr } = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--kubeconfig", "acme.k3s.yaml"]);
         assert.equal(code, 0, stderr);
+        assert.deepEqual(engineOf("prod").calls, ["destroy prod-tenant-prod-hooli-us"]);
+        assert.deepEqual(seenContexts("prod"), [["agentfleet-tenant", "agentfleet-hub"]]);
+        assert.ok(!engineOf("prod").hubRegistered.has("prod-hooli-us"), "its registration stayed on the hub");
         assert.equal(project.tenantFile("prod", "prod-hooli-us"), undefined, "its tenant file is deleted");
-        const after = fs.readFileSync(stackFile, "utf8");
-        const { removed, added } = lineChanges(before, after);
-        assert.deepEqual(added, []);
-        assert.deepEqual([removed[0], removed[1], removed[3]], ["    prod-hooli-us:", "      bearerToken:", "      caData:"]);
-        for (const i of [2, 4]) assert.match(removed[i], /^ {8}secure: v1:/);
-        assert.equal(removed.length, 5);
-        assert.deepEqual(commentLines(after), commentLines(before));
-
-        assert.match(stdout, /cluster Secret cluster-prod-hooli-us is deleted/);
-        assert.match(stdout, /its onboarding stack \(argocd-manager on the tenant\) is kept, and its token stays valid, because Pulumi\.prod\.yaml at origin\/main still lists the tenant/);
-        assert.deepEqual(engineOf("prod").calls, [], "its token is not revoked while deploy.yml would register the tenant again");
+        assert.equal(fs.readFileSync(stackFile, "utf8"), before);
+        assert.match(stderr, /Destroying tenant stack prod-tenant-prod-hooli-us .*\nTenant stack prod-tenant-prod-hooli-us destroyed in [0-9.]+s\./);
+        assert.match(stdout, /Removed tenant prod-hooli-us: its tenant stack prod-tenant-prod-hooli-us is destroyed, and its tenant file removed \(commit that\)\./);
+        assert.match(stdout, /cluster Secret cluster-prod-hooli-us is deleted: Argo CD stops deploying to https:\/\/prod-hooli-us/);
+        assert.match(stdout, /argocd-manager ServiceAccount, its token Secret, Roles, RoleBindings, ClusterRole and ClusterRoleBinding are deleted: its token is revoked/);
         assert.match(stdout, /agent namespaces \(voice-agent\) are retained and the workloads in them keep running/);
         assert.match(stdout, /applicationsSync create-update keeps the tenant's generated Application/);
-        assert.match(stdout, /Next: merge this change of Pulumi\.prod\.yaml to origin\/main and let deploy\.yml apply it; then run the same command again: npm run tenant -- remove --stack prod --name prod-hooli-us/);
     });
 
-    it("run again after the removal: refuses while main's stack file still lists the tenant; once merged, destroys the onboarding stack", async () => {
-        const engine = engineOf("prod");
-        engine.stacks.set("prod-tenant-prod-hooli-us", { settings: { tenant: "prod-hooli-us", namespaces: ["voice-agent"], tokenGenerations: [0] }, ups: 1 });
-        const args = ["remove", "--stack", "prod", "--name", "prod-hooli-us"];
-        assert.equal((await tenant(args)).code, 0);
-        const removed = project.stackText("prod");
-
-        const early = await tenant(args);
-        assert.equal(early.code, 1);
-        assert.equal(early.stderr, "tenant remove: Pulumi.prod.yaml at origin/main still lists tenant prod-hooli-us, so deploy.yml would register it again; merge the removal's change of Pulumi.prod.yaml to origin/main and let deploy.yml apply it, then run this again to destroy onboarding stack prod-tenant-prod-hooli-us (its token stays valid until then)\n");
-        assert.deepEqual(engine.calls, []);
-        assert.equal(project.stackText("prod"), removed);
-
-        git(project.root, "commit", "-qam", "remove prod-hooli-us");
-        git(project.root, "update-ref", "refs/remotes/origin/main", "HEAD");
-        const noKubeconfig = await tenant(args);
-        assert.equal(noKubeconfig.code, 2);
-        assert.match(noKubeconfig.stderr, /missing --kubeconfig FILE \(or --kubeconfig-dir DIR holding prod-hooli-us\.yaml\)/);
-        // Checked against the server the stack file listed the tenant with, from the ref's history.
-        project.writeKubeconfig("other.yaml", kubeconfigText({ server: ACME_SERVER }));
-        const otherCluster = await tenant([...args, "--kubeconfig", "other.yaml"]);
-        assert.equal(otherCluster.code, 1);
-        assert.match(otherCluster.stderr, /server https:\/\/acme\.k3s\.example\.net:6443 differs from --server https:\/\/prod-hooli-us\.k3s\.agentfleet\.example\.net:6443/);
-        assert.deepEqual(engine.calls, []);
-        const done = await tenant([...args, "--kubeconfig", "acme.k3s.yaml"]);
-        assert.equal(done.code, 0, done.stderr);
-        assert.deepEqual(engine.calls, ["destroy prod-tenant-prod-hooli-us"]);
-        assert.match(done.stdout, /Destroyed onboarding stack prod-tenant-prod-hooli-us of removed tenant prod-hooli-us: its token is revoked/);
-        assert.equal(project.stackText("prod"), removed);
-
-        const again = await tenant(args);
-        assert.equal(again.code, 1, "with neither an entry nor an onboarding stack, the tenant is unknown");
-        assert.match(again.stderr, /no tenant is named "prod-hooli-us"/);
+    it("of a token tenant: destroys its tenant stack with the hub's context only; no tenant kubeconfig is needed", async () => {
+        withTenantStacks("prod", "prod-initech-eu");
+        const { code, stdout, stderr } = await tenant(["remove", "--stack", "prod", "--name", "prod-initech-eu"]);
+        assert.equal(code, 0, stderr);
+        assert.deepEqual(engineOf("prod").calls, ["destroy prod-tenant-prod-initech-eu"]);
+        assert.deepEqual(seenContexts("prod"), [["agentfleet-hub"]]);
+        assert.match(stdout, /nothing of Pulumi's was on the tenant \(credentials: token\); revoke the pre-issued token there/);
+        assert.equal(project.tenantFile("prod", "prod-initech-eu"), undefined);
     });
 
-    it("of a bootstrap tenant refuses, touching nothing, when the deploying ref is missing; --deployed-ref none destroys at once", async () => {
+    it("refuses, touching nothing, a hub kubeconfig that is not agentfleet:hub.server's", async () => {
+        withTenantStacks("prod", "prod-initech-eu");
         const before = project.stackText("prod");
-        const missing = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--deployed-ref", "origin/nosuch"]);
-        assert.equal(missing.code, 1);
-        assert.match(missing.stderr, /git has no ref origin\/nosuch in .*: pass --deployed-ref REF .*, or --deployed-ref none to skip this check knowingly/);
-        assert.equal(project.stackText("prod"), before);
+        const { code, stderr } = await tenant(["remove", "--stack", "prod", "--name", "prod-initech-eu", "--hub-kubeconfig", hubKubeconfigOf("dev")]);
+        assert.equal(code, 1);
+        assert.match(stderr, /agentfleet:hub\.server: the kubeconfig in KUBECONFIG \(.*\.hub-dev\.kubeconfig\) points context "default" at https:\/\/hub\.dev\.agentfleet\.example\.net:6443/);
         assert.deepEqual(engineOf("prod").calls, []);
+        assert.equal(project.stackText("prod"), before);
+    });
 
-        engineOf("prod").stacks.set("prod-tenant-prod-hooli-us", { settings: { tenant: "prod-hooli-us", namespaces: ["voice-agent"], tokenGenerations: [0] }, ups: 1 });
-        const skipped = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--deployed-ref", "none", "--kubeconfig", "acme.k3s.yaml"]);
-        assert.equal(skipped.code, 0, skipped.stderr);
-        assert.deepEqual(engineOf("prod").calls, ["destroy prod-tenant-prod-hooli-us"]);
-        assert.match(skipped.stdout, /were already deleted with its onboarding stack/);
+    it("refuses a tenant whose file is gone but whose tenant stack is left (a removal an earlier agentfleet began in two steps), naming how to finish it", async () => {
+        withTenantStacks("prod", "prod-hooli-us");
+        fs.rmSync(path.join(project.root, "fleet", "prod", "prod-hooli-us.yaml"));
+        const { code, stderr } = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--kubeconfig", "acme.k3s.yaml"]);
+        assert.equal(code, 1);
+        assert.match(stderr, /tenant prod-hooli-us has no tenant file, but its tenant stack prod-tenant-prod-hooli-us exists .*restore the file/);
+        assert.deepEqual(engineOf("prod").calls, []);
     });
 
     it("undoes an add byte for byte", async () => {
@@ -644,31 +568,35 @@ describe("npm run tenant -- remove", () => {
         assert.equal((await tenant(ADD_ACME)).code, 0);
         assert.equal((await tenant(["remove", "--stack", "dev", "--name", "acme", "--kubeconfig", "acme.k3s.yaml"])).code, 0);
         assert.equal(project.stackText("dev"), before);
+        assert.ok(!engineOf("dev").hubRegistered.has("acme"));
     });
 
     it("refuses to remove a bootstrap tenant without its admin kubeconfig, naming what to give, before anything is touched", async () => {
-        // Its onboarding stack exists (bootstrapped before).
-        engineOf("prod").stacks.set("prod-tenant-prod-hooli-us", { settings: { tenant: "prod-hooli-us", namespaces: ["voice-agent"], tokenGenerations: [0] }, ups: 1 });
+        withTenantStacks("prod", "prod-hooli-us");
         const before = project.stackText("prod");
-        // --deployed-ref none: no merge to wait for, so this run destroys.
-        const { code, stderr } = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--deployed-ref", "none"]);
+        const { code, stderr } = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us"]);
         assert.equal(code, 2);
-        assert.match(stderr, /^tenant remove: missing --kubeconfig FILE \(or --kubeconfig-dir DIR holding prod-hooli-us\.yaml\): removing bootstrap tenant prod-hooli-us destroys its onboarding stack prod-tenant-prod-hooli-us on the tenant with its admin kubeconfig; if the cluster is gone for good, use --decommission instead\n/);
+        assert.match(stderr, /^tenant remove: missing --kubeconfig FILE \(or --kubeconfig-dir DIR holding prod-hooli-us\.yaml\): removing bootstrap tenant prod-hooli-us destroys its tenant stack prod-tenant-prod-hooli-us, argocd-manager on the tenant, with its admin kubeconfig; if the cluster is gone for good, use --decommission instead\n/);
         assert.deepEqual(engineOf("prod").calls, []);
         assert.equal(project.stackText("prod"), before);
-        const missing = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--deployed-ref", "none", "--kubeconfig", "nosuch.yaml"]);
+        const missing = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--kubeconfig", "nosuch.yaml"]);
         assert.equal(missing.code, 1);
         assert.match(missing.stderr, /nosuch\.yaml: no such kubeconfig file/);
+        project.writeKubeconfig("other.yaml", kubeconfigText({ server: ACME_SERVER }));
+        const otherCluster = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--kubeconfig", "other.yaml"]);
+        assert.equal(otherCluster.code, 1);
+        assert.match(otherCluster.stderr, /server https:\/\/acme\.k3s\.example\.net:6443 differs from --server https:\/\/prod-hooli-us\.k3s\.agentfleet\.example\.net:6443/);
         assert.deepEqual(engineOf("prod").calls, []);
         assert.equal(project.stackText("prod"), before);
     });
 
-    it("removes a bootstrap tenant never bootstrapped (no onboarding stack) without a kubeconfig: there is nothing on it to destroy", async () => {
+    it("removes a tenant never bootstrapped (no tenant stack) without a kubeconfig: there is nothing of it to destroy", async () => {
         project.writeStack("dev", addTenant(project.stackText("dev"), { name: "acme", server: ACME_SERVER, ring: "canary", region: "eu-west", credentials: "bootstrap" }));
-        const { code, stderr } = await tenant(["remove", "--stack", "dev", "--name", "acme"]);
+        const { code, stdout, stderr } = await tenant(["remove", "--stack", "dev", "--name", "acme"]);
         assert.equal(code, 0, stderr);
         assert.deepEqual(engineOf("dev").calls, []);
         assert.ok(!project.stackText("dev").includes("name: acme"));
+        assert.match(stdout, /it had no tenant stack, so nothing was registered on the hub/);
     });
 
     it("refuses a removal that leaves a rollout step without tenants, leaving the file byte-identical", async () => {
@@ -687,22 +615,27 @@ describe("npm run tenant -- remove", () => {
         assert.equal(project.stackText("prod"), before);
     });
 
-    it("--decommission drops the onboarding stack without contacting the cluster, sets decommissioned: true, keeps its credentials, and says to remove the entry after pulumi up", async () => {
+    it("--decommission deletes the registration from the hub (the hub's context only) and drops the tenant stack without contacting the cluster, sets decommissioned: true; remove then deletes the file", async () => {
+        withTenantStacks("prod", "prod-hooli-us");
+        engineOf("prod").hubRegistered.set("prod-hooli-us", "fake-token-prod-hooli-us-0");
         const before = project.stackText("prod");
-        const { code, stdout } = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--decommission"]);
-        assert.equal(code, 0);
+        const { code, stdout, stderr } = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--decommission"]);
+        assert.equal(code, 0, stderr);
         const after = project.stackText("prod");
         assert.deepEqual(lineChanges(before, after), { removed: [], added: ["      decommissioned: true"] });
         assert.equal(project.tenantFile("prod", "prod-hooli-us"), "server: https://prod-hooli-us.k3s.agentfleet.example.net:6443\nring: main\nregion: us-east\ncredentials: bootstrap\ndecommissioned: true\n");
         assert.deepEqual(engineOf("prod").calls, ["destroy prod-tenant-prod-hooli-us forget"]);
-        assert.match(stdout, /its onboarding stack was dropped \(its state forgotten, the cluster not contacted\)/);
-        assert.match(stdout, /After that pulumi up --stack prod succeeds, remove the entry: npm run tenant -- remove --stack prod --name prod-hooli-us/);
+        assert.deepEqual(seenContexts("prod"), [["agentfleet-hub"]]);
+        assert.ok(!engineOf("prod").hubRegistered.has("prod-hooli-us"), "its registration stayed on the hub");
+        assert.match(stdout, /its cluster Secret cluster-prod-hooli-us was deleted from the hub by its tenant stack prod-tenant-prod-hooli-us, which was then dropped \(the tenant was not contacted\)/);
+        assert.match(stdout, /then remove the entry: npm run tenant -- remove --stack prod --name prod-hooli-us/);
 
         assert.equal((await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us", "--decommission"])).code, 1, "decommissioning twice is refused");
         const removal = await tenant(["remove", "--stack", "prod", "--name", "prod-hooli-us"]);
         assert.equal(removal.code, 0);
-        assert.match(removal.stdout, /Removed decommissioned tenant prod-hooli-us/);
-        assert.equal(configOf(project.stackText("prod"))["agentfleet:tenantCredentials"]["prod-hooli-us"], undefined);
+        assert.match(removal.stdout, /Removed the tenant file of decommissioned tenant prod-hooli-us/);
+        assert.equal(project.tenantFile("prod", "prod-hooli-us"), undefined);
+        assert.deepEqual(engineOf("prod").calls, ["destroy prod-tenant-prod-hooli-us forget"]);
     });
 });
 
@@ -758,13 +691,13 @@ describe("npm run tenant without the Pulumi CLI on PATH", function () {
             child.on("close", (code) => resolve({ code, stdout, stderr }));
         });
 
-    it("bootstrap, rotate, migrate and remove of a bootstrap tenant say in one line that the CLI is needed and how to get it, and touch nothing", async () => {
+    it("bootstrap, rotate and remove (of a bootstrap or a token tenant: both have a tenant stack) say in one line that the CLI is needed and how to get it, and touch nothing", async () => {
         const before = project.stackText("prod");
         const commands: Array<[string, string[]]> = [
             ["bootstrap", ["bootstrap", "--stack", "prod", "--name", "acme", "--kubeconfig", "acme.k3s.yaml", "--server", ACME_SERVER, "--ring", "main", "--region", "eu-west"]],
             ["rotate", ["rotate", "--stack", "prod", "--all", "--kubeconfig-dir", "."]],
-            ["migrate", ["migrate", "--stack", "prod", "--name", "prod-acme-eu", "--kubeconfig", "acme.k3s.yaml"]],
-            ["remove of bootstrap tenant prod-hooli-us", ["remove", "--stack", "prod", "--name", "prod-hooli-us"]],
+            ["remove of tenant prod-hooli-us", ["remove", "--stack", "prod", "--name", "prod-hooli-us"]],
+            ["remove of tenant prod-initech-eu", ["remove", "--stack", "prod", "--name", "prod-initech-eu"]],
         ];
         const results = await Promise.all(commands.map(([, args]) => withoutPulumi(args)));
         results.forEach((r, i) => {
@@ -779,11 +712,6 @@ describe("npm run tenant without the Pulumi CLI on PATH", function () {
         assert.equal(project.stackText("prod"), before);
     });
 
-    it("remove of a token tenant needs no CLI", async () => {
-        const r = await withoutPulumi(["remove", "--stack", "prod", "--name", "prod-initech-eu"]);
-        assert.equal(r.code, 0, r.stderr);
-        assert.match(r.stdout, /Removed tenant prod-initech-eu/);
-    });
 });
 
 describe("parseKubeconfig", () => {

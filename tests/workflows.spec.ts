@@ -158,7 +158,7 @@ function hubStackOf(step: Step): string | undefined {
     const run = step.run ?? "";
     const promote = /\bnpm\s+run\b[^\n]*\bpromote\b[^\n]*--to[ =]+([\w.-]+)/.exec(run);
     if (promote) return promotionSource(promote[1]);
-    const direct = /(?:\bnpm\s+run\b[^\n]*\bstatus\b|(?:^|[\s;|&(])pulumi\s+(?:preview|up|refresh|destroy)\b)[^\n]*--stack[ =]+(?:"?\$\{?(\w+)\}?"?|([\w.-]+))/m.exec(run);
+    const direct = /(?:\bnpm\s+run\b[^\n]*\bstatus\b|\bnpm\s+run\b[^\n]*\btenant\s+--\s+up\b|(?:^|[\s;|&(])pulumi\s+(?:preview|up|refresh|destroy)\b)[^\n]*--stack[ =]+(?:"?\$\{?(\w+)\}?"?|([\w.-]+))/m.exec(run);
     if (direct) return direct[1] ? String(step.env?.[direct[1]]) : direct[2];
     return undefined;
 }
@@ -281,6 +281,12 @@ if (args[0] !== "run" || !args.includes("diff")) { console.error("unexpected npm
 process.stdout.write(plan.stdout ?? "");
 process.stderr.write(plan.stderr ?? "");
 process.exit(plan.code);`;
+
+/** A fake `npm` for `npm run --silent tenant -- up ...`: prints FAKE_TENANT_STDOUT and exits FAKE_TENANT_CODE. */
+const FAKE_TENANT_NPM = `
+if (args[0] !== "run" || !args.includes("tenant")) { console.error("unexpected npm " + args.join(" ")); process.exit(99); }
+process.stdout.write(process.env.FAKE_TENANT_STDOUT ?? "");
+process.exit(Number(process.env.FAKE_TENANT_CODE ?? 0));`;
 
 /** A fake `pulumi`: prints FAKE_PULUMI_STDOUT and exits FAKE_PULUMI_CODE. */
 const FAKE_PULUMI = `
@@ -656,16 +662,21 @@ describe("GitHub workflows", () => {
         const runWriter = (step: Step) =>
             runStep(step.run ?? "", { env: { STACK: String(step.env?.STACK ?? "").includes("${{") ? "dev" : String(step.env?.STACK), HUB_KUBECONFIG: KUBECONFIG_TEXT }, fakes: argvRecorders() });
 
-        it("finds every step that reaches a hub: pulumi/actions with a command, pulumi preview, npm run promote", () => {
+        it("finds every step that reaches a hub: pulumi/actions with a command, pulumi preview, npm run promote, npm run tenant -- up", () => {
             const found = WORKFLOWS.flatMap((wf) => hubSteps(wf).map(({ jobId, step, stack }) => `${wf.file} ${jobId}: ${step.name} -> ${stack}`));
             assert.deepStrictEqual(found, [
                 "deploy.yml dev: pulumi up -> dev",
+                "deploy.yml dev: npm run tenant -- up -> dev",
                 "deploy.yml staging: pulumi up -> staging",
+                "deploy.yml staging: npm run tenant -- up -> staging",
                 "deploy.yml prod-soak-gate: Soak gate -> staging",
                 "deploy.yml prod: pulumi up -> prod",
+                "deploy.yml prod: npm run tenant -- up -> prod",
                 `drift.yml drift: pulumi preview --refresh --expect-no-changes -> ${MATRIX_STACK}`,
                 `drift.yml drift: Classify the failure (drift or error) -> ${MATRIX_STACK}`,
+                `drift.yml drift: npm run tenant -- up --all --preview --refresh -> ${MATRIX_STACK}`,
                 `preview.yml preview: pulumi preview --refresh --diff -> ${MATRIX_STACK}`,
+                `preview.yml preview: npm run tenant -- up --changed --preview -> ${MATRIX_STACK}`,
             ]);
         });
 
@@ -1189,5 +1200,77 @@ process.exit(Number(process.env.FAKE_GATE_CODE));`;
             assert.ok(gates.some((g) => (wf.jobs[g].steps ?? []).some((s) => s.run === "npm test")), "dev needs a job that runs npm test");
             assert.ok(gates.every((g) => wf.jobs[g].if === "github.ref == 'refs/heads/main'"), "the gate only lets main through");
         });
+    });
+
+    describe("tenant stacks: npm run tenant -- up with the hub's kubeconfig only", () => {
+        const tenantStep = (file: string, jobId: string) => stepNamed(workflow(file), jobId, /npm run tenant -- up/);
+        const npmArgs = (run: ScriptRun) => fakeLog(run, "npm")[0] ?? [];
+        const SUMMARY = "prod: 2 tenant stack(s) previewed with the hub's context in 3.1s: 1 would change (acme), 1 unchanged, 0 failed.\n";
+
+        it("preview.yml previews the tenant stacks the pull request changes, after the hub's preview; exit 0 and 3 pass, 1 and 2 fail the job", () => {
+            const step = tenantStep("preview.yml", "preview");
+            assert.equal(step.if, "steps.creds.outputs.available == 'true'");
+            const steps = workflow("preview.yml").jobs.preview.steps!;
+            assert.ok(steps.indexOf(step) > steps.indexOf(stepUsing(workflow("preview.yml"), "preview", "pulumi/actions")));
+            for (const [code, ok] of [[0, true], [3, true], [1, false], [2, false]] as const) {
+                const run = runStep(step.run ?? "", { env: { STACK: "prod", BASE_REF: "main", FAKE_TENANT_CODE: String(code), FAKE_TENANT_STDOUT: SUMMARY }, fakes: { npm: FAKE_TENANT_NPM } });
+                assert.deepStrictEqual(npmArgs(run), ["run", "--silent", "tenant", "--", "up", "--stack", "prod", "--changed", "origin/main", "--preview"]);
+                assert.equal(run.status === 0, ok, `exit ${code}: ${run.stderr}`);
+                assert.ok(run.summary.includes(SUMMARY), "the tenant stacks' summary is in the job summary");
+                if (!ok) assert.match(run.stdout, /::error title=Tenant stacks of prod::/);
+            }
+        });
+
+        it("drift.yml checks every tenant stack's registration (refreshed, previewed); exit 3 is drift, 1 and 2 errors, both fail the run after the hub's issue step", () => {
+            const step = tenantStep("drift.yml", "drift");
+            assert.equal(step["continue-on-error"], true);
+            const cases = [[0, "clean", true], [3, "drift", false], [1, "error", false], [2, "error", false]] as const;
+            for (const [code, result, ok] of cases) {
+                const run = runStep(step.run ?? "", { env: { STACK: "prod", FAKE_TENANT_CODE: String(code), FAKE_TENANT_STDOUT: SUMMARY }, fakes: { npm: FAKE_TENANT_NPM } });
+                assert.deepStrictEqual(npmArgs(run), ["run", "--silent", "tenant", "--", "up", "--stack", "prod", "--all", "--preview", "--refresh", "--parallel", "4"]);
+                assert.equal(run.outputs.result, result);
+                assert.equal(run.status === 0, ok, `exit ${code}`);
+            }
+            const fail = stepNamed(workflow("drift.yml"), "drift", /^Tenant stacks' drift/);
+            assert.equal(fail.if, "steps.tenants.outcome == 'failure'");
+            const red = runStep(fail.run ?? "", { env: { STACK: "prod", RESULT: "drift" } });
+            assert.notEqual(red.status, 0);
+            assert.match(red.stdout, /::error title=Tenant stacks drifted in prod::/);
+        });
+
+        for (const stack of DEPLOYED_STACKS) {
+            it(`deploy.yml runs ${stack}'s tenant stacks after its hub's up: --changed <last successful push deploy>, --all when that commit is unknown; an emergency run skips them`, () => {
+                const wf = workflow("deploy.yml");
+                const [jobId, job] = Object.entries(wf.jobs).find(([, j]) => environmentOf(j) === stack)!;
+                const steps = job.steps!;
+                const step = tenantStep("deploy.yml", jobId);
+                const deployed = stepById(wf, jobId, "deployed");
+                assert.ok(steps.indexOf(step) > steps.indexOf(stepUsing(wf, jobId, "pulumi/actions")), "after the hub's up");
+                assert.equal(step.if, "${{ !inputs.emergency }}");
+                assert.equal(deployed.if, "${{ !inputs.emergency }}");
+                assert.equal(step.env?.STACK, stack);
+                assert.equal((job.permissions as Record<string, string> | undefined)?.actions, "read");
+                assert.equal(steps.find((s) => actionOf(s) === "actions/checkout")?.with?.["fetch-depth"], 0, "the history --changed diffs against");
+
+                const gh = runStep(deployed.run ?? "", { fakes: { gh: `process.stdout.write("0123abc\\n");` } });
+                assert.equal(gh.status, 0, gh.stderr);
+                assert.equal(gh.outputs.sha, "0123abc");
+                const ghArgs = fakeLog(gh, "gh")[0];
+                for (const flag of ["--workflow", "deploy.yml", "--branch", "main", "--event", "push", "--status", "success"]) assert.ok(ghArgs.includes(flag), `gh run list ${flag}`);
+
+                const git = (known: boolean) => `process.exit(${known ? 0 : 1});`;
+                const known = runStep(step.run ?? "", { env: { STACK: stack, DEPLOYED: "0123abc" }, fakes: { npm: FAKE_TENANT_NPM, git: git(true) } });
+                assert.equal(known.status, 0, known.stderr);
+                assert.deepStrictEqual(npmArgs(known), ["run", "--silent", "tenant", "--", "up", "--stack", stack, "--changed", "0123abc", "--parallel", "4"]);
+                for (const [deployedSha, gitKnows] of [["", true], ["0123abc", false]] as const) {
+                    const all = runStep(step.run ?? "", { env: { STACK: stack, DEPLOYED: deployedSha }, fakes: { npm: FAKE_TENANT_NPM, git: git(gitKnows) } });
+                    assert.equal(all.status, 0, all.stderr);
+                    assert.deepStrictEqual(npmArgs(all), ["run", "--silent", "tenant", "--", "up", "--stack", stack, "--all", "--parallel", "4"]);
+                    assert.match(all.stdout, /::notice title=Every tenant stack of/);
+                }
+                const failed = runStep(step.run ?? "", { env: { STACK: stack, DEPLOYED: "0123abc", FAKE_TENANT_CODE: "1" }, fakes: { npm: FAKE_TENANT_NPM, git: git(true) } });
+                assert.notEqual(failed.status, 0, "a failed tenant stack fails the job");
+            });
+        }
     });
 });

@@ -110,6 +110,12 @@ export async function canI(admin: Credentials, review: { user: string; groups?: 
     return result.status?.allowed === true;
 }
 
+/** Whom the API server's authenticator says `token` is, asked with the admin's TokenReview: undefined when it does not authenticate. */
+export async function tokenUser(admin: Credentials, token: string): Promise<string | undefined> {
+    const review = await request(admin, "POST", "/apis/authentication.k8s.io/v1/tokenreviews", { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token } });
+    return review.status?.authenticated === true ? String(review.status.user?.username) : undefined;
+}
+
 /**
  * A kubectl for the chart's scripts under test: $AGENTFLEET_KUBECTL, else `kubectl` on PATH. The
  * Google Cloud SDK's `kubectl` is a version dispatcher; the real binaries it dispatches to sit next

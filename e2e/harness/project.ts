@@ -1,17 +1,18 @@
 /**
  * The e2e stack on the loopback fleet: a scratch copy of the project (the committed files, one git
  * commit on main, node_modules shared), the argo-cd stand-in chart completed with chart 10.1.1's CRDs
- * (the hub's own, the engine's version, come from hub.crdsSource),
- * and the stack's example secrets replaced by the fleet's real credentials: a token tenant's
- * pre-issued token through the real CLI (the hub's kubeconfig is every run's KUBECONFIG, hub.server its address), and the bootstrap tenant's through
- * agentfleet's own onboarding (`npm run tenant -- bootstrap`'s code: an onboarding stack per tenant).
+ * (the hub's own, the engine's version, come from hub.crdsSource), the hub's kubeconfig every run's
+ * KUBECONFIG (hub.server its address). Once the hub's first up made Argo CD's namespace,
+ * `registerTenants` registers every tenant from its own tenant stack, as the commands do: a token
+ * tenant's pre-issued token through `add --credentials token`'s code, a bootstrap tenant through
+ * `bootstrap`'s (argocd-manager on the tenant, the cluster Secret on the hub).
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { type Document, parse, parseDocument, stringify } from "yaml";
-import { projectCopy } from "../../tests/helpers";
+import { projectCopy, runTool } from "../../tests/helpers";
 import { ARGOCD_CRD_FILES } from "../../stacks/config";
 import { ROOT } from "../../evaluator/evaluate";
 import { type BuiltEngine, ensureEngines } from "../../engines/toolchain";
@@ -19,8 +20,12 @@ import { LoopbackFleet } from "./fleet";
 import { request } from "./kube";
 import { waitFor } from "./processes";
 import { type PulumiBins, type PulumiRun, installProvider, pulumiStack } from "./pulumi";
-import { automationEngine } from "../../tenants/engine";
-import { onboardTenants } from "../../tenants/onboard";
+import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { automationEngine, hubSecretsSettings } from "../../tenants/engine";
+import { readTenantKubeconfig, withRunKubeconfig } from "../../tenants/kubeconfig";
+import { ONBOARDING_PROJECT, onboardingProgram, onboardingStackName, tenantStackSettings } from "../../tenants/onboarding-program";
+import { checkHub, onboardTenants, registerTokenTenant } from "../../tenants/onboard";
+import { type TenantEntry, readView } from "../../tenants/stack-file";
 
 export const E2E_STACK = "e2e";
 export const HUB = "hub";
@@ -184,26 +189,74 @@ export async function startWorld(runDir: string, options: WorldOptions = {}): Pr
     const bins = { pulumi: engines.pulumi.bin, kubernetesProvider: engines["pulumi-kubernetes"].bin };
     const pulumi = await pulumiStack(project, E2E_STACK, runDir, bins, fleet.hub.kubeconfigPath);
     installProvider(pulumi.env, bins, project);
-    const secret = (value: string) => ({ value, secret: true });
     // The hub applies the engine's CRDs (GitHub, the default source, cannot be reached here).
     await pulumi.stack.setConfig("agentfleet:hub.crdsSource", { value: crdsSource }, true);
-    for (const t of tenants.filter((t) => t.credentials === "token")) {
-        const issued = await preIssuedToken(fleet, t.name);
-        await pulumi.stack.setConfig(`agentfleet:tenantCredentials.${t.name}.bearerToken`, secret(issued.bearerToken), true);
-        await pulumi.stack.setConfig(`agentfleet:tenantCredentials.${t.name}.caData`, secret(issued.caData), true);
+    log(`project ${project}, stack ${E2E_STACK} ready`);
+    return { engines, fleet, project, runDir, pulumi, bins, tenants };
+}
+
+/**
+ * Registers the world's tenants from their own tenant stacks, after the hub's first up (a
+ * registration needs Argo CD's namespace): each token tenant as `npm run tenant -- add --credentials
+ * token` does (its committed file stands for the one that command wrote, so the file is taken out
+ * and written again by the registration), then the bootstrap tenants as `npm run tenant -- bootstrap` does.
+ */
+export async function registerTenants(w: E2eWorld): Promise<void> {
+    const started = Date.now();
+    const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+    const hub = { stack: E2E_STACK, root: w.project };
+    const hubKubeconfig = fs.readFileSync(w.fleet.hub.kubeconfigPath, "utf8");
+    const engine = onboardingEngine(w);
+    for (const t of w.tenants.filter((t) => t.credentials === "token")) {
+        const credential = await preIssuedToken(w.fleet, t.name);
+        const file = path.join(w.project, "fleet", E2E_STACK, `${t.name}.yaml`);
+        const entry = { name: t.name, ...parse(fs.readFileSync(file, "utf8")) } as TenantEntry;
+        fs.rmSync(file);
+        await registerTokenTenant({ hub, engine, entry, credential, hubKubeconfig });
+        log(`[${elapsed()}] token tenant ${t.name} registered by its tenant stack`);
     }
-    const bootstrap = tenants.filter((t) => t.credentials === "bootstrap");
+    const bootstrap = w.tenants.filter((t) => t.credentials === "bootstrap");
     const outcomes = await onboardTenants({
-        hub: { stack: E2E_STACK, root: project },
-        engine: onboardingEngine({ project, pulumi, bins }),
-        targets: bootstrap.map((t) => ({ name: t.name, kubeconfigFile: fleet.cluster(t.name).kubeconfigPath })),
+        hub,
+        engine,
+        targets: bootstrap.map((t) => ({ name: t.name, kubeconfigFile: w.fleet.cluster(t.name).kubeconfigPath })),
+        hubKubeconfig,
         parallel: 4,
         log,
     });
     const failed = outcomes.filter((o) => !o.ok);
     if (failed.length > 0) throw new Error(`bootstrap failed: ${JSON.stringify(failed)}`);
-    log(`project ${project}, stack ${E2E_STACK} ready`);
-    return { engines, fleet, project, runDir, pulumi, bins, tenants };
+    log(`[${elapsed()}] bootstrap tenants ${bootstrap.map((t) => t.name).join(", ")} registered by their tenant stacks`);
+}
+
+/** `npm run tenant -- <args> --stack e2e` in the scratch copy, as a process, with the run's Pulumi environment (KUBECONFIG: the hub's). */
+export const tenantCommand = (w: Pick<E2eWorld, "project" | "pulumi">, ...args: string[]) => runTool(w.project, "tenant", [...args, "--stack", E2E_STACK], { env: w.pulumi.env, timeoutMs: 10 * 60_000 });
+
+/**
+ * A bootstrap tenant's stack as `npm run tenant -- bootstrap` runs it (its program with the
+ * registration, its token generations, the run kubeconfig's tenant and hub contexts), selected for
+ * what no command runs (a preview); a later bootstrap is what changes it.
+ */
+export async function withTenantStack<T>(w: E2eWorld, tenant: string, run: (stack: Stack) => Promise<T>): Promise<T> {
+    const cfg = checkHub({ stack: E2E_STACK, root: w.project }, readView(w.project, E2E_STACK));
+    const entry = cfg.tenants.find((t) => t.name === tenant);
+    const name = onboardingStackName(E2E_STACK, tenant);
+    const tokens = await onboardingEngine(w).tokenState(name);
+    if (!entry || entry.credentials !== "bootstrap" || !tokens) throw new Error(`${tenant} is no bootstrap tenant with a tenant stack ${name}`);
+    const settings = tenantStackSettings(cfg, entry, { tokenGenerations: tokens.generations, legacyTokenGeneration: tokens.legacyGeneration });
+    const kubeconfig = readTenantKubeconfig(w.fleet.cluster(tenant).kubeconfigPath, { server: entry.server });
+    return withRunKubeconfig({ tenant: kubeconfig, hub: fs.readFileSync(w.fleet.hub.kubeconfigPath, "utf8") }, async (env) => {
+        const secrets = hubSecretsSettings(fs.readFileSync(path.join(w.project, `Pulumi.${E2E_STACK}.yaml`), "utf8"));
+        const workspace = await LocalWorkspace.create({
+            program: onboardingProgram(settings),
+            projectSettings: { name: ONBOARDING_PROJECT, runtime: "nodejs" },
+            stackSettings: { [name]: secrets },
+            ...(secrets.secretsProvider ? { secretsProvider: secrets.secretsProvider } : {}),
+            envVars: { ...w.pulumi.env, ...env },
+            pulumiCommand: await PulumiCommand.get({ root: path.dirname(w.bins.pulumi) }),
+        });
+        return run(await Stack.select(name, workspace));
+    });
 }
 
 /** agentfleet's onboarding engine (Automation API, inline programs) on the run's backend and CLI. */

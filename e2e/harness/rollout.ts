@@ -196,11 +196,29 @@ export class TenantObjectRecorder extends Sampler {
 }
 
 /**
+ * The update maxUpdate limits, of one Application: from the start of its first sync of the revision
+ * until RollingSync turned it Healthy. RollingSync counts an Application done once it is Synced and
+ * Healthy, while its PostSync hooks may still run (v3.6.2 progressive_sync.go: Progressing ->
+ * Healthy looks at health and sync status only; hooks do not feed health), so the sync's end in
+ * the history may come after the next Application's start. RollingSync may also sync an
+ * Application once more at the same revision right after (measured: history ids n and n+1); that
+ * sync changes no object but reruns the hooks. Neither is an update of two at once.
+ */
+function updateOf(app: string, syncs: SyncInterval[], recorder: RolloutRecorder): Array<SyncInterval & { healthy?: Date }> {
+    const first = syncs.filter((s) => s.application === app).sort((a, b) => +a.start - +b.start)[0];
+    if (!first) return [];
+    const healthy = recorder.firstAt(app, "Healthy", first.start);
+    return [{ ...first, end: healthy && healthy < first.end ? healthy : first.end, healthy }];
+}
+
+const describeUpdate = (u: SyncInterval & { healthy?: Date }) => `${u.application} synced from ${u.start.toISOString()} (until ${u.end.toISOString()}; Healthy ${u.healthy?.toISOString() ?? "never seen"})`;
+
+/**
  * What breaks "ring by ring" in the rollout of `revision` that started at `since` (empty: none):
  * every sync is RollingSync's, a step's first sync (history) and its Pending (ApplicationSet status)
  * come only once every Application of the step before is Healthy, and no step updates more
- * Applications at once than `maxUpdate` (each one's first sync in its history, and what the
- * recorder sampled).
+ * Applications at once than `maxUpdate` (each one's first sync in its history until it turned
+ * Healthy, and what the recorder sampled).
  * `steps` are lists of Application names, in order.
  */
 export function ringByRingProblems(apps: any[], recorder: RolloutRecorder, o: { revision: string; since: Date; steps: string[][]; maxUpdate: number }): string[] {
@@ -218,12 +236,8 @@ export function ringByRingProblems(apps: any[], recorder: RolloutRecorder, o: { 
         }
     }
     for (const [i, step] of o.steps.entries()) {
-        // Each Application's first sync of the revision: the update maxUpdate limits. RollingSync
-        // may sync an Application once more at the same revision right after (v3.6.2, measured:
-        // history ids n and n+1); that sync changes no object but reruns the hooks, and it can
-        // overlap the next tenant's first sync.
-        const updates = step.flatMap((app) => syncs.filter((s) => s.application === app).sort((a, b) => +a.start - +b.start).slice(0, 1));
-        if (maxOverlap(updates) > o.maxUpdate) problems.push(`step ${i + 1} updated ${maxOverlap(updates)} Applications at once (maxUpdate ${o.maxUpdate})`);
+        const updates = step.flatMap((app) => updateOf(app, syncs, recorder));
+        if (maxOverlap(updates) > o.maxUpdate) problems.push(`step ${i + 1} updated ${maxOverlap(updates)} Applications at once (maxUpdate ${o.maxUpdate}): ${updates.map(describeUpdate).join(", ")}`);
     }
     for (const [step, n] of recorder.maxInFlight) if (n > o.maxUpdate) problems.push(`step ${step} had ${n} Applications Pending/Progressing at once (maxUpdate ${o.maxUpdate})`);
     return problems;

@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import type { HubCredential, OnboardingEngine, StateResource, TokenState } from "../../tenants/engine";
+import type { HubCredential, HubOnlyRun, OnboardingEngine, RegistrationCheck, StateResource, TokenState } from "../../tenants/engine";
 import type { TenantKubeconfigEnv } from "../../tenants/kubeconfig";
 import type { OnboardingSettings } from "../../tenants/onboarding-program";
 
@@ -17,6 +17,12 @@ export interface FakeEngineOptions {
     upMs?: number;
     /** Hub state resources (for migrate). */
     hubState?: StateResource[];
+    /** Tenants whose cluster Secret on the hub was edited out of band: a refresh of the hub side sees it. */
+    hubDrift?: Set<string>;
+    /** The hub stack's decrypted tenantCredentials (for migrate-registration). */
+    hubCredentials?: Record<string, HubCredential>;
+    /** What a second preview of a tenant's stack plans (default: all same). */
+    secondPreview?: Map<string, Record<string, number>>;
 }
 
 /** What a stack's Pulumi run would have found at its KUBECONFIG, seen while it ran. */
@@ -45,32 +51,21 @@ export class FakeOnboardingEngine implements OnboardingEngine {
         this.hubState = options.hubState ?? [];
     }
 
-    /** The token each tenant's cluster Secret holds in the hub's state: what its last `pulumi up` registered. */
+    /** The token each tenant's cluster Secret on the hub holds: what its tenant stack's last `up` registered (deleted with its registration). */
     readonly hubRegistered = new Map<string, string>();
 
     async tokenState(stack: string): Promise<TokenState | undefined> {
         const settings = this.stacks.get(stack)?.settings;
-        return settings && { generations: settings.tokenGenerations, bearerToken: fakeToken(settings.tenant, settings.tokenGenerations.at(-1)!) };
-    }
-
-    async hubRegisteredToken(tenant: string): Promise<string | undefined> {
-        return this.hubRegistered.get(tenant);
-    }
-
-    /** The hub's `pulumi up`: registers every token the hub stack file stores (as the fake stores them). */
-    hubUp(tenants: string[]): void {
-        for (const tenant of tenants) {
-            const stack = [...this.stacks.values()].find((s) => s.settings.tenant === tenant);
-            if (stack) this.hubRegistered.set(tenant, fakeToken(tenant, stack.settings.tokenGenerations.at(-1)!));
-        }
+        const preIssued = settings?.registration?.preIssued;
+        return settings && { generations: settings.tokenGenerations, bearerToken: preIssued?.bearerToken ?? fakeToken(settings.tenant, settings.tokenGenerations.at(-1)!), caData: preIssued?.caData ?? `fake-ca-${settings.tenant}` };
     }
 
     private see(stack: string, env: TenantKubeconfigEnv): void {
         this.kubeconfigs.push({ stack, file: env.KUBECONFIG, mode: fs.statSync(env.KUBECONFIG).mode & 0o777, text: fs.readFileSync(env.KUBECONFIG, "utf8") });
     }
 
-    async up(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv): Promise<HubCredential> {
-        this.calls.push(`up ${stack} generations ${settings.tokenGenerations.join(",")}`);
+    /** One Pulumi run of a stack: its KUBECONFIG seen, counted while it runs, `upMs` long, failing as `failing` says. */
+    private async run<T>(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv, work: () => Promise<T>): Promise<T> {
         this.see(stack, env);
         this.running++;
         this.maxRunning = Math.max(this.maxRunning, this.running);
@@ -78,18 +73,77 @@ export class FakeOnboardingEngine implements OnboardingEngine {
             await new Promise((resolve) => setTimeout(resolve, this.options.upMs ?? 20));
             const failure = this.options.failing?.get(settings.tenant);
             if (failure) throw new Error(failure);
-            const previous = this.stacks.get(stack);
-            this.stacks.set(stack, { settings, ups: (previous?.ups ?? 0) + 1 });
-            return { bearerToken: fakeToken(settings.tenant, settings.tokenGenerations.at(-1)!), caData: `fake-ca-${settings.tenant}` };
+            return await work();
         } finally {
             this.running--;
         }
     }
 
-    async destroy(stack: string, options: { forget: true } | { forget: false; env: TenantKubeconfigEnv }): Promise<void> {
+    /** The live UID of each tenant's cluster Secret on the hub: kept by an up that finds it, new when an up creates it. */
+    readonly hubUids = new Map<string, string>();
+
+    async up(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv, options?: { refresh?: boolean }): Promise<HubCredential> {
+        this.calls.push(`up ${stack} generations ${settings.tokenGenerations.join(",")}${options?.refresh === false ? " no-refresh" : ""}`);
+        return this.run(stack, settings, env, async () => {
+            const previous = this.stacks.get(stack);
+            this.stacks.set(stack, { settings, ups: (previous?.ups ?? 0) + 1 });
+            const credential = settings.registration?.preIssued ?? { bearerToken: fakeToken(settings.tenant, settings.tokenGenerations.at(-1)!), caData: `fake-ca-${settings.tenant}` };
+            if (settings.registration) {
+                this.hubRegistered.set(settings.tenant, credential.bearerToken);
+                if (!this.hubUids.has(settings.tenant)) this.hubUids.set(settings.tenant, `uid-${settings.tenant}-new-${this.hubUids.size}`);
+            }
+            return credential;
+        });
+    }
+
+    /**
+     * A hub-only run: the registration's change is on the hub; new namespaces or token generations of
+     * a bootstrap tenant are on the tenant (planned, never applied here, as a real hub-only up fails at them).
+     */
+    async hubOnly(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv, options: { apply: boolean; refreshHub?: boolean }): Promise<HubOnlyRun> {
+        this.calls.push(`hubOnly ${stack} ${options.apply ? "apply" : "preview"}${options.refreshHub ? " refresh-hub" : ""}`);
+        return this.run(stack, settings, env, async () => {
+            const previous = this.stacks.get(stack);
+            if (!previous) throw new Error(`no stack named '${stack}' found`);
+            const was = previous.settings;
+            const tenantSide = settings.registration?.preIssued
+                ? []
+                : [
+                      ...settings.namespaces.filter((n) => !was.namespaces.includes(n)).map((n) => `create ${settings.tenant}-deployer-${n}`),
+                      ...settings.tokenGenerations.filter((g) => !was.tokenGenerations.includes(g)).map((g) => `create ${settings.tenant}-manager-token-${g}`),
+                  ];
+            const drifted = options.refreshHub === true && this.options.hubDrift?.has(settings.tenant) === true;
+            const hubChanged = JSON.stringify(was.registration) !== JSON.stringify(settings.registration) || drifted;
+            const update = hubChanged ? 1 : 0;
+            const changes: Record<string, number> = { same: 12 - update - tenantSide.length, ...(update ? { update } : {}), ...(tenantSide.length ? { create: tenantSide.length } : {}) };
+            const applied = options.apply && tenantSide.length === 0 && update > 0;
+            if (applied) {
+                this.stacks.set(stack, { settings, ups: previous.ups + 1 });
+                this.options.hubDrift?.delete(settings.tenant);
+                if (settings.registration) this.hubRegistered.set(settings.tenant, (await this.tokenState(stack))!.bearerToken);
+            }
+            return { changes, tenantSide, applied };
+        });
+    }
+
+    async destroy(stack: string, options: { forget: true; env?: TenantKubeconfigEnv } | { forget: false; env: TenantKubeconfigEnv }): Promise<void> {
         this.calls.push(`destroy ${stack}${options.forget ? " forget" : ""}`);
-        if (!options.forget) this.see(stack, options.env);
+        if (options.env) this.see(stack, options.env);
+        const tenant = this.stacks.get(stack)?.settings.tenant;
+        // The registration goes with the stack; forgotten without the hub's context, it stays on the hub.
+        if (tenant && options.env) this.hubRegistered.delete(tenant);
         this.stacks.delete(stack);
+    }
+
+    async checkRegistration(stack: string, settings: OnboardingSettings, env: TenantKubeconfigEnv): Promise<RegistrationCheck> {
+        this.calls.push(`check ${stack}`);
+        this.see(stack, env);
+        return { uid: this.hubUids.get(settings.tenant), changes: this.options.secondPreview?.get(settings.tenant) ?? { same: 3 } };
+    }
+
+    async hubCredentials(): Promise<Record<string, HubCredential>> {
+        this.calls.push("hubCredentials");
+        return this.options.hubCredentials ?? {};
     }
 
     async storeHubCredential(tenant: string, credential: HubCredential, remove: string[] = []): Promise<void> {
@@ -101,19 +155,25 @@ export class FakeOnboardingEngine implements OnboardingEngine {
         fs.writeFileSync(this.hubFile, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
     }
 
-    /** Reads back what storeHubCredential wrote; a placeholder it did not write (a committed file's real ciphertext) reads as undefined. */
-    async committedToken(tenant: string, stackFileText: string): Promise<string | undefined> {
-        const secure: unknown = YAML.parse(stackFileText)?.config?.["agentfleet:tenantCredentials"]?.[tenant]?.bearerToken?.secure;
-        const match = typeof secure === "string" ? /^v1:fake:bearerToken:(.*)$/.exec(secure) : null;
-        return match ? Buffer.from(match[1], "base64").toString("utf8") : undefined;
-    }
-
     async hubResources(): Promise<StateResource[]> {
         return this.hubState;
     }
 
+    async dropFromHub(urn: string): Promise<void> {
+        this.calls.push(`drop ${urn.split("::").pop()}`);
+        this.hubState = this.hubState.filter((r) => r.urn !== urn);
+    }
+
+    /** Moves at once on the hub stack's state (each rewrites it whole: overlapping moves would lose one). */
+    movesRunning = 0;
+    maxMovesRunning = 0;
+
     async moveFromHub(stack: string, urns: string[]): Promise<void> {
         this.calls.push(`move ${stack} ${urns.length}`);
+        this.movesRunning++;
+        this.maxMovesRunning = Math.max(this.maxMovesRunning, this.movesRunning);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        this.movesRunning--;
         this.hubState = this.hubState.filter((r) => !urns.includes(r.urn));
     }
 }
