@@ -344,10 +344,10 @@ export function main(argv: string[]): Promise<number> {
         out(startup);
         if (realEngineSizes) {
             // Loaded only here: the real-engine harness is not needed by the offline bench.
-            const { benchRealEngines } = require("../e2e/engine-bench") as typeof import("../e2e/engine-bench");
+            const { benchRealEngines, BENCH_PROGRAMS } = require("../e2e/engine-bench") as typeof import("../e2e/engine-bench");
             const rows = await benchRealEngines(realEngineSizes, values["real-engines-runs"] as number, (line) => report.step(line));
             out(`\nReal engines: pulumi preview and pulumi up on a loopback hub (seconds, median of ${values["real-engines-runs"]} rounds; floor: a plain JavaScript program declaring the hub's own objects with the same inputs, same engine, same run; PULUMI_SKIP_CHECKPOINTS=true for all)\n`);
-            const floorOf = (n: number) => rows.find((r) => r.tenants === n && r.program === "floor: the hub's objects")!;
+            const floorOf = (n: number) => rows.find((r) => r.tenants === n && r.program === BENCH_PROGRAMS[0])!;
             const rounds = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(" ");
             out(
                 formatTable(

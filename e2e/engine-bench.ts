@@ -31,7 +31,7 @@ import { type CapturedResource, evaluate } from "../evaluator/evaluate";
 /** The engine's switch to save the state once at the end of an update instead of after every step. */
 export const SKIP_CHECKPOINTS = "PULUMI_SKIP_CHECKPOINTS";
 
-/** The floor, and the hub program run two ways: by the pulumi CLI's Node.js language host, and inline (`npm run hub`). */
+/** The floor (first), and the hub program run two ways: by the pulumi CLI's Node.js language host, and inline (`npm run hub`). */
 export const BENCH_PROGRAMS = ["floor: the hub's objects", "agentfleet hub, pulumi CLI", "agentfleet hub, npm run hub"] as const;
 
 export interface EngineBenchRow {
@@ -171,7 +171,7 @@ export async function benchRealEngines(sizes: number[], runs: number, log: (line
             // up of 1,000 Secrets took 607 s with it, the engine using 13 GB): measure the programs,
             // not that, with the engine's own switch, for every program alike.
             for (const stack of [floor.stack, hub.stack, inline]) (stack.workspace as LocalWorkspace).envVars[SKIP_CHECKPOINTS] = "true";
-            const programs = [["floor: the hub's objects", floor.stack], ["agentfleet hub, pulumi CLI", hub.stack], ["agentfleet hub, npm run hub", inline]] as const;
+            const programs = [[BENCH_PROGRAMS[0], floor.stack], [BENCH_PROGRAMS[1], hub.stack], [BENCH_PROGRAMS[2], inline]] as const;
             const times = new Map<string, { preview: number[]; up: number[]; resources: number; failure?: string }>(programs.map(([program]) => [program, { preview: [], up: [], resources: 0 }]));
             // Rounds, each program's order rotated per round: a drift of the machine's load touches all alike.
             for (let round = 0; round < runs; round++) {
