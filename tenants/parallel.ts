@@ -22,7 +22,12 @@ export interface RunOptions {
     now?: () => number;
 }
 
-export const seconds = (ms: number): string => (ms < 60000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.floor(ms / 60000)}m${String(Math.round((ms % 60000) / 1000)).padStart(2, "0")}s`);
+/** An elapsed time for progress lines: 12.3s under a minute, else 26m59s (whole seconds, rounded before splitting, never "26m60s"). */
+export const seconds = (ms: number): string => {
+    if (ms < 59_950) return `${(ms / 1000).toFixed(1)}s`;
+    const whole = Math.round(ms / 1000);
+    return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, "0")}s`;
+};
 
 export async function forEachTenant<T>(tenants: string[], task: (tenant: string) => Promise<T>, options: RunOptions): Promise<Array<TenantOutcome<T>>> {
     const now = options.now ?? Date.now;

@@ -9,7 +9,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { failureReason, registeredTokenIn } from "../tenants/engine";
 import { inTenantResources } from "../tenants/migrate";
-import { forEachTenant } from "../tenants/parallel";
+import { forEachTenant, seconds } from "../tenants/parallel";
 import { main } from "../commands/tenant";
 import { FakeOnboardingEngine, type SeenKubeconfig, hubFileOf } from "./doubles/fake-onboarding-engine";
 import { ConfigError } from "../stacks/config";
@@ -302,6 +302,10 @@ describe("forEachTenant", () => {
         assert.strictEqual(max, 3);
         assert.deepStrictEqual(outcomes.map((o) => [o.tenant, o.ok, o.value ?? o.error]), [["a", true, "A"], ["b", true, "B"], ["c", false, "boom"], ["d", true, "D"]]);
         assert.match(lines[lines.length - 1], /3 of 4 done; failed: c/);
+    });
+
+    it("shows elapsed time as seconds under a minute, then minutes and whole seconds, never 60 seconds (the 1,000-tenant bench printed 26m60s)", () => {
+        assert.deepStrictEqual([12_340, 59_949, 59_960, 60_000, 1_619_600, 1_619_400, 3_600_000].map(seconds), ["12.3s", "59.9s", "1m00s", "1m00s", "27m00s", "26m59s", "60m00s"]);
     });
 });
 
