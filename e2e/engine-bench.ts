@@ -103,9 +103,6 @@ export function writeHubStack(project: string, stack: string, n: number, hub: Hu
     for (const { name, ...entry } of tenants) fs.writeFileSync(path.join(folder, `${name}.yaml`), stringify(entry));
 }
 
-/** The engine's envelope of a secret input in the mock runtime's record (evaluator/evaluate.ts: inputs "still wrapped"). */
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-
 /**
  * The floor: the hub's own objects, declared by a plain CommonJS program: the same provider
  * inputs, the same resources with the same inputs (secrets as secrets), the same dependsOn, the
@@ -123,7 +120,8 @@ function floorProject(dir: string, resources: CapturedResource[]): void {
         path.join(dir, "index.js"),
         `const pulumi = require("@pulumi/pulumi");
 const k8s = require("@pulumi/kubernetes");
-const unwrap = (v) => Array.isArray(v) ? v.map(unwrap) : v && typeof v === "object" ? (v[${JSON.stringify(SECRET_SIG)}] ? pulumi.secret(unwrap(v.value)) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]))) : v;
+// The evaluation records secret inputs in the SDK's own envelope: secrets again here.
+const unwrap = (v) => pulumi.runtime.isRpcSecret(v) ? pulumi.secret(unwrap(pulumi.runtime.unwrapRpcSecret(v))) : Array.isArray(v) ? v.map(unwrap) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)])) : v;
 const declared = ${JSON.stringify(declared)};
 const made = {};
 for (const r of declared) {
